@@ -1,0 +1,1 @@
+//! Benchmarks of the CRM SDK; see `benches/`.
