@@ -1,1 +1,48 @@
-//! placeholder
+//! # crm-conformance
+//!
+//! One suite of behaviour every storage backend must show, written once as
+//! async functions over a [`Backend`] and run unchanged against memory, SQLite
+//! and MySQL by the test files in `tests/tests/` through [`conformance_suite!`].
+//!
+//! MySQL reads `CRM_TEST_MYSQL_URL` (e.g. `mysql://crm:crm@127.0.0.1:3306/crm_test`)
+//! and creates a fresh database for every test, dropped afterwards. Without
+//! the variable the MySQL cases print that they are skipped; with `CI=true` a
+//! missing or unreachable MySQL fails them.
+
+pub mod cases;
+pub mod harness;
+
+pub use harness::Backend;
+
+/// Expands to one `#[tokio::test]` per conformance case, each getting a fresh
+/// backend from `$factory` (an `async fn() -> Option<Backend>`; `None` = skipped).
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:path) => {
+        $crate::conformance_suite!(@cases $factory;
+            create_and_read_back,
+            codes_are_allocated_per_type,
+            concurrent_creates_get_distinct_codes,
+            concurrent_same_email_in_other_case_gives_one_conflict,
+            concurrent_same_phone_in_other_format_gives_one_conflict,
+            invalid_create_reports_every_field_and_writes_nothing,
+            update_changes_named_fields_and_validates,
+            update_cannot_take_another_customers_email,
+            deactivate_hides_and_frees_contact_then_reactivate_checks_it,
+            filters_by_type_tag_status_and_created_range,
+            search_by_name_prefix_code_email_and_phone,
+            offset_pages_and_limit_cap,
+            keyset_cursor_walks_every_sort_without_gaps,
+            missing_customers_are_not_found,
+        );
+    };
+    (@cases $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::cases::$case).await;
+            }
+        )*
+    };
+}

@@ -213,12 +213,19 @@ pub struct CustomerFilter {
     pub limit: u32,
 }
 
-/// Escapes `%`, `_` and `\` for a SQL `LIKE ... ESCAPE '\'` pattern.
+/// The escape character of [`like_prefix`] patterns (`LIKE ? ESCAPE '!'`).
+///
+/// Not a backslash: MySQL and SQLite disagree on backslashes in literals,
+/// `!` means the same to both.
+pub const LIKE_ESCAPE: char = '!';
+
+/// A `LIKE` pattern matching strings that start with `prefix`, with `%`, `_`
+/// and `!` escaped by [`LIKE_ESCAPE`].
 pub fn like_prefix(prefix: &str) -> String {
     let mut out = String::with_capacity(prefix.len() + 1);
     for ch in prefix.chars() {
-        if matches!(ch, '%' | '_' | '\\') {
-            out.push('\\');
+        if matches!(ch, '%' | '_' | LIKE_ESCAPE) {
+            out.push(LIKE_ESCAPE);
         }
         out.push(ch);
     }
@@ -302,6 +309,6 @@ mod tests {
 
     #[test]
     fn like_prefix_escapes_wildcards() {
-        assert_eq!(like_prefix("50%_a\\"), "50\\%\\_a\\\\%");
+        assert_eq!(like_prefix("50%_a!\\"), "50!%!_a!!\\%");
     }
 }

@@ -1,0 +1,461 @@
+//! The customer store, written once for both engines.
+//!
+//! MySQL and SQLite share `?` placeholders and, for these tables, the same SQL.
+//! What differs is how a timestamp and a decimal are stored (MySQL
+//! `DATETIME(6)`/`DECIMAL`, SQLite integer microseconds/text) and how the new
+//! id is read back. Each engine module defines those few items
+//! (`Db`, `DbRow`, `ts`, `from_ts`, `TsCol`, `money`, `from_money`,
+//! `MoneyCol`, `last_insert_id`) and then expands [`impl_customer_store!`],
+//! so every query below is type-checked against each engine concretely.
+
+/// Columns of `customers`, in the order `customer_from_row` reads them.
+pub(crate) const CUSTOMER_COLUMNS: &str = "id, customer_code, name, email, phone, customer_type, \
+     credit_limit, address_line1, address_line2, city, province, postal_code, country, birthday, \
+     is_active, version, created_at, updated_at";
+
+/// Allocates the next code number of a prefix. Runs first in the insert
+/// transaction, so it takes the write lock (a row lock on MySQL, the database
+/// lock on SQLite) before anything else: concurrent creates queue here and
+/// never see the same number; a failed insert rolls the number back.
+pub(crate) const BUMP_SEQUENCE: &str =
+    "UPDATE customer_code_sequences SET last_value = last_value + 1 WHERE prefix = ?";
+pub(crate) const READ_SEQUENCE: &str =
+    "SELECT last_value FROM customer_code_sequences WHERE prefix = ?";
+
+pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers (customer_code, name, email, \
+     phone, customer_type, credit_limit, address_line1, address_line2, city, province, \
+     postal_code, country, birthday, created_at, updated_at) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(crate) const UPDATE_CUSTOMER: &str = "UPDATE customers SET name = ?, email = ?, phone = ?, \
+     customer_type = ?, credit_limit = ?, address_line1 = ?, address_line2 = ?, city = ?, \
+     province = ?, postal_code = ?, country = ?, birthday = ?, \
+     updated_at = ?, version = version + 1 WHERE id = ? AND version = ?";
+
+pub(crate) const SET_ACTIVE: &str = "UPDATE customers SET is_active = ?, updated_at = ?, \
+     version = version + 1 WHERE id = ? AND is_active <> ?";
+
+/// Generates `impl CustomerStore` for an engine; see the module docs.
+macro_rules! impl_customer_store {
+    ($store:ty) => {
+        use crm_core::customer::query::{like_prefix, SortKey};
+        use crm_core::customer::{
+            ActivityFilter, Address, Customer, CustomerCode, CustomerFields, CustomerFilter,
+            CustomerId, CustomerSort, CustomerType, SortDirection,
+        };
+        use crm_core::store::{CustomerSlice, CustomerStore};
+        use crm_core::{Error, Result};
+        use sqlx::{QueryBuilder, Row};
+        use $crate::customers::*;
+        use $crate::error::{corrupt, db_err, unique_violation};
+
+        /// Binds the caller-controlled columns, in `INSERT_CUSTOMER`/`UPDATE_CUSTOMER` order.
+        fn bind_fields<'q>(
+            q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
+            f: &CustomerFields,
+        ) -> sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments> {
+            q.bind(f.name.clone())
+                .bind(f.email.clone())
+                .bind(f.phone.clone())
+                .bind(f.customer_type.as_str())
+                .bind(money(f.credit_limit))
+                .bind(f.address.line1.clone())
+                .bind(f.address.line2.clone())
+                .bind(f.address.city.clone())
+                .bind(f.address.province.clone())
+                .bind(f.address.postal_code.clone())
+                .bind(f.address.country.clone())
+                .bind(f.birthday)
+        }
+
+        fn customer_from_row(row: &DbRow, tags: Vec<String>) -> Result<Customer> {
+            let get_err = |e: sqlx::Error| db_err(e);
+            let code: String = row.try_get("customer_code").map_err(get_err)?;
+            let ctype: String = row.try_get("customer_type").map_err(get_err)?;
+            Ok(Customer {
+                id: CustomerId(row.try_get("id").map_err(get_err)?),
+                customer_code: CustomerCode::parse(&code)
+                    .map_err(|e| corrupt("customer_code", e))?,
+                name: row.try_get("name").map_err(get_err)?,
+                email: row.try_get("email").map_err(get_err)?,
+                phone: row.try_get("phone").map_err(get_err)?,
+                customer_type: ctype
+                    .parse::<CustomerType>()
+                    .map_err(|e| corrupt("customer_type", e))?,
+                credit_limit: from_money(row.try_get::<MoneyCol, _>("credit_limit").map_err(get_err)?)?,
+                address: Address {
+                    line1: row.try_get("address_line1").map_err(get_err)?,
+                    line2: row.try_get("address_line2").map_err(get_err)?,
+                    city: row.try_get("city").map_err(get_err)?,
+                    province: row.try_get("province").map_err(get_err)?,
+                    postal_code: row.try_get("postal_code").map_err(get_err)?,
+                    country: row.try_get("country").map_err(get_err)?,
+                },
+                birthday: row.try_get("birthday").map_err(get_err)?,
+                tags,
+                is_active: row.try_get("is_active").map_err(get_err)?,
+                version: row.try_get("version").map_err(get_err)?,
+                created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(get_err)?)?,
+                updated_at: from_ts(row.try_get::<TsCol, _>("updated_at").map_err(get_err)?)?,
+            })
+        }
+
+        async fn write_tags(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            id: CustomerId,
+            tags: &[String],
+            replace: bool,
+        ) -> Result<()> {
+            if replace {
+                sqlx::query("DELETE FROM customer_tags WHERE customer_id = ?")
+                    .bind(id.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+            }
+            if tags.is_empty() {
+                return Ok(());
+            }
+            let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
+            qb.push_values(tags, |mut b, tag| {
+                b.push_bind(id.0).push_bind(tag.clone());
+            });
+            qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            Ok(())
+        }
+
+        async fn load_tags(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            ids: &[CustomerId],
+        ) -> Result<std::collections::HashMap<CustomerId, Vec<String>>> {
+            let mut out: std::collections::HashMap<CustomerId, Vec<String>> = Default::default();
+            if ids.is_empty() {
+                return Ok(out);
+            }
+            let mut qb =
+                QueryBuilder::<Db>::new("SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (");
+            let mut sep = qb.separated(", ");
+            for id in ids {
+                sep.push_bind(id.0);
+            }
+            qb.push(") ORDER BY customer_id, tag");
+            for row in qb.build().fetch_all(&mut *conn).await.map_err(db_err)? {
+                let id: i64 = row.try_get("customer_id").map_err(db_err)?;
+                let tag: String = row.try_get("tag").map_err(db_err)?;
+                out.entry(CustomerId(id)).or_default().push(tag);
+            }
+            Ok(out)
+        }
+
+        async fn fetch_one_customer(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            column: &str,
+            value: String,
+        ) -> Result<Option<Customer>> {
+            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {column} = ?");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(value)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let Some(row) = row else { return Ok(None) };
+            let id = CustomerId(row.try_get("id").map_err(db_err)?);
+            let mut tags = load_tags(&mut *conn, &[id]).await?;
+            customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+        }
+
+        /// Pushes the `WHERE` conditions of a listing (with or without the cursor).
+        fn push_filter(qb: &mut QueryBuilder<Db>, f: &CustomerFilter, with_cursor: bool) {
+            qb.push(" WHERE 1 = 1");
+            match f.status {
+                ActivityFilter::Active => {
+                    qb.push(" AND is_active = 1");
+                }
+                ActivityFilter::Inactive => {
+                    qb.push(" AND is_active = 0");
+                }
+                ActivityFilter::All => {}
+            }
+            if let Some(t) = f.customer_type {
+                qb.push(" AND customer_type = ").push_bind(t.as_str());
+            }
+            if let Some(tag) = &f.tag {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM customer_tags t WHERE t.customer_id = customers.id AND t.tag = ",
+                )
+                .push_bind(tag.clone())
+                .push(")");
+            }
+            if let Some(from) = f.created_from {
+                qb.push(" AND created_at >= ").push_bind(ts(from));
+            }
+            if let Some(to) = f.created_to {
+                qb.push(" AND created_at < ").push_bind(ts(to));
+            }
+            if let Some(s) = &f.search {
+                qb.push(" AND (name LIKE ")
+                    .push_bind(like_prefix(&s.name_prefix))
+                    .push(" ESCAPE '!' OR customer_code LIKE ")
+                    .push_bind(like_prefix(&s.code_prefix))
+                    .push(" ESCAPE '!'");
+                if let Some(email) = &s.email {
+                    qb.push(" OR email = ").push_bind(email.clone());
+                }
+                if let Some(phone) = &s.phone {
+                    qb.push(" OR phone = ").push_bind(phone.clone());
+                }
+                qb.push(")");
+            }
+            if let (true, Some(c)) = (with_cursor, &f.after) {
+                let cmp = match f.direction {
+                    SortDirection::Asc => " > ",
+                    SortDirection::Desc => " < ",
+                };
+                match &c.key {
+                    SortKey::Id => {
+                        qb.push(" AND id").push(cmp).push_bind(c.id.0);
+                    }
+                    SortKey::Name(v) => {
+                        qb.push(" AND (name").push(cmp).push_bind(v.clone());
+                        qb.push(" OR (name = ").push_bind(v.clone());
+                        qb.push(" AND id").push(cmp).push_bind(c.id.0).push("))");
+                    }
+                    SortKey::Code(v) => {
+                        qb.push(" AND (customer_code").push(cmp).push_bind(v.clone());
+                        qb.push(" OR (customer_code = ").push_bind(v.clone());
+                        qb.push(" AND id").push(cmp).push_bind(c.id.0).push("))");
+                    }
+                    SortKey::CreatedAt(t) => {
+                        qb.push(" AND (created_at").push(cmp).push_bind(ts(*t));
+                        qb.push(" OR (created_at = ").push_bind(ts(*t));
+                        qb.push(" AND id").push(cmp).push_bind(c.id.0).push("))");
+                    }
+                }
+            }
+        }
+
+        impl $store {
+            /// Turns a failed write into `DuplicateCustomer` naming the active
+            /// customer that holds the email or phone, or a storage error.
+            async fn write_error(
+                &self,
+                e: sqlx::Error,
+                email: Option<String>,
+                phone: Option<String>,
+                except: Option<CustomerId>,
+            ) -> Error {
+                let (field, value) = match unique_violation(&e) {
+                    Some("email") => ("email", email),
+                    Some("phone") => ("phone", phone),
+                    Some(_) => {
+                        return Error::Conflict {
+                            message: "customer code already taken; try again".into(),
+                        }
+                    }
+                    None => return db_err(e),
+                };
+                let Some(value) = value else { return db_err(e) };
+                let sql = format!(
+                    "SELECT customer_code FROM customers WHERE is_active = 1 AND {field} = ? AND id <> ?"
+                );
+                let found: std::result::Result<Option<String>, _> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(value.clone())
+                    .bind(except.map_or(0, |id| id.0))
+                    .fetch_optional(&self.pool)
+                    .await;
+                match found {
+                    Ok(Some(code)) => match CustomerCode::parse(&code) {
+                        Ok(existing_code) => Error::DuplicateCustomer {
+                            field,
+                            value,
+                            existing_code,
+                        },
+                        Err(e) => corrupt("customer_code", e),
+                    },
+                    // The holder was deactivated between our write and this read.
+                    Ok(None) => Error::Conflict {
+                        message: format!("{field} {value} was taken by a concurrent write; try again"),
+                    },
+                    Err(e) => db_err(e),
+                }
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl CustomerStore for $store {
+            async fn insert_customer(
+                &self,
+                fields: CustomerFields,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Customer> {
+                let prefix = fields.customer_type.code_prefix();
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                sqlx::query(BUMP_SEQUENCE)
+                    .bind(prefix)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let seq: i64 = sqlx::query_scalar(READ_SEQUENCE)
+                    .bind(prefix)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                let code = CustomerCode::new(fields.customer_type, u64::try_from(seq).unwrap_or(0))?;
+                let inserted = bind_fields(sqlx::query(INSERT_CUSTOMER).bind(code.to_string()), &fields)
+                    .bind(ts(now))
+                    .bind(ts(now))
+                    .execute(&mut *tx)
+                    .await;
+                let done = match inserted {
+                    Ok(done) => done,
+                    Err(e) => {
+                        // Release the sequence lock before looking up the clash.
+                        let _ = tx.rollback().await;
+                        return Err(self.write_error(e, fields.email, fields.phone, None).await);
+                    }
+                };
+                let id = CustomerId(last_insert_id(&done));
+                write_tags(&mut tx, id, &fields.tags, false).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Customer {
+                    id,
+                    customer_code: code,
+                    name: fields.name,
+                    email: fields.email,
+                    phone: fields.phone,
+                    customer_type: fields.customer_type,
+                    credit_limit: fields.credit_limit,
+                    address: fields.address,
+                    birthday: fields.birthday,
+                    tags: fields.tags,
+                    is_active: true,
+                    version: 1,
+                    created_at: now,
+                    updated_at: now,
+                })
+            }
+
+            async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?");
+                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id.0)
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let mut tags = load_tags(&mut conn, &[id]).await?;
+                customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+            }
+
+            async fn customer_by_code(&self, code: CustomerCode) -> Result<Option<Customer>> {
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                fetch_one_customer(&mut conn, "customer_code", code.to_string()).await
+            }
+
+            async fn update_customer(
+                &self,
+                id: CustomerId,
+                fields: CustomerFields,
+                expected_version: i64,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<Customer>> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let updated = bind_fields(sqlx::query(UPDATE_CUSTOMER), &fields)
+                    .bind(ts(now))
+                    .bind(id.0)
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await;
+                let done = match updated {
+                    Ok(done) => done,
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        return Err(self.write_error(e, fields.email, fields.phone, Some(id)).await);
+                    }
+                };
+                if done.rows_affected() == 0 {
+                    return Ok(None);
+                }
+                write_tags(&mut tx, id, &fields.tags, true).await?;
+                let customer = fetch_one_customer(&mut tx, "id", id.0.to_string()).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(customer)
+            }
+
+            async fn set_customer_active(
+                &self,
+                id: CustomerId,
+                active: bool,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Option<Customer>> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let changed = sqlx::query(SET_ACTIVE)
+                    .bind(active)
+                    .bind(ts(now))
+                    .bind(id.0)
+                    .bind(active)
+                    .execute(&mut *tx)
+                    .await;
+                if let Err(e) = changed {
+                    let _ = tx.rollback().await;
+                    let current = self.customer(id).await.ok().flatten();
+                    let (email, phone) = current.map_or((None, None), |c| (c.email, c.phone));
+                    return Err(self.write_error(e, email, phone, Some(id)).await);
+                }
+                let customer = fetch_one_customer(&mut tx, "id", id.0.to_string()).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(customer)
+            }
+
+            async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+
+                let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers");
+                push_filter(&mut count, &filter, false);
+                let total: i64 = count
+                    .build_query_scalar()
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+
+                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers"));
+                push_filter(&mut qb, &filter, true);
+                let column = match filter.sort {
+                    CustomerSort::Id => None,
+                    CustomerSort::Name => Some("name"),
+                    CustomerSort::Code => Some("customer_code"),
+                    CustomerSort::CreatedAt => Some("created_at"),
+                };
+                let dir = match filter.direction {
+                    SortDirection::Asc => " ASC",
+                    SortDirection::Desc => " DESC",
+                };
+                qb.push(" ORDER BY ");
+                if let Some(column) = column {
+                    qb.push(column).push(dir).push(", ");
+                }
+                qb.push("id").push(dir);
+                qb.push(" LIMIT ").push_bind(i64::from(filter.limit));
+                qb.push(" OFFSET ").push_bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
+                let rows = qb.build().fetch_all(&mut *conn).await.map_err(db_err)?;
+
+                let ids = rows
+                    .iter()
+                    .map(|r| r.try_get::<i64, _>("id").map(CustomerId))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(db_err)?;
+                let mut tags = load_tags(&mut conn, &ids).await?;
+                let items = rows
+                    .iter()
+                    .zip(&ids)
+                    .map(|(row, id)| customer_from_row(row, tags.remove(id).unwrap_or_default()))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(CustomerSlice {
+                    items,
+                    total: u64::try_from(total).unwrap_or(0),
+                })
+            }
+        }
+    };
+}

@@ -1,0 +1,153 @@
+//! MySQL 8 / MariaDB 10.11+ backend: the production target.
+//!
+//! Timestamps are `DATETIME(6)` holding UTC (the pool sets the session time
+//! zone to `+00:00`), money `DECIMAL(15,2)`.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::migrate::Migrator;
+use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow};
+
+use crate::StoreOptions;
+
+type Db = MySql;
+type DbRow = MySqlRow;
+type TsCol = DateTime<Utc>;
+type MoneyCol = Decimal;
+
+fn ts(t: DateTime<Utc>) -> TsCol {
+    t
+}
+
+fn from_ts(t: TsCol) -> crm_core::Result<DateTime<Utc>> {
+    Ok(t)
+}
+
+fn money(d: Decimal) -> MoneyCol {
+    d
+}
+
+fn from_money(d: MoneyCol) -> crm_core::Result<Decimal> {
+    Ok(d)
+}
+
+fn last_insert_id(done: &MySqlQueryResult) -> i64 {
+    i64::try_from(done.last_insert_id()).unwrap_or(i64::MAX)
+}
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
+
+/// The MySQL/MariaDB store.
+#[derive(Debug, Clone)]
+pub struct MySqlStore {
+    pool: MySqlPool,
+}
+
+impl MySqlStore {
+    /// Connects with default [`StoreOptions`] (migrations applied).
+    pub async fn connect(url: &str) -> crm_core::Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `mysql://user:pass@host:port/database`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> crm_core::Result<Self> {
+        let url = url.strip_prefix("mariadb:").map_or_else(|| url.to_string(), |rest| format!("mysql:{rest}"));
+        let connect = MySqlConnectOptions::from_str(&url).map_err(|e| {
+            crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}"))
+        })?
+        .timezone(Some(String::from("+00:00")));
+        let pool = MySqlPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| crm_core::Error::storage("cannot connect to MySQL", e))?;
+        let store = Self { pool };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations that are not applied yet.
+    pub async fn migrate(&self) -> crm_core::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| crm_core::Error::storage("MySQL migration failed", e))
+    }
+
+    /// The connection pool, for callers that add their own tables.
+    pub fn pool(&self) -> &MySqlPool {
+        &self.pool
+    }
+}
+
+impl_customer_store!(MySqlStore);
+
+#[async_trait]
+impl crm_core::store::CrmStore for MySqlStore {
+    fn backend(&self) -> &'static str {
+        "mysql"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+}
+
+/// Creates an empty database on the server of `server_url` (any database
+/// path in the URL is ignored for the connection). Used by test harnesses and
+/// bulk loaders that want a scratch database.
+pub async fn create_database(server_url: &str, name: &str) -> crm_core::Result<()> {
+    admin(server_url, &format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", checked_name(name)?)).await
+}
+
+/// Drops a database if it exists.
+pub async fn drop_database(server_url: &str, name: &str) -> crm_core::Result<()> {
+    admin(server_url, &format!("DROP DATABASE IF EXISTS `{}`", checked_name(name)?)).await
+}
+
+/// `server_url` with its database path replaced by `name`.
+pub fn database_url(server_url: &str, name: &str) -> crm_core::Result<String> {
+    let name = checked_name(name)?;
+    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut url = format!("{}/{name}", &base[..host_end]);
+    if let Some(q) = query {
+        url.push('?');
+        url.push_str(q);
+    }
+    Ok(url)
+}
+
+fn checked_name(name: &str) -> crm_core::Result<&str> {
+    if !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(name)
+    } else {
+        Err(crm_core::Error::invalid("database", "name", "database names are 1-64 letters, digits or _"))
+    }
+}
+
+async fn admin(server_url: &str, sql: &str) -> crm_core::Result<()> {
+    use sqlx::Connection;
+    let url = server_url.strip_prefix("mariadb:").map_or_else(|| server_url.to_string(), |rest| format!("mysql:{rest}"));
+    let options = MySqlConnectOptions::from_str(&url)
+        .map_err(|e| crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}")))?
+        .database("");
+    let mut conn = sqlx::MySqlConnection::connect_with(&options)
+        .await
+        .map_err(|e| crm_core::Error::storage("cannot connect to MySQL", e))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await
+        .map_err(db_err)?;
+    let _ = conn.close().await;
+    Ok(())
+}

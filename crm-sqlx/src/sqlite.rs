@@ -1,0 +1,115 @@
+//! SQLite backend: the embedded, zero-setup default.
+//!
+//! Timestamps are INTEGER microseconds since the Unix epoch (UTC): exact and
+//! ordered. Money is TEXT holding the exact decimal. The database runs in WAL
+//! mode with a busy timeout, so readers never block the writer and concurrent
+//! writers queue instead of failing.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteQueryResult, SqliteRow, SqliteSynchronous,
+};
+
+use crate::StoreOptions;
+
+type Db = Sqlite;
+type DbRow = SqliteRow;
+type TsCol = i64;
+type MoneyCol = String;
+
+fn ts(t: DateTime<Utc>) -> TsCol {
+    t.timestamp_micros()
+}
+
+fn from_ts(t: TsCol) -> crm_core::Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(t).ok_or_else(|| crate::error::corrupt("timestamp", t))
+}
+
+fn money(d: Decimal) -> MoneyCol {
+    d.to_string()
+}
+
+fn from_money(s: MoneyCol) -> crm_core::Result<Decimal> {
+    Decimal::from_str(&s).map_err(|e| crate::error::corrupt("decimal", e))
+}
+
+fn last_insert_id(done: &SqliteQueryResult) -> i64 {
+    done.last_insert_rowid()
+}
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) with default [`StoreOptions`].
+    pub async fn connect(url: &str) -> crm_core::Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Opens `sqlite://path/to/file.db` (created if missing) or `sqlite::memory:`.
+    pub async fn connect_with(url: &str, options: StoreOptions) -> crm_core::Result<Self> {
+        let connect = SqliteConnectOptions::from_str(url)
+            .map_err(|e| {
+                crm_core::Error::invalid("database_url", "url", format!("invalid SQLite URL: {e}"))
+            })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // Each connection to `:memory:` would open its own empty database.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let max = if in_memory { 1 } else { options.max_connections.max(1) };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(options.min_connections.min(max))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(|e| crm_core::Error::storage("cannot open SQLite database", e))?;
+        let store = Self { pool };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies the embedded migrations that are not applied yet.
+    pub async fn migrate(&self) -> crm_core::Result<()> {
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(|e| crm_core::Error::storage("SQLite migration failed", e))
+    }
+
+    /// The connection pool, for callers that add their own tables.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+impl_customer_store!(SqliteStore);
+
+#[async_trait]
+impl crm_core::store::CrmStore for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        Ok(())
+    }
+}
