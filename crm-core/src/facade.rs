@@ -23,6 +23,9 @@ use crate::{Error, FieldError, Result};
 /// between our read and our write.
 const UPDATE_ATTEMPTS: usize = 5;
 
+/// Most customers one [`Crm::import_customers`] call takes.
+pub const MAX_IMPORT_BATCH: usize = 10_000;
+
 /// Settings of the facade.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -162,6 +165,55 @@ impl Crm {
         let fields = self.rules().check_new(input)?;
         let now = self.inner.clock.now();
         self.inner.store.insert_customer(fields, now).await
+    }
+
+    /// Creates many customers at once (imports from another system): all or
+    /// none, in one transaction, codes allocated in input order.
+    ///
+    /// Every failing field of every row is reported in one
+    /// [`Error::Validation`], fields prefixed with the row index
+    /// (`[3].email`); two rows of the batch sharing an email or phone are
+    /// reported the same way (`duplicate_in_batch`). At most
+    /// [`MAX_IMPORT_BATCH`] rows per call.
+    pub async fn import_customers(&self, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
+        if inputs.len() > MAX_IMPORT_BATCH {
+            return Err(Error::invalid(
+                "customers",
+                "max_items",
+                format!("at most {MAX_IMPORT_BATCH} customers per import call"),
+            ));
+        }
+        let rules = self.rules();
+        let mut errors = Vec::new();
+        let mut batch = Vec::with_capacity(inputs.len());
+        let mut seen: std::collections::HashMap<(&'static str, String), usize> = Default::default();
+        for (i, input) in inputs.into_iter().enumerate() {
+            match rules.check_new(input) {
+                Ok(fields) => {
+                    for (field, value) in [("email", &fields.email), ("phone", &fields.phone)] {
+                        if let Some(v) = value
+                            && let Some(first) = seen.insert((field, v.clone()), i)
+                        {
+                            errors.push(FieldError::new(
+                                format!("[{i}].{field}"),
+                                "duplicate_in_batch",
+                                format!("{field} {v} is also used by row {first} of this import"),
+                            ));
+                        }
+                    }
+                    batch.push(fields);
+                }
+                Err(e) => errors.extend(e.field_errors().iter().map(|f| FieldError {
+                    field: format!("[{i}].{}", f.field),
+                    ..f.clone()
+                })),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let now = self.inner.clock.now();
+        self.inner.store.insert_customers(batch, now).await
     }
 
     /// The customer with this id (active or not).

@@ -50,4 +50,4 @@ pub use customer::{
     CustomerQuery, CustomerSort, CustomerType, NewCustomer, SortDirection,
 };
 pub use error::{Error, ErrorKind, FieldError, Result};
-pub use facade::{Crm, CrmConfig};
+pub use facade::{Crm, CrmConfig, MAX_IMPORT_BATCH};

@@ -24,6 +24,39 @@ struct State {
 }
 
 impl State {
+    /// Allocates id and code and stores the customer (uniqueness already checked).
+    fn insert(&mut self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+        let seq = self
+            .sequences
+            .get(&fields.customer_type)
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        let code = CustomerCode::new(fields.customer_type, seq)?;
+        let id = CustomerId(self.next_id + 1);
+        let mut c = Customer {
+            id,
+            customer_code: code,
+            name: String::new(),
+            email: None,
+            phone: None,
+            customer_type: fields.customer_type,
+            credit_limit: Default::default(),
+            address: Default::default(),
+            birthday: None,
+            tags: Vec::new(),
+            is_active: true,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        apply(&mut c, fields);
+        self.sequences.insert(c.customer_type, seq);
+        self.next_id = id.0;
+        self.customers.insert(id, c.clone());
+        Ok(c)
+    }
+
     /// The active customer other than `except` holding this email or phone.
     fn check_unique(&self, fields: &CustomerFields, except: Option<CustomerId>) -> Result<()> {
         for c in self.customers.values() {
@@ -88,30 +121,29 @@ impl CustomerStore for MemoryStore {
     ) -> Result<Customer> {
         let mut s = self.lock();
         s.check_unique(&fields, None)?;
-        let seq = s.sequences.get(&fields.customer_type).copied().unwrap_or(0) + 1;
-        let code = CustomerCode::new(fields.customer_type, seq)?;
-        let id = CustomerId(s.next_id + 1);
-        let mut c = Customer {
-            id,
-            customer_code: code,
-            name: String::new(),
-            email: None,
-            phone: None,
-            customer_type: fields.customer_type,
-            credit_limit: Default::default(),
-            address: Default::default(),
-            birthday: None,
-            tags: Vec::new(),
-            is_active: true,
-            version: 1,
-            created_at: now,
-            updated_at: now,
+        s.insert(fields, now)
+    }
+
+    async fn insert_customers(
+        &self,
+        batch: Vec<CustomerFields>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Customer>> {
+        let mut s = self.lock();
+        // Work on a copy and swap it in at the end: all or nothing.
+        let mut next = State {
+            customers: s.customers.clone(),
+            sequences: s.sequences.clone(),
+            next_id: s.next_id,
         };
-        apply(&mut c, fields);
-        s.sequences.insert(c.customer_type, seq);
-        s.next_id = id.0;
-        s.customers.insert(id, c.clone());
-        Ok(c)
+        let mut out = Vec::with_capacity(batch.len());
+        for fields in batch {
+            next.check_unique(&fields, None)?;
+            let c = next.insert(fields, now)?;
+            out.push(c);
+        }
+        *s = next;
+        Ok(out)
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {

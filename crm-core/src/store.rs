@@ -36,6 +36,15 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
     async fn insert_customer(&self, fields: CustomerFields, now: DateTime<Utc>)
     -> Result<Customer>;
 
+    /// Inserts many customers in one transaction (bulk import): all or none.
+    /// Codes are allocated as one block per type, in input order; the result
+    /// is in input order.
+    async fn insert_customers(
+        &self,
+        batch: Vec<CustomerFields>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Customer>>;
+
     /// The customer with this id, active or not.
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;
 

@@ -19,13 +19,27 @@ pub(crate) const CUSTOMER_COLUMNS: &str = "id, customer_code, name, email, phone
 /// never see the same number; a failed insert rolls the number back.
 pub(crate) const BUMP_SEQUENCE: &str =
     "UPDATE customer_code_sequences SET last_value = last_value + 1 WHERE prefix = ?";
+pub(crate) const BUMP_SEQUENCE_BY: &str =
+    "UPDATE customer_code_sequences SET last_value = last_value + ? WHERE prefix = ?";
 pub(crate) const READ_SEQUENCE: &str =
     "SELECT last_value FROM customer_code_sequences WHERE prefix = ?";
 
-pub(crate) const INSERT_CUSTOMER: &str = "INSERT INTO customers (customer_code, name, email, \
-     phone, customer_type, credit_limit, address_line1, address_line2, city, province, \
-     postal_code, country, birthday, created_at, updated_at) \
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+macro_rules! insert_customer_columns {
+    () => {
+        "INSERT INTO customers (customer_code, name, email, phone, customer_type, credit_limit, \
+         address_line1, address_line2, city, province, postal_code, country, birthday, \
+         created_at, updated_at) "
+    };
+}
+pub(crate) const INSERT_CUSTOMER_COLUMNS: &str = insert_customer_columns!();
+pub(crate) const INSERT_CUSTOMER: &str = concat!(
+    insert_customer_columns!(),
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+);
+
+/// Rows per multi-row `INSERT` of a bulk import (15 parameters a row stays far
+/// below both engines' parameter limits).
+pub(crate) const IMPORT_CHUNK: usize = 500;
 
 pub(crate) const UPDATE_CUSTOMER: &str = "UPDATE customers SET name = ?, email = ?, phone = ?, \
      customer_type = ?, credit_limit = ?, address_line1 = ?, address_line2 = ?, city = ?, \
@@ -235,6 +249,47 @@ macro_rules! impl_customer_store {
         }
 
         impl $store {
+            /// Like `write_error`, for a bulk insert: finds which row of the
+            /// batch clashes with an active customer.
+            async fn batch_write_error(&self, e: sqlx::Error, batch: &[CustomerFields]) -> Error {
+                let Some(field) = unique_violation(&e) else { return db_err(e) };
+                let values: Vec<String> = batch
+                    .iter()
+                    .filter_map(|f| if field == "phone" { f.phone.clone() } else { f.email.clone() })
+                    .collect();
+                for chunk in values.chunks(IMPORT_CHUNK) {
+                    let mut qb = QueryBuilder::<Db>::new("SELECT ");
+                    qb.push(if field == "phone" { "phone" } else { "email" });
+                    qb.push(", customer_code FROM customers WHERE is_active = 1 AND ");
+                    qb.push(if field == "phone" { "phone" } else { "email" });
+                    qb.push(" IN (");
+                    let mut sep = qb.separated(", ");
+                    for v in chunk {
+                        sep.push_bind(v.clone());
+                    }
+                    qb.push(") LIMIT 1");
+                    match qb.build().fetch_optional(&self.pool).await {
+                        Ok(Some(row)) => {
+                            let value: String = row.try_get(0).unwrap_or_default();
+                            let code: String = row.try_get(1).unwrap_or_default();
+                            return match CustomerCode::parse(&code) {
+                                Ok(existing_code) => Error::DuplicateCustomer {
+                                    field: if field == "phone" { "phone" } else { "email" },
+                                    value,
+                                    existing_code,
+                                },
+                                Err(e) => corrupt("customer_code", e),
+                            };
+                        }
+                        Ok(None) => continue,
+                        Err(e) => return db_err(e),
+                    }
+                }
+                Error::Conflict {
+                    message: format!("a {field} of the batch was taken by a concurrent write; try again"),
+                }
+            }
+
             /// Turns a failed write into `DuplicateCustomer` naming the active
             /// customer that holds the email or phone, or a storage error.
             async fn write_error(
@@ -333,6 +388,118 @@ macro_rules! impl_customer_store {
                     created_at: now,
                     updated_at: now,
                 })
+            }
+
+            async fn insert_customers(
+                &self,
+                batch: Vec<CustomerFields>,
+                now: chrono::DateTime<chrono::Utc>,
+            ) -> Result<Vec<Customer>> {
+                if batch.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                // One block of numbers per type, taken in a fixed type order so
+                // that concurrent imports lock the sequences in the same order.
+                let mut next: std::collections::HashMap<CustomerType, u64> = Default::default();
+                for t in CustomerType::ALL {
+                    let n = batch.iter().filter(|f| f.customer_type == t).count() as i64;
+                    if n == 0 {
+                        continue;
+                    }
+                    sqlx::query(BUMP_SEQUENCE_BY)
+                        .bind(n)
+                        .bind(t.code_prefix())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    let last: i64 = sqlx::query_scalar(READ_SEQUENCE)
+                        .bind(t.code_prefix())
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                    next.insert(t, u64::try_from(last - n + 1).unwrap_or(0));
+                }
+                let mut codes = Vec::with_capacity(batch.len());
+                for f in &batch {
+                    let seq = next.entry(f.customer_type).or_default();
+                    codes.push(CustomerCode::new(f.customer_type, *seq)?);
+                    *seq += 1;
+                }
+                let mut ids: std::collections::HashMap<String, i64> = Default::default();
+                for (fields, codes) in batch.chunks(IMPORT_CHUNK).zip(codes.chunks(IMPORT_CHUNK)) {
+                    let mut qb = QueryBuilder::<Db>::new(INSERT_CUSTOMER_COLUMNS);
+                    qb.push_values(fields.iter().zip(codes), |mut b, (f, code)| {
+                        b.push_bind(code.to_string())
+                            .push_bind(f.name.clone())
+                            .push_bind(f.email.clone())
+                            .push_bind(f.phone.clone())
+                            .push_bind(f.customer_type.as_str())
+                            .push_bind(money(f.credit_limit))
+                            .push_bind(f.address.line1.clone())
+                            .push_bind(f.address.line2.clone())
+                            .push_bind(f.address.city.clone())
+                            .push_bind(f.address.province.clone())
+                            .push_bind(f.address.postal_code.clone())
+                            .push_bind(f.address.country.clone())
+                            .push_bind(f.birthday)
+                            .push_bind(ts(now))
+                            .push_bind(ts(now));
+                    });
+                    if let Err(e) = qb.build().execute(&mut *tx).await {
+                        let _ = tx.rollback().await;
+                        return Err(self.batch_write_error(e, &batch).await);
+                    }
+                    let mut read = QueryBuilder::<Db>::new(
+                        "SELECT id, customer_code FROM customers WHERE customer_code IN (",
+                    );
+                    let mut sep = read.separated(", ");
+                    for code in codes {
+                        sep.push_bind(code.to_string());
+                    }
+                    read.push(")");
+                    for row in read.build().fetch_all(&mut *tx).await.map_err(db_err)? {
+                        let id: i64 = row.try_get("id").map_err(db_err)?;
+                        let code: String = row.try_get("customer_code").map_err(db_err)?;
+                        ids.insert(code, id);
+                    }
+                }
+                let mut out = Vec::with_capacity(batch.len());
+                for (f, code) in batch.into_iter().zip(codes) {
+                    let id = ids
+                        .get(code.as_str())
+                        .copied()
+                        .ok_or_else(|| corrupt("customer id", code.as_str()))?;
+                    out.push(Customer {
+                        id: CustomerId(id),
+                        customer_code: code,
+                        name: f.name,
+                        email: f.email,
+                        phone: f.phone,
+                        customer_type: f.customer_type,
+                        credit_limit: f.credit_limit,
+                        address: f.address,
+                        birthday: f.birthday,
+                        tags: f.tags,
+                        is_active: true,
+                        version: 1,
+                        created_at: now,
+                        updated_at: now,
+                    });
+                }
+                let tags: Vec<(i64, String)> = out
+                    .iter()
+                    .flat_map(|c| c.tags.iter().map(move |t| (c.id.0, t.clone())))
+                    .collect();
+                for chunk in tags.chunks(IMPORT_CHUNK) {
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
+                    qb.push_values(chunk, |mut b, (id, tag)| {
+                        b.push_bind(*id).push_bind(tag.clone());
+                    });
+                    qb.build().execute(&mut *tx).await.map_err(db_err)?;
+                }
+                tx.commit().await.map_err(db_err)?;
+                Ok(out)
             }
 
             async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {

@@ -5,7 +5,9 @@ use crm_core::Error;
 /// Wraps any database error as a storage error.
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
     match e {
-        sqlx::Error::PoolTimedOut => Error::storage("timed out waiting for a database connection", e),
+        sqlx::Error::PoolTimedOut => {
+            Error::storage("timed out waiting for a database connection", e)
+        }
         other => Error::storage("database error", other),
     }
 }

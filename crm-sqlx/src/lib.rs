@@ -70,14 +70,20 @@ pub async fn connect(url: &str) -> Result<Arc<dyn CrmStore>> {
 
 /// Opens the store a URL names, with `options`.
 pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Arc<dyn CrmStore>> {
-    let scheme = url.split(':').next().unwrap_or_default().to_ascii_lowercase();
+    let scheme = url
+        .split(':')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     match scheme.as_str() {
         "mysql" | "mariadb" => Ok(Arc::new(MySqlStore::connect_with(url, options).await?)),
         "sqlite" => Ok(Arc::new(SqliteStore::connect_with(url, options).await?)),
         _ => Err(Error::invalid(
             "database_url",
             "scheme",
-            format!("unsupported database URL scheme {scheme:?}: use mysql://, mariadb:// or sqlite://"),
+            format!(
+                "unsupported database URL scheme {scheme:?}: use mysql://, mariadb:// or sqlite://"
+            ),
         )),
     }
 }

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::migrate::Migrator;
-use sqlx::mysql::{MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow};
+use sqlx::mysql::{
+    MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow,
+};
 
 use crate::StoreOptions;
 
@@ -54,11 +56,14 @@ impl MySqlStore {
 
     /// Connects to `mysql://user:pass@host:port/database`.
     pub async fn connect_with(url: &str, options: StoreOptions) -> crm_core::Result<Self> {
-        let url = url.strip_prefix("mariadb:").map_or_else(|| url.to_string(), |rest| format!("mysql:{rest}"));
-        let connect = MySqlConnectOptions::from_str(&url).map_err(|e| {
-            crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}"))
-        })?
-        .timezone(Some(String::from("+00:00")));
+        let url = url
+            .strip_prefix("mariadb:")
+            .map_or_else(|| url.to_string(), |rest| format!("mysql:{rest}"));
+        let connect = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| {
+                crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}"))
+            })?
+            .timezone(Some(String::from("+00:00")));
         let pool = MySqlPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(options.min_connections)
@@ -96,7 +101,10 @@ impl crm_core::store::CrmStore for MySqlStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }
@@ -105,20 +113,35 @@ impl crm_core::store::CrmStore for MySqlStore {
 /// path in the URL is ignored for the connection). Used by test harnesses and
 /// bulk loaders that want a scratch database.
 pub async fn create_database(server_url: &str, name: &str) -> crm_core::Result<()> {
-    admin(server_url, &format!("CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", checked_name(name)?)).await
+    admin(
+        server_url,
+        &format!(
+            "CREATE DATABASE `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            checked_name(name)?
+        ),
+    )
+    .await
 }
 
 /// Drops a database if it exists.
 pub async fn drop_database(server_url: &str, name: &str) -> crm_core::Result<()> {
-    admin(server_url, &format!("DROP DATABASE IF EXISTS `{}`", checked_name(name)?)).await
+    admin(
+        server_url,
+        &format!("DROP DATABASE IF EXISTS `{}`", checked_name(name)?),
+    )
+    .await
 }
 
 /// `server_url` with its database path replaced by `name`.
 pub fn database_url(server_url: &str, name: &str) -> crm_core::Result<String> {
     let name = checked_name(name)?;
-    let (base, query) = server_url.split_once('?').map_or((server_url, None), |(b, q)| (b, Some(q)));
+    let (base, query) = server_url
+        .split_once('?')
+        .map_or((server_url, None), |(b, q)| (b, Some(q)));
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut url = format!("{}/{name}", &base[..host_end]);
     if let Some(q) = query {
         url.push('?');
@@ -128,18 +151,29 @@ pub fn database_url(server_url: &str, name: &str) -> crm_core::Result<String> {
 }
 
 fn checked_name(name: &str) -> crm_core::Result<&str> {
-    if !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Ok(name)
     } else {
-        Err(crm_core::Error::invalid("database", "name", "database names are 1-64 letters, digits or _"))
+        Err(crm_core::Error::invalid(
+            "database",
+            "name",
+            "database names are 1-64 letters, digits or _",
+        ))
     }
 }
 
 async fn admin(server_url: &str, sql: &str) -> crm_core::Result<()> {
     use sqlx::Connection;
-    let url = server_url.strip_prefix("mariadb:").map_or_else(|| server_url.to_string(), |rest| format!("mysql:{rest}"));
+    let url = server_url
+        .strip_prefix("mariadb:")
+        .map_or_else(|| server_url.to_string(), |rest| format!("mysql:{rest}"));
     let options = MySqlConnectOptions::from_str(&url)
-        .map_err(|e| crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}")))?
+        .map_err(|e| {
+            crm_core::Error::invalid("database_url", "url", format!("invalid MySQL URL: {e}"))
+        })?
         .database("");
     let mut conn = sqlx::MySqlConnection::connect_with(&options)
         .await

@@ -71,7 +71,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Each connection to `:memory:` would open its own empty database.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let max = if in_memory { 1 } else { options.max_connections.max(1) };
+        let max = if in_memory {
+            1
+        } else {
+            options.max_connections.max(1)
+        };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(options.min_connections.min(max))
@@ -109,7 +113,10 @@ impl crm_core::store::CrmStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err)?;
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
         Ok(())
     }
 }

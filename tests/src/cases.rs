@@ -110,7 +110,14 @@ pub async fn codes_are_allocated_per_type(b: Backend) {
     }
     assert_eq!(
         codes,
-        ["RT00000001", "RT00000002", "WS00000001", "DS00000001", "CP00000001", "RT00000003"]
+        [
+            "RT00000001",
+            "RT00000002",
+            "WS00000001",
+            "DS00000001",
+            "CP00000001",
+            "RT00000003"
+        ]
     );
 }
 
@@ -147,7 +154,12 @@ async fn one_wins_one_conflicts(b: &Backend, first: NewCustomer, second: NewCust
     );
     let results = [x.expect("task"), y.expect("task")];
     let winners: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
-    assert_eq!(winners.len(), 1, "{}: expected exactly one create to succeed: {results:?}", b.name);
+    assert_eq!(
+        winners.len(),
+        1,
+        "{}: expected exactly one create to succeed: {results:?}",
+        b.name
+    );
     let err = results
         .iter()
         .find_map(|r| r.as_ref().err())
@@ -160,7 +172,10 @@ async fn one_wins_one_conflicts(b: &Backend, first: NewCustomer, second: NewCust
             ..
         } => {
             assert_eq!(*f, field);
-            assert_eq!(existing_code, &winners[0].customer_code, "conflict must name the winner");
+            assert_eq!(
+                existing_code, &winners[0].customer_code,
+                "conflict must name the winner"
+            );
         }
         other => panic!("{}: expected DuplicateCustomer, got {other:?}", b.name),
     }
@@ -215,7 +230,12 @@ pub async fn invalid_create_reports_every_field_and_writes_nothing(b: Backend) {
     assert_eq!(err.kind(), ErrorKind::Validation);
     assert_eq!(
         fields_of(&err),
-        [("name", "max_length"), ("email", "email"), ("phone", "phone"), ("credit_limit", "min")]
+        [
+            ("name", "max_length"),
+            ("email", "email"),
+            ("phone", "phone"),
+            ("credit_limit", "min")
+        ]
     );
     assert_eq!(b.crm.list_customers(all()).await.expect("list").total, 0);
     // No code number was used up either.
@@ -252,11 +272,18 @@ pub async fn update_changes_named_fields_and_validates(b: Backend) {
         .expect("update");
     assert_eq!(updated.name, "Ani Wijaya");
     assert_eq!(updated.email, None);
-    assert_eq!(updated.phone.as_deref(), Some("+6281234567890"), "untouched field kept");
+    assert_eq!(
+        updated.phone.as_deref(),
+        Some("+6281234567890"),
+        "untouched field kept"
+    );
     assert_eq!(updated.credit_limit, dec("2500000.00"));
     assert_eq!(updated.tags, ["gold", "jakarta"]);
     assert_eq!(updated.version, 2);
-    assert_eq!(updated.updated_at, crate::harness::start_time() + Duration::minutes(5));
+    assert_eq!(
+        updated.updated_at,
+        crate::harness::start_time() + Duration::minutes(5)
+    );
     assert_eq!(updated.created_at, c.created_at);
     assert_eq!(b.crm.customer(c.id).await.expect("get"), updated);
 
@@ -275,9 +302,17 @@ pub async fn update_changes_named_fields_and_validates(b: Backend) {
         .expect_err("invalid");
     assert_eq!(
         fields_of(&err),
-        [("name", "required"), ("phone", "phone"), ("credit_limit", "min")]
+        [
+            ("name", "required"),
+            ("phone", "phone"),
+            ("credit_limit", "min")
+        ]
     );
-    assert_eq!(b.crm.customer(c.id).await.expect("get"), updated, "nothing written");
+    assert_eq!(
+        b.crm.customer(c.id).await.expect("get"),
+        updated,
+        "nothing written"
+    );
 
     // Fields that cannot be updated are rejected when read from JSON.
     let err = CustomerPatch::from_json(serde_json::json!({"customer_code": "RT00000009"}))
@@ -308,7 +343,11 @@ pub async fn update_cannot_take_another_customers_email(b: Backend) {
         .await
         .expect_err("duplicate");
     match err {
-        Error::DuplicateCustomer { field, existing_code, .. } => {
+        Error::DuplicateCustomer {
+            field,
+            existing_code,
+            ..
+        } => {
             assert_eq!(field, "email");
             assert_eq!(existing_code, a.customer_code);
         }
@@ -335,7 +374,11 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
     let again = b.crm.deactivate_customer(old.id).await.expect("idempotent");
     assert_eq!(again.version, 2, "deactivating twice changes nothing");
 
-    let default_list = b.crm.list_customers(CustomerQuery::default()).await.expect("list");
+    let default_list = b
+        .crm
+        .list_customers(CustomerQuery::default())
+        .await
+        .expect("list");
     assert_eq!(default_list.total, 0);
     assert!(default_list.items.is_empty());
     let inactive = b
@@ -346,8 +389,14 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
         })
         .await
         .expect("list");
-    assert_eq!(inactive.items.iter().map(|c| c.id).collect::<Vec<_>>(), [old.id]);
-    assert_eq!(b.crm.customer(old.id).await.expect("history stays").name, "Old");
+    assert_eq!(
+        inactive.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [old.id]
+    );
+    assert_eq!(
+        b.crm.customer(old.id).await.expect("history stays").name,
+        "Old"
+    );
 
     let new = create(
         &b,
@@ -359,15 +408,27 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
     .await;
     let err = b.crm.reactivate_customer(old.id).await.expect_err("taken");
     match &err {
-        Error::DuplicateCustomer { existing_code, .. } => assert_eq!(existing_code, &new.customer_code),
+        Error::DuplicateCustomer { existing_code, .. } => {
+            assert_eq!(existing_code, &new.customer_code)
+        }
         other => panic!("expected DuplicateCustomer, got {other:?}"),
     }
     assert!(!b.crm.customer(old.id).await.expect("get").is_active);
 
-    b.crm.deactivate_customer(new.id).await.expect("deactivate new");
+    b.crm
+        .deactivate_customer(new.id)
+        .await
+        .expect("deactivate new");
     let back = b.crm.reactivate_customer(old.id).await.expect("reactivate");
     assert!(back.is_active);
-    assert_eq!(b.crm.list_customers(CustomerQuery::default()).await.expect("list").total, 1);
+    assert_eq!(
+        b.crm
+            .list_customers(CustomerQuery::default())
+            .await
+            .expect("list")
+            .total,
+        1
+    );
 }
 
 /// Filters: type, tag, status, created range; totals follow the filters.
@@ -401,7 +462,10 @@ pub async fn filters_by_type_tag_status_and_created_range(b: Backend) {
         let crm = b.crm.clone();
         async move {
             let page = crm.list_customers(q).await.expect("list");
-            (page.total, page.items.iter().map(|c| c.id).collect::<Vec<_>>())
+            (
+                page.total,
+                page.items.iter().map(|c| c.id).collect::<Vec<_>>(),
+            )
         }
     };
     let wholesale = list(CustomerQuery {
@@ -484,7 +548,10 @@ pub async fn search_by_name_prefix_code_email_and_phone(b: Backend) {
     assert_eq!(search("Budi@Example.com").await, [budi.id]);
     assert_eq!(search("0812-3456-7890").await, [siti.id]);
     assert_eq!(search("Siti 50%").await, [siti.id]);
-    assert!(search("%").await.is_empty(), "a bare wildcard matches nothing");
+    assert!(
+        search("%").await.is_empty(),
+        "a bare wildcard matches nothing"
+    );
     assert!(search("_udi").await.is_empty());
 }
 
@@ -527,7 +594,9 @@ pub async fn offset_pages_and_limit_cap(b: Backend) {
 /// Following `next_cursor` visits every matching customer exactly once, in
 /// order, for every sort key and direction, even with duplicate sort values.
 pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
-    let names = ["delta", "Alpha", "charlie", "bravo", "alpha", "Echo", "bravo"];
+    let names = [
+        "delta", "Alpha", "charlie", "bravo", "alpha", "Echo", "bravo",
+    ];
     let mut created = Vec::new();
     for (i, n) in names.iter().enumerate() {
         let t = CustomerType::ALL[i % 4];
@@ -558,10 +627,19 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
         offset: 0,
         limit: 100,
     };
-    for sort in [CustomerSort::Id, CustomerSort::Name, CustomerSort::Code, CustomerSort::CreatedAt] {
+    for sort in [
+        CustomerSort::Id,
+        CustomerSort::Name,
+        CustomerSort::Code,
+        CustomerSort::CreatedAt,
+    ] {
         for direction in [SortDirection::Asc, SortDirection::Desc] {
             let mut expected = created.clone();
-            let f = crm_core::customer::CustomerFilter { sort, direction, ..filter_ref.clone() };
+            let f = crm_core::customer::CustomerFilter {
+                sort,
+                direction,
+                ..filter_ref.clone()
+            };
             expected.sort_by(|a, b| f.compare(a, b));
             let expected: Vec<_> = expected.iter().map(|c| c.id).collect();
 
@@ -586,7 +664,11 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
                     break;
                 }
             }
-            assert_eq!(seen, expected, "{}: cursor walk by {sort:?} {direction:?}", b.name);
+            assert_eq!(
+                seen, expected,
+                "{}: cursor walk by {sort:?} {direction:?}",
+                b.name
+            );
         }
     }
     let by_name = b
@@ -615,7 +697,10 @@ pub async fn missing_customers_are_not_found(b: Backend) {
     let id = crm_core::CustomerId(424_242);
     for err in [
         b.crm.customer(id).await.expect_err("get"),
-        b.crm.customer_by_code("RT09999999".into()).await.expect_err("by code"),
+        b.crm
+            .customer_by_code("RT09999999".into())
+            .await
+            .expect_err("by code"),
         b.crm
             .update_customer(
                 id,
@@ -631,6 +716,99 @@ pub async fn missing_customers_are_not_found(b: Backend) {
     ] {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{}: {err}", b.name);
     }
-    let err = b.crm.customer_by_code("nonsense".into()).await.expect_err("bad code");
+    let err = b
+        .crm
+        .customer_by_code("nonsense".into())
+        .await
+        .expect_err("bad code");
     assert_eq!(err.kind(), ErrorKind::Validation);
+}
+
+/// Bulk import: all rows or none; every bad row reported; codes in input order.
+pub async fn import_is_all_or_nothing(b: Backend) {
+    let existing = create(
+        &b,
+        NewCustomer {
+            email: Some("taken@example.com".into()),
+            ..person("Existing")
+        },
+    )
+    .await;
+    let rows = |n: usize| -> Vec<NewCustomer> {
+        (0..n)
+            .map(|i| NewCustomer {
+                email: Some(format!("row{i}@example.com")),
+                tags: vec![format!("batch{}", i % 3)],
+                customer_type: if i % 2 == 0 {
+                    CustomerType::Retail
+                } else {
+                    CustomerType::Wholesale
+                },
+                ..person(&format!("Row {i}"))
+            })
+            .collect()
+    };
+
+    let mut bad = rows(5);
+    bad[1].name = String::new();
+    bad[3].email = Some("row0@EXAMPLE.com".into());
+    bad[4].phone = Some("abc".into());
+    let err = b.crm.import_customers(bad).await.expect_err("invalid rows");
+    assert_eq!(
+        fields_of(&err),
+        [
+            ("[1].name", "required"),
+            ("[3].email", "duplicate_in_batch"),
+            ("[4].phone", "phone")
+        ]
+    );
+
+    let mut clash = rows(1200);
+    clash[1100].email = Some("Taken@example.com".into());
+    let err = b
+        .crm
+        .import_customers(clash)
+        .await
+        .expect_err("clash with existing");
+    match &err {
+        Error::DuplicateCustomer { existing_code, .. } => {
+            assert_eq!(existing_code, &existing.customer_code)
+        }
+        other => panic!("{}: expected DuplicateCustomer, got {other:?}", b.name),
+    }
+    assert_eq!(
+        b.crm.list_customers(all()).await.expect("list").total,
+        1,
+        "{}: partial import",
+        b.name
+    );
+
+    let imported = b.crm.import_customers(rows(1200)).await.expect("import");
+    assert_eq!(imported.len(), 1200);
+    assert_eq!(
+        imported[0].customer_code.as_str(),
+        "RT00000002",
+        "no numbers burnt by failed imports"
+    );
+    assert_eq!(imported[1].customer_code.as_str(), "WS00000001");
+    assert_eq!(imported[1199].customer_code.as_str(), "WS00000600");
+    for c in [&imported[0], &imported[777], &imported[1199]] {
+        assert_eq!(
+            &b.crm.customer(c.id).await.expect("get"),
+            c,
+            "{}: read back",
+            b.name
+        );
+    }
+    let tagged = b
+        .crm
+        .list_customers(CustomerQuery {
+            tag: Some("batch1".into()),
+            ..CustomerQuery::default()
+        })
+        .await
+        .expect("list");
+    assert_eq!(tagged.total, 400);
+    let next = create(&b, person("After")).await;
+    assert_eq!(next.customer_code.as_str(), "RT00000602");
 }

@@ -25,7 +25,10 @@ pub struct Backend {
 enum Cleanup {
     None,
     File(PathBuf),
-    MySql { server_url: String, database: String },
+    MySql {
+        server_url: String,
+        database: String,
+    },
 }
 
 /// The instant every test clock starts at.
@@ -49,7 +52,12 @@ pub fn shout(msg: &str) {
 /// A fresh in-memory backend.
 pub async fn memory() -> Option<Backend> {
     let (crm, clock) = with_clock(std::sync::Arc::new(MemoryStore::new()));
-    Some(Backend { crm, clock, name: "memory", cleanup: Cleanup::None })
+    Some(Backend {
+        crm,
+        clock,
+        name: "memory",
+        cleanup: Cleanup::None,
+    })
 }
 
 /// A fresh SQLite database in a temporary file (deleted afterwards).
@@ -60,7 +68,12 @@ pub async fn sqlite() -> Option<Backend> {
         .await
         .unwrap_or_else(|e| panic!("cannot open SQLite test database {url}: {e}"));
     let (crm, clock) = with_clock(store);
-    Some(Backend { crm, clock, name: "sqlite", cleanup: Cleanup::File(path) })
+    Some(Backend {
+        crm,
+        clock,
+        name: "sqlite",
+        cleanup: Cleanup::File(path),
+    })
 }
 
 /// Whether we run in CI, where skipping the MySQL cases is a failure.
@@ -78,7 +91,9 @@ pub async fn mysql() -> Option<Backend> {
                 !in_ci(),
                 "CI=true but CRM_TEST_MYSQL_URL is not set: the MySQL conformance cases must run in CI"
             );
-            shout("SKIPPED: MySQL conformance case (set CRM_TEST_MYSQL_URL=mysql://user:pass@127.0.0.1:3306/crm_test to run it)");
+            shout(
+                "SKIPPED: MySQL conformance case (set CRM_TEST_MYSQL_URL=mysql://user:pass@127.0.0.1:3306/crm_test to run it)",
+            );
             return None;
         }
     };
@@ -88,7 +103,10 @@ pub async fn mysql() -> Option<Backend> {
     }
     let url = crm_sqlx::mysql::database_url(&server_url, &database)
         .unwrap_or_else(|e| panic!("bad CRM_TEST_MYSQL_URL: {e}"));
-    let options = crm_sqlx::StoreOptions { max_connections: 8, ..Default::default() };
+    let options = crm_sqlx::StoreOptions {
+        max_connections: 8,
+        ..Default::default()
+    };
     let store = match crm_sqlx::connect_with(&url, options).await {
         Ok(store) => store,
         Err(e) => {
@@ -97,7 +115,15 @@ pub async fn mysql() -> Option<Backend> {
         }
     };
     let (crm, clock) = with_clock(store);
-    Some(Backend { crm, clock, name: "mysql", cleanup: Cleanup::MySql { server_url, database } })
+    Some(Backend {
+        crm,
+        clock,
+        name: "mysql",
+        cleanup: Cleanup::MySql {
+            server_url,
+            database,
+        },
+    })
 }
 
 /// Runs one case and removes the backend's database afterwards, also when the
@@ -118,9 +144,14 @@ where
                 let _ = std::fs::remove_file(p);
             }
         }
-        Cleanup::MySql { server_url, database } => {
+        Cleanup::MySql {
+            server_url,
+            database,
+        } => {
             if let Err(e) = crm_sqlx::mysql::drop_database(&server_url, &database).await {
-                shout(&format!("warning: could not drop test database {database}: {e}"));
+                shout(&format!(
+                    "warning: could not drop test database {database}: {e}"
+                ));
             }
         }
     }

@@ -34,6 +34,7 @@ macro_rules! conformance_suite {
             offset_pages_and_limit_cap,
             keyset_cursor_walks_every_sort_without_gaps,
             missing_customers_are_not_found,
+            import_is_all_or_nothing,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {

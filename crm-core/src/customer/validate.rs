@@ -30,7 +30,7 @@ pub const CREDIT_LIMIT_SCALE: u32 = 2;
 
 /// The largest credit limit both SQL backends store exactly (`DECIMAL(15,2)`).
 pub fn credit_limit_max() -> Decimal {
-    Decimal::new(9_999_999_999_999_99, 2)
+    Decimal::new(999_999_999_999_999, 2)
 }
 
 /// The validated, normalised fields of a customer that callers control.
