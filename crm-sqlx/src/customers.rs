@@ -181,12 +181,15 @@ macro_rules! impl_customer_store {
         /// Pushes the `WHERE` conditions of a listing (with or without the cursor).
         fn push_filter(qb: &mut QueryBuilder<Db>, f: &CustomerFilter, with_cursor: bool) {
             qb.push(" WHERE 1 = 1");
+            // `+is_active`: a two-valued column is never the index to pick; the
+            // plus keeps SQLite's planner (which has no statistics) on the
+            // name/code/email/phone indexes or on the primary key order.
             match f.status {
                 ActivityFilter::Active => {
-                    qb.push(" AND is_active = 1");
+                    qb.push(" AND +is_active = 1");
                 }
                 ActivityFilter::Inactive => {
-                    qb.push(" AND is_active = 0");
+                    qb.push(" AND +is_active = 0");
                 }
                 ActivityFilter::All => {}
             }

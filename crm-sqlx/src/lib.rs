@@ -87,3 +87,8 @@ pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Arc<dyn Cr
         )),
     }
 }
+
+/// The README's Rust example, compiled and run as a doc test.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -12,7 +12,7 @@ VALUES ('RT', 0), ('WS', 0), ('DS', 0), ('CP', 0);
 
 CREATE TABLE customers (
     id            INTEGER PRIMARY KEY AUTOINCREMENT,
-    customer_code TEXT    NOT NULL,
+    customer_code TEXT    NOT NULL COLLATE NOCASE,
     name          TEXT    NOT NULL COLLATE NOCASE,
     email         TEXT    NULL,
     phone         TEXT    NULL,

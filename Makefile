@@ -1,0 +1,28 @@
+# Task runner. `make help` lists the targets.
+MYSQL_URL ?= mysql://crm:crm@127.0.0.1:3306/crm_test
+
+.PHONY: help fmt lint test test-mysql bench run ci
+
+help:          ## This list
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
+
+fmt:           ## Format the code
+	cargo fmt --all
+
+lint:          ## Clippy on every target, warnings are errors
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test:          ## Every test (MySQL cases skip without CRM_TEST_MYSQL_URL)
+	cargo test --workspace
+
+test-mysql:    ## Every test, MySQL cases included
+	CRM_TEST_MYSQL_URL=$(MYSQL_URL) cargo test --workspace
+
+bench:         ## Benchmarks (SQLite, and MySQL with CRM_BENCH_MYSQL_URL)
+	cargo bench -p crm-benches
+
+run:           ## The quickstart example on an embedded SQLite file
+	cargo run -p crm-quickstart
+
+ci:            ## What CI runs: services, fmt, clippy, tests
+	bash .ci/run
