@@ -24,18 +24,9 @@ pub(crate) const BUMP_SEQUENCE_BY: &str =
 pub(crate) const READ_SEQUENCE: &str =
     "SELECT last_value FROM customer_code_sequences WHERE prefix = ?";
 
-macro_rules! insert_customer_columns {
-    () => {
-        "INSERT INTO customers (customer_code, name, email, phone, customer_type, credit_limit, \
-         address_line1, address_line2, city, province, postal_code, country, birthday, \
-         created_at, updated_at) "
-    };
-}
-pub(crate) const INSERT_CUSTOMER_COLUMNS: &str = insert_customer_columns!();
-pub(crate) const INSERT_CUSTOMER: &str = concat!(
-    insert_customer_columns!(),
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-);
+pub(crate) const INSERT_CUSTOMER_COLUMNS: &str = "INSERT INTO customers (customer_code, name, \
+     email, phone, customer_type, credit_limit, address_line1, address_line2, city, province, \
+     postal_code, country, birthday, created_at, updated_at) ";
 
 /// Rows per multi-row `INSERT` of a bulk import (15 parameters a row stays far
 /// below both engines' parameter limits).
@@ -51,7 +42,43 @@ pub(crate) const SET_ACTIVE: &str = "UPDATE customers SET is_active = ?, updated
 
 /// Generates `impl CustomerStore` for an engine; see the module docs.
 macro_rules! impl_customer_store {
-    ($store:ty) => {
+    ($store:ident, $backend:literal, $pool:ty) => {
+        impl $store {
+            /// Applies the embedded migrations that are not applied yet.
+            pub async fn migrate(&self) -> crm_core::Result<()> {
+                MIGRATOR.run(&self.pool).await.map_err(|e| {
+                    crm_core::Error::storage(concat!($backend, " migration failed"), e)
+                })
+            }
+
+            /// The connection pool, for callers that add their own tables.
+            pub fn pool(&self) -> &$pool {
+                &self.pool
+            }
+
+            async fn finish_connect(self, options: &$crate::StoreOptions) -> crm_core::Result<Self> {
+                if options.migrate {
+                    self.migrate().await?;
+                }
+                Ok(self)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crm_core::store::CrmStore for $store {
+            fn backend(&self) -> &'static str {
+                $backend
+            }
+
+            async fn ping(&self) -> crm_core::Result<()> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::error::db_err)?;
+                Ok(())
+            }
+        }
+
         use crm_core::customer::query::{like_prefix, SortKey};
         use crm_core::customer::{
             ActivityFilter, Address, Customer, CustomerCode, CustomerFields, CustomerFilter,
@@ -63,7 +90,7 @@ macro_rules! impl_customer_store {
         use $crate::customers::*;
         use $crate::error::{corrupt, db_err, unique_violation};
 
-        /// Binds the caller-controlled columns, in `INSERT_CUSTOMER`/`UPDATE_CUSTOMER` order.
+        /// Binds the caller-controlled columns, in `UPDATE_CUSTOMER` order.
         fn bind_fields<'q>(
             q: sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>,
             f: &CustomerFields,
@@ -80,6 +107,30 @@ macro_rules! impl_customer_store {
                 .bind(f.address.postal_code.clone())
                 .bind(f.address.country.clone())
                 .bind(f.birthday)
+        }
+
+        /// Pushes one `INSERT_CUSTOMER_COLUMNS` row into a `VALUES` list.
+        fn push_row(
+            b: &mut sqlx::query_builder::Separated<'_, Db, &'static str>,
+            f: &CustomerFields,
+            code: &CustomerCode,
+            now: chrono::DateTime<chrono::Utc>,
+        ) {
+            b.push_bind(code.to_string())
+                .push_bind(f.name.clone())
+                .push_bind(f.email.clone())
+                .push_bind(f.phone.clone())
+                .push_bind(f.customer_type.as_str())
+                .push_bind(money(f.credit_limit))
+                .push_bind(f.address.line1.clone())
+                .push_bind(f.address.line2.clone())
+                .push_bind(f.address.city.clone())
+                .push_bind(f.address.province.clone())
+                .push_bind(f.address.postal_code.clone())
+                .push_bind(f.address.country.clone())
+                .push_bind(f.birthday)
+                .push_bind(ts(now))
+                .push_bind(ts(now));
         }
 
         fn customer_from_row(row: &DbRow, tags: Vec<String>) -> Result<Customer> {
@@ -359,11 +410,9 @@ macro_rules! impl_customer_store {
                     .await
                     .map_err(db_err)?;
                 let code = CustomerCode::new(fields.customer_type, u64::try_from(seq).unwrap_or(0))?;
-                let inserted = bind_fields(sqlx::query(INSERT_CUSTOMER).bind(code.to_string()), &fields)
-                    .bind(ts(now))
-                    .bind(ts(now))
-                    .execute(&mut *tx)
-                    .await;
+                let mut qb = QueryBuilder::<Db>::new(INSERT_CUSTOMER_COLUMNS);
+                qb.push_values([(&fields, &code)], |mut b, (f, code)| push_row(&mut b, f, code, now));
+                let inserted = qb.build().execute(&mut *tx).await;
                 let done = match inserted {
                     Ok(done) => done,
                     Err(e) => {
@@ -433,21 +482,7 @@ macro_rules! impl_customer_store {
                 for (fields, codes) in batch.chunks(IMPORT_CHUNK).zip(codes.chunks(IMPORT_CHUNK)) {
                     let mut qb = QueryBuilder::<Db>::new(INSERT_CUSTOMER_COLUMNS);
                     qb.push_values(fields.iter().zip(codes), |mut b, (f, code)| {
-                        b.push_bind(code.to_string())
-                            .push_bind(f.name.clone())
-                            .push_bind(f.email.clone())
-                            .push_bind(f.phone.clone())
-                            .push_bind(f.customer_type.as_str())
-                            .push_bind(money(f.credit_limit))
-                            .push_bind(f.address.line1.clone())
-                            .push_bind(f.address.line2.clone())
-                            .push_bind(f.address.city.clone())
-                            .push_bind(f.address.province.clone())
-                            .push_bind(f.address.postal_code.clone())
-                            .push_bind(f.address.country.clone())
-                            .push_bind(f.birthday)
-                            .push_bind(ts(now))
-                            .push_bind(ts(now));
+                        push_row(&mut b, f, code, now)
                     });
                     if let Err(e) = qb.build().execute(&mut *tx).await {
                         let _ = tx.rollback().await;

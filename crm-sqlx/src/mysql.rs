@@ -5,7 +5,6 @@
 
 use std::str::FromStr;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::migrate::Migrator;
@@ -71,43 +70,11 @@ impl MySqlStore {
             .connect_with(connect)
             .await
             .map_err(|e| crm_core::Error::storage("cannot connect to MySQL", e))?;
-        let store = Self { pool };
-        if options.migrate {
-            store.migrate().await?;
-        }
-        Ok(store)
-    }
-
-    /// Applies the embedded migrations that are not applied yet.
-    pub async fn migrate(&self) -> crm_core::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| crm_core::Error::storage("MySQL migration failed", e))
-    }
-
-    /// The connection pool, for callers that add their own tables.
-    pub fn pool(&self) -> &MySqlPool {
-        &self.pool
+        Self { pool }.finish_connect(&options).await
     }
 }
 
-impl_customer_store!(MySqlStore);
-
-#[async_trait]
-impl crm_core::store::CrmStore for MySqlStore {
-    fn backend(&self) -> &'static str {
-        "mysql"
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-}
+impl_customer_store!(MySqlStore, "mysql", MySqlPool);
 
 /// Creates an empty database on the server of `server_url` (any database
 /// path in the URL is ignored for the connection). Used by test harnesses and

@@ -8,7 +8,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::migrate::Migrator;
@@ -83,40 +82,8 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| crm_core::Error::storage("cannot open SQLite database", e))?;
-        let store = Self { pool };
-        if options.migrate {
-            store.migrate().await?;
-        }
-        Ok(store)
-    }
-
-    /// Applies the embedded migrations that are not applied yet.
-    pub async fn migrate(&self) -> crm_core::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| crm_core::Error::storage("SQLite migration failed", e))
-    }
-
-    /// The connection pool, for callers that add their own tables.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        Self { pool }.finish_connect(&options).await
     }
 }
 
-impl_customer_store!(SqliteStore);
-
-#[async_trait]
-impl crm_core::store::CrmStore for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
-        Ok(())
-    }
-}
+impl_customer_store!(SqliteStore, "sqlite", SqlitePool);
