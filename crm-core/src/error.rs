@@ -95,6 +95,14 @@ pub enum Error {
         /// What clashed.
         message: String,
     },
+    /// A redemption asked for more points than the customer has available.
+    #[error("insufficient points: {requested} requested, {available} available")]
+    InsufficientPoints {
+        /// Points asked for.
+        requested: i64,
+        /// Points available to redeem (0 while the customer is in debt).
+        available: i64,
+    },
     /// The input broke one or more rules; every failing field is listed.
     #[error("validation failed: {}", summarize(.0))]
     Validation(Vec<FieldError>),
@@ -122,7 +130,9 @@ impl Error {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
-            Error::DuplicateCustomer { .. } | Error::Conflict { .. } => ErrorKind::Conflict,
+            Error::DuplicateCustomer { .. }
+            | Error::Conflict { .. }
+            | Error::InsufficientPoints { .. } => ErrorKind::Conflict,
             Error::Validation(_) => ErrorKind::Validation,
             Error::Storage { .. } => ErrorKind::Storage,
         }

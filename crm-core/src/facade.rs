@@ -16,6 +16,7 @@ use crate::customer::{
     Customer, CustomerCode, CustomerFilter, CustomerId, CustomerPage, CustomerPatch, CustomerQuery,
     NewCustomer,
 };
+use crate::loyalty::LoyaltyProgram;
 use crate::store::CrmStore;
 use crate::{Error, FieldError, Result};
 
@@ -38,6 +39,8 @@ pub struct CrmConfig {
     pub default_page_limit: u32,
     /// Largest page size; larger requests are capped to it. Default 100.
     pub max_page_limit: u32,
+    /// The loyalty programme (earning, expiry, tiers).
+    pub loyalty: LoyaltyProgram,
 }
 
 impl Default for CrmConfig {
@@ -46,6 +49,7 @@ impl Default for CrmConfig {
             default_region: "ID".into(),
             default_page_limit: 20,
             max_page_limit: 100,
+            loyalty: LoyaltyProgram::default(),
         }
     }
 }
@@ -55,15 +59,15 @@ impl Default for CrmConfig {
 /// Cheap to clone (an `Arc` inside); share one per process.
 #[derive(Clone, Debug)]
 pub struct Crm {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 #[derive(Debug)]
-struct Inner {
-    store: Arc<dyn CrmStore>,
-    clock: Arc<dyn Clock>,
-    config: CrmConfig,
-    region: Region,
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn CrmStore>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: CrmConfig,
+    pub(crate) region: Region,
 }
 
 impl Crm {
@@ -117,6 +121,12 @@ impl Crm {
                 "must be between 1 and max_page_limit",
             ));
         }
+        if let Err(e) = config.loyalty.validate() {
+            errors.extend(e.field_errors().iter().map(|f| FieldError {
+                field: format!("loyalty.{}", f.field),
+                ..f.clone()
+            }));
+        }
         if !errors.is_empty() {
             return Err(Error::Validation(errors));
         }
@@ -151,7 +161,7 @@ impl Crm {
         self.inner.store.ping().await
     }
 
-    fn rules(&self) -> Rules {
+    pub(crate) fn rules(&self) -> Rules {
         Rules::with_region(self.inner.region, self.inner.clock.now().date_naive())
     }
 

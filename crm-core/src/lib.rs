@@ -41,6 +41,7 @@ pub mod clock;
 pub mod customer;
 pub mod error;
 pub mod facade;
+pub mod loyalty;
 pub mod memory;
 pub mod store;
 

@@ -1,62 +1,42 @@
 //! An in-memory backend, for unit tests, examples and prototyping.
 //!
-//! It keeps every invariant of the SQL stores (one lock makes each call
-//! atomic) and passes the same conformance suite, but keeps nothing after the
-//! process ends.
+//! It keeps every invariant of the SQL stores and passes the same
+//! conformance suite, but keeps nothing after the process ends. One async
+//! mutex makes each call (and each ledger transaction) atomic; a ledger
+//! transaction snapshots the state and restores it unless committed.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
 };
-use crate::store::{CrmStore, CustomerSlice, CustomerStore};
+use crate::loyalty::{EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
+use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx};
 use crate::{Error, Result};
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct State {
     customers: BTreeMap<CustomerId, Customer>,
     sequences: HashMap<CustomerType, u64>,
     next_id: i64,
+    accounts: HashMap<CustomerId, LoyaltyAccount>,
+    entries: Vec<LedgerEntry>,
+    entry_keys: HashMap<(String, String), usize>,
+    lots: BTreeMap<i64, Lot>,
+    allocations: HashMap<i64, Vec<(i64, i64)>>,
+    purchases: BTreeMap<i64, Purchase>,
+    receipts: HashMap<(String, String), i64>,
+    refunds: Vec<Refund>,
+    events: Vec<OutboxEvent>,
 }
 
 impl State {
-    /// Allocates id and code and stores the customer (uniqueness already checked).
-    fn insert(&mut self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
-        let seq = self
-            .sequences
-            .get(&fields.customer_type)
-            .copied()
-            .unwrap_or(0)
-            + 1;
-        let code = CustomerCode::new(fields.customer_type, seq)?;
-        let id = CustomerId(self.next_id + 1);
-        let mut c = Customer {
-            id,
-            customer_code: code,
-            name: String::new(),
-            email: None,
-            phone: None,
-            customer_type: fields.customer_type,
-            credit_limit: Default::default(),
-            address: Default::default(),
-            birthday: None,
-            tags: Vec::new(),
-            is_active: true,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        apply(&mut c, fields);
-        self.sequences.insert(c.customer_type, seq);
-        self.next_id = id.0;
-        self.customers.insert(id, c.clone());
-        Ok(c)
-    }
-
     /// The active customer other than `except` holding this email or phone.
     fn check_unique(&self, fields: &CustomerFields, except: Option<CustomerId>) -> Result<()> {
         for c in self.customers.values() {
@@ -80,24 +60,54 @@ impl State {
         }
         Ok(())
     }
-}
 
-/// The in-memory store.
-#[derive(Debug, Default)]
-pub struct MemoryStore {
-    state: Mutex<State>,
-}
-
-impl MemoryStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self::default()
+    /// Allocates id and code and stores the customer (uniqueness already checked).
+    fn insert(&mut self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+        let seq = self.sequences.get(&fields.customer_type).copied().unwrap_or(0) + 1;
+        let code = CustomerCode::new(fields.customer_type, seq)?;
+        let id = CustomerId(self.next_id + 1);
+        let mut c = Customer {
+            id,
+            customer_code: code,
+            name: String::new(),
+            email: None,
+            phone: None,
+            customer_type: fields.customer_type,
+            credit_limit: Default::default(),
+            address: Default::default(),
+            birthday: None,
+            tags: Vec::new(),
+            is_active: true,
+            merged_into: None,
+            merged_by: None,
+            merged_at: None,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        apply(&mut c, fields);
+        self.sequences.insert(c.customer_type, seq);
+        self.next_id = id.0;
+        self.customers.insert(id, c.clone());
+        self.event("new_customer", &c, now);
+        Ok(c)
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave half a write behind:
-        // every write below is prepared first and applied in one step.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn event(&mut self, event_type: &str, c: &Customer, now: DateTime<Utc>) {
+        let payload = serde_json::json!({ "customer": c });
+        self.push_event(event_type, c.id, payload, now);
+    }
+
+    fn push_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> i64 {
+        let id = self.events.len() as i64 + 1;
+        self.events.push(OutboxEvent {
+            id,
+            event_type: event_type.to_string(),
+            customer_id: customer,
+            payload,
+            created_at: now,
+        });
+        id
     }
 }
 
@@ -112,47 +122,49 @@ fn apply(c: &mut Customer, f: CustomerFields) {
     c.tags = f.tags;
 }
 
+/// The in-memory store.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
 #[async_trait]
 impl CustomerStore for MemoryStore {
-    async fn insert_customer(
-        &self,
-        fields: CustomerFields,
-        now: DateTime<Utc>,
-    ) -> Result<Customer> {
-        let mut s = self.lock();
+    async fn insert_customer(&self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+        let mut s = self.state.lock().await;
         s.check_unique(&fields, None)?;
         s.insert(fields, now)
     }
 
-    async fn insert_customers(
-        &self,
-        batch: Vec<CustomerFields>,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Customer>> {
-        let mut s = self.lock();
+    async fn insert_customers(&self, batch: Vec<CustomerFields>, now: DateTime<Utc>) -> Result<Vec<Customer>> {
+        let mut s = self.state.lock().await;
         // Work on a copy and swap it in at the end: all or nothing.
-        let mut next = State {
-            customers: s.customers.clone(),
-            sequences: s.sequences.clone(),
-            next_id: s.next_id,
-        };
+        let mut next = s.clone();
         let mut out = Vec::with_capacity(batch.len());
         for fields in batch {
             next.check_unique(&fields, None)?;
-            let c = next.insert(fields, now)?;
-            out.push(c);
+            out.push(next.insert(fields, now)?);
         }
         *s = next;
         Ok(out)
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
-        Ok(self.lock().customers.get(&id).cloned())
+        Ok(self.state.lock().await.customers.get(&id).cloned())
     }
 
     async fn customer_by_code(&self, code: CustomerCode) -> Result<Option<Customer>> {
         Ok(self
+            .state
             .lock()
+            .await
             .customers
             .values()
             .find(|c| c.customer_code == code)
@@ -166,7 +178,7 @@ impl CustomerStore for MemoryStore {
         expected_version: i64,
         now: DateTime<Utc>,
     ) -> Result<Option<Customer>> {
-        let mut s = self.lock();
+        let mut s = self.state.lock().await;
         match s.customers.get(&id) {
             Some(c) if c.version == expected_version => {
                 if c.is_active {
@@ -181,16 +193,13 @@ impl CustomerStore for MemoryStore {
         apply(c, fields);
         c.version += 1;
         c.updated_at = now;
-        Ok(Some(c.clone()))
+        let c = c.clone();
+        s.event("customer_update", &c, now);
+        Ok(Some(c))
     }
 
-    async fn set_customer_active(
-        &self,
-        id: CustomerId,
-        active: bool,
-        now: DateTime<Utc>,
-    ) -> Result<Option<Customer>> {
-        let mut s = self.lock();
+    async fn set_customer_active(&self, id: CustomerId, active: bool, now: DateTime<Utc>) -> Result<Option<Customer>> {
+        let mut s = self.state.lock().await;
         let Some(current) = s.customers.get(&id) else {
             return Ok(None);
         };
@@ -200,18 +209,20 @@ impl CustomerStore for MemoryStore {
         let Some(c) = s.customers.get_mut(&id) else {
             return Ok(None);
         };
-        if c.is_active != active {
-            c.is_active = active;
-            c.version += 1;
-            c.updated_at = now;
+        if c.is_active == active {
+            return Ok(Some(c.clone()));
         }
-        Ok(Some(c.clone()))
+        c.is_active = active;
+        c.version += 1;
+        c.updated_at = now;
+        let c = c.clone();
+        s.event("customer_update", &c, now);
+        Ok(Some(c))
     }
 
     async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {
-        let s = self.lock();
-        let mut matching: Vec<&Customer> =
-            s.customers.values().filter(|c| filter.matches(c)).collect();
+        let s = self.state.lock().await;
+        let mut matching: Vec<&Customer> = s.customers.values().filter(|c| filter.matches(c)).collect();
         let total = matching.len() as u64;
         matching.sort_by(|a, b| filter.compare(a, b));
         let items = matching
@@ -222,6 +233,244 @@ impl CustomerStore for MemoryStore {
             .cloned()
             .collect();
         Ok(CustomerSlice { items, total })
+    }
+}
+
+/// A ledger transaction over the memory store: holds the lock, restores the
+/// snapshot unless committed.
+struct MemoryTx {
+    state: OwnedMutexGuard<State>,
+    snapshot: Option<State>,
+}
+
+impl Drop for MemoryTx {
+    fn drop(&mut self) {
+        if let Some(snapshot) = self.snapshot.take() {
+            *self.state = snapshot;
+        }
+    }
+}
+
+fn open_lots_order(a: &Lot, b: &Lot) -> std::cmp::Ordering {
+    // Soonest expiry first, never-expiring last, then oldest.
+    match (a.expires_at, b.expires_at) {
+        (Some(x), Some(y)) => x.cmp(&y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+    .then(a.id.cmp(&b.id))
+}
+
+#[async_trait]
+impl LedgerTx for MemoryTx {
+    async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount> {
+        Ok(self
+            .state
+            .accounts
+            .entry(customer)
+            .or_insert_with(|| LoyaltyAccount {
+                customer_id: customer,
+                balance: 0,
+                debt: 0,
+                lifetime_earned: 0,
+            })
+            .clone())
+    }
+
+    async fn save_account(&mut self, account: &LoyaltyAccount, _now: DateTime<Utc>) -> Result<()> {
+        self.state.accounts.insert(account.customer_id, account.clone());
+        Ok(())
+    }
+
+    async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>> {
+        let key = (reference_type.to_string(), reference_id.to_string());
+        Ok(self.state.entry_keys.get(&key).and_then(|i| self.state.entries.get(*i)).cloned())
+    }
+
+    async fn append_entry(&mut self, mut entry: LedgerEntry) -> Result<LedgerEntry> {
+        let key = (entry.reference_type.clone(), entry.reference_id.clone());
+        if self.state.entry_keys.contains_key(&key) {
+            return Err(Error::Conflict {
+                message: format!("reference {}/{} already used", key.0, key.1),
+            });
+        }
+        let st = &mut *self.state;
+        entry.id = st.entries.len() as i64 + 1;
+        st.entry_keys.insert(key, st.entries.len());
+        st.entries.push(entry.clone());
+        Ok(entry)
+    }
+
+    async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>> {
+        let mut lots: Vec<Lot> = self
+            .state
+            .lots
+            .values()
+            .filter(|l| l.customer_id == customer && l.remaining > 0)
+            .cloned()
+            .collect();
+        lots.sort_by(open_lots_order);
+        Ok(lots)
+    }
+
+    async fn lot(&mut self, id: i64) -> Result<Option<Lot>> {
+        Ok(self.state.lots.get(&id).cloned())
+    }
+
+    async fn insert_lot(&mut self, mut lot: Lot) -> Result<Lot> {
+        lot.id = self.state.lots.len() as i64 + 1;
+        self.state.lots.insert(lot.id, lot.clone());
+        Ok(lot)
+    }
+
+    async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()> {
+        if let Some(l) = self.state.lots.get_mut(&lot) {
+            l.remaining = remaining;
+        }
+        Ok(())
+    }
+
+    async fn insert_allocations(&mut self, entry: i64, allocations: &[(i64, i64)]) -> Result<()> {
+        self.state.allocations.entry(entry).or_default().extend_from_slice(allocations);
+        Ok(())
+    }
+
+    async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>> {
+        Ok(self.state.allocations.get(&entry).cloned().unwrap_or_default())
+    }
+
+    async fn earned_since(&mut self, customer: CustomerId, since: DateTime<Utc>) -> Result<i64> {
+        Ok(self
+            .state
+            .entries
+            .iter()
+            .filter(|e| e.customer_id == customer && e.occurred_at >= since)
+            .filter(|e| e.entry_type == EntryType::Earn || e.reference_type == "refund_earn")
+            .map(|e| e.points)
+            .sum())
+    }
+
+    async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
+        Ok(self.state.entries.iter().filter(|e| e.customer_id == customer).map(|e| e.points).sum())
+    }
+
+    async fn recent_entries(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<LedgerEntry>> {
+        Ok(self
+            .state
+            .entries
+            .iter()
+            .rev()
+            .filter(|e| e.customer_id == customer)
+            .take(limit as usize)
+            .cloned()
+            .collect())
+    }
+
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+        Ok(self.state.customers.get(&id).cloned())
+    }
+
+    async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>> {
+        let key = (store_id.to_string(), receipt_id.to_string());
+        Ok(self.state.receipts.get(&key).and_then(|id| self.state.purchases.get(id)).cloned())
+    }
+
+    async fn insert_purchase(&mut self, mut purchase: Purchase) -> Result<Purchase> {
+        purchase.id = self.state.purchases.len() as i64 + 1;
+        let key = (purchase.store_id.clone(), purchase.receipt_id.clone());
+        self.state.receipts.insert(key, purchase.id);
+        self.state.purchases.insert(purchase.id, purchase.clone());
+        Ok(purchase)
+    }
+
+    async fn set_refunded(&mut self, purchase: i64, refunded: Decimal) -> Result<()> {
+        if let Some(p) = self.state.purchases.get_mut(&purchase) {
+            p.refunded_amount = refunded;
+        }
+        Ok(())
+    }
+
+    async fn refund_by_key(&mut self, purchase: i64, refund_id: &str) -> Result<Option<Refund>> {
+        Ok(self
+            .state
+            .refunds
+            .iter()
+            .find(|r| r.purchase_id == purchase && r.refund_id == refund_id)
+            .cloned())
+    }
+
+    async fn insert_refund(&mut self, mut refund: Refund) -> Result<Refund> {
+        refund.id = self.state.refunds.len() as i64 + 1;
+        self.state.refunds.push(refund.clone());
+        Ok(refund)
+    }
+
+    async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()> {
+        for p in self.state.purchases.values_mut().filter(|p| p.customer_id == from) {
+            p.customer_id = into;
+        }
+        for l in self.state.lots.values_mut().filter(|l| l.customer_id == from && l.remaining > 0) {
+            l.customer_id = into;
+        }
+        Ok(())
+    }
+
+    async fn mark_merged(&mut self, from: CustomerId, into: CustomerId, by: &str, now: DateTime<Utc>) -> Result<Customer> {
+        let c = self
+            .state
+            .customers
+            .get_mut(&from)
+            .ok_or_else(|| Error::customer_not_found(from))?;
+        c.is_active = false;
+        c.merged_into = Some(into);
+        c.merged_by = Some(by.to_string());
+        c.merged_at = Some(now);
+        c.version += 1;
+        c.updated_at = now;
+        Ok(c.clone())
+    }
+
+    async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> Result<i64> {
+        Ok(self.state.push_event(event_type, customer, payload, now))
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<()> {
+        self.snapshot = None;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl LedgerStore for MemoryStore {
+    async fn begin_ledger(&self, _customers: Vec<CustomerId>, _lock: bool) -> Result<Box<dyn LedgerTx>> {
+        let state = self.state.clone().lock_owned().await;
+        let snapshot = Some(state.clone());
+        Ok(Box::new(MemoryTx { state, snapshot }))
+    }
+
+    async fn customers_with_due_lots(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<CustomerId>> {
+        let s = self.state.lock().await;
+        let mut ids: Vec<CustomerId> = s
+            .lots
+            .values()
+            .filter(|l| l.remaining > 0 && l.expires_at.is_some_and(|at| at <= now))
+            .map(|l| l.customer_id)
+            .collect();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(limit as usize);
+        Ok(ids)
+    }
+
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
+        let s = self.state.lock().await;
+        Ok(s.events.iter().filter(|e| e.id > after).take(limit as usize).cloned().collect())
+    }
+
+    async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {
+        let s = self.state.lock().await;
+        Ok(s.receipts.get(&(store_id, receipt_id)).and_then(|id| s.purchases.get(id)).cloned())
     }
 }
 

@@ -11,6 +11,8 @@ use chrono::{DateTime, Utc};
 
 use crate::Result;
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
+use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
+use rust_decimal::Decimal;
 
 /// The rows of one listing page, as a store returns them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,10 +80,82 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the facade needs from a backend.
 #[async_trait]
-pub trait CrmStore: CustomerStore {
+pub trait CrmStore: CustomerStore + LedgerStore {
     /// A short name of the backend (`memory`, `sqlite`, `mysql`).
     fn backend(&self) -> &'static str;
 
     /// Checks that the backend answers (for health checks).
     async fn ping(&self) -> Result<()>;
+}
+
+/// A ledger transaction: the primitive reads and writes the loyalty rules
+/// (in [`crate::loyalty`]) are built from. Everything done through one
+/// `LedgerTx` commits together or not at all; dropping it without
+/// [`commit`](LedgerTx::commit) rolls back.
+///
+/// When opened with `lock = true`, the accounts of the named customers are
+/// locked until the end (MySQL `SELECT ... FOR UPDATE` in id order, SQLite
+/// `BEGIN IMMEDIATE`, the memory store's mutex), so concurrent operations on
+/// one customer run one after the other.
+#[async_trait]
+pub trait LedgerTx: Send {
+    /// The account of a customer, created empty if missing.
+    async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount>;
+    /// Writes an account's balance, debt and lifetime total.
+    async fn save_account(&mut self, account: &LoyaltyAccount, now: DateTime<Utc>) -> Result<()>;
+    /// The entry with this idempotency key.
+    async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>>;
+    /// Appends an entry (the id is assigned).
+    async fn append_entry(&mut self, entry: LedgerEntry) -> Result<LedgerEntry>;
+    /// The customer's lots with points remaining, soonest expiry first (never-expiring last), then by id.
+    async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>>;
+    /// One lot.
+    async fn lot(&mut self, id: i64) -> Result<Option<Lot>>;
+    /// Inserts a lot (the id is assigned).
+    async fn insert_lot(&mut self, lot: Lot) -> Result<Lot>;
+    /// Sets a lot's remaining points.
+    async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()>;
+    /// Records which lots an entry took points from (or gave points back to).
+    async fn insert_allocations(&mut self, entry: i64, allocations: &[(i64, i64)]) -> Result<()>;
+    /// The lot allocations of an entry.
+    async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>>;
+    /// Sum of EARN entries and earn reversals since `since` (tiers).
+    async fn earned_since(&mut self, customer: CustomerId, since: DateTime<Utc>) -> Result<i64>;
+    /// Sum of all the customer's entries (balance check).
+    async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64>;
+    /// The customer's newest entries, newest first.
+    async fn recent_entries(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<LedgerEntry>>;
+    /// A customer (inside the transaction).
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>>;
+    /// The purchase with this receipt.
+    async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>>;
+    /// Inserts a purchase (the id is assigned).
+    async fn insert_purchase(&mut self, purchase: Purchase) -> Result<Purchase>;
+    /// Sets a purchase's refunded amount.
+    async fn set_refunded(&mut self, purchase: i64, refunded: Decimal) -> Result<()>;
+    /// The refund of a purchase with this refund id.
+    async fn refund_by_key(&mut self, purchase: i64, refund_id: &str) -> Result<Option<Refund>>;
+    /// Inserts a refund (the id is assigned).
+    async fn insert_refund(&mut self, refund: Refund) -> Result<Refund>;
+    /// Moves the purchases and open lots of `from` to `into`.
+    async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()>;
+    /// Deactivates `from` and records that it was merged into `into`, by whom, when.
+    async fn mark_merged(&mut self, from: CustomerId, into: CustomerId, by: &str, now: DateTime<Utc>) -> Result<Customer>;
+    /// Appends an outbox event; returns its id.
+    async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> Result<i64>;
+    /// Commits everything done through this transaction.
+    async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Persistence of the loyalty ledger, purchases and the outbox.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Opens a ledger transaction, locking the accounts of `customers` when `lock`.
+    async fn begin_ledger(&self, customers: Vec<CustomerId>, lock: bool) -> Result<Box<dyn LedgerTx>>;
+    /// Customers that have lots expired at `now` with points remaining (at most `limit`).
+    async fn customers_with_due_lots(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<CustomerId>>;
+    /// Outbox events with id > `after`, in id order, at most `limit`.
+    async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>>;
+    /// A purchase by receipt, without locking.
+    async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>>;
 }

@@ -144,6 +144,15 @@ pub struct Customer {
     pub tags: Vec<String>,
     /// `false` once deactivated (soft delete); history is kept.
     pub is_active: bool,
+    /// The customer this one was merged into (it is then inactive).
+    #[serde(default)]
+    pub merged_into: Option<CustomerId>,
+    /// Who merged it.
+    #[serde(default)]
+    pub merged_by: Option<String>,
+    /// When it was merged.
+    #[serde(default)]
+    pub merged_at: Option<DateTime<Utc>>,
     /// Revision, incremented by every write; used for optimistic concurrency.
     pub version: i64,
     /// When the customer was created (UTC).

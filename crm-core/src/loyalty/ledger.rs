@@ -1,0 +1,702 @@
+//! The loyalty rules, written once over [`LedgerTx`] so every backend applies
+//! them identically. See the module docs of [`crate::loyalty`] for the policy.
+
+use chrono::{DateTime, Duration, Utc};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::json;
+
+use super::model::*;
+use super::{RESERVED_REFERENCE_TYPES, receipt_key};
+use crate::customer::{Customer, CustomerId};
+use crate::store::LedgerTx;
+use crate::{Crm, Error, FieldError, Result};
+
+/// How often an operation is retried when a merge moved its data between
+/// the unlocked read and the lock.
+const ATTEMPTS: usize = 3;
+/// Clock skew tolerated on purchase dates sent by tills.
+const FUTURE_SKEW_MINUTES: i64 = 5;
+/// Entries shown in a summary.
+const RECENT_ENTRIES: u32 = 20;
+/// Customers expired per batch of an expiry run.
+const EXPIRY_BATCH: u32 = 500;
+
+type Tx = Box<dyn LedgerTx>;
+
+fn entry(
+    acct: &LoyaltyAccount,
+    entry_type: EntryType,
+    points: i64,
+    key: (&str, &str),
+    occurred_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: 0,
+        customer_id: acct.customer_id,
+        entry_type,
+        points,
+        balance_after: acct.balance + points,
+        reference_type: key.0.to_string(),
+        reference_id: key.1.to_string(),
+        occurred_at,
+        created_at: now,
+    }
+}
+
+/// Appends an entry, moves the balance and writes its `loyalty_points` event.
+async fn append(tx: &mut Tx, acct: &mut LoyaltyAccount, e: LedgerEntry) -> Result<LedgerEntry> {
+    let now = e.created_at;
+    let e = tx.append_entry(e).await?;
+    acct.balance = e.balance_after;
+    tx.append_event(
+        "loyalty_points",
+        acct.customer_id,
+        json!({
+            "customer_id": acct.customer_id,
+            "points": acct.balance,
+            "delta": e.points,
+            "entry_id": e.id,
+            "entry_type": e.entry_type,
+        }),
+        now,
+    )
+    .await?;
+    Ok(e)
+}
+
+/// Adds points as a new lot (EARN, positive ADJUST, refund give-back); debt is paid first.
+async fn add_points(
+    tx: &mut Tx,
+    acct: &mut LoyaltyAccount,
+    e: LedgerEntry,
+    expires_at: Option<DateTime<Utc>>,
+) -> Result<LedgerEntry> {
+    let points = e.points;
+    let pay = acct.debt.min(points);
+    acct.debt -= pay;
+    if e.entry_type == EntryType::Earn {
+        acct.lifetime_earned += points;
+    }
+    let earned_at = e.occurred_at;
+    let e = append(tx, acct, e).await?;
+    tx.insert_lot(Lot {
+        id: 0,
+        customer_id: acct.customer_id,
+        entry_id: e.id,
+        points,
+        remaining: points - pay,
+        earned_at,
+        expires_at,
+    })
+    .await?;
+    Ok(e)
+}
+
+/// Takes points from lots in `order`; returns the allocations and the shortfall.
+async fn take_from_lots(tx: &mut Tx, lots: Vec<Lot>, mut points: i64) -> Result<(Vec<(i64, i64)>, i64)> {
+    let mut allocations = Vec::new();
+    for lot in lots {
+        if points == 0 {
+            break;
+        }
+        let take = lot.remaining.min(points);
+        if take > 0 {
+            tx.set_lot_remaining(lot.id, lot.remaining - take).await?;
+            allocations.push((lot.id, take));
+            points -= take;
+        }
+    }
+    Ok((allocations, points))
+}
+
+/// Spends points (REDEEM, negative ADJUST): never below zero, never in debt.
+async fn spend_points(tx: &mut Tx, acct: &mut LoyaltyAccount, e: LedgerEntry) -> Result<LedgerEntry> {
+    let points = -e.points;
+    let available = if acct.debt > 0 { 0 } else { acct.balance.max(0) };
+    if points > available {
+        return Err(Error::InsufficientPoints {
+            requested: points,
+            available,
+        });
+    }
+    let lots = tx.open_lots(acct.customer_id).await?;
+    let e = append(tx, acct, e).await?;
+    let (allocations, short) = take_from_lots(tx, lots, points).await?;
+    if short != 0 {
+        return Err(Error::storage_msg(format!(
+            "lots of customer {} hold {short} points less than its balance",
+            acct.customer_id
+        )));
+    }
+    tx.insert_allocations(e.id, &allocations).await?;
+    Ok(e)
+}
+
+/// Writes EXPIRE entries for the customer's lots due at `now`.
+async fn expire_due(tx: &mut Tx, acct: &mut LoyaltyAccount, now: DateTime<Utc>) -> Result<i64> {
+    let mut expired = 0;
+    for lot in tx.open_lots(acct.customer_id).await? {
+        let Some(at) = lot.expires_at.filter(|at| *at <= now) else {
+            continue;
+        };
+        let id = lot.id.to_string();
+        let e = entry(acct, EntryType::Expire, -lot.remaining, ("lot_expiry", &id), at, now);
+        let e = append(tx, acct, e).await?;
+        tx.set_lot_remaining(lot.id, 0).await?;
+        tx.insert_allocations(e.id, &[(lot.id, lot.remaining)]).await?;
+        expired += lot.remaining;
+    }
+    Ok(expired)
+}
+
+/// Pays debt out of open lots (after a merge brought lots and debt together).
+async fn settle_debt(tx: &mut Tx, acct: &mut LoyaltyAccount) -> Result<()> {
+    if acct.debt == 0 {
+        return Ok(());
+    }
+    let lots = tx.open_lots(acct.customer_id).await?;
+    let (_, short) = take_from_lots(tx, lots, acct.debt).await?;
+    acct.debt = short;
+    Ok(())
+}
+
+/// `floor(points x part / total)`, exact at `part == total`.
+fn pro_rata(points: i64, part: Decimal, total: Decimal) -> i64 {
+    if total <= Decimal::ZERO || part >= total {
+        return points;
+    }
+    (Decimal::from(points) * part / total).floor().to_i64().unwrap_or(0)
+}
+
+fn check_key(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
+    if v.trim().is_empty() {
+        errors.push(FieldError::new(field, "required", format!("{field} is required")));
+    } else if v.chars().count() > max {
+        errors.push(FieldError::new(field, "max_length", format!("{field} must be at most {max} characters")));
+    }
+}
+
+fn check_amount(errors: &mut Vec<FieldError>, field: &str, v: Decimal, positive: bool) {
+    if v < Decimal::ZERO || (positive && v.is_zero()) {
+        let what = if positive { "more than 0" } else { "0 or more" };
+        errors.push(FieldError::new(field, "min", format!("{field} must be {what}")));
+    } else if v.normalize().scale() > 2 {
+        errors.push(FieldError::new(field, "scale", format!("{field} has at most 2 decimal places")));
+    }
+}
+
+fn done(errors: Vec<FieldError>) -> Result<()> {
+    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+}
+
+fn replay_conflict(what: &str) -> Error {
+    Error::Conflict {
+        message: format!("{what} was already used for a different operation"),
+    }
+}
+
+impl Crm {
+    fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The customer an operation applies to: follows merges; refuses inactive customers.
+    async fn live_customer(tx: &mut Tx, id: CustomerId) -> Result<Customer> {
+        let mut c = tx.customer(id).await?.ok_or_else(|| Error::customer_not_found(id))?;
+        for _ in 0..8 {
+            match c.merged_into {
+                Some(into) => {
+                    c = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
+                }
+                None => break,
+            }
+        }
+        if !c.is_active {
+            return Err(Error::Conflict {
+                message: format!("customer {} is inactive", c.customer_code),
+            });
+        }
+        Ok(c)
+    }
+
+    /// Resolves the merge chain without locking, to know which account to lock.
+    async fn target_of(&self, id: CustomerId) -> Result<CustomerId> {
+        let mut c = self.customer(id).await?;
+        for _ in 0..8 {
+            match c.merged_into {
+                Some(into) => c = self.customer(into).await?,
+                None => break,
+            }
+        }
+        Ok(c.id)
+    }
+
+    /// Records a purchase and earns its points by the programme (the guide's
+    /// `customer_purchase_history` plus `addPoints`).
+    ///
+    /// Re-sending the same `(store_id, receipt_id)` returns the first result
+    /// (`replayed: true`) and changes nothing; the same receipt with another
+    /// amount, currency, date or customer is a conflict. Purchases for a
+    /// merged customer go to the customer it was merged into.
+    pub async fn record_purchase(&self, p: NewPurchase) -> Result<PurchaseRecorded> {
+        let program = &self.inner.config.loyalty;
+        let now = self.now();
+        let mut errors = Vec::new();
+        check_key(&mut errors, "store_id", &p.store_id, 40);
+        if p.store_id.contains('/') {
+            errors.push(FieldError::new("store_id", "format", "store_id cannot contain '/'"));
+        }
+        check_key(&mut errors, "receipt_id", &p.receipt_id, 80);
+        check_amount(&mut errors, "total_amount", p.total_amount, false);
+        if p.currency != program.currency {
+            errors.push(FieldError::new(
+                "currency",
+                "currency",
+                format!("the loyalty programme runs in {}", program.currency),
+            ));
+        }
+        if p.purchase_date > now + Duration::minutes(FUTURE_SKEW_MINUTES) {
+            errors.push(FieldError::new("purchase_date", "past", "purchase_date is in the future"));
+        }
+        done(errors)?;
+        let key = receipt_key(&p.store_id, &p.receipt_id);
+
+        for _ in 0..ATTEMPTS {
+            let target = self.target_of(p.customer_id).await?;
+            let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
+            if let Some(existing) = tx.purchase_by_receipt(&p.store_id, &p.receipt_id).await? {
+                let same_customer = existing.customer_id == p.customer_id || existing.customer_id == target;
+                if !same_customer
+                    || existing.total_amount != p.total_amount
+                    || existing.currency != p.currency
+                    || existing.purchase_date != p.purchase_date
+                {
+                    return Err(Error::Conflict {
+                        message: format!("receipt {key} was already recorded with different details"),
+                    });
+                }
+                let earned = tx.entry_by_key("purchase", &key).await?;
+                return Ok(PurchaseRecorded {
+                    purchase: existing,
+                    earned,
+                    replayed: true,
+                });
+            }
+            let customer = Self::live_customer(&mut tx, p.customer_id).await?;
+            if customer.id != target {
+                continue; // merged meanwhile: lock the new target
+            }
+            let mut acct = tx.account(target).await?;
+            expire_due(&mut tx, &mut acct, now).await?;
+            let purchase = tx
+                .insert_purchase(Purchase {
+                    id: 0,
+                    customer_id: target,
+                    store_id: p.store_id.clone(),
+                    receipt_id: p.receipt_id.clone(),
+                    purchase_date: p.purchase_date,
+                    total_amount: p.total_amount,
+                    refunded_amount: Decimal::ZERO,
+                    currency: p.currency.clone(),
+                    created_at: now,
+                })
+                .await?;
+            let window = Duration::days(i64::from(program.tier_window_days));
+            let earned_in_window = tx.earned_since(target, p.purchase_date - window).await?;
+            let tier = program.tier_for(earned_in_window);
+            let points = program.points_for(p.total_amount, customer.customer_type, tier);
+            let earned = if points > 0 {
+                let e = entry(&acct, EntryType::Earn, points, ("purchase", &key), p.purchase_date, now);
+                let e = add_points(&mut tx, &mut acct, e, program.expires_at(p.purchase_date)).await?;
+                // A late receipt may carry points that are already past expiry.
+                expire_due(&mut tx, &mut acct, now).await?;
+                Some(e)
+            } else {
+                None
+            };
+            tx.save_account(&acct, now).await?;
+            tx.commit().await?;
+            return Ok(PurchaseRecorded {
+                purchase,
+                earned,
+                replayed: false,
+            });
+        }
+        Err(Error::Conflict {
+            message: "the customer is being merged; try again".into(),
+        })
+    }
+
+    /// Refunds (part of) a purchase: reverses the points it earned and gives
+    /// back the points redeemed on it, pro rata, exactly once per `refund_id`.
+    pub async fn refund_purchase(&self, r: RefundRequest) -> Result<RefundRecorded> {
+        let now = self.now();
+        let mut errors = Vec::new();
+        check_key(&mut errors, "refund_id", &r.refund_id, 80);
+        check_amount(&mut errors, "amount", r.amount, true);
+        done(errors)?;
+        let key = receipt_key(&r.store_id, &r.receipt_id);
+        let refund_key = format!("{key}/{}", r.refund_id);
+
+        for _ in 0..ATTEMPTS {
+            let seen = self
+                .inner
+                .store
+                .purchase(r.store_id.clone(), r.receipt_id.clone())
+                .await?
+                .ok_or_else(|| Error::NotFound {
+                    entity: "purchase",
+                    id: key.clone(),
+                })?;
+            let mut tx = self.inner.store.begin_ledger(vec![seen.customer_id], true).await?;
+            let Some(purchase) = tx.purchase_by_receipt(&r.store_id, &r.receipt_id).await? else {
+                continue;
+            };
+            if purchase.customer_id != seen.customer_id {
+                continue; // moved by a merge meanwhile
+            }
+            if let Some(existing) = tx.refund_by_key(purchase.id, &r.refund_id).await? {
+                if existing.amount != r.amount {
+                    return Err(replay_conflict(&format!("refund {refund_key}")));
+                }
+                return Ok(RefundRecorded {
+                    refund: existing,
+                    earn_reversed: tx.entry_by_key("refund_earn", &refund_key).await?,
+                    redeem_returned: tx.entry_by_key("refund_redeem", &refund_key).await?,
+                    purchase,
+                    replayed: true,
+                });
+            }
+            let new_refunded = purchase.refunded_amount + r.amount;
+            if new_refunded > purchase.total_amount {
+                return Err(Error::invalid(
+                    "amount",
+                    "max",
+                    format!(
+                        "refunds would exceed the purchase: {} of {} already refunded",
+                        purchase.refunded_amount, purchase.total_amount
+                    ),
+                ));
+            }
+            let mut acct = tx.account(purchase.customer_id).await?;
+            expire_due(&mut tx, &mut acct, now).await?;
+            let old = purchase.refunded_amount;
+            let total = purchase.total_amount;
+
+            // Take back the earned points, pro rata.
+            let earn = tx.entry_by_key("purchase", &key).await?;
+            let earned = earn.as_ref().map_or(0, |e| e.points);
+            let reverse = pro_rata(earned, new_refunded, total) - pro_rata(earned, old, total);
+            let earn_reversed = if reverse > 0 {
+                let e = entry(&acct, EntryType::Reversal, -reverse, ("refund_earn", &refund_key), now, now);
+                let e = append(&mut tx, &mut acct, e).await?;
+                let mut lots = tx.open_lots(acct.customer_id).await?;
+                // The purchase's own lot first.
+                if let Some(earn) = &earn {
+                    lots.sort_by_key(|l| l.entry_id != earn.id);
+                }
+                let (allocations, short) = take_from_lots(&mut tx, lots, reverse).await?;
+                acct.debt += short;
+                tx.insert_allocations(e.id, &allocations).await?;
+                Some(e)
+            } else {
+                None
+            };
+
+            // Give back redeemed points, pro rata.
+            let redeem = tx.entry_by_key("receipt", &key).await?;
+            let redeemed = redeem.as_ref().filter(|e| e.entry_type == EntryType::Redeem).map_or(0, |e| -e.points);
+            let give_back = pro_rata(redeemed, new_refunded, total) - pro_rata(redeemed, old, total);
+            let redeem_returned = match (give_back > 0, &redeem) {
+                (true, Some(redeem)) => {
+                    let mut expires_at = None;
+                    let mut never = false;
+                    for (lot_id, _) in tx.allocations(redeem.id).await? {
+                        match tx.lot(lot_id).await?.map(|l| l.expires_at) {
+                            Some(Some(at)) => expires_at = expires_at.max(Some(at)),
+                            Some(None) => never = true,
+                            None => {}
+                        }
+                    }
+                    let expires_at = if never { None } else { expires_at };
+                    let e = entry(&acct, EntryType::Reversal, give_back, ("refund_redeem", &refund_key), now, now);
+                    let e = add_points(&mut tx, &mut acct, e, expires_at).await?;
+                    expire_due(&mut tx, &mut acct, now).await?;
+                    Some(e)
+                }
+                _ => None,
+            };
+
+            tx.set_refunded(purchase.id, new_refunded).await?;
+            let refund = tx
+                .insert_refund(Refund {
+                    id: 0,
+                    purchase_id: purchase.id,
+                    refund_id: r.refund_id.clone(),
+                    amount: r.amount,
+                    created_at: now,
+                })
+                .await?;
+            tx.save_account(&acct, now).await?;
+            tx.commit().await?;
+            return Ok(RefundRecorded {
+                refund,
+                purchase: Purchase {
+                    refunded_amount: new_refunded,
+                    ..purchase
+                },
+                earn_reversed,
+                redeem_returned,
+                replayed: false,
+            });
+        }
+        Err(Error::Conflict {
+            message: "the purchase is being moved by a merge; try again".into(),
+        })
+    }
+
+    /// Earns points outside a purchase (a promotion, a goodwill gesture).
+    pub async fn earn_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+        self.points_op(req, EntryType::Earn).await
+    }
+
+    /// Redeems points. Never overdraws: if the points do not fit, nothing is
+    /// written and the error states the available balance. A redemption on a
+    /// receipt should use `reference_type = "receipt"` and
+    /// `reference_id = receipt_key(store_id, receipt_id)` so that refunding the
+    /// receipt gives the points back.
+    pub async fn redeem_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+        self.points_op(req, EntryType::Redeem).await
+    }
+
+    /// A manual correction, positive (a new lot) or negative (taken like a
+    /// redemption, never below zero).
+    pub async fn adjust_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+        self.points_op(req, EntryType::Adjust).await
+    }
+
+    async fn points_op(&self, req: PointsRequest, kind: EntryType) -> Result<PointsApplied> {
+        let now = self.now();
+        let mut errors = Vec::new();
+        check_key(&mut errors, "reference_type", &req.reference_type, 40);
+        check_key(&mut errors, "reference_id", &req.reference_id, 120);
+        if RESERVED_REFERENCE_TYPES.contains(&req.reference_type.as_str()) {
+            errors.push(FieldError::new(
+                "reference_type",
+                "reserved",
+                format!("{} is used by the SDK itself", req.reference_type),
+            ));
+        }
+        let positive_only = kind != EntryType::Adjust;
+        if (positive_only && req.points <= 0) || req.points == 0 {
+            let what = if positive_only { "more than 0" } else { "non-zero" };
+            errors.push(FieldError::new("points", "min", format!("points must be {what}")));
+        }
+        done(errors)?;
+        let signed = if kind == EntryType::Redeem { -req.points } else { req.points };
+
+        for _ in 0..ATTEMPTS {
+            let target = self.target_of(req.customer_id).await?;
+            let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
+            if let Some(existing) = tx.entry_by_key(&req.reference_type, &req.reference_id).await? {
+                let same_customer = existing.customer_id == req.customer_id || existing.customer_id == target;
+                if !same_customer || existing.entry_type != kind || existing.points != signed {
+                    return Err(replay_conflict(&format!(
+                        "reference {}/{}",
+                        req.reference_type, req.reference_id
+                    )));
+                }
+                return Ok(PointsApplied {
+                    entry: existing,
+                    replayed: true,
+                });
+            }
+            let customer = Self::live_customer(&mut tx, req.customer_id).await?;
+            if customer.id != target {
+                continue;
+            }
+            let mut acct = tx.account(target).await?;
+            expire_due(&mut tx, &mut acct, now).await?;
+            let key = (req.reference_type.as_str(), req.reference_id.as_str());
+            let e = entry(&acct, kind, signed, key, now, now);
+            let e = if signed > 0 {
+                add_points(&mut tx, &mut acct, e, self.inner.config.loyalty.expires_at(now)).await?
+            } else {
+                spend_points(&mut tx, &mut acct, e).await?
+            };
+            tx.save_account(&acct, now).await?;
+            tx.commit().await?;
+            return Ok(PointsApplied {
+                entry: e,
+                replayed: false,
+            });
+        }
+        Err(Error::Conflict {
+            message: "the customer is being merged; try again".into(),
+        })
+    }
+
+    /// Expires every lot due now, customer by customer. Idempotent: a second
+    /// run finds nothing to do.
+    pub async fn run_expiry(&self) -> Result<ExpiryRun> {
+        let now = self.now();
+        let mut run = ExpiryRun { customers: 0, points: 0 };
+        loop {
+            let due = self.inner.store.customers_with_due_lots(now, EXPIRY_BATCH).await?;
+            if due.is_empty() {
+                return Ok(run);
+            }
+            let mut progressed = false;
+            for customer in due {
+                let mut tx = self.inner.store.begin_ledger(vec![customer], true).await?;
+                let mut acct = tx.account(customer).await?;
+                let expired = expire_due(&mut tx, &mut acct, now).await?;
+                tx.save_account(&acct, now).await?;
+                tx.commit().await?;
+                if expired > 0 {
+                    run.customers += 1;
+                    run.points += expired;
+                    progressed = true;
+                }
+            }
+            if !progressed {
+                return Ok(run);
+            }
+        }
+    }
+
+    /// A customer's loyalty position: available points, tier, open lots,
+    /// recent entries. Points past their expiry are excluded even before the
+    /// expiry run has written them off.
+    pub async fn loyalty_summary(&self, customer: CustomerId) -> Result<LoyaltySummary> {
+        let now = self.now();
+        let program = &self.inner.config.loyalty;
+        self.customer(customer).await?;
+        let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
+        let acct = tx.account(customer).await?;
+        let (due, lots): (Vec<Lot>, Vec<Lot>) = tx
+            .open_lots(customer)
+            .await?
+            .into_iter()
+            .partition(|l| l.expires_at.is_some_and(|at| at <= now));
+        let balance = acct.balance - due.iter().map(|l| l.remaining).sum::<i64>();
+        let window = Duration::days(i64::from(program.tier_window_days));
+        let earned = tx.earned_since(customer, now - window).await?;
+        let recent_entries = tx.recent_entries(customer, RECENT_ENTRIES).await?;
+        Ok(LoyaltySummary {
+            customer_id: customer,
+            available: if acct.debt > 0 { 0 } else { balance.max(0) },
+            balance,
+            debt: acct.debt,
+            tier: program.tier_for(earned).map(|t| t.name.clone()),
+            points_earned_in_window: earned,
+            lifetime_earned: acct.lifetime_earned,
+            lots,
+            recent_entries,
+        })
+    }
+
+    /// Recomputes a customer's balance from the ledger and from the lots and
+    /// compares it with the maintained one.
+    pub async fn check_balance(&self, customer: CustomerId) -> Result<BalanceCheck> {
+        self.customer(customer).await?;
+        let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
+        let acct = tx.account(customer).await?;
+        let ledger_sum = tx.ledger_sum(customer).await?;
+        let open_lots: i64 = tx.open_lots(customer).await?.iter().map(|l| l.remaining).sum();
+        Ok(BalanceCheck {
+            customer_id: customer,
+            stored_balance: acct.balance,
+            ledger_sum,
+            open_lots,
+            debt: acct.debt,
+            consistent: acct.balance == ledger_sum && ledger_sum == open_lots - acct.debt,
+        })
+    }
+
+    /// Merges duplicate customer `from` into `into` (see the module docs).
+    /// `merged_by` names who did it (a user, a job). Idempotent.
+    pub async fn merge_customers(&self, into: CustomerId, from: CustomerId, merged_by: String) -> Result<MergeResult> {
+        let now = self.now();
+        let mut errors = Vec::new();
+        if into == from {
+            errors.push(FieldError::new("from", "different", "cannot merge a customer into itself"));
+        }
+        check_key(&mut errors, "merged_by", &merged_by, 100);
+        done(errors)?;
+        let mut tx = self.inner.store.begin_ledger(vec![into, from], true).await?;
+        let a = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
+        let b = tx.customer(from).await?.ok_or_else(|| Error::customer_not_found(from))?;
+        if b.merged_into == Some(into) {
+            return Ok(MergeResult {
+                into: a,
+                merged: b,
+                replayed: true,
+            });
+        }
+        if b.merged_into.is_some() {
+            return Err(Error::Conflict {
+                message: format!("customer {} was already merged into another customer", b.customer_code),
+            });
+        }
+        if a.merged_into.is_some() || !a.is_active {
+            return Err(Error::Conflict {
+                message: format!("cannot merge into inactive customer {}", a.customer_code),
+            });
+        }
+        let mut acct_a = tx.account(into).await?;
+        let mut acct_b = tx.account(from).await?;
+        expire_due(&mut tx, &mut acct_a, now).await?;
+        expire_due(&mut tx, &mut acct_b, now).await?;
+        tx.move_history(from, into).await?;
+        let key = format!("{from}->{into}");
+        let moved = acct_b.balance;
+        if moved != 0 {
+            let out = entry(&acct_b, EntryType::Adjust, -moved, ("merge_out", &key), now, now);
+            append(&mut tx, &mut acct_b, out).await?;
+            let inn = entry(&acct_a, EntryType::Adjust, moved, ("merge_in", &key), now, now);
+            append(&mut tx, &mut acct_a, inn).await?;
+        }
+        acct_a.debt += acct_b.debt;
+        acct_b.debt = 0;
+        settle_debt(&mut tx, &mut acct_a).await?;
+        tx.save_account(&acct_a, now).await?;
+        tx.save_account(&acct_b, now).await?;
+        let merged = tx.mark_merged(from, into, &merged_by, now).await?;
+        tx.append_event("customer_update", from, json!({ "customer": merged }), now).await?;
+        let into_customer = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
+        tx.commit().await?;
+        Ok(MergeResult {
+            into: into_customer,
+            merged,
+            replayed: false,
+        })
+    }
+
+    /// Outbox events after `after` (an event id; 0 for the start), oldest first.
+    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
+        self.inner.store.events_after(after, limit.clamp(1, 1000)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pro_rata_adds_up_to_the_whole() {
+        let total = Decimal::from(300);
+        let mut reversed = 0;
+        let mut refunded = Decimal::ZERO;
+        for part in [100, 100, 100] {
+            let new = refunded + Decimal::from(part);
+            reversed += pro_rata(10, new, total) - pro_rata(10, refunded, total);
+            refunded = new;
+        }
+        assert_eq!(reversed, 10);
+        assert_eq!(pro_rata(10, Decimal::from(100), total), 3);
+        assert_eq!(pro_rata(7, Decimal::ZERO, Decimal::ZERO), 7);
+    }
+}

@@ -1,0 +1,299 @@
+//! Records of the loyalty ledger and purchase history, and the requests and
+//! results of the loyalty operations.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::customer::{Customer, CustomerId};
+
+/// Kind of ledger entry. The ledger is append-only: entries are never
+/// updated or deleted; corrections are new entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum EntryType {
+    /// Points earned (a purchase, or a manual earn). Creates a lot.
+    Earn,
+    /// Points spent. Consumes lots, soonest-expiring first.
+    Redeem,
+    /// The unused remainder of a lot at its expiry.
+    Expire,
+    /// A manual correction (either sign), and the balance moves of a merge.
+    Adjust,
+    /// Undoing part of an earlier entry because of a refund.
+    Reversal,
+}
+
+impl EntryType {
+    /// The upper-case name stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryType::Earn => "EARN",
+            EntryType::Redeem => "REDEEM",
+            EntryType::Expire => "EXPIRE",
+            EntryType::Adjust => "ADJUST",
+            EntryType::Reversal => "REVERSAL",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Earn, Self::Redeem, Self::Expire, Self::Adjust, Self::Reversal]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+    }
+}
+
+/// One ledger entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    /// Increasing id.
+    pub id: i64,
+    /// Whose points.
+    pub customer_id: CustomerId,
+    /// Kind.
+    pub entry_type: EntryType,
+    /// Signed points: positive adds, negative takes away.
+    pub points: i64,
+    /// The customer's balance right after this entry.
+    pub balance_after: i64,
+    /// Idempotency key, part 1 (`purchase`, `receipt`, `refund_earn`, `lot_expiry` ...).
+    pub reference_type: String,
+    /// Idempotency key, part 2 (`STORE-1/R-1001` ...). `(reference_type, reference_id)` is unique.
+    pub reference_id: String,
+    /// When the business event happened (a purchase's date for its points).
+    pub occurred_at: DateTime<Utc>,
+    /// When the entry was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Points earned together, with one expiry date. Redemptions and expiries
+/// consume lots; the open lots of a customer always add up to the balance
+/// plus any debt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lot {
+    /// Id.
+    pub id: i64,
+    /// Owner (after a merge, the surviving customer).
+    pub customer_id: CustomerId,
+    /// The entry that created the lot.
+    pub entry_id: i64,
+    /// Points the lot started with.
+    pub points: i64,
+    /// Points not yet redeemed, expired or reversed.
+    pub remaining: i64,
+    /// When the points were earned.
+    pub earned_at: DateTime<Utc>,
+    /// When the remainder expires (`None`: never).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The maintained per-customer totals, updated in the same transaction as
+/// every ledger entry, so reading a balance is one row whatever the history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltyAccount {
+    /// Whose account.
+    pub customer_id: CustomerId,
+    /// Sum of all ledger entries: open lots minus debt. Negative only while in debt.
+    pub balance: i64,
+    /// Points owed after a refund reversed points that were already spent.
+    /// New points pay the debt first; redemption is refused while it is > 0.
+    pub debt: i64,
+    /// All points ever earned (EARN entries), for reporting.
+    pub lifetime_earned: i64,
+}
+
+/// A purchase (the guide's `customer_purchase_history`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    /// Id.
+    pub id: i64,
+    /// Buyer (after a merge, the surviving customer).
+    pub customer_id: CustomerId,
+    /// The store (till, branch) that issued the receipt.
+    pub store_id: String,
+    /// The receipt number; `(store_id, receipt_id)` is unique.
+    pub receipt_id: String,
+    /// When the sale happened (UTC).
+    pub purchase_date: DateTime<Utc>,
+    /// Total paid.
+    pub total_amount: Decimal,
+    /// Sum of refunds so far.
+    pub refunded_amount: Decimal,
+    /// ISO 4217 currency.
+    pub currency: String,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A refund of (part of) a purchase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// Id.
+    pub id: i64,
+    /// The purchase refunded.
+    pub purchase_id: i64,
+    /// The refund's own id (the idempotency key within the purchase).
+    pub refund_id: String,
+    /// Amount refunded by this refund.
+    pub amount: Decimal,
+    /// When it was recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An event in the outbox, written in the same transaction as the change it
+/// describes, with an increasing id, for publishers (WebSocket, Redis) to
+/// deliver without losing or inventing any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Increasing id; resume after the last one seen.
+    pub id: i64,
+    /// `new_customer`, `customer_update` or `loyalty_points`.
+    pub event_type: String,
+    /// The customer concerned.
+    pub customer_id: CustomerId,
+    /// The event body (`customer` for customer events; `customer_id`,
+    /// `points` = new balance and `delta` for `loyalty_points`).
+    pub payload: serde_json::Value,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of [`Crm::record_purchase`](crate::Crm::record_purchase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewPurchase {
+    /// Buyer.
+    pub customer_id: CustomerId,
+    /// Store id (1 to 40 characters).
+    pub store_id: String,
+    /// Receipt id (1 to 80 characters).
+    pub receipt_id: String,
+    /// When the sale happened.
+    pub purchase_date: DateTime<Utc>,
+    /// Total paid (>= 0, at most 2 decimals).
+    pub total_amount: Decimal,
+    /// ISO 4217 currency; must be the programme's.
+    pub currency: String,
+}
+
+/// Result of recording a purchase (also of its replays).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PurchaseRecorded {
+    /// The purchase as stored.
+    pub purchase: Purchase,
+    /// The EARN entry, if the purchase earned points.
+    pub earned: Option<LedgerEntry>,
+    /// `true` when this call was a replay of an earlier one and changed nothing.
+    pub replayed: bool,
+}
+
+/// Input of [`Crm::refund_purchase`](crate::Crm::refund_purchase).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRequest {
+    /// Store of the original receipt.
+    pub store_id: String,
+    /// The original receipt.
+    pub receipt_id: String,
+    /// This refund's id (a retried refund carries the same id).
+    pub refund_id: String,
+    /// Amount refunded (> 0; all refunds together at most the total).
+    pub amount: Decimal,
+}
+
+/// Result of a refund (also of its replays).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundRecorded {
+    /// The refund.
+    pub refund: Refund,
+    /// The purchase after the refund.
+    pub purchase: Purchase,
+    /// Points of the purchase's EARN taken back (REVERSAL, negative), if any.
+    pub earn_reversed: Option<LedgerEntry>,
+    /// Points of redemptions on the receipt given back (REVERSAL, positive), if any.
+    pub redeem_returned: Option<LedgerEntry>,
+    /// `true` when this call was a replay and changed nothing.
+    pub replayed: bool,
+}
+
+/// Input of the manual point operations (the guide's `{points, reference_type, reference_id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsRequest {
+    /// Whose points.
+    pub customer_id: CustomerId,
+    /// Points: > 0 for earn and redeem; non-zero, either sign, for adjust.
+    pub points: i64,
+    /// Idempotency key, part 1 (1 to 40 characters).
+    pub reference_type: String,
+    /// Idempotency key, part 2 (1 to 120 characters).
+    pub reference_id: String,
+}
+
+/// Result of a manual point operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsApplied {
+    /// The ledger entry (the original one on a replay).
+    pub entry: LedgerEntry,
+    /// `true` when this call was a replay and changed nothing.
+    pub replayed: bool,
+}
+
+/// A customer's loyalty position (the guide's balance, plus what a person
+/// needs to understand it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoyaltySummary {
+    /// Whose.
+    pub customer_id: CustomerId,
+    /// Points available to redeem (0 while in debt).
+    pub available: i64,
+    /// The balance (open lots minus debt; negative while in debt).
+    pub balance: i64,
+    /// Points owed after refunds of spent points.
+    pub debt: i64,
+    /// Current tier name.
+    pub tier: Option<String>,
+    /// Points earned in the tier window.
+    pub points_earned_in_window: i64,
+    /// All points ever earned.
+    pub lifetime_earned: i64,
+    /// Open lots, soonest-expiring first.
+    pub lots: Vec<Lot>,
+    /// Most recent entries, newest first.
+    pub recent_entries: Vec<LedgerEntry>,
+}
+
+/// Result of checking the maintained balance against the ledger and the lots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BalanceCheck {
+    /// Whose.
+    pub customer_id: CustomerId,
+    /// The maintained balance.
+    pub stored_balance: i64,
+    /// Sum of the customer's ledger entries.
+    pub ledger_sum: i64,
+    /// Sum of the customer's open lots.
+    pub open_lots: i64,
+    /// Maintained debt.
+    pub debt: i64,
+    /// `stored_balance == ledger_sum == open_lots - debt`.
+    pub consistent: bool,
+}
+
+/// Result of a merge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeResult {
+    /// The surviving customer.
+    pub into: Customer,
+    /// The merged (now inactive) customer, pointing at `into`.
+    pub merged: Customer,
+    /// `true` when the merge had already been done and this call changed nothing.
+    pub replayed: bool,
+}
+
+/// Result of an expiry run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiryRun {
+    /// Customers whose points expired.
+    pub customers: u64,
+    /// Points expired.
+    pub points: i64,
+}
