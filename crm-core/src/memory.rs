@@ -63,7 +63,12 @@ impl State {
 
     /// Allocates id and code and stores the customer (uniqueness already checked).
     fn insert(&mut self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
-        let seq = self.sequences.get(&fields.customer_type).copied().unwrap_or(0) + 1;
+        let seq = self
+            .sequences
+            .get(&fields.customer_type)
+            .copied()
+            .unwrap_or(0)
+            + 1;
         let code = CustomerCode::new(fields.customer_type, seq)?;
         let id = CustomerId(self.next_id + 1);
         let mut c = Customer {
@@ -98,7 +103,13 @@ impl State {
         self.push_event(event_type, c.id, payload, now);
     }
 
-    fn push_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> i64 {
+    fn push_event(
+        &mut self,
+        event_type: &str,
+        customer: CustomerId,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> i64 {
         let id = self.events.len() as i64 + 1;
         self.events.push(OutboxEvent {
             id,
@@ -137,13 +148,21 @@ impl MemoryStore {
 
 #[async_trait]
 impl CustomerStore for MemoryStore {
-    async fn insert_customer(&self, fields: CustomerFields, now: DateTime<Utc>) -> Result<Customer> {
+    async fn insert_customer(
+        &self,
+        fields: CustomerFields,
+        now: DateTime<Utc>,
+    ) -> Result<Customer> {
         let mut s = self.state.lock().await;
         s.check_unique(&fields, None)?;
         s.insert(fields, now)
     }
 
-    async fn insert_customers(&self, batch: Vec<CustomerFields>, now: DateTime<Utc>) -> Result<Vec<Customer>> {
+    async fn insert_customers(
+        &self,
+        batch: Vec<CustomerFields>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Customer>> {
         let mut s = self.state.lock().await;
         // Work on a copy and swap it in at the end: all or nothing.
         let mut next = s.clone();
@@ -198,7 +217,12 @@ impl CustomerStore for MemoryStore {
         Ok(Some(c))
     }
 
-    async fn set_customer_active(&self, id: CustomerId, active: bool, now: DateTime<Utc>) -> Result<Option<Customer>> {
+    async fn set_customer_active(
+        &self,
+        id: CustomerId,
+        active: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Customer>> {
         let mut s = self.state.lock().await;
         let Some(current) = s.customers.get(&id) else {
             return Ok(None);
@@ -222,7 +246,8 @@ impl CustomerStore for MemoryStore {
 
     async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {
         let s = self.state.lock().await;
-        let mut matching: Vec<&Customer> = s.customers.values().filter(|c| filter.matches(c)).collect();
+        let mut matching: Vec<&Customer> =
+            s.customers.values().filter(|c| filter.matches(c)).collect();
         let total = matching.len() as u64;
         matching.sort_by(|a, b| filter.compare(a, b));
         let items = matching
@@ -279,13 +304,24 @@ impl LedgerTx for MemoryTx {
     }
 
     async fn save_account(&mut self, account: &LoyaltyAccount, _now: DateTime<Utc>) -> Result<()> {
-        self.state.accounts.insert(account.customer_id, account.clone());
+        self.state
+            .accounts
+            .insert(account.customer_id, account.clone());
         Ok(())
     }
 
-    async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>> {
+    async fn entry_by_key(
+        &mut self,
+        reference_type: &str,
+        reference_id: &str,
+    ) -> Result<Option<LedgerEntry>> {
         let key = (reference_type.to_string(), reference_id.to_string());
-        Ok(self.state.entry_keys.get(&key).and_then(|i| self.state.entries.get(*i)).cloned())
+        Ok(self
+            .state
+            .entry_keys
+            .get(&key)
+            .and_then(|i| self.state.entries.get(*i))
+            .cloned())
     }
 
     async fn append_entry(&mut self, mut entry: LedgerEntry) -> Result<LedgerEntry> {
@@ -332,12 +368,21 @@ impl LedgerTx for MemoryTx {
     }
 
     async fn insert_allocations(&mut self, entry: i64, allocations: &[(i64, i64)]) -> Result<()> {
-        self.state.allocations.entry(entry).or_default().extend_from_slice(allocations);
+        self.state
+            .allocations
+            .entry(entry)
+            .or_default()
+            .extend_from_slice(allocations);
         Ok(())
     }
 
     async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>> {
-        Ok(self.state.allocations.get(&entry).cloned().unwrap_or_default())
+        Ok(self
+            .state
+            .allocations
+            .get(&entry)
+            .cloned()
+            .unwrap_or_default())
     }
 
     async fn earned_since(&mut self, customer: CustomerId, since: DateTime<Utc>) -> Result<i64> {
@@ -352,10 +397,20 @@ impl LedgerTx for MemoryTx {
     }
 
     async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
-        Ok(self.state.entries.iter().filter(|e| e.customer_id == customer).map(|e| e.points).sum())
+        Ok(self
+            .state
+            .entries
+            .iter()
+            .filter(|e| e.customer_id == customer)
+            .map(|e| e.points)
+            .sum())
     }
 
-    async fn recent_entries(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<LedgerEntry>> {
+    async fn recent_entries(
+        &mut self,
+        customer: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>> {
         Ok(self
             .state
             .entries
@@ -371,9 +426,18 @@ impl LedgerTx for MemoryTx {
         Ok(self.state.customers.get(&id).cloned())
     }
 
-    async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>> {
+    async fn purchase_by_receipt(
+        &mut self,
+        store_id: &str,
+        receipt_id: &str,
+    ) -> Result<Option<Purchase>> {
         let key = (store_id.to_string(), receipt_id.to_string());
-        Ok(self.state.receipts.get(&key).and_then(|id| self.state.purchases.get(id)).cloned())
+        Ok(self
+            .state
+            .receipts
+            .get(&key)
+            .and_then(|id| self.state.purchases.get(id))
+            .cloned())
     }
 
     async fn insert_purchase(&mut self, mut purchase: Purchase) -> Result<Purchase> {
@@ -407,16 +471,32 @@ impl LedgerTx for MemoryTx {
     }
 
     async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()> {
-        for p in self.state.purchases.values_mut().filter(|p| p.customer_id == from) {
+        for p in self
+            .state
+            .purchases
+            .values_mut()
+            .filter(|p| p.customer_id == from)
+        {
             p.customer_id = into;
         }
-        for l in self.state.lots.values_mut().filter(|l| l.customer_id == from && l.remaining > 0) {
+        for l in self
+            .state
+            .lots
+            .values_mut()
+            .filter(|l| l.customer_id == from && l.remaining > 0)
+        {
             l.customer_id = into;
         }
         Ok(())
     }
 
-    async fn mark_merged(&mut self, from: CustomerId, into: CustomerId, by: &str, now: DateTime<Utc>) -> Result<Customer> {
+    async fn mark_merged(
+        &mut self,
+        from: CustomerId,
+        into: CustomerId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Customer> {
         let c = self
             .state
             .customers
@@ -431,7 +511,13 @@ impl LedgerTx for MemoryTx {
         Ok(c.clone())
     }
 
-    async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> Result<i64> {
+    async fn append_event(
+        &mut self,
+        event_type: &str,
+        customer: CustomerId,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         Ok(self.state.push_event(event_type, customer, payload, now))
     }
 
@@ -443,13 +529,21 @@ impl LedgerTx for MemoryTx {
 
 #[async_trait]
 impl LedgerStore for MemoryStore {
-    async fn begin_ledger(&self, _customers: Vec<CustomerId>, _lock: bool) -> Result<Box<dyn LedgerTx>> {
+    async fn begin_ledger(
+        &self,
+        _customers: Vec<CustomerId>,
+        _lock: bool,
+    ) -> Result<Box<dyn LedgerTx>> {
         let state = self.state.clone().lock_owned().await;
         let snapshot = Some(state.clone());
         Ok(Box::new(MemoryTx { state, snapshot }))
     }
 
-    async fn customers_with_due_lots(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<CustomerId>> {
+    async fn customers_with_due_lots(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CustomerId>> {
         let s = self.state.lock().await;
         let mut ids: Vec<CustomerId> = s
             .lots
@@ -465,12 +559,20 @@ impl LedgerStore for MemoryStore {
 
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
         let s = self.state.lock().await;
-        Ok(s.events.iter().filter(|e| e.id > after).take(limit as usize).cloned().collect())
+        Ok(s.events
+            .iter()
+            .filter(|e| e.id > after)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {
         let s = self.state.lock().await;
-        Ok(s.receipts.get(&(store_id, receipt_id)).and_then(|id| s.purchases.get(id)).cloned())
+        Ok(s.receipts
+            .get(&(store_id, receipt_id))
+            .and_then(|id| s.purchases.get(id))
+            .cloned())
     }
 }
 

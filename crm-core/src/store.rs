@@ -104,7 +104,11 @@ pub trait LedgerTx: Send {
     /// Writes an account's balance, debt and lifetime total.
     async fn save_account(&mut self, account: &LoyaltyAccount, now: DateTime<Utc>) -> Result<()>;
     /// The entry with this idempotency key.
-    async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>>;
+    async fn entry_by_key(
+        &mut self,
+        reference_type: &str,
+        reference_id: &str,
+    ) -> Result<Option<LedgerEntry>>;
     /// Appends an entry (the id is assigned).
     async fn append_entry(&mut self, entry: LedgerEntry) -> Result<LedgerEntry>;
     /// The customer's lots with points remaining, soonest expiry first (never-expiring last), then by id.
@@ -124,11 +128,19 @@ pub trait LedgerTx: Send {
     /// Sum of all the customer's entries (balance check).
     async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64>;
     /// The customer's newest entries, newest first.
-    async fn recent_entries(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<LedgerEntry>>;
+    async fn recent_entries(
+        &mut self,
+        customer: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>>;
     /// A customer (inside the transaction).
     async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>>;
     /// The purchase with this receipt.
-    async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>>;
+    async fn purchase_by_receipt(
+        &mut self,
+        store_id: &str,
+        receipt_id: &str,
+    ) -> Result<Option<Purchase>>;
     /// Inserts a purchase (the id is assigned).
     async fn insert_purchase(&mut self, purchase: Purchase) -> Result<Purchase>;
     /// Sets a purchase's refunded amount.
@@ -140,9 +152,21 @@ pub trait LedgerTx: Send {
     /// Moves the purchases and open lots of `from` to `into`.
     async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()>;
     /// Deactivates `from` and records that it was merged into `into`, by whom, when.
-    async fn mark_merged(&mut self, from: CustomerId, into: CustomerId, by: &str, now: DateTime<Utc>) -> Result<Customer>;
+    async fn mark_merged(
+        &mut self,
+        from: CustomerId,
+        into: CustomerId,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Customer>;
     /// Appends an outbox event; returns its id.
-    async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: DateTime<Utc>) -> Result<i64>;
+    async fn append_event(
+        &mut self,
+        event_type: &str,
+        customer: CustomerId,
+        payload: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<i64>;
     /// Commits everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -151,9 +175,17 @@ pub trait LedgerTx: Send {
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
     /// Opens a ledger transaction, locking the accounts of `customers` when `lock`.
-    async fn begin_ledger(&self, customers: Vec<CustomerId>, lock: bool) -> Result<Box<dyn LedgerTx>>;
+    async fn begin_ledger(
+        &self,
+        customers: Vec<CustomerId>,
+        lock: bool,
+    ) -> Result<Box<dyn LedgerTx>>;
     /// Customers that have lots expired at `now` with points remaining (at most `limit`).
-    async fn customers_with_due_lots(&self, now: DateTime<Utc>, limit: u32) -> Result<Vec<CustomerId>>;
+    async fn customers_with_due_lots(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<CustomerId>>;
     /// Outbox events with id > `after`, in id order, at most `limit`.
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>>;
     /// A purchase by receipt, without locking.

@@ -11,7 +11,7 @@
 /// Columns of `customers`, in the order `customer_from_row` reads them.
 pub(crate) const CUSTOMER_COLUMNS: &str = "id, customer_code, name, email, phone, customer_type, \
      credit_limit, address_line1, address_line2, city, province, postal_code, country, birthday, \
-     is_active, version, created_at, updated_at";
+     is_active, merged_into, merged_by, merged_at, version, created_at, updated_at";
 
 /// Allocates the next code number of a prefix. Runs first in the insert
 /// transaction, so it takes the write lock (a row lock on MySQL, the database
@@ -159,6 +159,16 @@ macro_rules! impl_customer_store {
                 birthday: row.try_get("birthday").map_err(get_err)?,
                 tags,
                 is_active: row.try_get("is_active").map_err(get_err)?,
+                merged_into: row
+                    .try_get::<Option<i64>, _>("merged_into")
+                    .map_err(get_err)?
+                    .map(CustomerId),
+                merged_by: row.try_get("merged_by").map_err(get_err)?,
+                merged_at: row
+                    .try_get::<Option<TsCol>, _>("merged_at")
+                    .map_err(get_err)?
+                    .map(from_ts)
+                    .transpose()?,
                 version: row.try_get("version").map_err(get_err)?,
                 created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(get_err)?)?,
                 updated_at: from_ts(row.try_get::<TsCol, _>("updated_at").map_err(get_err)?)?,
@@ -227,6 +237,69 @@ macro_rules! impl_customer_store {
             let id = CustomerId(row.try_get("id").map_err(db_err)?);
             let mut tags = load_tags(&mut *conn, &[id]).await?;
             customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+        }
+
+        /// A customer by id, on a connection or inside a transaction.
+        async fn fetch_customer(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            id: CustomerId,
+        ) -> Result<Option<Customer>> {
+            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.0)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(db_err)?;
+            let Some(row) = row else { return Ok(None) };
+            let mut tags = load_tags(&mut *conn, &[id]).await?;
+            customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+        }
+
+        /// Appends an outbox event in the caller's transaction.
+        async fn append_event(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            event_type: &str,
+            customer: CustomerId,
+            payload: &serde_json::Value,
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<i64> {
+            let done = sqlx::query(
+                "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) VALUES (?, ?, ?, ?)",
+            )
+            .bind(event_type.to_string())
+            .bind(customer.0)
+            .bind(payload.to_string())
+            .bind(ts(now))
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+            Ok(last_insert_id(&done))
+        }
+
+        /// Opens the loyalty accounts and writes the `new_customer` events of new customers.
+        async fn customers_created(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            created: &[Customer],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<()> {
+            for chunk in created.chunks(IMPORT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO loyalty_accounts (customer_id) ");
+                qb.push_values(chunk, |mut b, c| {
+                    b.push_bind(c.id.0);
+                });
+                qb.build().execute(&mut *conn).await.map_err(db_err)?;
+                let mut qb = QueryBuilder::<Db>::new(
+                    "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) ",
+                );
+                qb.push_values(chunk, |mut b, c| {
+                    b.push_bind("new_customer")
+                        .push_bind(c.id.0)
+                        .push_bind(serde_json::json!({ "customer": c }).to_string())
+                        .push_bind(ts(now));
+                });
+                qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            }
+            Ok(())
         }
 
         /// Pushes the `WHERE` conditions of a listing (with or without the cursor).
@@ -423,8 +496,7 @@ macro_rules! impl_customer_store {
                 };
                 let id = CustomerId(last_insert_id(&done));
                 write_tags(&mut tx, id, &fields.tags, false).await?;
-                tx.commit().await.map_err(db_err)?;
-                Ok(Customer {
+                let customer = Customer {
                     id,
                     customer_code: code,
                     name: fields.name,
@@ -436,10 +508,16 @@ macro_rules! impl_customer_store {
                     birthday: fields.birthday,
                     tags: fields.tags,
                     is_active: true,
+                    merged_into: None,
+                    merged_by: None,
+                    merged_at: None,
                     version: 1,
                     created_at: now,
                     updated_at: now,
-                })
+                };
+                customers_created(&mut tx, std::slice::from_ref(&customer), now).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(customer)
             }
 
             async fn insert_customers(
@@ -520,6 +598,9 @@ macro_rules! impl_customer_store {
                         birthday: f.birthday,
                         tags: f.tags,
                         is_active: true,
+                        merged_into: None,
+                        merged_by: None,
+                        merged_at: None,
                         version: 1,
                         created_at: now,
                         updated_at: now,
@@ -536,21 +617,14 @@ macro_rules! impl_customer_store {
                     });
                     qb.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
+                customers_created(&mut tx, &out, now).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(out)
             }
 
             async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
                 let mut conn = self.pool.acquire().await.map_err(db_err)?;
-                let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?");
-                let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(id.0)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
-                let Some(row) = row else { return Ok(None) };
-                let mut tags = load_tags(&mut conn, &[id]).await?;
-                customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+                fetch_customer(&mut conn, id).await
             }
 
             async fn customer_by_code(&self, code: CustomerCode) -> Result<Option<Customer>> {
@@ -583,7 +657,10 @@ macro_rules! impl_customer_store {
                     return Ok(None);
                 }
                 write_tags(&mut tx, id, &fields.tags, true).await?;
-                let customer = fetch_one_customer(&mut tx, "id", id.0.to_string()).await?;
+                let customer = fetch_customer(&mut tx, id).await?;
+                if let Some(c) = &customer {
+                    append_event(&mut tx, "customer_update", id, &serde_json::json!({ "customer": c }), now).await?;
+                }
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
             }
@@ -602,13 +679,19 @@ macro_rules! impl_customer_store {
                     .bind(active)
                     .execute(&mut *tx)
                     .await;
-                if let Err(e) = changed {
-                    let _ = tx.rollback().await;
-                    let current = self.customer(id).await.ok().flatten();
-                    let (email, phone) = current.map_or((None, None), |c| (c.email, c.phone));
-                    return Err(self.write_error(e, email, phone, Some(id)).await);
+                let changed = match changed {
+                    Ok(done) => done.rows_affected() > 0,
+                    Err(e) => {
+                        let _ = tx.rollback().await;
+                        let current = self.customer(id).await.ok().flatten();
+                        let (email, phone) = current.map_or((None, None), |c| (c.email, c.phone));
+                        return Err(self.write_error(e, email, phone, Some(id)).await);
+                    }
+                };
+                let customer = fetch_customer(&mut tx, id).await?;
+                if let (true, Some(c)) = (changed, &customer) {
+                    append_event(&mut tx, "customer_update", id, &serde_json::json!({ "customer": c }), now).await?;
                 }
-                let customer = fetch_one_customer(&mut tx, "id", id.0.to_string()).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
             }

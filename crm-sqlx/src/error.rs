@@ -46,3 +46,8 @@ pub(crate) fn unique_violation(e: &sqlx::Error) -> Option<&'static str> {
 pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
     Error::storage_msg(format!("stored {what} is invalid: {detail}"))
 }
+
+/// Whether a write failed on a unique key.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

@@ -29,6 +29,8 @@ use crm_core::{Error, Result};
 #[macro_use]
 mod customers;
 mod error;
+#[macro_use]
+mod ledger;
 pub mod mysql;
 pub mod sqlite;
 

@@ -39,6 +39,11 @@ fn last_insert_id(done: &MySqlQueryResult) -> i64 {
     i64::try_from(done.last_insert_id()).unwrap_or(i64::MAX)
 }
 
+/// Locking transactions are plain `BEGIN`; rows are locked with `FOR UPDATE`.
+const BEGIN_LOCKED: Option<&str> = None;
+const FOR_UPDATE: &str = " FOR UPDATE";
+const INSERT_IGNORE: &str = "INSERT IGNORE";
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
 
 /// The MySQL/MariaDB store.
@@ -75,6 +80,7 @@ impl MySqlStore {
 }
 
 impl_customer_store!(MySqlStore, "mysql", MySqlPool);
+impl_ledger_store!(MySqlStore);
 
 /// Creates an empty database on the server of `server_url` (any database
 /// path in the URL is ignored for the connection). Used by test harnesses and

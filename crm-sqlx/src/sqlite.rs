@@ -43,6 +43,12 @@ fn last_insert_id(done: &SqliteQueryResult) -> i64 {
     done.last_insert_rowid()
 }
 
+/// A locking transaction takes the write lock up front (no read-to-write
+/// upgrade that could fail with SQLITE_BUSY); SQLite has no row locks.
+const BEGIN_LOCKED: Option<&str> = Some("BEGIN IMMEDIATE");
+const FOR_UPDATE: &str = "";
+const INSERT_IGNORE: &str = "INSERT OR IGNORE";
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The SQLite store.
@@ -87,3 +93,4 @@ impl SqliteStore {
 }
 
 impl_customer_store!(SqliteStore, "sqlite", SqlitePool);
+impl_ledger_store!(SqliteStore);

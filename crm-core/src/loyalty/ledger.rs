@@ -95,7 +95,11 @@ async fn add_points(
 }
 
 /// Takes points from lots in `order`; returns the allocations and the shortfall.
-async fn take_from_lots(tx: &mut Tx, lots: Vec<Lot>, mut points: i64) -> Result<(Vec<(i64, i64)>, i64)> {
+async fn take_from_lots(
+    tx: &mut Tx,
+    lots: Vec<Lot>,
+    mut points: i64,
+) -> Result<(Vec<(i64, i64)>, i64)> {
     let mut allocations = Vec::new();
     for lot in lots {
         if points == 0 {
@@ -112,9 +116,17 @@ async fn take_from_lots(tx: &mut Tx, lots: Vec<Lot>, mut points: i64) -> Result<
 }
 
 /// Spends points (REDEEM, negative ADJUST): never below zero, never in debt.
-async fn spend_points(tx: &mut Tx, acct: &mut LoyaltyAccount, e: LedgerEntry) -> Result<LedgerEntry> {
+async fn spend_points(
+    tx: &mut Tx,
+    acct: &mut LoyaltyAccount,
+    e: LedgerEntry,
+) -> Result<LedgerEntry> {
     let points = -e.points;
-    let available = if acct.debt > 0 { 0 } else { acct.balance.max(0) };
+    let available = if acct.debt > 0 {
+        0
+    } else {
+        acct.balance.max(0)
+    };
     if points > available {
         return Err(Error::InsufficientPoints {
             requested: points,
@@ -142,10 +154,18 @@ async fn expire_due(tx: &mut Tx, acct: &mut LoyaltyAccount, now: DateTime<Utc>) 
             continue;
         };
         let id = lot.id.to_string();
-        let e = entry(acct, EntryType::Expire, -lot.remaining, ("lot_expiry", &id), at, now);
+        let e = entry(
+            acct,
+            EntryType::Expire,
+            -lot.remaining,
+            ("lot_expiry", &id),
+            at,
+            now,
+        );
         let e = append(tx, acct, e).await?;
         tx.set_lot_remaining(lot.id, 0).await?;
-        tx.insert_allocations(e.id, &[(lot.id, lot.remaining)]).await?;
+        tx.insert_allocations(e.id, &[(lot.id, lot.remaining)])
+            .await?;
         expired += lot.remaining;
     }
     Ok(expired)
@@ -167,28 +187,51 @@ fn pro_rata(points: i64, part: Decimal, total: Decimal) -> i64 {
     if total <= Decimal::ZERO || part >= total {
         return points;
     }
-    (Decimal::from(points) * part / total).floor().to_i64().unwrap_or(0)
+    (Decimal::from(points) * part / total)
+        .floor()
+        .to_i64()
+        .unwrap_or(0)
 }
 
 fn check_key(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
     if v.trim().is_empty() {
-        errors.push(FieldError::new(field, "required", format!("{field} is required")));
+        errors.push(FieldError::new(
+            field,
+            "required",
+            format!("{field} is required"),
+        ));
     } else if v.chars().count() > max {
-        errors.push(FieldError::new(field, "max_length", format!("{field} must be at most {max} characters")));
+        errors.push(FieldError::new(
+            field,
+            "max_length",
+            format!("{field} must be at most {max} characters"),
+        ));
     }
 }
 
 fn check_amount(errors: &mut Vec<FieldError>, field: &str, v: Decimal, positive: bool) {
     if v < Decimal::ZERO || (positive && v.is_zero()) {
         let what = if positive { "more than 0" } else { "0 or more" };
-        errors.push(FieldError::new(field, "min", format!("{field} must be {what}")));
+        errors.push(FieldError::new(
+            field,
+            "min",
+            format!("{field} must be {what}"),
+        ));
     } else if v.normalize().scale() > 2 {
-        errors.push(FieldError::new(field, "scale", format!("{field} has at most 2 decimal places")));
+        errors.push(FieldError::new(
+            field,
+            "scale",
+            format!("{field} has at most 2 decimal places"),
+        ));
     }
 }
 
 fn done(errors: Vec<FieldError>) -> Result<()> {
-    if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(errors))
+    }
 }
 
 fn replay_conflict(what: &str) -> Error {
@@ -204,11 +247,17 @@ impl Crm {
 
     /// The customer an operation applies to: follows merges; refuses inactive customers.
     async fn live_customer(tx: &mut Tx, id: CustomerId) -> Result<Customer> {
-        let mut c = tx.customer(id).await?.ok_or_else(|| Error::customer_not_found(id))?;
+        let mut c = tx
+            .customer(id)
+            .await?
+            .ok_or_else(|| Error::customer_not_found(id))?;
         for _ in 0..8 {
             match c.merged_into {
                 Some(into) => {
-                    c = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
+                    c = tx
+                        .customer(into)
+                        .await?
+                        .ok_or_else(|| Error::customer_not_found(into))?;
                 }
                 None => break,
             }
@@ -246,7 +295,11 @@ impl Crm {
         let mut errors = Vec::new();
         check_key(&mut errors, "store_id", &p.store_id, 40);
         if p.store_id.contains('/') {
-            errors.push(FieldError::new("store_id", "format", "store_id cannot contain '/'"));
+            errors.push(FieldError::new(
+                "store_id",
+                "format",
+                "store_id cannot contain '/'",
+            ));
         }
         check_key(&mut errors, "receipt_id", &p.receipt_id, 80);
         check_amount(&mut errors, "total_amount", p.total_amount, false);
@@ -258,7 +311,11 @@ impl Crm {
             ));
         }
         if p.purchase_date > now + Duration::minutes(FUTURE_SKEW_MINUTES) {
-            errors.push(FieldError::new("purchase_date", "past", "purchase_date is in the future"));
+            errors.push(FieldError::new(
+                "purchase_date",
+                "past",
+                "purchase_date is in the future",
+            ));
         }
         done(errors)?;
         let key = receipt_key(&p.store_id, &p.receipt_id);
@@ -267,14 +324,17 @@ impl Crm {
             let target = self.target_of(p.customer_id).await?;
             let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
             if let Some(existing) = tx.purchase_by_receipt(&p.store_id, &p.receipt_id).await? {
-                let same_customer = existing.customer_id == p.customer_id || existing.customer_id == target;
+                let same_customer =
+                    existing.customer_id == p.customer_id || existing.customer_id == target;
                 if !same_customer
                     || existing.total_amount != p.total_amount
                     || existing.currency != p.currency
                     || existing.purchase_date != p.purchase_date
                 {
                     return Err(Error::Conflict {
-                        message: format!("receipt {key} was already recorded with different details"),
+                        message: format!(
+                            "receipt {key} was already recorded with different details"
+                        ),
                     });
                 }
                 let earned = tx.entry_by_key("purchase", &key).await?;
@@ -308,8 +368,16 @@ impl Crm {
             let tier = program.tier_for(earned_in_window);
             let points = program.points_for(p.total_amount, customer.customer_type, tier);
             let earned = if points > 0 {
-                let e = entry(&acct, EntryType::Earn, points, ("purchase", &key), p.purchase_date, now);
-                let e = add_points(&mut tx, &mut acct, e, program.expires_at(p.purchase_date)).await?;
+                let e = entry(
+                    &acct,
+                    EntryType::Earn,
+                    points,
+                    ("purchase", &key),
+                    p.purchase_date,
+                    now,
+                );
+                let e =
+                    add_points(&mut tx, &mut acct, e, program.expires_at(p.purchase_date)).await?;
                 // A late receipt may carry points that are already past expiry.
                 expire_due(&mut tx, &mut acct, now).await?;
                 Some(e)
@@ -350,7 +418,11 @@ impl Crm {
                     entity: "purchase",
                     id: key.clone(),
                 })?;
-            let mut tx = self.inner.store.begin_ledger(vec![seen.customer_id], true).await?;
+            let mut tx = self
+                .inner
+                .store
+                .begin_ledger(vec![seen.customer_id], true)
+                .await?;
             let Some(purchase) = tx.purchase_by_receipt(&r.store_id, &r.receipt_id).await? else {
                 continue;
             };
@@ -390,7 +462,14 @@ impl Crm {
             let earned = earn.as_ref().map_or(0, |e| e.points);
             let reverse = pro_rata(earned, new_refunded, total) - pro_rata(earned, old, total);
             let earn_reversed = if reverse > 0 {
-                let e = entry(&acct, EntryType::Reversal, -reverse, ("refund_earn", &refund_key), now, now);
+                let e = entry(
+                    &acct,
+                    EntryType::Reversal,
+                    -reverse,
+                    ("refund_earn", &refund_key),
+                    now,
+                    now,
+                );
                 let e = append(&mut tx, &mut acct, e).await?;
                 let mut lots = tx.open_lots(acct.customer_id).await?;
                 // The purchase's own lot first.
@@ -407,8 +486,12 @@ impl Crm {
 
             // Give back redeemed points, pro rata.
             let redeem = tx.entry_by_key("receipt", &key).await?;
-            let redeemed = redeem.as_ref().filter(|e| e.entry_type == EntryType::Redeem).map_or(0, |e| -e.points);
-            let give_back = pro_rata(redeemed, new_refunded, total) - pro_rata(redeemed, old, total);
+            let redeemed = redeem
+                .as_ref()
+                .filter(|e| e.entry_type == EntryType::Redeem)
+                .map_or(0, |e| -e.points);
+            let give_back =
+                pro_rata(redeemed, new_refunded, total) - pro_rata(redeemed, old, total);
             let redeem_returned = match (give_back > 0, &redeem) {
                 (true, Some(redeem)) => {
                     let mut expires_at = None;
@@ -421,7 +504,14 @@ impl Crm {
                         }
                     }
                     let expires_at = if never { None } else { expires_at };
-                    let e = entry(&acct, EntryType::Reversal, give_back, ("refund_redeem", &refund_key), now, now);
+                    let e = entry(
+                        &acct,
+                        EntryType::Reversal,
+                        give_back,
+                        ("refund_redeem", &refund_key),
+                        now,
+                        now,
+                    );
                     let e = add_points(&mut tx, &mut acct, e, expires_at).await?;
                     expire_due(&mut tx, &mut acct, now).await?;
                     Some(e)
@@ -491,17 +581,33 @@ impl Crm {
         }
         let positive_only = kind != EntryType::Adjust;
         if (positive_only && req.points <= 0) || req.points == 0 {
-            let what = if positive_only { "more than 0" } else { "non-zero" };
-            errors.push(FieldError::new("points", "min", format!("points must be {what}")));
+            let what = if positive_only {
+                "more than 0"
+            } else {
+                "non-zero"
+            };
+            errors.push(FieldError::new(
+                "points",
+                "min",
+                format!("points must be {what}"),
+            ));
         }
         done(errors)?;
-        let signed = if kind == EntryType::Redeem { -req.points } else { req.points };
+        let signed = if kind == EntryType::Redeem {
+            -req.points
+        } else {
+            req.points
+        };
 
         for _ in 0..ATTEMPTS {
             let target = self.target_of(req.customer_id).await?;
             let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
-            if let Some(existing) = tx.entry_by_key(&req.reference_type, &req.reference_id).await? {
-                let same_customer = existing.customer_id == req.customer_id || existing.customer_id == target;
+            if let Some(existing) = tx
+                .entry_by_key(&req.reference_type, &req.reference_id)
+                .await?
+            {
+                let same_customer =
+                    existing.customer_id == req.customer_id || existing.customer_id == target;
                 if !same_customer || existing.entry_type != kind || existing.points != signed {
                     return Err(replay_conflict(&format!(
                         "reference {}/{}",
@@ -522,7 +628,13 @@ impl Crm {
             let key = (req.reference_type.as_str(), req.reference_id.as_str());
             let e = entry(&acct, kind, signed, key, now, now);
             let e = if signed > 0 {
-                add_points(&mut tx, &mut acct, e, self.inner.config.loyalty.expires_at(now)).await?
+                add_points(
+                    &mut tx,
+                    &mut acct,
+                    e,
+                    self.inner.config.loyalty.expires_at(now),
+                )
+                .await?
             } else {
                 spend_points(&mut tx, &mut acct, e).await?
             };
@@ -542,9 +654,16 @@ impl Crm {
     /// run finds nothing to do.
     pub async fn run_expiry(&self) -> Result<ExpiryRun> {
         let now = self.now();
-        let mut run = ExpiryRun { customers: 0, points: 0 };
+        let mut run = ExpiryRun {
+            customers: 0,
+            points: 0,
+        };
         loop {
-            let due = self.inner.store.customers_with_due_lots(now, EXPIRY_BATCH).await?;
+            let due = self
+                .inner
+                .store
+                .customers_with_due_lots(now, EXPIRY_BATCH)
+                .await?;
             if due.is_empty() {
                 return Ok(run);
             }
@@ -605,7 +724,12 @@ impl Crm {
         let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
         let acct = tx.account(customer).await?;
         let ledger_sum = tx.ledger_sum(customer).await?;
-        let open_lots: i64 = tx.open_lots(customer).await?.iter().map(|l| l.remaining).sum();
+        let open_lots: i64 = tx
+            .open_lots(customer)
+            .await?
+            .iter()
+            .map(|l| l.remaining)
+            .sum();
         Ok(BalanceCheck {
             customer_id: customer,
             stored_balance: acct.balance,
@@ -618,17 +742,36 @@ impl Crm {
 
     /// Merges duplicate customer `from` into `into` (see the module docs).
     /// `merged_by` names who did it (a user, a job). Idempotent.
-    pub async fn merge_customers(&self, into: CustomerId, from: CustomerId, merged_by: String) -> Result<MergeResult> {
+    pub async fn merge_customers(
+        &self,
+        into: CustomerId,
+        from: CustomerId,
+        merged_by: String,
+    ) -> Result<MergeResult> {
         let now = self.now();
         let mut errors = Vec::new();
         if into == from {
-            errors.push(FieldError::new("from", "different", "cannot merge a customer into itself"));
+            errors.push(FieldError::new(
+                "from",
+                "different",
+                "cannot merge a customer into itself",
+            ));
         }
         check_key(&mut errors, "merged_by", &merged_by, 100);
         done(errors)?;
-        let mut tx = self.inner.store.begin_ledger(vec![into, from], true).await?;
-        let a = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
-        let b = tx.customer(from).await?.ok_or_else(|| Error::customer_not_found(from))?;
+        let mut tx = self
+            .inner
+            .store
+            .begin_ledger(vec![into, from], true)
+            .await?;
+        let a = tx
+            .customer(into)
+            .await?
+            .ok_or_else(|| Error::customer_not_found(into))?;
+        let b = tx
+            .customer(from)
+            .await?
+            .ok_or_else(|| Error::customer_not_found(from))?;
         if b.merged_into == Some(into) {
             return Ok(MergeResult {
                 into: a,
@@ -638,7 +781,10 @@ impl Crm {
         }
         if b.merged_into.is_some() {
             return Err(Error::Conflict {
-                message: format!("customer {} was already merged into another customer", b.customer_code),
+                message: format!(
+                    "customer {} was already merged into another customer",
+                    b.customer_code
+                ),
             });
         }
         if a.merged_into.is_some() || !a.is_active {
@@ -654,9 +800,23 @@ impl Crm {
         let key = format!("{from}->{into}");
         let moved = acct_b.balance;
         if moved != 0 {
-            let out = entry(&acct_b, EntryType::Adjust, -moved, ("merge_out", &key), now, now);
+            let out = entry(
+                &acct_b,
+                EntryType::Adjust,
+                -moved,
+                ("merge_out", &key),
+                now,
+                now,
+            );
             append(&mut tx, &mut acct_b, out).await?;
-            let inn = entry(&acct_a, EntryType::Adjust, moved, ("merge_in", &key), now, now);
+            let inn = entry(
+                &acct_a,
+                EntryType::Adjust,
+                moved,
+                ("merge_in", &key),
+                now,
+                now,
+            );
             append(&mut tx, &mut acct_a, inn).await?;
         }
         acct_a.debt += acct_b.debt;
@@ -665,8 +825,12 @@ impl Crm {
         tx.save_account(&acct_a, now).await?;
         tx.save_account(&acct_b, now).await?;
         let merged = tx.mark_merged(from, into, &merged_by, now).await?;
-        tx.append_event("customer_update", from, json!({ "customer": merged }), now).await?;
-        let into_customer = tx.customer(into).await?.ok_or_else(|| Error::customer_not_found(into))?;
+        tx.append_event("customer_update", from, json!({ "customer": merged }), now)
+            .await?;
+        let into_customer = tx
+            .customer(into)
+            .await?
+            .ok_or_else(|| Error::customer_not_found(into))?;
         tx.commit().await?;
         Ok(MergeResult {
             into: into_customer,
@@ -677,7 +841,10 @@ impl Crm {
 
     /// Outbox events after `after` (an event id; 0 for the start), oldest first.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
-        self.inner.store.events_after(after, limit.clamp(1, 1000)).await
+        self.inner
+            .store
+            .events_after(after, limit.clamp(1, 1000))
+            .await
     }
 }
 

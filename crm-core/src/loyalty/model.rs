@@ -38,9 +38,15 @@ impl EntryType {
 
     /// Parses the stored name.
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Earn, Self::Redeem, Self::Expire, Self::Adjust, Self::Reversal]
-            .into_iter()
-            .find(|t| t.as_str() == s)
+        [
+            Self::Earn,
+            Self::Redeem,
+            Self::Expire,
+            Self::Adjust,
+            Self::Reversal,
+        ]
+        .into_iter()
+        .find(|t| t.as_str() == s)
     }
 }
 

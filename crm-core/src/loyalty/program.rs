@@ -87,10 +87,18 @@ impl LoyaltyProgram {
     pub fn validate(&self) -> Result<()> {
         let mut errors = Vec::new();
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.push(FieldError::new("currency", "currency", "an ISO 4217 code such as IDR"));
+            errors.push(FieldError::new(
+                "currency",
+                "currency",
+                "an ISO 4217 code such as IDR",
+            ));
         }
         if self.spend_per_point <= Decimal::ZERO {
-            errors.push(FieldError::new("spend_per_point", "min", "must be more than 0"));
+            errors.push(FieldError::new(
+                "spend_per_point",
+                "min",
+                "must be more than 0",
+            ));
         }
         if self.min_spend < Decimal::ZERO {
             errors.push(FieldError::new("min_spend", "min", "must be 0 or more"));
@@ -98,12 +106,24 @@ impl LoyaltyProgram {
         if self.type_multipliers.values().any(|m| *m < Decimal::ZERO)
             || self.tiers.iter().any(|t| t.multiplier < Decimal::ZERO)
         {
-            errors.push(FieldError::new("multiplier", "min", "multipliers must be 0 or more"));
+            errors.push(FieldError::new(
+                "multiplier",
+                "min",
+                "multipliers must be 0 or more",
+            ));
         }
         if self.tier_window_days == 0 {
-            errors.push(FieldError::new("tier_window_days", "min", "must be at least 1"));
+            errors.push(FieldError::new(
+                "tier_window_days",
+                "min",
+                "must be at least 1",
+            ));
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Validation(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
     }
 
     /// The tier reached with `earned` points in the window (`None` if no tier applies).
@@ -117,11 +137,23 @@ impl LoyaltyProgram {
     /// Points a purchase of `amount` earns: `amount / spend_per_point x type
     /// multiplier x tier multiplier`, rounded down once at the end; 0 below
     /// `min_spend`.
-    pub fn points_for(&self, amount: Decimal, customer_type: CustomerType, tier: Option<&Tier>) -> i64 {
-        if amount < self.min_spend || amount <= Decimal::ZERO || self.spend_per_point <= Decimal::ZERO {
+    pub fn points_for(
+        &self,
+        amount: Decimal,
+        customer_type: CustomerType,
+        tier: Option<&Tier>,
+    ) -> i64 {
+        if amount < self.min_spend
+            || amount <= Decimal::ZERO
+            || self.spend_per_point <= Decimal::ZERO
+        {
             return 0;
         }
-        let type_mult = self.type_multipliers.get(&customer_type).copied().unwrap_or(Decimal::ONE);
+        let type_mult = self
+            .type_multipliers
+            .get(&customer_type)
+            .copied()
+            .unwrap_or(Decimal::ONE);
         let tier_mult = tier.map_or(Decimal::ONE, |t| t.multiplier);
         let raw = amount
             .checked_div(self.spend_per_point)
@@ -147,13 +179,25 @@ mod tests {
     #[test]
     fn one_point_per_ten_thousand_rounded_down_once() {
         let p = LoyaltyProgram::default();
-        assert_eq!(p.points_for(Decimal::from(99_999), CustomerType::Retail, None), 9);
-        assert_eq!(p.points_for(Decimal::from(9_999), CustomerType::Retail, None), 0);
+        assert_eq!(
+            p.points_for(Decimal::from(99_999), CustomerType::Retail, None),
+            9
+        );
+        assert_eq!(
+            p.points_for(Decimal::from(9_999), CustomerType::Retail, None),
+            0
+        );
         let gold = p.tier_for(5_000).cloned();
         assert_eq!(gold.as_ref().map(|t| t.name.as_str()), Some("Gold"));
         // 15 x 1.5 = 22.5 -> 22 (not 1.5 x floor(15)).
-        assert_eq!(p.points_for(Decimal::from(159_999), CustomerType::Retail, gold.as_ref()), 23);
-        assert_eq!(p.points_for(Decimal::from(150_000), CustomerType::Retail, gold.as_ref()), 22);
+        assert_eq!(
+            p.points_for(Decimal::from(159_999), CustomerType::Retail, gold.as_ref()),
+            23
+        );
+        assert_eq!(
+            p.points_for(Decimal::from(150_000), CustomerType::Retail, gold.as_ref()),
+            22
+        );
     }
 
     #[test]
@@ -162,9 +206,16 @@ mod tests {
             min_spend: Decimal::from(50_000),
             ..LoyaltyProgram::default()
         };
-        p.type_multipliers.insert(CustomerType::Wholesale, Decimal::new(5, 1));
-        assert_eq!(p.points_for(Decimal::from(40_000), CustomerType::Retail, None), 0);
-        assert_eq!(p.points_for(Decimal::from(100_000), CustomerType::Wholesale, None), 5);
+        p.type_multipliers
+            .insert(CustomerType::Wholesale, Decimal::new(5, 1));
+        assert_eq!(
+            p.points_for(Decimal::from(40_000), CustomerType::Retail, None),
+            0
+        );
+        assert_eq!(
+            p.points_for(Decimal::from(100_000), CustomerType::Wholesale, None),
+            5
+        );
         assert_eq!(p.tier_for(999).map(|t| t.name.as_str()), Some("Bronze"));
         assert_eq!(p.tier_for(1_000).map(|t| t.name.as_str()), Some("Silver"));
     }

@@ -1,0 +1,466 @@
+//! The ledger store, written once for both engines (see `customers.rs` for
+//! how the engine modules supply their few differences). Each engine also
+//! defines `BEGIN_LOCKED` (the statement that opens a locking transaction),
+//! `FOR_UPDATE` (the row-lock suffix, empty on SQLite, whose `BEGIN
+//! IMMEDIATE` already serialises writers) and `INSERT_IGNORE`.
+
+/// Columns of `loyalty_transactions`, in `entry_from_row` order.
+pub(crate) const ENTRY_COLUMNS: &str = "id, customer_id, transaction_type, points, balance_after, \
+     reference_type, reference_id, transaction_date, created_at";
+pub(crate) const LOT_COLUMNS: &str =
+    "id, customer_id, entry_id, points, remaining, earned_at, expires_at";
+pub(crate) const PURCHASE_COLUMNS: &str = "id, customer_id, store_id, receipt_id, purchase_date, \
+     total_amount, refunded_amount, currency, created_at";
+
+/// Generates the ledger store for an engine.
+macro_rules! impl_ledger_store {
+    ($store:ident) => {
+        mod ledger_impl {
+            use super::*;
+            use crm_core::customer::{Customer, CustomerId};
+            use crm_core::loyalty::{
+                EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund,
+            };
+            use crm_core::store::{LedgerStore, LedgerTx};
+            use crm_core::{Error, Result};
+            use rust_decimal::Decimal;
+            use sqlx::{QueryBuilder, Row};
+            use $crate::error::{corrupt, db_err, is_unique_violation};
+            use $crate::ledger::*;
+
+            fn entry_from_row(row: &DbRow) -> Result<LedgerEntry> {
+                let kind: String = row.try_get("transaction_type").map_err(db_err)?;
+                Ok(LedgerEntry {
+                    id: row.try_get("id").map_err(db_err)?,
+                    customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                    entry_type: EntryType::parse(&kind).ok_or_else(|| corrupt("transaction_type", &kind))?,
+                    points: row.try_get("points").map_err(db_err)?,
+                    balance_after: row.try_get("balance_after").map_err(db_err)?,
+                    reference_type: row.try_get("reference_type").map_err(db_err)?,
+                    reference_id: row.try_get("reference_id").map_err(db_err)?,
+                    occurred_at: from_ts(row.try_get::<TsCol, _>("transaction_date").map_err(db_err)?)?,
+                    created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                })
+            }
+
+            fn lot_from_row(row: &DbRow) -> Result<Lot> {
+                let expires: Option<TsCol> = row.try_get("expires_at").map_err(db_err)?;
+                Ok(Lot {
+                    id: row.try_get("id").map_err(db_err)?,
+                    customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                    entry_id: row.try_get("entry_id").map_err(db_err)?,
+                    points: row.try_get("points").map_err(db_err)?,
+                    remaining: row.try_get("remaining").map_err(db_err)?,
+                    earned_at: from_ts(row.try_get::<TsCol, _>("earned_at").map_err(db_err)?)?,
+                    expires_at: expires.map(from_ts).transpose()?,
+                })
+            }
+
+            fn purchase_from_row(row: &DbRow) -> Result<Purchase> {
+                Ok(Purchase {
+                    id: row.try_get("id").map_err(db_err)?,
+                    customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                    store_id: row.try_get("store_id").map_err(db_err)?,
+                    receipt_id: row.try_get("receipt_id").map_err(db_err)?,
+                    purchase_date: from_ts(row.try_get::<TsCol, _>("purchase_date").map_err(db_err)?)?,
+                    total_amount: from_money(row.try_get::<MoneyCol, _>("total_amount").map_err(db_err)?)?,
+                    refunded_amount: from_money(row.try_get::<MoneyCol, _>("refunded_amount").map_err(db_err)?)?,
+                    currency: row.try_get("currency").map_err(db_err)?,
+                    created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                })
+            }
+
+            fn event_from_row(row: &DbRow) -> Result<OutboxEvent> {
+                let payload: String = row.try_get("payload").map_err(db_err)?;
+                Ok(OutboxEvent {
+                    id: row.try_get("id").map_err(db_err)?,
+                    event_type: row.try_get("event_type").map_err(db_err)?,
+                    customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                    payload: serde_json::from_str(&payload).map_err(|e| corrupt("event payload", e))?,
+                    created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                })
+            }
+
+            /// A ledger transaction on this engine.
+            pub(crate) struct SqlLedgerTx {
+                tx: sqlx::Transaction<'static, Db>,
+            }
+
+            #[async_trait::async_trait]
+            impl LedgerTx for SqlLedgerTx {
+                async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount> {
+                    let sql = format!(
+                        "SELECT customer_id, balance, debt, lifetime_earned FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}"
+                    );
+                    for _ in 0..2 {
+                        let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                            .bind(customer.0)
+                            .fetch_optional(&mut *self.tx)
+                            .await
+                            .map_err(db_err)?;
+                        if let Some(row) = row {
+                            return Ok(LoyaltyAccount {
+                                customer_id: customer,
+                                balance: row.try_get("balance").map_err(db_err)?,
+                                debt: row.try_get("debt").map_err(db_err)?,
+                                lifetime_earned: row.try_get("lifetime_earned").map_err(db_err)?,
+                            });
+                        }
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "{INSERT_IGNORE} INTO loyalty_accounts (customer_id) VALUES (?)"
+                        )))
+                        .bind(customer.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    Err(Error::customer_not_found(customer))
+                }
+
+                async fn save_account(&mut self, a: &LoyaltyAccount, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+                    sqlx::query("UPDATE loyalty_accounts SET balance = ?, debt = ?, lifetime_earned = ?, updated_at = ? WHERE customer_id = ?")
+                        .bind(a.balance)
+                        .bind(a.debt)
+                        .bind(a.lifetime_earned)
+                        .bind(ts(now))
+                        .bind(a.customer_id.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>> {
+                    let sql = format!("SELECT {ENTRY_COLUMNS} FROM loyalty_transactions WHERE reference_type = ? AND reference_id = ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(reference_type.to_string())
+                        .bind(reference_id.to_string())
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| entry_from_row(&r))
+                        .transpose()
+                }
+
+                async fn append_entry(&mut self, mut e: LedgerEntry) -> Result<LedgerEntry> {
+                    let done = sqlx::query("INSERT INTO loyalty_transactions (customer_id, transaction_type, points, balance_after, reference_type, reference_id, transaction_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                        .bind(e.customer_id.0)
+                        .bind(e.entry_type.as_str())
+                        .bind(e.points)
+                        .bind(e.balance_after)
+                        .bind(e.reference_type.clone())
+                        .bind(e.reference_id.clone())
+                        .bind(ts(e.occurred_at))
+                        .bind(ts(e.created_at))
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(|err| {
+                            if is_unique_violation(&err) {
+                                Error::Conflict {
+                                    message: format!("reference {}/{} already used", e.reference_type, e.reference_id),
+                                }
+                            } else {
+                                db_err(err)
+                            }
+                        })?;
+                    e.id = last_insert_id(&done);
+                    Ok(e)
+                }
+
+                async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>> {
+                    let sql = format!(
+                        "SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE customer_id = ? AND remaining > 0 \
+                         ORDER BY expires_at IS NULL, expires_at, id"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(customer.0)
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(lot_from_row)
+                        .collect()
+                }
+
+                async fn lot(&mut self, id: i64) -> Result<Option<Lot>> {
+                    let sql = format!("SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE id = ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| lot_from_row(&r))
+                        .transpose()
+                }
+
+                async fn insert_lot(&mut self, mut lot: Lot) -> Result<Lot> {
+                    let done = sqlx::query("INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+                        .bind(lot.customer_id.0)
+                        .bind(lot.entry_id)
+                        .bind(lot.points)
+                        .bind(lot.remaining)
+                        .bind(ts(lot.earned_at))
+                        .bind(lot.expires_at.map(ts))
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    lot.id = last_insert_id(&done);
+                    Ok(lot)
+                }
+
+                async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()> {
+                    sqlx::query("UPDATE loyalty_lots SET remaining = ? WHERE id = ?")
+                        .bind(remaining)
+                        .bind(lot)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn insert_allocations(&mut self, entry: i64, allocations: &[(i64, i64)]) -> Result<()> {
+                    if allocations.is_empty() {
+                        return Ok(());
+                    }
+                    let mut qb = QueryBuilder::<Db>::new("INSERT INTO loyalty_lot_allocations (entry_id, lot_id, points) ");
+                    qb.push_values(allocations, |mut b, (lot, points)| {
+                        b.push_bind(entry).push_bind(*lot).push_bind(*points);
+                    });
+                    qb.build().execute(&mut *self.tx).await.map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>> {
+                    let rows = sqlx::query("SELECT lot_id, points FROM loyalty_lot_allocations WHERE entry_id = ? ORDER BY lot_id")
+                        .bind(entry)
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    rows.iter()
+                        .map(|r| Ok((r.try_get("lot_id").map_err(db_err)?, r.try_get("points").map_err(db_err)?)))
+                        .collect()
+                }
+
+                async fn earned_since(&mut self, customer: CustomerId, since: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+                    let sum: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(SUM(points) AS SIGNED) FROM loyalty_transactions WHERE customer_id = ? AND transaction_date >= ? \
+                         AND (transaction_type = 'EARN' OR reference_type = 'refund_earn')",
+                    )
+                    .bind(customer.0)
+                    .bind(ts(since))
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(sum.unwrap_or(0))
+                }
+
+                async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
+                    let sum: Option<i64> = sqlx::query_scalar("SELECT CAST(SUM(points) AS SIGNED) FROM loyalty_transactions WHERE customer_id = ?")
+                        .bind(customer.0)
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(sum.unwrap_or(0))
+                }
+
+                async fn recent_entries(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<LedgerEntry>> {
+                    let sql = format!("SELECT {ENTRY_COLUMNS} FROM loyalty_transactions WHERE customer_id = ? ORDER BY id DESC LIMIT ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(customer.0)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(entry_from_row)
+                        .collect()
+                }
+
+                async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
+                    fetch_customer(&mut self.tx, id).await
+                }
+
+                async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>> {
+                    let sql = format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history WHERE store_id = ? AND receipt_id = ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(store_id.to_string())
+                        .bind(receipt_id.to_string())
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| purchase_from_row(&r))
+                        .transpose()
+                }
+
+                async fn insert_purchase(&mut self, mut p: Purchase) -> Result<Purchase> {
+                    let done = sqlx::query("INSERT INTO customer_purchase_history (customer_id, store_id, receipt_id, purchase_date, total_amount, refunded_amount, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+                        .bind(p.customer_id.0)
+                        .bind(p.store_id.clone())
+                        .bind(p.receipt_id.clone())
+                        .bind(ts(p.purchase_date))
+                        .bind(money(p.total_amount))
+                        .bind(money(p.refunded_amount))
+                        .bind(p.currency.clone())
+                        .bind(ts(p.created_at))
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(|err| {
+                            if is_unique_violation(&err) {
+                                Error::Conflict {
+                                    message: format!("receipt {}/{} was recorded concurrently; retry to get its result", p.store_id, p.receipt_id),
+                                }
+                            } else {
+                                db_err(err)
+                            }
+                        })?;
+                    p.id = last_insert_id(&done);
+                    Ok(p)
+                }
+
+                async fn set_refunded(&mut self, purchase: i64, refunded: Decimal) -> Result<()> {
+                    sqlx::query("UPDATE customer_purchase_history SET refunded_amount = ? WHERE id = ?")
+                        .bind(money(refunded))
+                        .bind(purchase)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn refund_by_key(&mut self, purchase: i64, refund_id: &str) -> Result<Option<Refund>> {
+                    let row = sqlx::query("SELECT id, purchase_id, refund_id, amount, created_at FROM purchase_refunds WHERE purchase_id = ? AND refund_id = ?")
+                        .bind(purchase)
+                        .bind(refund_id.to_string())
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    Ok(Some(Refund {
+                        id: row.try_get("id").map_err(db_err)?,
+                        purchase_id: row.try_get("purchase_id").map_err(db_err)?,
+                        refund_id: row.try_get("refund_id").map_err(db_err)?,
+                        amount: from_money(row.try_get::<MoneyCol, _>("amount").map_err(db_err)?)?,
+                        created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                    }))
+                }
+
+                async fn insert_refund(&mut self, mut r: Refund) -> Result<Refund> {
+                    let done = sqlx::query("INSERT INTO purchase_refunds (purchase_id, refund_id, amount, created_at) VALUES (?, ?, ?, ?)")
+                        .bind(r.purchase_id)
+                        .bind(r.refund_id.clone())
+                        .bind(money(r.amount))
+                        .bind(ts(r.created_at))
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(|err| {
+                            if is_unique_violation(&err) {
+                                Error::Conflict { message: format!("refund {} was recorded concurrently; retry", r.refund_id) }
+                            } else {
+                                db_err(err)
+                            }
+                        })?;
+                    r.id = last_insert_id(&done);
+                    Ok(r)
+                }
+
+                async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()> {
+                    sqlx::query("UPDATE customer_purchase_history SET customer_id = ? WHERE customer_id = ?")
+                        .bind(into.0)
+                        .bind(from.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    sqlx::query("UPDATE loyalty_lots SET customer_id = ? WHERE customer_id = ? AND remaining > 0")
+                        .bind(into.0)
+                        .bind(from.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
+                async fn mark_merged(&mut self, from: CustomerId, into: CustomerId, by: &str, now: chrono::DateTime<chrono::Utc>) -> Result<Customer> {
+                    sqlx::query("UPDATE customers SET is_active = 0, merged_into = ?, merged_by = ?, merged_at = ?, updated_at = ?, version = version + 1 WHERE id = ?")
+                        .bind(into.0)
+                        .bind(by.to_string())
+                        .bind(ts(now))
+                        .bind(ts(now))
+                        .bind(from.0)
+                        .execute(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    fetch_customer(&mut self.tx, from).await?.ok_or_else(|| Error::customer_not_found(from))
+                }
+
+                async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+                    append_event(&mut self.tx, event_type, customer, &payload, now).await
+                }
+
+                async fn commit(self: Box<Self>) -> Result<()> {
+                    self.tx.commit().await.map_err(db_err)
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl LedgerStore for $store {
+                async fn begin_ledger(&self, mut customers: Vec<CustomerId>, lock: bool) -> Result<Box<dyn LedgerTx>> {
+                    let mut tx = match (lock, BEGIN_LOCKED) {
+                        (true, Some(begin)) => self.pool.begin_with(begin).await,
+                        _ => self.pool.begin().await,
+                    }
+                    .map_err(db_err)?;
+                    if lock && !FOR_UPDATE.is_empty() {
+                        // Lock in id order so two operations on the same pair never deadlock.
+                        customers.sort();
+                        customers.dedup();
+                        for c in &customers {
+                            let sql = format!("SELECT customer_id FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}");
+                            sqlx::query(sqlx::AssertSqlSafe(sql))
+                                .bind(c.0)
+                                .fetch_optional(&mut *tx)
+                                .await
+                                .map_err(db_err)?;
+                        }
+                    }
+                    Ok(Box::new(SqlLedgerTx { tx }))
+                }
+
+                async fn customers_with_due_lots(&self, now: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<Vec<CustomerId>> {
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT DISTINCT customer_id FROM loyalty_lots WHERE expires_at <= ? AND remaining > 0 ORDER BY customer_id LIMIT ?",
+                    )
+                    .bind(ts(now))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(ids.into_iter().map(CustomerId).collect())
+                }
+
+                async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
+                    sqlx::query("SELECT id, event_type, customer_id, payload, created_at FROM outbox_events WHERE id > ? ORDER BY id LIMIT ?")
+                        .bind(after)
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(event_from_row)
+                        .collect()
+                }
+
+                async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {
+                    let sql = format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history WHERE store_id = ? AND receipt_id = ?");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(store_id)
+                        .bind(receipt_id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| purchase_from_row(&r))
+                        .transpose()
+                }
+            }
+        }
+    };
+}
