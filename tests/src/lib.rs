@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod harness;
+pub mod loyalty_cases;
 
 pub use harness::Backend;
 
@@ -36,6 +37,27 @@ macro_rules! conformance_suite {
             missing_customers_are_not_found,
             import_is_all_or_nothing,
         );
+        $crate::conformance_suite!(@loyalty $factory;
+            purchase_earns_once_per_receipt,
+            redeem_never_overdraws,
+            concurrent_redemptions_take_exactly_what_fits,
+            lots_expire_soonest_first_and_once,
+            refunds_reverse_once_and_record_debt,
+            refund_gives_back_points_redeemed_on_the_receipt,
+            tiers_follow_points_earned_not_balance,
+            merge_moves_everything_once,
+            outbox_has_one_event_per_change,
+            concurrent_mixed_operations_with_duplicate_keys,
+        );
+    };
+    (@loyalty $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::loyalty_cases::$case).await;
+            }
+        )*
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
         $(
