@@ -350,6 +350,20 @@ impl LedgerTx for MemoryTx {
         Ok(lots)
     }
 
+    async fn due_points(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<i64> {
+        Ok(self
+            .state
+            .lots
+            .values()
+            .filter(|l| {
+                l.customer_id == customer
+                    && l.remaining > 0
+                    && l.expires_at.is_some_and(|at| at <= now)
+            })
+            .map(|l| l.remaining)
+            .sum())
+    }
+
     async fn lot(&mut self, id: i64) -> Result<Option<Lot>> {
         Ok(self.state.lots.get(&id).cloned())
     }

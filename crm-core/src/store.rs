@@ -113,6 +113,8 @@ pub trait LedgerTx: Send {
     async fn append_entry(&mut self, entry: LedgerEntry) -> Result<LedgerEntry>;
     /// The customer's lots with points remaining, soonest expiry first (never-expiring last), then by id.
     async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>>;
+    /// Points remaining in the customer's lots whose expiry is at or before `now`.
+    async fn due_points(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<i64>;
     /// One lot.
     async fn lot(&mut self, id: i64) -> Result<Option<Lot>>;
     /// Inserts a lot (the id is assigned).

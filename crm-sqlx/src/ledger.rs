@@ -182,6 +182,18 @@ macro_rules! impl_ledger_store {
                         .collect()
                 }
 
+                async fn due_points(&mut self, customer: CustomerId, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+                    let sum: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(SUM(remaining) AS SIGNED) FROM loyalty_lots WHERE customer_id = ? AND expires_at <= ? AND remaining > 0",
+                    )
+                    .bind(customer.0)
+                    .bind(ts(now))
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(sum.unwrap_or(0))
+                }
+
                 async fn lot(&mut self, id: i64) -> Result<Option<Lot>> {
                     let sql = format!("SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE id = ?");
                     sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -12,6 +12,7 @@
 pub mod cases;
 pub mod harness;
 pub mod loyalty_cases;
+pub mod property;
 
 pub use harness::Backend;
 
@@ -48,7 +49,13 @@ macro_rules! conformance_suite {
             merge_moves_everything_once,
             outbox_has_one_event_per_change,
             concurrent_mixed_operations_with_duplicate_keys,
+            replay_after_a_dropped_connection_applies_once,
         );
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn random_sequences_keep_the_invariants() {
+            let Some(backend) = $factory().await else { return };
+            $crate::harness::run(backend, $crate::property::random_sequences_keep_the_invariants).await;
+        }
     };
     (@loyalty $factory:path; $($case:ident),* $(,)?) => {
         $(

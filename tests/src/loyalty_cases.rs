@@ -558,3 +558,32 @@ pub async fn concurrent_mixed_operations_with_duplicate_keys(b: Backend) {
     assert_eq!(fresh, 16, "{}: each key applied exactly once", b.name);
     assert_eq!(consistent_balance(&b, c.id).await, 100 + 8 * 7 - 8 * 5);
 }
+
+/// A client whose call is cut at any point (the future dropped mid-flight,
+/// which drops its database connection) and that then retries gets the
+/// operation applied exactly once.
+pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
+    let c = customer(&b, "Kurnia").await;
+    let mut expected = 0;
+    for cut_us in (0..4000).step_by(150) {
+        let req = points(c.id, 3, "promo", &format!("cut-{cut_us}"));
+        let cut = tokio::time::timeout(
+            std::time::Duration::from_micros(cut_us),
+            b.crm.earn_points(req.clone()),
+        )
+        .await;
+        let retried = b.crm.earn_points(req).await.expect("retry after the cut");
+        expected += 3;
+        if let Ok(Ok(first)) = cut {
+            assert!(retried.replayed);
+            assert_eq!(retried.entry, first.entry);
+        }
+        assert_eq!(retried.entry.points, 3);
+        assert_eq!(
+            consistent_balance(&b, c.id).await,
+            expected,
+            "{}: cut after {cut_us} µs",
+            b.name
+        );
+    }
+}

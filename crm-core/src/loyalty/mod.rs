@@ -52,7 +52,7 @@ pub mod program;
 
 pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
-    MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsRequest, Purchase,
+    MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsRequest, Purchase,
     PurchaseRecorded, Refund, RefundRecorded, RefundRequest,
 };
 pub use program::{LoyaltyProgram, PointsExpiry, Tier};

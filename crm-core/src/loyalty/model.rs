@@ -267,6 +267,19 @@ pub struct LoyaltySummary {
     pub recent_entries: Vec<LedgerEntry>,
 }
 
+/// A customer's points, read in constant time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PointsBalance {
+    /// Whose.
+    pub customer_id: CustomerId,
+    /// Balance excluding expired points (negative while in debt).
+    pub balance: i64,
+    /// Points that can be redeemed now.
+    pub available: i64,
+    /// Points owed.
+    pub debt: i64,
+}
+
 /// Result of checking the maintained balance against the ledger and the lots.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BalanceCheck {
