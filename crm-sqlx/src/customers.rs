@@ -471,6 +471,7 @@ macro_rules! impl_customer_store {
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Customer> {
                 let prefix = fields.customer_type.code_prefix();
+                let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 sqlx::query(BUMP_SEQUENCE)
                     .bind(prefix)
@@ -528,6 +529,7 @@ macro_rules! impl_customer_store {
                 if batch.is_empty() {
                     return Ok(Vec::new());
                 }
+                let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 // One block of numbers per type, taken in a fixed type order so
                 // that concurrent imports lock the sequences in the same order.
@@ -639,6 +641,7 @@ macro_rules! impl_customer_store {
                 expected_version: i64,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<Customer>> {
+                let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let updated = bind_fields(sqlx::query(UPDATE_CUSTOMER), &fields)
                     .bind(ts(now))
@@ -671,6 +674,7 @@ macro_rules! impl_customer_store {
                 active: bool,
                 now: chrono::DateTime<chrono::Utc>,
             ) -> Result<Option<Customer>> {
+                let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
                 let changed = sqlx::query(SET_ACTIVE)
                     .bind(active)

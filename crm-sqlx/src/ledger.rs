@@ -84,6 +84,8 @@ macro_rules! impl_ledger_store {
             /// A ledger transaction on this engine.
             pub(crate) struct SqlLedgerTx {
                 tx: sqlx::Transaction<'static, Db>,
+                // Held until commit or rollback (SQLite's writer queue).
+                _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
             }
 
             #[async_trait::async_trait]
@@ -416,6 +418,7 @@ macro_rules! impl_ledger_store {
             #[async_trait::async_trait]
             impl LedgerStore for $store {
                 async fn begin_ledger(&self, mut customers: Vec<CustomerId>, lock: bool) -> Result<Box<dyn LedgerTx>> {
+                    let gate = if lock { self.gate().await } else { None };
                     let mut tx = match (lock, BEGIN_LOCKED) {
                         (true, Some(begin)) => self.pool.begin_with(begin).await,
                         _ => self.pool.begin().await,
@@ -434,7 +437,7 @@ macro_rules! impl_ledger_store {
                                 .map_err(db_err)?;
                         }
                     }
-                    Ok(Box::new(SqlLedgerTx { tx }))
+                    Ok(Box::new(SqlLedgerTx { tx, _gate: gate }))
                 }
 
                 async fn customers_with_due_lots(&self, now: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<Vec<CustomerId>> {

@@ -53,6 +53,11 @@ pub struct MySqlStore {
 }
 
 impl MySqlStore {
+    /// MySQL locks rows; writers need no process-wide queue.
+    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// Connects with default [`StoreOptions`] (migrations applied).
     pub async fn connect(url: &str) -> crm_core::Result<Self> {
         Self::connect_with(url, StoreOptions::default()).await

@@ -55,6 +55,16 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Writers of this process queue here,
+    /// first come first served, instead of polling the database lock through
+    /// the busy handler, which is unfair and can starve a writer under load.
+    writers: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteStore {
+    async fn gate(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.writers.clone().lock_owned().await)
+    }
 }
 
 impl SqliteStore {
@@ -88,7 +98,12 @@ impl SqliteStore {
             .connect_with(connect)
             .await
             .map_err(|e| crm_core::Error::storage("cannot open SQLite database", e))?;
-        Self { pool }.finish_connect(&options).await
+        Self {
+            pool,
+            writers: Default::default(),
+        }
+        .finish_connect(&options)
+        .await
     }
 }
 
