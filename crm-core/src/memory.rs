@@ -338,12 +338,29 @@ impl LedgerTx for MemoryTx {
         Ok(entry)
     }
 
-    async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>> {
+    async fn open_lots(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<Lot>> {
         let mut lots: Vec<Lot> = self
             .state
             .lots
             .values()
             .filter(|l| l.customer_id == customer && l.remaining > 0)
+            .cloned()
+            .collect();
+        lots.sort_by(open_lots_order);
+        lots.truncate(limit as usize);
+        Ok(lots)
+    }
+
+    async fn due_lots(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<Vec<Lot>> {
+        let mut lots: Vec<Lot> = self
+            .state
+            .lots
+            .values()
+            .filter(|l| {
+                l.customer_id == customer
+                    && l.remaining > 0
+                    && l.expires_at.is_some_and(|at| at <= now)
+            })
             .cloned()
             .collect();
         lots.sort_by(open_lots_order);

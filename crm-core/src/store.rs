@@ -111,8 +111,11 @@ pub trait LedgerTx: Send {
     ) -> Result<Option<LedgerEntry>>;
     /// Appends an entry (the id is assigned).
     async fn append_entry(&mut self, entry: LedgerEntry) -> Result<LedgerEntry>;
-    /// The customer's lots with points remaining, soonest expiry first (never-expiring last), then by id.
-    async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>>;
+    /// The customer's lots with points remaining, soonest expiry first
+    /// (never-expiring last), then by id; at most `limit`.
+    async fn open_lots(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<Lot>>;
+    /// The customer's lots with points remaining whose expiry is at or before `now`.
+    async fn due_lots(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<Vec<Lot>>;
     /// Points remaining in the customer's lots whose expiry is at or before `now`.
     async fn due_points(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<i64>;
     /// One lot.

@@ -169,13 +169,30 @@ macro_rules! impl_ledger_store {
                     Ok(e)
                 }
 
-                async fn open_lots(&mut self, customer: CustomerId) -> Result<Vec<Lot>> {
+                async fn open_lots(&mut self, customer: CustomerId, limit: u32) -> Result<Vec<Lot>> {
                     let sql = format!(
                         "SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE customer_id = ? AND remaining > 0 \
-                         ORDER BY expires_at IS NULL, expires_at, id"
+                         ORDER BY expires_at IS NULL, expires_at, id LIMIT ?"
                     );
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(customer.0)
+                        .bind(i64::from(limit))
+                        .fetch_all(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(lot_from_row)
+                        .collect()
+                }
+
+                async fn due_lots(&mut self, customer: CustomerId, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Lot>> {
+                    let sql = format!(
+                        "SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE customer_id = ? AND expires_at <= ? AND remaining > 0 \
+                         ORDER BY expires_at, id"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(customer.0)
+                        .bind(ts(now))
                         .fetch_all(&mut *self.tx)
                         .await
                         .map_err(db_err)?

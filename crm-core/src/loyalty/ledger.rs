@@ -19,6 +19,12 @@ const ATTEMPTS: usize = 3;
 const FUTURE_SKEW_MINUTES: i64 = 5;
 /// Entries shown in a summary.
 const RECENT_ENTRIES: u32 = 20;
+/// Lots read per page when taking points.
+const LOT_PAGE: u32 = 64;
+/// Open lots listed in a summary.
+const SUMMARY_LOTS: u32 = 100;
+/// Every lot (balance checks, refunds, merges: rare operations).
+const ALL_LOTS: u32 = u32::MAX;
 /// Customers expired per batch of an expiry run.
 const EXPIRY_BATCH: u32 = 500;
 
@@ -133,9 +139,19 @@ async fn spend_points(
             available,
         });
     }
-    let lots = tx.open_lots(acct.customer_id).await?;
     let e = append(tx, acct, e).await?;
-    let (allocations, short) = take_from_lots(tx, lots, points).await?;
+    // Page through the lots in order; consumed lots drop out of the next page.
+    let mut allocations = Vec::new();
+    let mut short = points;
+    while short > 0 {
+        let lots = tx.open_lots(acct.customer_id, LOT_PAGE).await?;
+        if lots.is_empty() {
+            break;
+        }
+        let (taken, left) = take_from_lots(tx, lots, short).await?;
+        allocations.extend(taken);
+        short = left;
+    }
     if short != 0 {
         return Err(Error::storage_msg(format!(
             "lots of customer {} hold {short} points less than its balance",
@@ -149,8 +165,8 @@ async fn spend_points(
 /// Writes EXPIRE entries for the customer's lots due at `now`.
 async fn expire_due(tx: &mut Tx, acct: &mut LoyaltyAccount, now: DateTime<Utc>) -> Result<i64> {
     let mut expired = 0;
-    for lot in tx.open_lots(acct.customer_id).await? {
-        let Some(at) = lot.expires_at.filter(|at| *at <= now) else {
+    for lot in tx.due_lots(acct.customer_id, now).await? {
+        let Some(at) = lot.expires_at else {
             continue;
         };
         let id = lot.id.to_string();
@@ -176,7 +192,7 @@ async fn settle_debt(tx: &mut Tx, acct: &mut LoyaltyAccount) -> Result<()> {
     if acct.debt == 0 {
         return Ok(());
     }
-    let lots = tx.open_lots(acct.customer_id).await?;
+    let lots = tx.open_lots(acct.customer_id, ALL_LOTS).await?;
     let (_, short) = take_from_lots(tx, lots, acct.debt).await?;
     acct.debt = short;
     Ok(())
@@ -471,7 +487,7 @@ impl Crm {
                     now,
                 );
                 let e = append(&mut tx, &mut acct, e).await?;
-                let mut lots = tx.open_lots(acct.customer_id).await?;
+                let mut lots = tx.open_lots(acct.customer_id, ALL_LOTS).await?;
                 // The purchase's own lot first.
                 if let Some(earn) = &earn {
                     lots.sort_by_key(|l| l.entry_id != earn.id);
@@ -695,12 +711,15 @@ impl Crm {
         self.customer(customer).await?;
         let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
         let acct = tx.account(customer).await?;
-        let (due, lots): (Vec<Lot>, Vec<Lot>) = tx
-            .open_lots(customer)
+        let due = tx.due_points(customer, now).await?;
+        let lots = tx
+            .open_lots(customer, SUMMARY_LOTS + 64)
             .await?
             .into_iter()
-            .partition(|l| l.expires_at.is_some_and(|at| at <= now));
-        let balance = acct.balance - due.iter().map(|l| l.remaining).sum::<i64>();
+            .filter(|l| l.expires_at.is_none_or(|at| at > now))
+            .take(SUMMARY_LOTS as usize)
+            .collect();
+        let balance = acct.balance - due;
         let window = Duration::days(i64::from(program.tier_window_days));
         let earned = tx.earned_since(customer, now - window).await?;
         let recent_entries = tx.recent_entries(customer, RECENT_ENTRIES).await?;
@@ -742,7 +761,7 @@ impl Crm {
         let acct = tx.account(customer).await?;
         let ledger_sum = tx.ledger_sum(customer).await?;
         let open_lots: i64 = tx
-            .open_lots(customer)
+            .open_lots(customer, ALL_LOTS)
             .await?
             .iter()
             .map(|l| l.remaining)

@@ -261,7 +261,7 @@ pub struct LoyaltySummary {
     pub points_earned_in_window: i64,
     /// All points ever earned.
     pub lifetime_earned: i64,
-    /// Open lots, soonest-expiring first.
+    /// Open lots, soonest-expiring first (the first 100).
     pub lots: Vec<Lot>,
     /// Most recent entries, newest first.
     pub recent_entries: Vec<LedgerEntry>,
