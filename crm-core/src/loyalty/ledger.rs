@@ -306,6 +306,11 @@ impl Crm {
     /// amount, currency, date or customer is a conflict. Purchases for a
     /// merged customer go to the customer it was merged into.
     pub async fn record_purchase(&self, p: NewPurchase) -> Result<PurchaseRecorded> {
+        // Stores keep microseconds; compare replays at that precision.
+        let p = NewPurchase {
+            purchase_date: crate::clock::truncate_to_micros(p.purchase_date),
+            ..p
+        };
         let program = &self.inner.config.loyalty;
         let now = self.now();
         let mut errors = Vec::new();
