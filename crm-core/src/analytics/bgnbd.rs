@@ -80,7 +80,7 @@ impl BgNbdParams {
     /// Expected number of purchases in the next `t` periods of a customer who
     /// is alive at `t_age` with `frequency` repeat purchases so far; multiply
     /// by P(alive) for the conditional expectation.
-    fn growth(&self, frequency: u32, t_age: f64, t: f64) -> f64 {
+    pub(crate) fn growth(&self, frequency: u32, t_age: f64, t: f64) -> f64 {
         if t <= 0.0 {
             return 0.0;
         }
