@@ -161,24 +161,7 @@ impl BgNbdModel {
         // Starting point of the reference library (all ones after scaling time
         // so the longest T is 10), which keeps alpha near the data's scale.
         let start = [1.0, (data.max_t / 10.0).max(1e-6), 1.0, 1.0];
-        let mut warm = None;
-        if data.distinct_rows() > WARM_START_ROWS {
-            // Big data: converge on a systematic sample first, then polish on
-            // everything; the full-data fit then needs a handful of iterations.
-            let sample = data.sample(WARM_START_ROWS);
-            let loose = FitOptions {
-                tolerance: options.tolerance.max(1e-6),
-                ..*options
-            };
-            let outcome = fit::maximise(&sample, &start, &loose, None);
-            if outcome.params.iter().all(|p| p.is_finite() && *p > 0.0) {
-                warm = Some((outcome.params, outcome.inverse_hessian));
-            }
-        }
-        let outcome = match warm {
-            Some((params, inv)) => fit::maximise(data, &params, options, inv),
-            None => fit::maximise(data, &start, options, None),
-        };
+        let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
         Ok(Self {
             params: BgNbdParams {
@@ -197,9 +180,6 @@ impl BgNbdModel {
         span.in_unit(self.unit)
     }
 }
-
-/// Rows above which [`BgNbdModel::fit`] warm-starts on a sample.
-const WARM_START_ROWS: usize = 50_000;
 
 /// One compressed row with `x > 0`: indices into the time table and a weight.
 #[derive(Debug, Clone, Copy)]
@@ -266,14 +246,16 @@ impl BgNbdData {
     fn from_raw(unit: PeriodUnit, mut raw: Vec<(u32, u64, u64)>) -> Self {
         // Sorting makes the summation order, and so the fit, reproducible.
         raw.sort_unstable();
-        let mut times: Vec<u64> = raw.iter().flat_map(|&(_, t, r)| [t, r]).collect();
-        times.sort_unstable_by(|a, b| f64::from_bits(*a).total_cmp(&f64::from_bits(*b)));
-        times.dedup();
-        let index = |bits: u64| -> u32 {
-            let v = f64::from_bits(bits);
-            times
-                .binary_search_by(|probe| f64::from_bits(*probe).total_cmp(&v))
-                .map_or(0, |i| i as u32)
+        // Distinct times, numbered in order of first appearance in the sorted
+        // rows (deterministic); T and t_x share the table.
+        let mut times: Vec<u64> = Vec::new();
+        let mut numbers: std::collections::HashMap<u64, u32, foldhash::fast::FixedState> =
+            std::collections::HashMap::default();
+        let mut index = |bits: u64| -> u32 {
+            *numbers.entry(bits).or_insert_with(|| {
+                times.push(bits);
+                (times.len() - 1) as u32
+            })
         };
         let mut zero = Vec::new();
         let mut groups: Vec<FrequencyGroup> = Vec::new();
@@ -311,7 +293,7 @@ impl BgNbdData {
             i = j;
         }
         let times: Vec<f64> = times.into_iter().map(f64::from_bits).collect();
-        let max_t = times.last().copied().unwrap_or(0.0);
+        let max_t = times.iter().copied().fold(0.0, f64::max);
         Self {
             unit,
             times,
@@ -323,8 +305,7 @@ impl BgNbdData {
         }
     }
 
-    /// A systematic sample of about `target` rows (every k-th row), weights kept.
-    fn sample(&self, target: usize) -> Self {
+    fn sample_rows(&self, target: usize) -> Self {
         let step = self.distinct_rows().div_ceil(target.max(1)).max(1);
         let mut out = Self {
             unit: self.unit,
@@ -488,6 +469,10 @@ impl LogLikelihood for BgNbdData {
 
     fn distinct_rows(&self) -> usize {
         BgNbdData::distinct_rows(self)
+    }
+
+    fn sample(&self, rows: usize) -> Self {
+        self.sample_rows(rows)
     }
 }
 

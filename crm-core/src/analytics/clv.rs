@@ -2,7 +2,7 @@
 //! value from BG/NBD and Gamma-Gamma.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::BgNbdModel;
@@ -82,15 +82,17 @@ impl HeuristicClvConfig {
         if purchases == 0 {
             return Decimal::ZERO;
         }
-        let age_years = Decimal::from_f64(age_days.max(0.0) / 365.0)
-            .unwrap_or(Decimal::ONE)
-            .round_dp(9);
-        let years = age_years.max(Decimal::ONE);
         let n = Decimal::from(purchases);
-        let per_year = n / years;
-        let average_order_value = total_spend / n;
-        let value = per_year * average_order_value * self.gross_margin
-            - per_year * self.cost_per_transaction;
+        // per_year × (total / n) × margin - per_year × cost with
+        // per_year = n / years is (total × margin - n × cost) / years.
+        let yearly = total_spend * self.gross_margin - n * self.cost_per_transaction;
+        // Age in micro-days: exact for ages computed from dates.
+        let micro_days = (age_days.max(0.0) * 1e6).round();
+        let value = if micro_days <= 365e6 || micro_days >= 1e18 {
+            yearly
+        } else {
+            yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days as i64, 6)
+        };
         value.round_dp(decimals)
     }
 
@@ -209,6 +211,16 @@ pub struct ModelClv {
     pub total: Decimal,
 }
 
+/// An `f64` model estimate as money rounded to `decimals` places (half away
+/// from zero, on the binary value); `None` if not finite or beyond ±9.2e18
+/// after scaling. Much faster than an exact binary-to-decimal conversion,
+/// which matters when scoring millions of customers; estimates carry no
+/// more precision than this anyway.
+pub(crate) fn estimate_to_money(value: f64, decimals: u32) -> Option<Decimal> {
+    let scaled = (value * 10f64.powi(decimals as i32)).round();
+    (scaled.is_finite() && scaled.abs() < 9.2e18).then(|| Decimal::new(scaled as i64, decimals))
+}
+
 /// Model CLV of a customer from the cumulative conditional expectations at
 /// the end of each step (`cumulative[i]` = E\[purchases in (0, (i+1)·step\]\]).
 pub(crate) fn discounted_value(
@@ -221,24 +233,44 @@ pub(crate) fn discounted_value(
     let mut steps = Vec::new();
     let mut previous = 0.0;
     let mut total = 0.0;
+    let mut discount = 1.0;
     for (i, cum) in cumulative.into_iter().enumerate() {
-        let step = i as u32 + 1;
+        // Same arithmetic, in the same order, as `discounted_total`.
+        discount /= 1.0 + config.discount_rate_per_step;
         let purchases = (cum - previous).max(0.0);
-        previous = cum;
-        let value = purchases * expected_spend * margin
-            / (1.0 + config.discount_rate_per_step).powi(step as i32);
+        let value = purchases * expected_spend * margin * discount;
         total += value;
+        previous = cum;
         steps.push(ClvStep {
-            step,
+            step: i as u32 + 1,
             expected_purchases: purchases,
-            value: Decimal::from_f64(value)?.round_dp(decimals),
+            value: estimate_to_money(value, decimals)?,
         });
     }
     Some(ModelClv {
         steps,
-        expected_average_spend: Decimal::from_f64(expected_spend)?.round_dp(decimals),
-        total: Decimal::from_f64(total)?.round_dp(decimals),
+        expected_average_spend: estimate_to_money(expected_spend, decimals)?,
+        total: estimate_to_money(total, decimals)?,
     })
+}
+
+/// The total of [`discounted_value`] only, without the breakdown.
+pub(crate) fn discounted_total(
+    cumulative: impl IntoIterator<Item = f64>,
+    expected_spend: f64,
+    config: &ModelClvConfig,
+    decimals: u32,
+) -> Option<Decimal> {
+    let margin = config.margin.to_f64()?;
+    let mut previous = 0.0;
+    let mut total = 0.0;
+    let mut discount = 1.0;
+    for cum in cumulative {
+        discount /= 1.0 + config.discount_rate_per_step;
+        total += (cum - previous).max(0.0) * expected_spend * margin * discount;
+        previous = cum;
+    }
+    estimate_to_money(total, decimals)
 }
 
 /// The model-based CLV of one customer: for each step `i` of the horizon,

@@ -8,9 +8,13 @@
 //! returns the best parameters found together with [`FitDiagnostics`] saying
 //! whether, and how, it converged.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
 
-use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::core::observers::{Observe, ObserverMode};
+use argmin::core::{
+    CostFunction, Executor, Gradient, KV, State, TerminationReason, TerminationStatus,
+};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::BFGS;
 use serde::{Deserialize, Serialize};
@@ -32,6 +36,8 @@ pub struct FitOptions {
     pub max_iterations: u64,
     /// Converged when the gradient norm of the objective (mean negative
     /// log-likelihood, with respect to the log-parameters) falls below this.
+    /// The default 1e-7 is the reference library's `tol`; it pins the
+    /// estimates to about six significant digits.
     pub tolerance: f64,
 }
 
@@ -40,7 +46,7 @@ impl Default for FitOptions {
         Self {
             penalty: 0.0,
             max_iterations: 500,
-            tolerance: 1e-8,
+            tolerance: 1e-7,
         }
     }
 }
@@ -81,14 +87,20 @@ impl FitOptions {
 /// How a fit went: the figures an analyst needs to trust (or distrust) it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FitDiagnostics {
-    /// `true` when the optimiser met the gradient tolerance.
+    /// `true` when the gradient norm at the estimates meets the tolerance
+    /// (however the optimiser stopped: near the optimum a line search may
+    /// give up on rounding noise, which is still convergence).
     pub converged: bool,
     /// Why the optimiser stopped, in words.
     pub termination: String,
-    /// BFGS iterations run.
+    /// BFGS iterations run on the full data.
     pub iterations: u64,
-    /// Likelihood evaluations (each with its gradient).
+    /// Likelihood evaluations on the full data (each with its gradient).
     pub evaluations: u64,
+    /// Rows of the systematic sample fitted first to get a starting point
+    /// on big data (0 when the full data was fitted from the start).
+    #[serde(default)]
+    pub warm_start_rows: u64,
     /// Total log-likelihood of the data at the estimates, without the penalty
     /// (the figure the papers report, e.g. -9582.4 for BG/NBD on CDNOW).
     pub log_likelihood: f64,
@@ -117,6 +129,56 @@ pub(crate) trait LogLikelihood {
 
     /// Number of distinct rows.
     fn distinct_rows(&self) -> usize;
+
+    /// A systematic sample of about `rows` rows (every k-th), for warm starts.
+    fn sample(&self, rows: usize) -> Self
+    where
+        Self: Sized;
+}
+
+/// Distinct rows above which a fit first converges on a sample.
+pub(crate) const WARM_START_ROWS: usize = 20_000;
+
+/// Fits `likelihood` from `start`; on big data it first fits a systematic
+/// sample of [`WARM_START_ROWS`] rows to a loose tolerance and continues on
+/// the full data from there, with the sample's inverse Hessian, which then
+/// needs only a few full-data iterations. The estimates are those of the full
+/// data either way (the convergence test is on the full-data gradient).
+pub(crate) fn fit<L: LogLikelihood>(
+    likelihood: &L,
+    start: &[f64],
+    options: &FitOptions,
+) -> FitOutcome {
+    if likelihood.distinct_rows() > 2 * WARM_START_ROWS {
+        let sample = likelihood.sample(WARM_START_ROWS);
+        let loose = FitOptions {
+            tolerance: options.tolerance.max(1e-5),
+            ..*options
+        };
+        let warm = maximise(&sample, start, &loose, None);
+        if warm.params.iter().all(|p| p.is_finite() && *p > 0.0) {
+            let mut outcome = maximise(likelihood, &warm.params, options, warm.inverse_hessian);
+            outcome.diagnostics.warm_start_rows = sample.distinct_rows() as u64;
+            return outcome;
+        }
+    }
+    maximise(likelihood, start, options, None)
+}
+
+/// Counts iterations and keeps the latest inverse Hessian.
+struct Progress {
+    iterations: Rc<Cell<u64>>,
+}
+
+impl<I: State> Observe<I> for Progress {
+    fn observe_iter(
+        &mut self,
+        state: &I,
+        _kv: &KV,
+    ) -> std::result::Result<(), argmin::core::Error> {
+        self.iterations.set(state.get_iter());
+        Ok(())
+    }
 }
 
 /// One evaluation of the objective.
@@ -232,7 +294,7 @@ pub(crate) fn maximise<L: LogLikelihood>(
     let init: Vec<f64> = start.iter().map(|p| p.ln()).collect();
     let inv_hessian = inverse_hessian.unwrap_or_else(|| identity(L::PARAMS));
 
-    let mut iterations = 0;
+    let counted = Rc::new(Cell::new(0u64));
     let mut final_point: Option<Vec<f64>> = None;
     let mut final_inverse_hessian = None;
     let solver = BFGS::new(MoreThuenteLineSearch::new())
@@ -249,11 +311,16 @@ pub(crate) fn maximise<L: LogLikelihood>(
                         .inv_hessian(inv_hessian)
                         .max_iters(options.max_iterations)
                 })
+                .add_observer(
+                    Progress {
+                        iterations: Rc::clone(&counted),
+                    },
+                    ObserverMode::Always,
+                )
                 .run();
             match run {
                 Ok(mut result) => {
                     let state = &mut result.state;
-                    iterations = state.get_iter();
                     final_inverse_hessian = state.take_inv_hessian();
                     final_point = state.take_best_param();
                     match state.get_termination_status() {
@@ -286,7 +353,8 @@ pub(crate) fn maximise<L: LogLikelihood>(
     let log_likelihood = likelihood.value_and_gradient(&params, &mut grad);
     let gradient_norm = end.gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
     let finite = log_likelihood.is_finite() && params.iter().all(|p| p.is_finite() && *p > 0.0);
-    let converged = finite && gradient_norm <= options.tolerance.max(1e-7);
+    let converged = finite && gradient_norm <= options.tolerance;
+    let iterations = counted.get();
     let evaluations = *memory.evaluations.borrow();
     FitOutcome {
         params,
@@ -305,6 +373,7 @@ pub(crate) fn maximise<L: LogLikelihood>(
             customers: weight.round() as u64,
             distinct_rows: likelihood.distinct_rows() as u64,
             penalty: options.penalty,
+            warm_start_rows: 0,
         },
         inverse_hessian: final_inverse_hessian,
     }

@@ -9,7 +9,7 @@
 //! Amounts enter and leave as [`Decimal`]; the model itself computes in `f64`.
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::{FromPrimitive, ToPrimitive};
+use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
@@ -73,8 +73,7 @@ impl GammaGammaParams {
     ) -> Option<Decimal> {
         let m = monetary_value.to_f64()?;
         self.expected_average_spend_f64(frequency, m)
-            .and_then(Decimal::from_f64)
-            .map(|d| d.round_dp(decimals))
+            .and_then(|v| super::clv::estimate_to_money(v, decimals))
     }
 
     /// The population mean spend per purchase `pγ/(q-1)`; `None` if `q <= 1`.
@@ -106,7 +105,7 @@ impl GammaGammaModel {
         }
         // Start where the population mean spend equals the observed mean.
         let start = [1.0, 2.0, data.mean_spend.max(1e-9)];
-        let outcome = fit::maximise(data, &start, options, None);
+        let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
         Ok(Self {
             params: GammaGammaParams {
@@ -303,6 +302,35 @@ impl LogLikelihood for GammaGammaData {
 
     fn distinct_rows(&self) -> usize {
         self.rows.len()
+    }
+
+    fn sample(&self, rows: usize) -> Self {
+        let step = self.rows.len().div_ceil(rows.max(1)).max(1);
+        let mut out = Self {
+            groups: Vec::new(),
+            rows: Vec::new(),
+            customers: 0.0,
+            mean_spend: self.mean_spend,
+        };
+        let mut k = 0usize;
+        for g in &self.groups {
+            let start = out.rows.len();
+            for row in &self.rows[g.start..g.end] {
+                if k.is_multiple_of(step) {
+                    out.rows.push(*row);
+                    out.customers += row.weight;
+                }
+                k += 1;
+            }
+            if out.rows.len() > start {
+                out.groups.push(Group {
+                    x: g.x,
+                    start,
+                    end: out.rows.len(),
+                });
+            }
+        }
+        out
     }
 }
 

@@ -26,7 +26,9 @@ use super::bgnbd::{BgNbdData, BgNbdModel};
 use super::churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, recency_churn_probability,
 };
-use super::clv::{HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_value};
+use super::clv::{
+    HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_total, estimate_to_money,
+};
 use super::fit::FitOptions;
 use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
 use super::period::{PeriodUnit, Span};
@@ -356,7 +358,7 @@ impl AnalyticsModel {
         let step = self.config.model_clv.step.in_unit(self.unit);
         Scorer {
             model: self,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
             horizon: FORECAST_HORIZON.in_unit(self.unit),
             step,
         }
@@ -383,7 +385,7 @@ impl AnalyticsModel {
 
     /// The guide's churn prediction of one customer.
     pub fn churn_prediction<K>(&self, summary: &CustomerSummary<K>) -> ChurnPrediction {
-        let (churn_probability, method) = self.churn_of(summary);
+        let (_, churn_probability, method) = self.churn_of(summary);
         let risk_level = self.config.churn.thresholds.risk(churn_probability);
         ChurnPrediction {
             churn_probability,
@@ -407,23 +409,24 @@ impl AnalyticsModel {
         )
     }
 
-    fn churn_of<K>(&self, s: &CustomerSummary<K>) -> (f64, ChurnMethod) {
+    /// (P(alive), churn probability, method).
+    fn churn_of<K>(&self, s: &CustomerSummary<K>) -> (f64, f64, ChurnMethod) {
         match self.usable_bgnbd() {
-            Some(m) => (
-                1.0 - m.params.p_alive(s.frequency, s.recency, s.t),
-                ChurnMethod::BgNbd,
-            ),
-            None => (
-                recency_churn_probability(
+            Some(m) => {
+                let p_alive = m.params.p_alive(s.frequency, s.recency, s.t);
+                (p_alive, 1.0 - p_alive, ChurnMethod::BgNbd)
+            }
+            None => {
+                let churn = recency_churn_probability(
                     s.frequency,
                     s.recency,
                     s.t,
                     self.population_gap,
                     self.config.churn.fallback_patience,
                     self.unit,
-                ),
-                ChurnMethod::RecencyFallback,
-            ),
+                );
+                (1.0 - churn, churn, ChurnMethod::RecencyFallback)
+            }
         }
     }
 
@@ -467,7 +470,7 @@ impl AnalyticsModel {
 pub struct Scorer<'m> {
     model: &'m AnalyticsModel,
     /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
-    cache: HashMap<(u32, u64), Box<[f64]>>,
+    cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
     horizon: f64,
     step: f64,
 }
@@ -530,8 +533,7 @@ impl Scorer<'_> {
         let lifetime_value = config
             .heuristic_clv
             .lifetime_value_of(s, model.unit, decimals);
-        let (churn_probability, churn_method) = model.churn_of(s);
-        let p_alive = 1.0 - churn_probability;
+        let (p_alive, churn_probability, churn_method) = model.churn_of(s);
         let risk_level = config.churn.thresholds.risk(churn_probability);
         let recommended_action = config.churn.actions.for_risk(risk_level).to_owned();
 
@@ -542,18 +544,15 @@ impl Scorer<'_> {
         let growth = self.growth(s.frequency, s.t);
         let expected_purchases_90d = growth.map(|g| p_alive * g[0]);
         let model_lifetime_value = match (growth, spend) {
-            (Some(g), Some(spend)) => discounted_value(
+            (Some(g), Some(spend)) => discounted_total(
                 g[1..].iter().map(|v| p_alive * v),
                 spend,
                 &config.model_clv,
                 decimals,
-            )
-            .map(|clv| clv.total),
+            ),
             _ => None,
         };
-        let expected_average_spend = spend
-            .and_then(rust_decimal::Decimal::from_f64_retain)
-            .map(|d| d.round_dp(decimals));
+        let expected_average_spend = spend.and_then(|v| estimate_to_money(v, decimals));
 
         CustomerAnalytics {
             customer_id: key,

@@ -17,7 +17,6 @@ use rand::{Rng, SeedableRng};
 use rand_distr::{Beta, Distribution, Gamma};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rust_decimal::Decimal;
-use rust_decimal::prelude::FromPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::BgNbdParams;
@@ -143,10 +142,14 @@ impl Simulation {
         let spend = Gamma::new(self.spend.p, 1.0 / nu).ok();
         let amount = |rng: &mut Xoshiro256PlusPlus| {
             let z = spend.as_ref().map_or(0.0, |g| g.sample(rng));
-            Decimal::from_f64(z)
-                .unwrap_or(Decimal::ZERO)
-                .round_dp(2)
-                .max(Decimal::new(1, 2))
+            // Whole cents, at least one.
+            let cents = (z * 100.0).round();
+            let cents = if cents.is_finite() {
+                cents.clamp(1.0, 1e15)
+            } else {
+                1.0
+            };
+            Decimal::new(cents as i64, 2)
         };
         let mut amounts = vec![amount(rng)];
         let mut repeat_times = Vec::new();

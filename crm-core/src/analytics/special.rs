@@ -97,7 +97,7 @@ pub(crate) fn bgnbd_growth(a: f64, big_a: f64, c: f64, z: f64, ln_u: f64) -> f64
         n += 1.0;
         let rho = ratio.abs();
         // Once terms shrink geometrically the tail is below term·rho/(1-rho).
-        if rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-17 * sum.abs().max(1e-300) {
+        if rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-16 * sum.abs().max(1e-300) {
             converged = true;
             break;
         }

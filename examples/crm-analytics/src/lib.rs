@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
-    AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, CustomerAnalytics, CustomerSummary,
-    FitOptions, GammaGammaData, GammaGammaModel, PeriodUnit, SummaryBuilder, SummaryOptions,
-    SummaryReport,
+    AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, CustomerAnalytics,
+    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, PeriodUnit,
+    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -72,7 +72,87 @@ pub enum Command {
     Fit(FitArgs),
     /// Score every customer: RFM, segment, CLV, P(alive), churn risk, 90-day forecast.
     Score(ScoreArgs),
+    /// Generate synthetic transactions from the BG/NBD and Gamma-Gamma
+    /// processes (seeded: the same arguments give the same file).
+    Simulate(SimulateArgs),
 }
+
+/// `simulate` options; the defaults make about ten purchases per customer
+/// (the benchmark data of `benches/`).
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Number of customers.
+    #[arg(long, default_value_t = 100_000)]
+    pub customers: u64,
+    /// Seed of the random stream.
+    #[arg(long, default_value_t = 2026)]
+    pub seed: u64,
+    /// Unit of the BG/NBD parameters.
+    #[arg(long, value_parser = parse_period, default_value = "week")]
+    pub period: PeriodUnit,
+    /// BG/NBD r.
+    #[arg(long, default_value_t = BENCH_SIMULATION.bgnbd.r)]
+    pub r: f64,
+    /// BG/NBD alpha (in --period units).
+    #[arg(long, default_value_t = BENCH_SIMULATION.bgnbd.alpha)]
+    pub alpha: f64,
+    /// BG/NBD a.
+    #[arg(long, default_value_t = BENCH_SIMULATION.bgnbd.a)]
+    pub a: f64,
+    /// BG/NBD b.
+    #[arg(long, default_value_t = BENCH_SIMULATION.bgnbd.b)]
+    pub b: f64,
+    /// Gamma-Gamma p.
+    #[arg(long, default_value_t = BENCH_SIMULATION.spend.p)]
+    pub p: f64,
+    /// Gamma-Gamma q.
+    #[arg(long, default_value_t = BENCH_SIMULATION.spend.q)]
+    pub q: f64,
+    /// Gamma-Gamma gamma.
+    #[arg(long, default_value_t = BENCH_SIMULATION.spend.gamma)]
+    pub gamma: f64,
+    /// First day of first purchases.
+    #[arg(long, value_parser = parse_day, default_value = "2024-01-01")]
+    pub start: NaiveDate,
+    /// First purchases spread over this many days.
+    #[arg(long, default_value_t = BENCH_SIMULATION.cohort_days)]
+    pub cohort_days: u32,
+    /// Last day observed.
+    #[arg(long, value_parser = parse_day, default_value = "2025-12-31")]
+    pub observation_end: NaiveDate,
+    /// Output CSV `customer_id,date,amount` (default: standard output).
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+/// The benchmark data: about ten purchases per customer over two years,
+/// weekly parameters. `benches/` and `benches/reference/` use it with
+/// customers = 100,000 and 1,000,000.
+pub const BENCH_SIMULATION: Simulation = Simulation {
+    customers: 100_000,
+    bgnbd: BgNbdParams {
+        r: 1.5,
+        alpha: 9.0,
+        a: 0.8,
+        b: 14.0,
+    },
+    spend: GammaGammaParams {
+        p: 6.0,
+        q: 4.0,
+        gamma: 60.0,
+    },
+    unit: PeriodUnit::Week,
+    first_purchase_from: match NaiveDate::from_ymd_opt(2024, 1, 1) {
+        Some(d) => d,
+        None => NaiveDate::MIN,
+    },
+    cohort_days: 365,
+    observation_end: match NaiveDate::from_ymd_opt(2025, 12, 31) {
+        Some(d) => d,
+        None => NaiveDate::MAX,
+    },
+    seed: 2026,
+};
 
 /// Which transaction file, which columns, which periods.
 #[derive(Debug, Args)]
@@ -193,6 +273,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Summarize(args) => summarize(&args, &progress),
         Command::Fit(args) => fit(&args),
         Command::Score(args) => score(&args, &progress, cli.quiet),
+        Command::Simulate(args) => simulate(&args, &progress),
     };
     progress.clear();
     result
@@ -537,6 +618,51 @@ fn fill_record(record: &mut csv::StringRecord, a: &CustomerAnalytics<String>) {
     record.push_field(&a.recommended_action);
     record.push_field(a.churn_method.as_str());
     record.push_field(&opt(a.expected_purchases_90d.map(|v| v.to_string())));
+}
+
+fn simulate(args: &SimulateArgs, progress: &Progress) -> Result<(), CliError> {
+    let spec = Simulation {
+        customers: args.customers,
+        bgnbd: BgNbdParams {
+            r: args.r,
+            alpha: args.alpha,
+            a: args.a,
+            b: args.b,
+        },
+        spend: GammaGammaParams {
+            p: args.p,
+            q: args.q,
+            gamma: args.gamma,
+        },
+        unit: args.period,
+        first_purchase_from: args.start,
+        cohort_days: args.cohort_days,
+        observation_end: args.observation_end,
+        seed: args.seed,
+    };
+    let mut out = csv::Writer::from_writer(create(&args.output)?);
+    let err = csv_error(&args.output);
+    out.write_record(["customer_id", "date", "amount"])
+        .map_err(&err)?;
+    progress.start_items(args.customers, "simulating customers");
+    let mut record = csv::StringRecord::new();
+    let mut id_text = String::new();
+    for purchase in spec.purchases()? {
+        use std::fmt::Write as _;
+        id_text.clear();
+        let _ = write!(id_text, "{}", purchase.customer);
+        record.clear();
+        record.push_field(&id_text);
+        record.push_field(&purchase.at.date_naive().to_string());
+        record.push_field(&purchase.amount.to_string());
+        out.write_record(&record).map_err(&err)?;
+        if purchase.customer % 65_536 == 0 {
+            progress.set(purchase.customer);
+        }
+    }
+    out.flush()
+        .map_err(|e| CliError::Io(format!("cannot write the output: {e}")))?;
+    Ok(())
 }
 
 /// Summaries of a file, for tests and benchmarks.
