@@ -65,10 +65,31 @@ impl BgNbdParams {
         if frequency == 0 {
             return 1.0;
         }
+        let (odds_base, ln_age) = self.p_alive_parts(frequency, t_age);
+        self.p_alive_from_parts(frequency, odds_base, ln_age, recency)
+    }
+
+    /// The parts of P(alive) that depend only on `(x, T)`:
+    /// `ln a - ln(b + x - 1)` and `ln(alpha + T)` (cached by the scorer).
+    pub(crate) fn p_alive_parts(&self, frequency: u32, t_age: f64) -> (f64, f64) {
         let x = f64::from(frequency);
-        let z = self.a.ln() - (self.b + x - 1.0).ln()
-            + (self.r + x) * ((self.alpha + t_age).ln() - (self.alpha + recency).ln());
-        // 1 / (1 + e^z), written to avoid overflow for large z.
+        (
+            self.a.ln() - (self.b + x - 1.0).ln(),
+            (self.alpha + t_age).ln(),
+        )
+    }
+
+    /// P(alive) = 1 / (1 + e^z) with `z = odds_base + (r+x)(ln(alpha+T) -
+    /// ln(alpha+t_x))`, for `x > 0`; written to avoid overflow for large z.
+    pub(crate) fn p_alive_from_parts(
+        &self,
+        frequency: u32,
+        odds_base: f64,
+        ln_age: f64,
+        recency: f64,
+    ) -> f64 {
+        let x = f64::from(frequency);
+        let z = odds_base + (self.r + x) * (ln_age - (self.alpha + recency).ln());
         if z > 0.0 {
             let e = (-z).exp();
             e / (1.0 + e)

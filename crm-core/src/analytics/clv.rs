@@ -87,11 +87,11 @@ impl HeuristicClvConfig {
         // per_year = n / years is (total × margin - n × cost) / years.
         let yearly = total_spend * self.gross_margin - n * self.cost_per_transaction;
         // Age in micro-days: exact for ages computed from dates.
-        let micro_days = (age_days.max(0.0) * 1e6).round();
-        let value = if micro_days <= 365e6 || micro_days >= 1e18 {
+        let micro_days = round_half_away(age_days.max(0.0) * 1e6).unwrap_or(0);
+        let value = if micro_days <= 365_000_000 {
             yearly
         } else {
-            yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days as i64, 6)
+            yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days, 6)
         };
         value.round_dp(decimals)
     }
@@ -217,8 +217,46 @@ pub struct ModelClv {
 /// which matters when scoring millions of customers; estimates carry no
 /// more precision than this anyway.
 pub(crate) fn estimate_to_money(value: f64, decimals: u32) -> Option<Decimal> {
-    let scaled = (value * 10f64.powi(decimals as i32)).round();
-    (scaled.is_finite() && scaled.abs() < 9.2e18).then(|| Decimal::new(scaled as i64, decimals))
+    let scale = POW10.get(decimals as usize)?;
+    round_half_away(value * scale).map(|units| Decimal::new(units, decimals))
+}
+
+/// Powers of ten as `f64`: exact up to 1e22, nearest beyond.
+const POW10: [f64; 29] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28,
+];
+
+/// `v` rounded half away from zero, if finite and within ±9.2e18. Written
+/// with a truncating cast: `f64::round` is a library call on baseline x86-64.
+pub(crate) fn round_half_away(v: f64) -> Option<i64> {
+    if !(v.is_finite() && v.abs() < 9.2e18) {
+        return None;
+    }
+    let whole = v as i64;
+    // Exact: |v| < 2^63 and the fraction of a float is representable.
+    let fraction = v - whole as f64;
+    Some(if fraction >= 0.5 {
+        whole + 1
+    } else if fraction <= -0.5 {
+        whole - 1
+    } else {
+        whole
+    })
+}
+
+/// A decimal as an `f64` (for ordering and model inputs). Mantissas below
+/// 2^53 with scales up to 22 divide two exact floats, which rounds correctly;
+/// longer mantissas (a mean such as 10/3 carries 28 digits) are within two
+/// ulps, far below anything a statistical model can resolve.
+pub(crate) fn decimal_to_f64(d: Decimal) -> f64 {
+    let m = d.mantissa();
+    let scale = d.scale() as usize;
+    if m.unsigned_abs() < (1u128 << 53) && scale <= 22 {
+        m as i64 as f64 / POW10[scale]
+    } else {
+        m as f64 / POW10.get(scale).copied().unwrap_or(1e28)
+    }
 }
 
 /// Model CLV of a customer from the cumulative conditional expectations at
@@ -285,7 +323,7 @@ pub fn model_lifetime_value<K>(
     config: &ModelClvConfig,
     decimals: u32,
 ) -> Option<ModelClv> {
-    let m = summary.monetary_value.to_f64()?;
+    let m = decimal_to_f64(summary.monetary_value);
     let expected_spend = spend.expected_average_spend_f64(summary.frequency, m)?;
     let step = config.step.in_unit(bgnbd.unit);
     let p = &bgnbd.params;
@@ -323,6 +361,42 @@ mod tests {
             custom.lifetime_value(2, Decimal::new(200, 0), 365.0, 2),
             Decimal::new(7000, 2)
         );
+    }
+
+    #[test]
+    fn fast_conversions_are_exact_where_it_matters() {
+        for (v, want) in [
+            (2.5, 3),
+            (-2.5, -3),
+            (2.4999, 2),
+            (-0.5, -1),
+            (0.49, 0),
+            (1e15 + 0.5, 1_000_000_000_000_001),
+        ] {
+            assert_eq!(round_half_away(v), Some(want), "{v}");
+        }
+        assert_eq!(round_half_away(f64::NAN), None);
+        assert_eq!(round_half_away(1e19), None);
+        assert_eq!(estimate_to_money(12.345_67, 2), Some(Decimal::new(1235, 2)));
+        for d in [
+            Decimal::new(2235, 3),
+            Decimal::new(-1, 2),
+            Decimal::new(123_456_789, 4),
+            Decimal::ZERO,
+        ] {
+            assert_eq!(decimal_to_f64(d), d.to_f64().unwrap_or(f64::NAN), "{d}");
+        }
+        for d in [
+            Decimal::MAX,
+            Decimal::TEN / Decimal::new(3, 0),
+            Decimal::new(735, 2) / Decimal::new(7, 0),
+        ] {
+            let exact = d.to_f64().unwrap_or(f64::NAN);
+            assert!(
+                (decimal_to_f64(d) - exact).abs() <= 4.0 * f64::EPSILON * exact.abs(),
+                "{d}"
+            );
+        }
     }
 
     #[test]

@@ -137,7 +137,7 @@ pub(crate) trait LogLikelihood {
 }
 
 /// Distinct rows above which a fit first converges on a sample.
-pub(crate) const WARM_START_ROWS: usize = 20_000;
+pub(crate) const WARM_START_ROWS: usize = 8_000;
 
 /// Fits `likelihood` from `start`; on big data it first fits a systematic
 /// sample of [`WARM_START_ROWS`] rows to a loose tolerance and continues on

@@ -19,7 +19,8 @@
 //! The rule reduces to four cut points per dimension ([`QuintileCuts`]), which
 //! a snapshot carries so a till can score new customers offline.
 
-use rust_decimal::prelude::ToPrimitive;
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use super::summary::CustomerSummary;
@@ -241,6 +242,15 @@ impl RfmScore {
         Ok(Self::new_unchecked(recency, frequency, monetary))
     }
 
+    /// Scores 1-5 from the precomputed table (scoring millions of customers
+    /// then costs one lookup each).
+    fn lookup(recency: u8, frequency: u8, monetary: u8) -> Self {
+        let i = usize::from(recency - 1) * 25
+            + usize::from(frequency - 1) * 5
+            + usize::from(monetary - 1);
+        SCORE_TABLE[i]
+    }
+
     fn new_unchecked(recency: u8, frequency: u8, monetary: u8) -> Self {
         let sum = recency + frequency + monetary;
         let total = (f64::from(sum - 3) * 100.0 / 12.0 * 100.0).round() / 100.0;
@@ -254,6 +264,14 @@ impl RfmScore {
         }
     }
 }
+
+/// Every RFM score combination, indexed by `(R-1)·25 + (F-1)·5 + (M-1)`.
+static SCORE_TABLE: LazyLock<[RfmScore; 125]> = LazyLock::new(|| {
+    std::array::from_fn(|i| {
+        let (r, f, m) = (i / 25, (i / 5) % 5, i % 5);
+        RfmScore::new_unchecked(r as u8 + 1, f as u8 + 1, m as u8 + 1)
+    })
+});
 
 /// The four cut points of one RFM dimension.
 ///
@@ -335,7 +353,7 @@ pub fn rfm_values<K>(summary: &CustomerSummary<K>) -> (f64, f64, f64) {
     (
         summary.time_since_last_purchase(),
         f64::from(summary.purchases()),
-        summary.total_spend.to_f64().unwrap_or(0.0),
+        super::clv::decimal_to_f64(summary.total_spend),
     )
 }
 
@@ -368,7 +386,7 @@ impl RfmBreakpoints {
     /// The scores and segments of one customer.
     pub fn score<K>(&self, summary: &CustomerSummary<K>) -> RfmScore {
         let (r, f, m) = rfm_values(summary);
-        RfmScore::new_unchecked(
+        RfmScore::lookup(
             self.recency.score(r),
             self.frequency.score(f),
             self.monetary.score(m),

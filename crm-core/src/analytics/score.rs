@@ -19,7 +19,6 @@
 use std::collections::HashMap;
 
 use rust_decimal::Decimal;
-use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::{BgNbdData, BgNbdModel};
@@ -27,7 +26,8 @@ use super::churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, recency_churn_probability,
 };
 use super::clv::{
-    HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_total, estimate_to_money,
+    HeuristicClvConfig, ModelClv, ModelClvConfig, decimal_to_f64, discounted_total,
+    estimate_to_money,
 };
 use super::fit::FitOptions;
 use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
@@ -504,25 +504,29 @@ impl Scorer<'_> {
         self.score_with_key(&keyless, customer)
     }
 
-    fn growth(&mut self, frequency: u32, t_age: f64) -> Option<&[f64]> {
+    /// The cached model values of `(x, T)`: the two P(alive) parts, then the
+    /// expected purchases of a customer known to be alive at the forecast
+    /// horizon and at each CLV step (P(alive) factors out of every
+    /// conditional expectation).
+    fn expectations(&mut self, frequency: u32, t_age: f64) -> Option<&[f64]> {
         let model = self.model.usable_bgnbd()?;
-        let key = (frequency, (t_age + 0.0).to_bits());
-        if !self.cache.contains_key(&key) {
-            if self.cache.len() >= CACHE_LIMIT {
-                self.cache.clear();
-            }
-            let p = &model.params;
-            let steps = self.model.config.model_clv.horizon_steps;
-            let mut values = Vec::with_capacity(steps as usize + 1);
-            // P(alive) factors out of every conditional expectation, so the
-            // cache holds the expectations of a customer known to be alive.
-            values.push(p.growth(frequency, t_age, self.horizon));
-            for i in 1..=steps {
-                values.push(p.growth(frequency, t_age, f64::from(i) * self.step));
-            }
-            self.cache.insert(key, values.into_boxed_slice());
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
         }
-        self.cache.get(&key).map(|v| &**v)
+        let (horizon, step) = (self.horizon, self.step);
+        let steps = self.model.config.model_clv.horizon_steps;
+        let values = self
+            .cache
+            .entry((frequency, (t_age + 0.0).to_bits()))
+            .or_insert_with(|| {
+                let p = &model.params;
+                let (odds_base, ln_age) = p.p_alive_parts(frequency, t_age);
+                [odds_base, ln_age, p.growth(frequency, t_age, horizon)]
+                    .into_iter()
+                    .chain((1..=steps).map(|i| p.growth(frequency, t_age, f64::from(i) * step)))
+                    .collect()
+            });
+        Some(&**values)
     }
 
     fn score_with_key<K, Q>(&mut self, s: &CustomerSummary<Q>, key: K) -> CustomerAnalytics<K> {
@@ -533,19 +537,31 @@ impl Scorer<'_> {
         let lifetime_value = config
             .heuristic_clv
             .lifetime_value_of(s, model.unit, decimals);
-        let (p_alive, churn_probability, churn_method) = model.churn_of(s);
+        let cached = self.expectations(s.frequency, s.t);
+        let (p_alive, churn_probability, churn_method) = match (cached, model.usable_bgnbd()) {
+            (Some(c), Some(m)) => {
+                // Same arithmetic as `BgNbdParams::p_alive`, two logs saved.
+                let p_alive = if s.frequency == 0 {
+                    1.0
+                } else {
+                    m.params
+                        .p_alive_from_parts(s.frequency, c[0], c[1], s.recency)
+                };
+                (p_alive, 1.0 - p_alive, ChurnMethod::BgNbd)
+            }
+            _ => model.churn_of(s),
+        };
         let risk_level = config.churn.thresholds.risk(churn_probability);
         let recommended_action = config.churn.actions.for_risk(risk_level).to_owned();
 
         let spend = model.usable_gamma_gamma().and_then(|g| {
             g.params
-                .expected_average_spend_f64(s.frequency, s.monetary_value.to_f64()?)
+                .expected_average_spend_f64(s.frequency, decimal_to_f64(s.monetary_value))
         });
-        let growth = self.growth(s.frequency, s.t);
-        let expected_purchases_90d = growth.map(|g| p_alive * g[0]);
-        let model_lifetime_value = match (growth, spend) {
+        let expected_purchases_90d = cached.map(|g| p_alive * g[2]);
+        let model_lifetime_value = match (cached, spend) {
             (Some(g), Some(spend)) => discounted_total(
-                g[1..].iter().map(|v| p_alive * v),
+                g[3..].iter().map(|v| p_alive * v),
                 spend,
                 &config.model_clv,
                 decimals,
