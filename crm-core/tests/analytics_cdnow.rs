@@ -246,3 +246,51 @@ fn gamma_gamma_fit_reproduces_fader_hardie_2013() {
         assert_close(&format!("E[M] customer {}", s.customer), got, w, 0.005);
     }
 }
+
+#[test]
+fn units_are_honest_the_same_data_in_days_or_months_gives_the_same_model() {
+    let raw = |unit: PeriodUnit| {
+        let text = std::fs::read_to_string(data_path("CDNOW_sample.txt")).expect("read raw");
+        let options =
+            SummaryOptions::new(unit, Some(day("19980630"))).with_calibration_end(day("19970930"));
+        let mut builder = SummaryBuilder::new(options).expect("options");
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let id: u32 = f[1].parse().expect("id");
+            let amount: Decimal = f[4].parse().expect("amount");
+            builder.add(&id, day(f[2]), amount).expect("purchase");
+        }
+        let summaries = builder.finish().summaries;
+        let data = BgNbdData::from_summaries(unit, &summaries).expect("rows");
+        let model = BgNbdModel::fit(&data, &FitOptions::default()).expect("fit");
+        let repeat: u32 = summaries.iter().map(|s| s.frequency).sum();
+        (model, f64::from(repeat))
+    };
+    let (weeks, repeat) = raw(PeriodUnit::Week);
+    for unit in [PeriodUnit::Day, PeriodUnit::Month] {
+        let (other, _) = raw(unit);
+        assert!(other.diagnostics.converged, "{unit}");
+        assert_eq!(other.unit, unit);
+        let scale = PeriodUnit::Week.days() / unit.days();
+        let p = other.params;
+        assert_close("r", p.r, weeks.params.r, 1e-5);
+        assert_close("a", p.a, weeks.params.a, 1e-5);
+        assert_close("b", p.b, weeks.params.b, 1e-4);
+        // alpha is a time scale: 4.41 weeks = 30.9 days = 1.01 months.
+        assert_close("alpha", p.alpha / scale, weeks.params.alpha, 1e-4);
+        // The likelihood is a density in time: it moves by x·ln(scale).
+        assert_close(
+            "LL",
+            other.diagnostics.log_likelihood + repeat * scale.ln(),
+            weeks.diagnostics.log_likelihood,
+            1e-3,
+        );
+        // And so do the predictions: 39 weeks ahead is the same forecast.
+        let in_weeks = weeks
+            .params
+            .conditional_expected_purchases(2, 30.43, 38.86, 39.0);
+        let in_unit =
+            p.conditional_expected_purchases(2, 30.43 * scale, 38.86 * scale, 39.0 * scale);
+        assert_close("E[Y(39 weeks)]", in_unit, in_weeks, 1e-5);
+    }
+}

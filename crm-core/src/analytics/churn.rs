@@ -1,5 +1,13 @@
 //! Churn prediction (the guide's `getChurnPrediction`): a churn probability,
 //! a risk level with configurable thresholds, and a recommended action.
+//!
+//! With a fitted BG/NBD model the churn probability is `1 - P(alive)`. Mind
+//! the model's known blind spot: it lets a customer drop out only right after
+//! a *repeat* purchase, so a customer who bought once, however long ago, has
+//! P(alive) = 1 and LOW risk. Their RFM segment (typically LOST or AT_RISK) and
+//! their small `expected_purchases_90d` carry the warning instead. (The
+//! MBG/NBD variant, which also allows drop-out after the first purchase, would
+//! remove this; it is not implemented.)
 
 use serde::{Deserialize, Serialize};
 

@@ -71,7 +71,7 @@ impl HeuristicClvConfig {
     /// total_spend / purchases` and `age_days` the days from the first
     /// purchase to the end of the period. A customer with no purchases is
     /// worth 0. The result is exact decimal arithmetic, rounded to
-    /// `decimals` places.
+    /// `decimals` places, half away from zero.
     pub fn lifetime_value(
         &self,
         purchases: u32,
@@ -93,7 +93,10 @@ impl HeuristicClvConfig {
         } else {
             yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days, 6)
         };
-        value.round_dp(decimals)
+        value.round_dp_with_strategy(
+            decimals,
+            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+        )
     }
 
     /// [`lifetime_value`](Self::lifetime_value) of a summary in `unit`.
@@ -113,8 +116,15 @@ impl HeuristicClvConfig {
 }
 
 /// Settings of the model-based CLV: how far ahead, in which steps, at which
-/// discount rate, at which margin. Every unit is explicit: there is no
-/// hidden 30-day month or daily data assumption.
+/// discount rate, at which margin.
+///
+/// Every unit is explicit. The reference library's `customer_lifetime_value`
+/// instead assumes the model was fitted on daily data unless told otherwise
+/// (`freq="D"`), converts months with a fixed factor (30 days, 4.345 weeks),
+/// and applies no margin (the caller passes margins as "monetary value").
+/// Here the step is a [`Span`] converted exactly into the model's unit, and
+/// the margin is a setting; with `margin = 1`, monthly steps and a model in
+/// days the two agree up to the month length (30 vs 30.4375 days).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ModelClvConfig {

@@ -63,7 +63,8 @@ pub struct AnalyticsConfig {
     pub bgnbd_fit: FitOptions,
     /// Options of the Gamma-Gamma fit.
     pub gamma_gamma_fit: FitOptions,
-    /// Decimal places of money results (default 2).
+    /// Decimal places of money results (default 2); results are rounded
+    /// half away from zero.
     #[serde(default = "default_decimals")]
     pub money_decimals: u32,
 }
@@ -126,6 +127,8 @@ pub struct CustomerAnalytics<K> {
     /// Gamma-Gamma expected spend per purchase; `None` without the model.
     pub expected_average_spend: Option<Decimal>,
     /// Probability the customer is still active (1 - churn probability).
+    /// BG/NBD gives 1 to every customer without a repeat purchase (see
+    /// [`churn`](super::churn) for why and what to look at instead).
     pub p_alive: f64,
     /// Probability the customer has stopped buying.
     pub churn_probability: f64,
