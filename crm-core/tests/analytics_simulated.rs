@@ -6,7 +6,6 @@ use crm_core::analytics::{
     BgNbdData, BgNbdModel, BgNbdParams, FitOptions, GammaGammaData, GammaGammaModel,
     GammaGammaParams, PeriodUnit, Simulation, SummaryOptions, summarize_sorted,
 };
-use rust_decimal::Decimal;
 
 const TRUE_BGNBD: BgNbdParams = BgNbdParams {
     r: 0.6,
@@ -133,7 +132,25 @@ fn degenerate_data_is_reported_not_thrown() {
     .expect("a fit result, not an error");
     assert!(fit.params.r.is_finite() && fit.params.alpha.is_finite());
     assert!(fit.diagnostics.log_likelihood.is_finite());
-    // Whatever the optimiser did, the result says so.
-    assert!(!fit.diagnostics.termination.is_empty());
-    let _ = Decimal::ZERO;
+    // The result says what happened instead of pretending to an optimum.
+    assert!(fit.diagnostics.at_boundary, "{:?}", fit.diagnostics);
+    assert!(
+        fit.diagnostics.termination.contains("edge of its range"),
+        "{:?}",
+        fit.diagnostics
+    );
+    // A penalty gives a finite, interior answer.
+    let penalised = BgNbdModel::fit(
+        &data,
+        &FitOptions {
+            penalty: 0.01,
+            ..FitOptions::default()
+        },
+    )
+    .expect("fit");
+    assert!(
+        penalised.diagnostics.converged,
+        "{:?}",
+        penalised.diagnostics
+    );
 }

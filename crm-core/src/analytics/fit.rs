@@ -93,6 +93,13 @@ pub struct FitDiagnostics {
     pub converged: bool,
     /// Why the optimiser stopped, in words.
     pub termination: String,
+    /// A parameter ended above 1e5 or below 1e-5: the likelihood keeps
+    /// rising towards the edge of the parameter space, so there is no finite
+    /// maximum on this data (typically far too few repeat customers, or
+    /// spend that hardly varies). Such a fit may pass the gradient test on a
+    /// flat ridge; do not trust it, or refit with a penalty.
+    #[serde(default)]
+    pub at_boundary: bool,
     /// BFGS iterations run on the full data.
     pub iterations: u64,
     /// Likelihood evaluations on the full data (each with its gradient).
@@ -300,7 +307,7 @@ pub(crate) fn maximise<L: LogLikelihood>(
     let solver = BFGS::new(MoreThuenteLineSearch::new())
         .with_tolerance_grad(options.tolerance)
         .and_then(|s| s.with_tolerance_cost(0.0));
-    let termination = match solver {
+    let mut termination = match solver {
         Err(e) => format!("optimiser set-up failed: {e}"),
         Ok(solver) => {
             let problem = Objective { ..objective };
@@ -322,7 +329,10 @@ pub(crate) fn maximise<L: LogLikelihood>(
                 Ok(mut result) => {
                     let state = &mut result.state;
                     final_inverse_hessian = state.take_inv_hessian();
-                    final_point = state.take_best_param();
+                    // The last iterate, not argmin's "best": near the optimum
+                    // costs differ only by rounding, and the last iterate is
+                    // the one the gradient test was passed at.
+                    final_point = state.take_param();
                     match state.get_termination_status() {
                         TerminationStatus::Terminated(TerminationReason::SolverConverged) => {
                             "gradient below tolerance".to_owned()
@@ -342,7 +352,13 @@ pub(crate) fn maximise<L: LogLikelihood>(
     let end = match (final_point, best) {
         (Some(p), Some(b)) => {
             let at_p = objective.evaluate(&p);
-            if at_p.cost <= b.cost { at_p } else { b }
+            // Only a real improvement (beyond rounding) replaces the last iterate.
+            if b.cost < at_p.cost - 1e-12 * at_p.cost.abs().max(1.0) {
+                termination.push_str("; a line-search trial point beat the last iterate");
+                b
+            } else {
+                at_p
+            }
         }
         (Some(p), None) => objective.evaluate(&p),
         (None, Some(b)) => b,
@@ -354,6 +370,13 @@ pub(crate) fn maximise<L: LogLikelihood>(
     let gradient_norm = end.gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
     let finite = log_likelihood.is_finite() && params.iter().all(|p| p.is_finite() && *p > 0.0);
     let converged = finite && gradient_norm <= options.tolerance;
+    let at_boundary = params.iter().any(|p| !(1e-5..=1e5).contains(p));
+    if at_boundary {
+        termination.push_str(
+            "; a parameter ran to the edge of its range, the likelihood may have no finite \
+             maximum on this data (try a penalty)",
+        );
+    }
     let iterations = counted.get();
     let evaluations = *memory.evaluations.borrow();
     FitOutcome {
@@ -361,6 +384,7 @@ pub(crate) fn maximise<L: LogLikelihood>(
         diagnostics: FitDiagnostics {
             converged,
             termination,
+            at_boundary,
             iterations,
             evaluations,
             log_likelihood: if log_likelihood.is_finite() {

@@ -265,11 +265,11 @@ impl AnalyticsModelBuilder {
         } else {
             let data = BgNbdData::from_rows(self.unit, self.bgnbd_rows)?;
             let model = BgNbdModel::fit(&data, &self.config.bgnbd_fit)?;
-            if model.diagnostics.converged {
+            if model.diagnostics.converged && !model.diagnostics.at_boundary {
                 churn_method = ChurnMethod::BgNbd;
             } else {
                 notes.push(format!(
-                    "BG/NBD fit did not converge ({}); churn uses the recency fallback",
+                    "BG/NBD fit not usable ({}); churn uses the recency fallback",
                     model.diagnostics.termination
                 ));
             }
@@ -292,9 +292,9 @@ impl AnalyticsModelBuilder {
         } else {
             let data = GammaGammaData::from_rows(self.spend_rows)?;
             let model = GammaGammaModel::fit(&data, &self.config.gamma_gamma_fit)?;
-            if !model.diagnostics.converged {
+            if !model.diagnostics.converged || model.diagnostics.at_boundary {
                 notes.push(format!(
-                    "Gamma-Gamma fit did not converge ({}); no model CLV",
+                    "Gamma-Gamma fit not usable ({}); no model CLV",
                     model.diagnostics.termination
                 ));
             } else if model.params.q <= 1.0 {
@@ -349,11 +349,11 @@ impl AnalyticsModel {
         }
     }
 
-    /// The Gamma-Gamma model, if it converged.
+    /// The Gamma-Gamma model, if it converged to an interior optimum.
     pub fn usable_gamma_gamma(&self) -> Option<&GammaGammaModel> {
         self.gamma_gamma
             .as_ref()
-            .filter(|g| g.diagnostics.converged)
+            .filter(|g| g.diagnostics.converged && !g.diagnostics.at_boundary)
     }
 
     /// A scorer for many customers (caches model expectations).

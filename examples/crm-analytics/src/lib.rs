@@ -546,8 +546,7 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
     }
     if !quiet {
         for note in &model.notes {
-            progress.clear();
-            eprintln!("note: {note}");
+            progress.println(&format!("note: {note}"));
         }
     }
 
