@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::period::{PeriodUnit, Span};
-use super::special::{beta_reg, bgnbd_growth, digamma, ln_beta, ln_gamma, log_add_exp_share};
+use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
 use super::summary::CustomerSummary;
 use crate::{Error, FieldError, Result};
 
@@ -102,14 +102,24 @@ impl BgNbdParams {
     /// is alive at `t_age` with `frequency` repeat purchases so far; multiply
     /// by P(alive) for the conditional expectation.
     pub(crate) fn growth(&self, frequency: u32, t_age: f64, t: f64) -> f64 {
+        self.growth_with(&mut self.growth_series(frequency), t_age, t)
+    }
+
+    /// The reusable series of [`growth`](Self::growth) for `frequency`.
+    pub(crate) fn growth_series(&self, frequency: u32) -> GrowthSeries {
+        let x = f64::from(frequency);
+        GrowthSeries::new(self.a, self.r + x, self.a + self.b + x - 1.0)
+    }
+
+    /// [`growth`](Self::growth) with a cached series of the same frequency.
+    pub(crate) fn growth_with(&self, series: &mut GrowthSeries, t_age: f64, t: f64) -> f64 {
         if t <= 0.0 {
             return 0.0;
         }
-        let x = f64::from(frequency);
         let base = self.alpha + t_age;
         let z = t / (base + t);
         let ln_u = -(t / base).ln_1p();
-        bgnbd_growth(self.a, self.r + x, self.a + self.b + x - 1.0, z, ln_u)
+        series.growth(z, ln_u)
     }
 
     /// Expected number of purchases in the next `t` periods of a customer with

@@ -88,15 +88,21 @@ impl HeuristicClvConfig {
         let yearly = total_spend * self.gross_margin - n * self.cost_per_transaction;
         // Age in micro-days: exact for ages computed from dates.
         let micro_days = round_half_away(age_days.max(0.0) * 1e6).unwrap_or(0);
-        let value = if micro_days <= 365_000_000 {
-            yearly
-        } else {
-            yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days, 6)
-        };
-        value.round_dp_with_strategy(
-            decimals,
-            rust_decimal::RoundingStrategy::MidpointAwayFromZero,
-        )
+        if micro_days <= 365_000_000 {
+            return yearly.round_dp_with_strategy(
+                decimals,
+                rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+            );
+        }
+        // yearly × 365 / age, rounded once, in integers when they fit (the
+        // common case, several times faster than a 28-digit division).
+        scaled_ratio(yearly, 365_000_000, micro_days, decimals).unwrap_or_else(|| {
+            (yearly * Decimal::new(365_000_000, 6) / Decimal::new(micro_days, 6))
+                .round_dp_with_strategy(
+                    decimals,
+                    rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                )
+        })
     }
 
     /// [`lifetime_value`](Self::lifetime_value) of a summary in `unit`.
@@ -255,6 +261,35 @@ pub(crate) fn round_half_away(v: f64) -> Option<i64> {
     })
 }
 
+/// `value × numerator / denominator` rounded half away from zero to
+/// `decimals` places, exactly, in 128-bit integers; `None` on overflow (the
+/// caller then divides in `Decimal`).
+fn scaled_ratio(
+    value: Decimal,
+    numerator: i64,
+    denominator: i64,
+    decimals: u32,
+) -> Option<Decimal> {
+    if denominator <= 0 || decimals > 28 {
+        return None;
+    }
+    let scale = value.scale();
+    let mut num = value.mantissa().checked_mul(i128::from(numerator))?;
+    let mut den = i128::from(denominator);
+    if scale >= decimals {
+        den = den.checked_mul(10i128.checked_pow(scale - decimals)?)?;
+    } else {
+        num = num.checked_mul(10i128.checked_pow(decimals - scale)?)?;
+    }
+    let (q, r) = (num / den, num % den);
+    let q = if 2 * r.unsigned_abs() >= den.unsigned_abs() {
+        q + num.signum()
+    } else {
+        q
+    };
+    Decimal::try_from_i128_with_scale(q, decimals).ok()
+}
+
 /// A decimal as an `f64` (for ordering and model inputs). Mantissas below
 /// 2^53 with scales up to 22 divide two exact floats, which rounds correctly;
 /// longer mantissas (a mean such as 10/3 carries 28 digits) are within two
@@ -371,6 +406,28 @@ mod tests {
             custom.lifetime_value(2, Decimal::new(200, 0), 365.0, 2),
             Decimal::new(7000, 2)
         );
+    }
+
+    #[test]
+    fn integer_ratio_matches_decimal_division() {
+        let away = rust_decimal::RoundingStrategy::MidpointAwayFromZero;
+        for (v, num, den) in [
+            (Decimal::new(-13_520, 2), 365_000_000, 730_000_000),
+            (Decimal::new(123_456_789, 4), 365_000_000, 500_000_000),
+            (Decimal::new(-5, 3), 365_000_000, 400_000_000),
+            (Decimal::new(1, 0), 1, 8),
+            (Decimal::new(-1, 0), 1, 8),
+        ] {
+            for dp in [0, 2, 4] {
+                let want =
+                    (v * Decimal::from(num) / Decimal::from(den)).round_dp_with_strategy(dp, away);
+                assert_eq!(
+                    scaled_ratio(v, num, den, dp),
+                    Some(want),
+                    "{v} {num}/{den} dp {dp}"
+                );
+            }
+        }
     }
 
     #[test]

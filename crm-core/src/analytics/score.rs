@@ -33,6 +33,7 @@ use super::fit::FitOptions;
 use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
 use super::period::{PeriodUnit, Span};
 use super::rfm::{RfmBreakpoints, RfmBreakpointsBuilder, RfmScore, RfmSegment};
+use super::special::GrowthSeries;
 use super::summary::CustomerSummary;
 use crate::{Error, Result};
 
@@ -362,6 +363,7 @@ impl AnalyticsModel {
         Scorer {
             model: self,
             cache: HashMap::default(),
+            series: HashMap::default(),
             horizon: FORECAST_HORIZON.in_unit(self.unit),
             step,
         }
@@ -474,6 +476,8 @@ pub struct Scorer<'m> {
     model: &'m AnalyticsModel,
     /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
     cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
+    /// Series coefficients per frequency (shared by every `T` and horizon).
+    series: HashMap<u32, GrowthSeries, foldhash::fast::FixedState>,
     horizon: f64,
     step: f64,
 }
@@ -518,16 +522,22 @@ impl Scorer<'_> {
         }
         let (horizon, step) = (self.horizon, self.step);
         let steps = self.model.config.model_clv.horizon_steps;
+        let series = &mut self.series;
         let values = self
             .cache
             .entry((frequency, (t_age + 0.0).to_bits()))
             .or_insert_with(|| {
                 let p = &model.params;
+                let series = series
+                    .entry(frequency)
+                    .or_insert_with(|| p.growth_series(frequency));
                 let (odds_base, ln_age) = p.p_alive_parts(frequency, t_age);
-                [odds_base, ln_age, p.growth(frequency, t_age, horizon)]
-                    .into_iter()
-                    .chain((1..=steps).map(|i| p.growth(frequency, t_age, f64::from(i) * step)))
-                    .collect()
+                let mut values = Vec::with_capacity(steps as usize + 3);
+                values.extend([odds_base, ln_age, p.growth_with(series, t_age, horizon)]);
+                for i in 1..=steps {
+                    values.push(p.growth_with(series, t_age, f64::from(i) * step));
+                }
+                values.into_boxed_slice()
             });
         Some(&**values)
     }

@@ -3,7 +3,7 @@
 //! `ln Γ` comes from `libm` (the musl implementation), digamma and the
 //! regularised incomplete beta function from `statrs`. The one routine no
 //! well-kept crate offers is the Gauss hypergeometric function of the BG/NBD
-//! expectations; [`bgnbd_growth`] evaluates exactly the combination the model
+//! expectations; [`GrowthSeries`] evaluates exactly the combination the model
 //! needs, in a form that stays accurate where the textbook form cancels.
 
 /// `ln Γ(x)` for `x > 0`.
@@ -39,9 +39,12 @@ pub(crate) fn log_add_exp_share(u: f64, v: f64) -> (f64, f64) {
     (lse, share_v)
 }
 
-/// Most terms [`bgnbd_growth`] sums before giving up (about 3 ms); reached
+/// Most terms a growth series sums before giving up (about 3 ms); reached
 /// only for a horizon thousands of times longer than `alpha + T`.
-const MAX_SERIES_TERMS: u32 = 1_000_000;
+const MAX_SERIES_TERMS: usize = 1_000_000;
+
+/// Coefficients kept per series; later ones are recomputed on the fly.
+const STORED_TERMS: usize = 1 << 14;
 
 /// The BG/NBD growth factor
 ///
@@ -63,53 +66,93 @@ const MAX_SERIES_TERMS: u32 = 1_000_000;
 ///
 /// whose first part is `-expm1((a-1) ln u)/(a-1)` (exact as `a -> 1`) and
 /// whose terms fall like `n^(a-A-2) z^n`, faster the more purchases a
-/// customer made. `ln_u` is `ln(1 - z)`, passed in because callers have it
-/// without cancellation (`-ln_1p(t / (alpha + T))`). Returns NaN if the series
-/// does not converge within [`MAX_SERIES_TERMS`] terms.
+/// customer made. The coefficients of `S` depend only on `(a, A, c)`, i.e.
+/// on the customer's `x`, not on `T` or the horizon: a [`GrowthSeries`]
+/// computes them once and sums them for any `z` with multiplications only,
+/// and the same arithmetic runs whether the coefficients are cached or new.
+#[derive(Debug, Clone)]
+pub(crate) struct GrowthSeries {
+    a: f64,
+    cma: f64,
+    c: f64,
+    /// `coeffs[k]` multiplies `z^(k+1)`.
+    coeffs: Vec<f64>,
+    /// `ratios[k] = coeffs[k+1] / coeffs[k]`.
+    ratios: Vec<f64>,
+}
+
+impl GrowthSeries {
+    /// The series of `(a, A, c)`.
+    pub(crate) fn new(a: f64, big_a: f64, c: f64) -> Self {
+        let cma = c - big_a;
+        // c is a non-positive integer only for x = 0 and a + b an integer
+        // <= 1: a measure-zero case in which the series has a pole; nudging c
+        // moves the result by about 1e-12 relative.
+        let c = if c <= 0.0 && c == c.round() {
+            c + 1e-12
+        } else {
+            c
+        };
+        Self {
+            a,
+            cma,
+            c,
+            coeffs: Vec::new(),
+            ratios: Vec::new(),
+        }
+    }
+
+    fn ratio(&self, k: usize) -> f64 {
+        let n = (k + 1) as f64;
+        (self.cma + n) * (self.a + n - 1.0) / ((self.c + n) * (n + 1.0))
+    }
+
+    /// G at `z`, with `ln_u = ln(1 - z)` passed in because callers have it
+    /// without cancellation (`-ln_1p(t / (alpha + T))`). NaN if the series
+    /// does not converge within [`MAX_SERIES_TERMS`] terms.
+    pub(crate) fn growth(&mut self, z: f64, ln_u: f64) -> f64 {
+        if z <= 0.0 {
+            return 0.0;
+        }
+        let am1 = self.a - 1.0;
+        let em1 = (am1 * ln_u).exp_m1();
+        let head = if am1 == 0.0 { -ln_u } else { -em1 / am1 };
+        let u_pow = 1.0 + em1;
+        let mut coeff = self.cma / self.c;
+        let mut power = z;
+        let mut sum = 0.0;
+        for k in 0..MAX_SERIES_TERMS {
+            let ratio = if k < self.ratios.len() {
+                coeff = self.coeffs[k];
+                self.ratios[k]
+            } else {
+                let ratio = self.ratio(k);
+                if k < STORED_TERMS {
+                    self.coeffs.push(coeff);
+                    self.ratios.push(ratio);
+                }
+                ratio
+            };
+            let term = coeff * power;
+            sum += term;
+            let rho = ratio.abs() * z;
+            // Once terms shrink geometrically the tail is below term·rho/(1-rho).
+            if (rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-16 * sum.abs().max(1e-300))
+                || term == 0.0
+            {
+                return self.c * (head - u_pow * sum);
+            }
+            coeff *= ratio;
+            power *= z;
+        }
+        f64::NAN
+    }
+}
+
+/// One-off growth factor (see [`GrowthSeries`]).
+#[cfg(test)]
 pub(crate) fn bgnbd_growth(a: f64, big_a: f64, c: f64, z: f64, ln_u: f64) -> f64 {
-    if z <= 0.0 {
-        return 0.0;
-    }
-    let am1 = a - 1.0;
-    let head = if am1 == 0.0 {
-        -ln_u
-    } else {
-        -(am1 * ln_u).exp_m1() / am1
-    };
-    let u_pow = (am1 * ln_u).exp();
-    let cma = c - big_a;
-    // c is a non-positive integer only for x = 0 and a + b an integer <= 1:
-    // a measure-zero case in which the series has a pole; nudging c moves the
-    // result by about 1e-12 relative.
-    let c = if c <= 0.0 && c == c.round() {
-        c + 1e-12
-    } else {
-        c
-    };
-    let mut term = cma / c * z;
-    let mut sum = term;
-    let mut n = 1.0_f64;
-    let mut converged = false;
-    for _ in 0..MAX_SERIES_TERMS {
-        let ratio = (cma + n) * (a + n - 1.0) / ((c + n) * (n + 1.0)) * z;
-        term *= ratio;
-        sum += term;
-        n += 1.0;
-        let rho = ratio.abs();
-        // Once terms shrink geometrically the tail is below term·rho/(1-rho).
-        if rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-16 * sum.abs().max(1e-300) {
-            converged = true;
-            break;
-        }
-        if term == 0.0 {
-            converged = true;
-            break;
-        }
-    }
-    if !converged {
-        return f64::NAN;
-    }
-    c * (head - u_pow * sum)
+    GrowthSeries::new(a, big_a, c).growth(z, ln_u)
 }
 
 #[cfg(test)]
@@ -164,6 +207,16 @@ mod tests {
         let near = bgnbd_growth(1.0 + 1e-9, 0.5, 2.0 + 1e-9, z, ln_u);
         assert!(at_one.is_finite());
         assert!((at_one - near).abs() < 1e-7, "{at_one} vs {near}");
+    }
+
+    #[test]
+    fn cached_and_fresh_coefficients_give_identical_results() {
+        let mut cached = GrowthSeries::new(0.793, 2.243, 4.219);
+        for z in [0.9_f64, 0.1, 0.5, 0.95, 0.3] {
+            let ln_u = (1.0 - z).ln();
+            let fresh = bgnbd_growth(0.793, 2.243, 4.219, z, ln_u);
+            assert_eq!(cached.growth(z, ln_u).to_bits(), fresh.to_bits(), "z={z}");
+        }
     }
 
     #[test]

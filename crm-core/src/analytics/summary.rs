@@ -199,10 +199,12 @@ impl Tally {
         }
     }
 
+    #[inline]
     fn latest(&self) -> i32 {
         self.last.max(self.holdout_last)
     }
 
+    #[inline]
     fn add_calibration(&mut self, day: i32, amount: Decimal) {
         self.total += amount;
         if day == self.last {
@@ -215,6 +217,7 @@ impl Tally {
         }
     }
 
+    #[inline]
     fn add_holdout(&mut self, day: i32, amount: Decimal) {
         self.holdout_total += amount;
         if day != self.holdout_last {
@@ -256,21 +259,29 @@ impl Tally {
     }
 }
 
+#[inline]
 fn day_number(date: NaiveDate) -> i32 {
     date.num_days_from_ce()
 }
 
+#[inline]
 fn check_amount(amount: Decimal) -> Result<()> {
     if amount.is_sign_negative() && !amount.is_zero() {
-        return Err(Error::invalid(
-            "amount",
-            "min",
-            format!("purchase amount must not be negative, got {amount}"),
-        ));
+        return Err(negative_amount(amount));
     }
     Ok(())
 }
 
+#[cold]
+fn negative_amount(amount: Decimal) -> Error {
+    Error::invalid(
+        "amount",
+        "min",
+        format!("purchase amount must not be negative, got {amount}"),
+    )
+}
+
+#[cold]
 fn out_of_order(customer: &dyn std::fmt::Debug, day: i32, latest: i32) -> Error {
     let show = |d: i32| {
         NaiveDate::from_num_days_from_ce_opt(d).map_or_else(|| d.to_string(), |d| d.to_string())
@@ -308,6 +319,7 @@ impl Bounds {
         }
     }
 
+    #[inline]
     fn slot(&self, day: i32) -> Slot {
         if self.observation_end.is_some_and(|end| day > end) {
             Slot::Ignored
@@ -368,6 +380,15 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
             ignored_after_end: 0,
             holdout_only: HashSet::default(),
         })
+    }
+
+    /// An empty builder with room for `customers` customers, when the count
+    /// is known (a store can tell): saves rehashing and copying as it grows.
+    pub fn with_capacity(options: SummaryOptions, customers: usize) -> Result<Self> {
+        let mut builder = Self::new(options)?;
+        builder.index.reserve(customers);
+        builder.tallies.reserve(customers);
+        Ok(builder)
     }
 
     /// Adds a purchase.
