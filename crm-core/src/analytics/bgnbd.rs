@@ -254,8 +254,9 @@ impl BgNbdData {
     where
         I: IntoIterator<Item = (u32, f64, f64)>,
     {
-        let mut raw: Vec<(u32, u64, u64)> = Vec::new();
-        for (i, (x, recency, t_age)) in rows.into_iter().enumerate() {
+        let rows = rows.into_iter();
+        let mut raw: Vec<(u32, u64, u64)> = Vec::with_capacity(rows.size_hint().0);
+        for (i, (x, recency, t_age)) in rows.enumerate() {
             check_row(i, x, recency, t_age)?;
             // +0.0 so that -0.0 and 0.0 compress together.
             raw.push((x, (t_age + 0.0).to_bits(), (recency + 0.0).to_bits()));
