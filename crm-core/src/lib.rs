@@ -37,6 +37,7 @@
 //! # }
 //! ```
 
+pub mod analytics;
 pub mod clock;
 pub mod customer;
 pub mod error;

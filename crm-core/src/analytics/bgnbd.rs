@@ -1,0 +1,599 @@
+//! The BG/NBD model of Fader, Hardie and Lee (2005), "Counting Your Customers
+//! the Easy Way": while alive, a customer buys as a Poisson process with rate
+//! λ ~ Gamma(r, α); after each purchase they drop out with probability
+//! p ~ Beta(a, b).
+//!
+//! [`BgNbdData`] compresses identical `(x, t_x, T)` rows into weights;
+//! [`BgNbdModel::fit`] finds the maximum-likelihood parameters; the
+//! [`BgNbdParams`] methods give P(alive), the conditional and unconditional
+//! expected number of purchases and P(X(t) = n).
+//!
+//! All times (`recency`, `T`, `t`) are in the unit the data was summarised in
+//! (see [`PeriodUnit`]); the parameter `alpha` is in that unit too.
+
+use serde::{Deserialize, Serialize};
+
+use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
+use super::period::{PeriodUnit, Span};
+use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
+use super::summary::CustomerSummary;
+use crate::{Error, FieldError, Result};
+
+/// The four BG/NBD parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BgNbdParams {
+    /// Shape of the Gamma distribution of purchase rates.
+    pub r: f64,
+    /// Scale of the Gamma distribution of purchase rates, in periods.
+    pub alpha: f64,
+    /// First shape of the Beta distribution of drop-out probabilities.
+    pub a: f64,
+    /// Second shape of the Beta distribution of drop-out probabilities.
+    pub b: f64,
+}
+
+impl BgNbdParams {
+    /// Checks that every parameter is finite and positive.
+    pub fn validate(&self) -> Result<()> {
+        let mut errors = Vec::new();
+        for (name, v) in [
+            ("r", self.r),
+            ("alpha", self.alpha),
+            ("a", self.a),
+            ("b", self.b),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                errors.push(FieldError::new(
+                    name,
+                    "positive",
+                    format!("BG/NBD parameter {name} must be finite and > 0, got {v}"),
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
+    /// Probability that a customer with `frequency` repeat purchases, the last
+    /// at `recency`, observed for `t_age` periods, is still alive (FHL 2005,
+    /// eq. 13). 1 for a customer with no repeat purchase: the model lets
+    /// customers drop out only right after a purchase.
+    pub fn p_alive(&self, frequency: u32, recency: f64, t_age: f64) -> f64 {
+        if frequency == 0 {
+            return 1.0;
+        }
+        let (odds_base, ln_age) = self.p_alive_parts(frequency, t_age);
+        self.p_alive_from_parts(frequency, odds_base, ln_age, recency)
+    }
+
+    /// The parts of P(alive) that depend only on `(x, T)`:
+    /// `ln a - ln(b + x - 1)` and `ln(alpha + T)` (cached by the scorer).
+    pub(crate) fn p_alive_parts(&self, frequency: u32, t_age: f64) -> (f64, f64) {
+        let x = f64::from(frequency);
+        (
+            self.a.ln() - (self.b + x - 1.0).ln(),
+            (self.alpha + t_age).ln(),
+        )
+    }
+
+    /// P(alive) = 1 / (1 + e^z) with `z = odds_base + (r+x)(ln(alpha+T) -
+    /// ln(alpha+t_x))`, for `x > 0`; written to avoid overflow for large z.
+    pub(crate) fn p_alive_from_parts(
+        &self,
+        frequency: u32,
+        odds_base: f64,
+        ln_age: f64,
+        recency: f64,
+    ) -> f64 {
+        let x = f64::from(frequency);
+        let z = odds_base + (self.r + x) * (ln_age - (self.alpha + recency).ln());
+        if z > 0.0 {
+            let e = (-z).exp();
+            e / (1.0 + e)
+        } else {
+            1.0 / (1.0 + z.exp())
+        }
+    }
+
+    /// Expected number of purchases in the next `t` periods of a customer who
+    /// is alive at `t_age` with `frequency` repeat purchases so far; multiply
+    /// by P(alive) for the conditional expectation.
+    pub(crate) fn growth(&self, frequency: u32, t_age: f64, t: f64) -> f64 {
+        self.growth_with(&mut self.growth_series(frequency), t_age, t)
+    }
+
+    /// The reusable series of [`growth`](Self::growth) for `frequency`.
+    pub(crate) fn growth_series(&self, frequency: u32) -> GrowthSeries {
+        let x = f64::from(frequency);
+        GrowthSeries::new(self.a, self.r + x, self.a + self.b + x - 1.0)
+    }
+
+    /// [`growth`](Self::growth) with a cached series of the same frequency.
+    pub(crate) fn growth_with(&self, series: &mut GrowthSeries, t_age: f64, t: f64) -> f64 {
+        if t <= 0.0 {
+            return 0.0;
+        }
+        let base = self.alpha + t_age;
+        let z = t / (base + t);
+        let ln_u = -(t / base).ln_1p();
+        series.growth(z, ln_u)
+    }
+
+    /// Expected number of purchases in the next `t` periods of a customer with
+    /// this history (FHL 2005, eq. 10): E\[Y(t) | x, t_x, T\].
+    pub fn conditional_expected_purchases(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        t: f64,
+    ) -> f64 {
+        self.p_alive(frequency, recency, t_age) * self.growth(frequency, t_age, t)
+    }
+
+    /// Expected number of repeat purchases of a new customer in their first
+    /// `t` periods (FHL 2005, eq. 9): E\[X(t)\].
+    pub fn expected_purchases_new_customer(&self, t: f64) -> f64 {
+        self.growth(0, 0.0, t)
+    }
+
+    /// Probability that a new customer makes exactly `n` repeat purchases in
+    /// their first `t` periods (FHL 2005, eq. 8): P(X(t) = n).
+    pub fn probability_of_purchases(&self, n: u32, t: f64) -> f64 {
+        let (r, alpha, a, b) = (self.r, self.alpha, self.a, self.b);
+        let x = f64::from(n);
+        if t <= 0.0 {
+            return if n == 0 { 1.0 } else { 0.0 };
+        }
+        let ln_q = (alpha / (alpha + t)).ln();
+        let ln_1mq = (t / (alpha + t)).ln();
+        let ln_b0 = ln_beta(a, b);
+        let first = (ln_beta(a, b + x) - ln_b0 + ln_gamma(r + x) - ln_gamma(r) - ln_gamma(x + 1.0)
+            + r * ln_q
+            + x * ln_1mq)
+            .exp();
+        if n == 0 {
+            return first;
+        }
+        // P(NBD count >= n) = I_{t/(alpha+t)}(n, r): exact where 1 - Σ would cancel.
+        let tail = beta_reg(x, r, t / (alpha + t));
+        first + (ln_beta(a + 1.0, b + x - 1.0) - ln_b0).exp() * tail
+    }
+}
+
+/// A fitted BG/NBD model: estimates, the unit they are in, and how the fit went.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BgNbdModel {
+    /// The maximum-likelihood estimates.
+    pub params: BgNbdParams,
+    /// The time unit of the data, of `alpha` and of every prediction.
+    pub unit: PeriodUnit,
+    /// Convergence, iterations, log-likelihood.
+    pub diagnostics: FitDiagnostics,
+}
+
+impl BgNbdModel {
+    /// Fits the model by maximum likelihood.
+    ///
+    /// Errors only on unusable input (no customers, invalid options); a fit
+    /// that does not converge is returned with `diagnostics.converged == false`.
+    pub fn fit(data: &BgNbdData, options: &FitOptions) -> Result<Self> {
+        options.validate("fit")?;
+        if data.customers <= 0.0 {
+            return Err(Error::invalid(
+                "customers",
+                "required",
+                "cannot fit BG/NBD on zero customers",
+            ));
+        }
+        // Starting point of the reference library (all ones after scaling time
+        // so the longest T is 10), which keeps alpha near the data's scale.
+        let start = [1.0, (data.max_t / 10.0).max(1e-6), 1.0, 1.0];
+        let outcome = fit::fit(data, &start, options);
+        let p = &outcome.params;
+        Ok(Self {
+            params: BgNbdParams {
+                r: p[0],
+                alpha: p[1],
+                a: p[2],
+                b: p[3],
+            },
+            unit: data.unit,
+            diagnostics: outcome.diagnostics,
+        })
+    }
+
+    /// A span (e.g. 90 days) in this model's unit.
+    pub fn periods(&self, span: Span) -> f64 {
+        span.in_unit(self.unit)
+    }
+}
+
+/// One compressed row with `x > 0`: indices into the time table and a weight.
+#[derive(Debug, Clone, Copy)]
+struct RepeatRow {
+    recency: u32,
+    t_age: u32,
+    weight: f64,
+}
+
+/// Rows sharing one frequency `x`.
+#[derive(Debug, Clone)]
+struct FrequencyGroup {
+    x: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Customer histories `(x, t_x, T)` prepared for fitting: identical rows are
+/// merged into weights, times are stored once in a table (so each likelihood
+/// evaluation takes one logarithm per distinct time, not per customer), and
+/// rows are grouped by frequency (so the Gamma functions are evaluated once
+/// per distinct frequency).
+#[derive(Debug, Clone)]
+pub struct BgNbdData {
+    unit: PeriodUnit,
+    times: Vec<f64>,
+    /// Customers without repeat purchases: (index of T, weight).
+    zero: Vec<(u32, f64)>,
+    groups: Vec<FrequencyGroup>,
+    rows: Vec<RepeatRow>,
+    customers: f64,
+    max_t: f64,
+}
+
+impl BgNbdData {
+    /// Builds the data from `(frequency, recency, T)` rows in `unit`.
+    ///
+    /// Rules, checked per row (the error names the 0-based row): times finite,
+    /// `0 <= recency <= T`, and `recency == 0` when `frequency == 0`.
+    pub fn from_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (u32, f64, f64)>,
+    {
+        let rows = rows.into_iter();
+        let mut raw: Vec<(u32, u64, u64)> = Vec::with_capacity(rows.size_hint().0);
+        for (i, (x, recency, t_age)) in rows.enumerate() {
+            check_row(i, x, recency, t_age)?;
+            // +0.0 so that -0.0 and 0.0 compress together.
+            raw.push((x, (t_age + 0.0).to_bits(), (recency + 0.0).to_bits()));
+        }
+        Ok(Self::from_raw(unit, raw))
+    }
+
+    /// Builds the data from customer summaries.
+    pub fn from_summaries<'a, K: 'a, I>(unit: PeriodUnit, summaries: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = &'a CustomerSummary<K>>,
+    {
+        Self::from_rows(
+            unit,
+            summaries.into_iter().map(|s| (s.frequency, s.recency, s.t)),
+        )
+    }
+
+    fn from_raw(unit: PeriodUnit, mut raw: Vec<(u32, u64, u64)>) -> Self {
+        // Sorting makes the summation order, and so the fit, reproducible.
+        raw.sort_unstable();
+        // Distinct times, numbered in order of first appearance in the sorted
+        // rows (deterministic); T and t_x share the table.
+        let mut times: Vec<u64> = Vec::new();
+        let mut numbers: std::collections::HashMap<u64, u32, foldhash::fast::FixedState> =
+            std::collections::HashMap::default();
+        let mut index = |bits: u64| -> u32 {
+            *numbers.entry(bits).or_insert_with(|| {
+                times.push(bits);
+                (times.len() - 1) as u32
+            })
+        };
+        let mut zero = Vec::new();
+        let mut groups: Vec<FrequencyGroup> = Vec::new();
+        let mut rows: Vec<RepeatRow> = Vec::new();
+        let mut customers = 0.0;
+        let mut i = 0;
+        while i < raw.len() {
+            let key = raw[i];
+            let mut j = i;
+            while j < raw.len() && raw[j] == key {
+                j += 1;
+            }
+            let weight = (j - i) as f64;
+            customers += weight;
+            let (x, t_bits, r_bits) = key;
+            if x == 0 {
+                zero.push((index(t_bits), weight));
+            } else {
+                if groups.last().is_none_or(|g| g.x != x) {
+                    groups.push(FrequencyGroup {
+                        x,
+                        start: rows.len(),
+                        end: rows.len(),
+                    });
+                }
+                rows.push(RepeatRow {
+                    recency: index(r_bits),
+                    t_age: index(t_bits),
+                    weight,
+                });
+                if let Some(g) = groups.last_mut() {
+                    g.end = rows.len();
+                }
+            }
+            i = j;
+        }
+        let times: Vec<f64> = times.into_iter().map(f64::from_bits).collect();
+        let max_t = times.iter().copied().fold(0.0, f64::max);
+        Self {
+            unit,
+            times,
+            zero,
+            groups,
+            rows,
+            customers,
+            max_t,
+        }
+    }
+
+    fn sample_rows(&self, target: usize) -> Self {
+        let step = self.distinct_rows().div_ceil(target.max(1)).max(1);
+        let mut out = Self {
+            unit: self.unit,
+            times: self.times.clone(),
+            zero: self.zero.iter().step_by(step).copied().collect(),
+            groups: Vec::new(),
+            rows: Vec::new(),
+            customers: 0.0,
+            max_t: self.max_t,
+        };
+        let mut k = 0usize;
+        for g in &self.groups {
+            let start = out.rows.len();
+            for row in &self.rows[g.start..g.end] {
+                if k.is_multiple_of(step) {
+                    out.rows.push(*row);
+                }
+                k += 1;
+            }
+            if out.rows.len() > start {
+                out.groups.push(FrequencyGroup {
+                    x: g.x,
+                    start,
+                    end: out.rows.len(),
+                });
+            }
+        }
+        out.customers = out.zero.iter().map(|z| z.1).sum::<f64>()
+            + out.rows.iter().map(|r| r.weight).sum::<f64>();
+        out
+    }
+
+    /// The unit of the times.
+    pub fn unit(&self) -> PeriodUnit {
+        self.unit
+    }
+
+    /// Number of customers (sum of weights).
+    pub fn customers(&self) -> u64 {
+        self.customers as u64
+    }
+
+    /// Number of customers with at least one repeat purchase.
+    pub fn repeat_customers(&self) -> u64 {
+        self.rows.iter().map(|r| r.weight).sum::<f64>() as u64
+    }
+
+    /// Number of distinct `(x, t_x, T)` rows.
+    pub fn distinct_rows(&self) -> usize {
+        self.zero.len() + self.rows.len()
+    }
+
+    /// The total log-likelihood at `params` (no penalty).
+    pub fn log_likelihood(&self, params: &BgNbdParams) -> f64 {
+        let mut grad = [0.0; 4];
+        self.value_and_gradient(&[params.r, params.alpha, params.a, params.b], &mut grad)
+    }
+}
+
+fn check_row(i: usize, x: u32, recency: f64, t_age: f64) -> Result<()> {
+    if !(t_age.is_finite() && t_age >= 0.0) {
+        return Err(Error::invalid(
+            "T",
+            "range",
+            format!("row {i}: T must be a finite number >= 0, got {t_age}"),
+        ));
+    }
+    if !(recency.is_finite() && recency >= 0.0 && recency <= t_age) {
+        return Err(Error::invalid(
+            "recency",
+            "range",
+            format!("row {i}: recency must be between 0 and T ({t_age}), got {recency}"),
+        ));
+    }
+    if x == 0 && recency != 0.0 {
+        return Err(Error::invalid(
+            "recency",
+            "range",
+            format!("row {i}: recency must be 0 when frequency is 0, got {recency}"),
+        ));
+    }
+    Ok(())
+}
+
+impl LogLikelihood for BgNbdData {
+    const PARAMS: usize = 4;
+
+    /// FHL (2005) eq. 6, in logs. Per customer:
+    ///
+    /// `ln Γ(r+x) - ln Γ(r) + r ln α + ln B(a, b+x) - ln B(a, b) + ln[(α+T)^-(r+x) + δ(x>0) · a/(b+x-1) · (α+t_x)^-(r+x)]`
+    ///
+    /// The last term goes through log-sum-exp so that neither power underflows.
+    fn value_and_gradient(&self, params: &[f64], grad: &mut [f64]) -> f64 {
+        let (r, alpha, a, b) = (params[0], params[1], params[2], params[3]);
+        let ln_time: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_time: Vec<f64> = self.times.iter().map(|t| 1.0 / (alpha + t)).collect();
+        let ln_alpha = alpha.ln();
+        let (lg_r, dg_r) = (ln_gamma(r), digamma(r));
+        let (lg_ab, dg_ab) = (ln_gamma(a + b), digamma(a + b));
+        let (lg_b, dg_b) = (ln_gamma(b), digamma(b));
+
+        let (mut ll, mut g_r, mut g_alpha, mut g_a, mut g_b) = (0.0, 0.0, 0.0, 0.0, 0.0);
+
+        // x = 0: the Beta terms vanish; ln L = r ln α - r ln(α + T).
+        let mut zero_w = 0.0;
+        for &(t, w) in &self.zero {
+            let t = t as usize;
+            zero_w += w;
+            ll -= w * r * ln_time[t];
+            g_r -= w * ln_time[t];
+            g_alpha -= w * r * inv_time[t];
+        }
+        ll += zero_w * r * ln_alpha;
+        g_r += zero_w * ln_alpha;
+        g_alpha += zero_w * r / alpha;
+
+        for group in &self.groups {
+            let x = f64::from(group.x);
+            let rx = r + x;
+            let a1 = ln_gamma(rx) - lg_r + r * ln_alpha;
+            let a1_r = digamma(rx) - dg_r + ln_alpha;
+            let a1_alpha = r / alpha;
+            let (lg_bx, dg_bx) = (ln_gamma(b + x), digamma(b + x));
+            let (lg_abx, dg_abx) = (ln_gamma(a + b + x), digamma(a + b + x));
+            let a2 = lg_ab + lg_bx - lg_b - lg_abx;
+            let a2_a = dg_ab - dg_abx;
+            let a2_b = dg_ab + dg_bx - dg_b - dg_abx;
+            let bx1 = b + x - 1.0;
+            let ln_ratio = a.ln() - bx1.ln();
+
+            let (mut sw, mut s_ll, mut s_r, mut s_alpha, mut s_share) = (0.0, 0.0, 0.0, 0.0, 0.0);
+            for row in &self.rows[group.start..group.end] {
+                let (ti, ri) = (row.t_age as usize, row.recency as usize);
+                let a3 = -rx * ln_time[ti];
+                let a4 = ln_ratio - rx * ln_time[ri];
+                let (lse, share4) = log_add_exp_share(a3, a4);
+                let share3 = 1.0 - share4;
+                let w = row.weight;
+                sw += w;
+                s_ll += w * lse;
+                s_r -= w * (share3 * ln_time[ti] + share4 * ln_time[ri]);
+                s_alpha -= w * (share3 * inv_time[ti] + share4 * inv_time[ri]);
+                s_share += w * share4;
+            }
+            ll += sw * (a1 + a2) + s_ll;
+            g_r += sw * a1_r + s_r;
+            g_alpha += sw * a1_alpha + rx * s_alpha;
+            g_a += sw * a2_a + s_share / a;
+            g_b += sw * a2_b - s_share / bx1;
+        }
+        grad[0] = g_r;
+        grad[1] = g_alpha;
+        grad[2] = g_a;
+        grad[3] = g_b;
+        ll
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.customers
+    }
+
+    fn distinct_rows(&self) -> usize {
+        BgNbdData::distinct_rows(self)
+    }
+
+    fn sample(&self, rows: usize) -> Self {
+        self.sample_rows(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PUBLISHED: BgNbdParams = BgNbdParams {
+        r: 0.243,
+        alpha: 4.414,
+        a: 0.793,
+        b: 2.426,
+    };
+
+    fn sample_data() -> BgNbdData {
+        BgNbdData::from_rows(
+            PeriodUnit::Week,
+            vec![
+                (0, 0.0, 38.86),
+                (0, 0.0, 38.86),
+                (2, 30.43, 38.86),
+                (1, 1.71, 38.86),
+                (5, 20.0, 30.0),
+                (1, 29.0, 29.5),
+                (3, 3.0, 35.0),
+            ],
+        )
+        .expect("valid rows")
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let data = sample_data();
+        let p = [0.5, 3.0, 0.8, 2.5];
+        let mut grad = [0.0; 4];
+        let _ = data.value_and_gradient(&p, &mut grad);
+        for i in 0..4 {
+            let h = 1e-6 * p[i];
+            let (mut up, mut down) = (p, p);
+            up[i] += h;
+            down[i] -= h;
+            let mut scratch = [0.0; 4];
+            let numeric = (data.value_and_gradient(&up, &mut scratch)
+                - data.value_and_gradient(&down, &mut scratch))
+                / (2.0 * h);
+            assert!(
+                (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
+                "param {i}: analytic {} numeric {numeric}",
+                grad[i]
+            );
+        }
+    }
+
+    #[test]
+    fn identical_rows_are_compressed() {
+        let data = sample_data();
+        assert_eq!(data.customers(), 7);
+        assert_eq!(data.distinct_rows(), 6);
+        assert_eq!(data.repeat_customers(), 5);
+    }
+
+    #[test]
+    fn rejects_inconsistent_rows() {
+        let err =
+            BgNbdData::from_rows(PeriodUnit::Week, vec![(1, 5.0, 4.0)]).expect_err("recency > T");
+        assert!(err.to_string().contains("row 0"), "{err}");
+        assert!(BgNbdData::from_rows(PeriodUnit::Week, vec![(0, 1.0, 4.0)]).is_err());
+        assert!(BgNbdData::from_rows(PeriodUnit::Week, vec![(1, 1.0, f64::NAN)]).is_err());
+    }
+
+    #[test]
+    fn probabilities_sum_to_one() {
+        let total: f64 = (0..200)
+            .map(|n| PUBLISHED.probability_of_purchases(n, 39.0))
+            .sum();
+        assert!((total - 1.0).abs() < 1e-9, "{total}");
+        let mean: f64 = (0..400)
+            .map(|n| f64::from(n) * PUBLISHED.probability_of_purchases(n, 39.0))
+            .sum();
+        let expected = PUBLISHED.expected_purchases_new_customer(39.0);
+        assert!((mean - expected).abs() < 1e-6, "{mean} vs {expected}");
+    }
+
+    #[test]
+    fn p_alive_is_one_without_repeat_purchases_and_falls_with_silence() {
+        assert_eq!(PUBLISHED.p_alive(0, 0.0, 30.0), 1.0);
+        let recent = PUBLISHED.p_alive(3, 29.0, 30.0);
+        let silent = PUBLISHED.p_alive(3, 5.0, 30.0);
+        assert!(recent > silent, "{recent} vs {silent}");
+        assert!((0.0..=1.0).contains(&silent));
+    }
+}

@@ -1,0 +1,410 @@
+//! Maximum-likelihood fitting shared by the BG/NBD and Gamma-Gamma models.
+//!
+//! Both models are fitted the same way: the parameters are optimised on the
+//! log scale (so they stay positive without constraints), the objective is the
+//! weighted mean negative log-likelihood plus an optional L2 penalty, and the
+//! optimiser is `argmin`'s BFGS with a More-Thuente line search, fed analytic
+//! gradients. A fit never panics and never fails for numerical reasons: it
+//! returns the best parameters found together with [`FitDiagnostics`] saying
+//! whether, and how, it converged.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use argmin::core::observers::{Observe, ObserverMode};
+use argmin::core::{
+    CostFunction, Executor, Gradient, KV, State, TerminationReason, TerminationStatus,
+};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::BFGS;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// Options of a maximum-likelihood fit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FitOptions {
+    /// L2 penalty coefficient `λ >= 0`: the optimiser minimises
+    /// `-LL / n + λ · Σ θ²` over the natural parameters θ, the same objective
+    /// and scale as `penalizer_coef` of the reference library (`lifetimes`), so
+    /// the same coefficient gives the same estimates. Use a small value
+    /// (0.001 to 0.1) when the plain maximum likelihood runs off to infinity,
+    /// which happens on data with almost no repeat purchases.
+    pub penalty: f64,
+    /// Most BFGS iterations before giving up (reported as not converged).
+    pub max_iterations: u64,
+    /// Converged when the gradient norm of the objective (mean negative
+    /// log-likelihood, with respect to the log-parameters) falls below this.
+    /// The default 1e-7 is the reference library's `tol`; it pins the
+    /// estimates to about six significant digits.
+    pub tolerance: f64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        Self {
+            penalty: 0.0,
+            max_iterations: 500,
+            tolerance: 1e-7,
+        }
+    }
+}
+
+impl FitOptions {
+    /// Checks the options; `field` prefixes the names in the error.
+    pub fn validate(&self, field: &str) -> Result<()> {
+        let mut errors = Vec::new();
+        if !(self.penalty.is_finite() && self.penalty >= 0.0) {
+            errors.push(crate::FieldError::new(
+                format!("{field}.penalty"),
+                "min",
+                "penalty must be a finite number >= 0",
+            ));
+        }
+        if self.max_iterations == 0 {
+            errors.push(crate::FieldError::new(
+                format!("{field}.max_iterations"),
+                "min",
+                "max_iterations must be at least 1",
+            ));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            errors.push(crate::FieldError::new(
+                format!("{field}.tolerance"),
+                "min",
+                "tolerance must be a finite number > 0",
+            ));
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+}
+
+/// How a fit went: the figures an analyst needs to trust (or distrust) it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FitDiagnostics {
+    /// `true` when the gradient norm at the estimates meets the tolerance
+    /// (however the optimiser stopped: near the optimum a line search may
+    /// give up on rounding noise, which is still convergence).
+    pub converged: bool,
+    /// Why the optimiser stopped, in words.
+    pub termination: String,
+    /// A parameter ended above 1e5 or below 1e-5: the likelihood keeps
+    /// rising towards the edge of the parameter space, so there is no finite
+    /// maximum on this data (typically far too few repeat customers, or
+    /// spend that hardly varies). Such a fit may pass the gradient test on a
+    /// flat ridge; do not trust it, or refit with a penalty.
+    #[serde(default)]
+    pub at_boundary: bool,
+    /// BFGS iterations run on the full data.
+    pub iterations: u64,
+    /// Likelihood evaluations on the full data (each with its gradient).
+    pub evaluations: u64,
+    /// Rows of the systematic sample fitted first to get a starting point
+    /// on big data (0 when the full data was fitted from the start).
+    #[serde(default)]
+    pub warm_start_rows: u64,
+    /// Total log-likelihood of the data at the estimates, without the penalty
+    /// (the figure the papers report, e.g. -9582.4 for BG/NBD on CDNOW).
+    pub log_likelihood: f64,
+    /// The minimised objective: mean negative log-likelihood plus penalty.
+    pub objective: f64,
+    /// Norm of the objective's gradient at the estimates (log-parameters).
+    pub gradient_norm: f64,
+    /// Customers (total weight) the model was fitted on.
+    pub customers: u64,
+    /// Distinct data rows after compressing identical customers into weights.
+    pub distinct_rows: u64,
+    /// The L2 penalty coefficient used.
+    pub penalty: f64,
+}
+
+/// A log-likelihood with an analytic gradient over positive parameters.
+pub(crate) trait LogLikelihood {
+    /// Number of parameters.
+    const PARAMS: usize;
+
+    /// `Σ w·ln L` at `params`, writing `Σ w·∂ln L/∂θ` into `grad`.
+    fn value_and_gradient(&self, params: &[f64], grad: &mut [f64]) -> f64;
+
+    /// Total weight (number of customers).
+    fn total_weight(&self) -> f64;
+
+    /// Number of distinct rows.
+    fn distinct_rows(&self) -> usize;
+
+    /// A systematic sample of about `rows` rows (every k-th), for warm starts.
+    fn sample(&self, rows: usize) -> Self
+    where
+        Self: Sized;
+}
+
+/// Distinct rows above which a fit first converges on a sample.
+pub(crate) const WARM_START_ROWS: usize = 8_000;
+
+/// Fits `likelihood` from `start`; on big data it first fits a systematic
+/// sample of [`WARM_START_ROWS`] rows to a loose tolerance and continues on
+/// the full data from there, with the sample's inverse Hessian, which then
+/// needs only a few full-data iterations. The estimates are those of the full
+/// data either way (the convergence test is on the full-data gradient).
+pub(crate) fn fit<L: LogLikelihood>(
+    likelihood: &L,
+    start: &[f64],
+    options: &FitOptions,
+) -> FitOutcome {
+    if likelihood.distinct_rows() > 2 * WARM_START_ROWS {
+        let sample = likelihood.sample(WARM_START_ROWS);
+        let loose = FitOptions {
+            tolerance: options.tolerance.max(1e-5),
+            ..*options
+        };
+        let warm = maximise(&sample, start, &loose, None);
+        if warm.params.iter().all(|p| p.is_finite() && *p > 0.0) {
+            let mut outcome = maximise(likelihood, &warm.params, options, warm.inverse_hessian);
+            outcome.diagnostics.warm_start_rows = sample.distinct_rows() as u64;
+            return outcome;
+        }
+    }
+    maximise(likelihood, start, options, None)
+}
+
+/// Counts iterations and keeps the latest inverse Hessian.
+struct Progress {
+    iterations: Rc<Cell<u64>>,
+}
+
+impl<I: State> Observe<I> for Progress {
+    fn observe_iter(
+        &mut self,
+        state: &I,
+        _kv: &KV,
+    ) -> std::result::Result<(), argmin::core::Error> {
+        self.iterations.set(state.get_iter());
+        Ok(())
+    }
+}
+
+/// One evaluation of the objective.
+#[derive(Clone)]
+struct Evaluation {
+    log_params: Vec<f64>,
+    cost: f64,
+    gradient: Vec<f64>,
+}
+
+/// The argmin problem: penalised mean negative log-likelihood over
+/// log-parameters. It remembers the last point (the line search asks for the
+/// cost and then the gradient at the same point) and the best point seen (so a
+/// line-search failure still returns the best estimates).
+struct Objective<'a, L> {
+    likelihood: &'a L,
+    penalty: f64,
+    weight: f64,
+    memory: &'a Memory,
+}
+
+/// What the objective remembers; lives outside the executor, which takes the
+/// objective by value and drops it when a run fails.
+#[derive(Default)]
+struct Memory {
+    last: RefCell<Option<Evaluation>>,
+    best: RefCell<Option<Evaluation>>,
+    evaluations: RefCell<u64>,
+}
+
+impl<L: LogLikelihood> Objective<'_, L> {
+    fn evaluate(&self, log_params: &[f64]) -> Evaluation {
+        if let Some(last) = self.memory.last.borrow().as_ref()
+            && last.log_params == log_params
+        {
+            return last.clone();
+        }
+        *self.memory.evaluations.borrow_mut() += 1;
+        let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
+        let mut grad = vec![0.0; L::PARAMS];
+        let ll = self.likelihood.value_and_gradient(&params, &mut grad);
+        let penalty: f64 = params.iter().map(|p| p * p).sum::<f64>() * self.penalty;
+        let mut cost = -ll / self.weight + penalty;
+        let mut gradient: Vec<f64> = params
+            .iter()
+            .zip(&grad)
+            .map(|(p, g)| p * (-g / self.weight + 2.0 * self.penalty * p))
+            .collect();
+        if !cost.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
+            // Far outside the data's support (a parameter overflowed): a huge
+            // finite cost makes the line search step back instead of failing.
+            cost = f64::MAX / 4.0;
+            gradient.iter_mut().for_each(|g| *g = 0.0);
+        }
+        let evaluation = Evaluation {
+            log_params: log_params.to_vec(),
+            cost,
+            gradient,
+        };
+        let mut best = self.memory.best.borrow_mut();
+        if best.as_ref().is_none_or(|b| evaluation.cost < b.cost) {
+            *best = Some(evaluation.clone());
+        }
+        *self.memory.last.borrow_mut() = Some(evaluation.clone());
+        evaluation
+    }
+}
+
+impl<L: LogLikelihood> CostFunction for Objective<'_, L> {
+    type Param = Vec<f64>;
+    type Output = f64;
+
+    fn cost(&self, param: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.evaluate(param).cost)
+    }
+}
+
+impl<L: LogLikelihood> Gradient for Objective<'_, L> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+
+    fn gradient(&self, param: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.evaluate(param).gradient)
+    }
+}
+
+/// Where a fit ended.
+pub(crate) struct FitOutcome {
+    /// Estimates on the natural scale.
+    pub params: Vec<f64>,
+    /// How it went.
+    pub diagnostics: FitDiagnostics,
+    /// Final inverse Hessian approximation (log scale), for warm starts.
+    pub inverse_hessian: Option<Vec<Vec<f64>>>,
+}
+
+/// Maximises the likelihood from `start` (natural scale, all > 0).
+/// `inverse_hessian` seeds BFGS (identity when `None`).
+pub(crate) fn maximise<L: LogLikelihood>(
+    likelihood: &L,
+    start: &[f64],
+    options: &FitOptions,
+    inverse_hessian: Option<Vec<Vec<f64>>>,
+) -> FitOutcome {
+    let weight = likelihood.total_weight().max(f64::MIN_POSITIVE);
+    let memory = Memory::default();
+    let objective = Objective {
+        likelihood,
+        penalty: options.penalty,
+        weight,
+        memory: &memory,
+    };
+    let init: Vec<f64> = start.iter().map(|p| p.ln()).collect();
+    let inv_hessian = inverse_hessian.unwrap_or_else(|| identity(L::PARAMS));
+
+    let counted = Rc::new(Cell::new(0u64));
+    let mut final_point: Option<Vec<f64>> = None;
+    let mut final_inverse_hessian = None;
+    let solver = BFGS::new(MoreThuenteLineSearch::new())
+        .with_tolerance_grad(options.tolerance)
+        .and_then(|s| s.with_tolerance_cost(0.0));
+    let mut termination = match solver {
+        Err(e) => format!("optimiser set-up failed: {e}"),
+        Ok(solver) => {
+            let problem = Objective { ..objective };
+            let run = Executor::new(problem, solver)
+                .configure(|state| {
+                    state
+                        .param(init.clone())
+                        .inv_hessian(inv_hessian)
+                        .max_iters(options.max_iterations)
+                })
+                .add_observer(
+                    Progress {
+                        iterations: Rc::clone(&counted),
+                    },
+                    ObserverMode::Always,
+                )
+                .run();
+            match run {
+                Ok(mut result) => {
+                    let state = &mut result.state;
+                    final_inverse_hessian = state.take_inv_hessian();
+                    // The last iterate, not argmin's "best": near the optimum
+                    // costs differ only by rounding, and the last iterate is
+                    // the one the gradient test was passed at.
+                    final_point = state.take_param();
+                    match state.get_termination_status() {
+                        TerminationStatus::Terminated(TerminationReason::SolverConverged) => {
+                            "gradient below tolerance".to_owned()
+                        }
+                        TerminationStatus::Terminated(reason) => reason.text().to_owned(),
+                        TerminationStatus::NotTerminated => "not terminated".to_owned(),
+                    }
+                }
+                // Typically the line search finding no further decrease: the
+                // best point seen is as good as this data allows.
+                Err(e) => format!("optimiser stopped: {e}"),
+            }
+        }
+    };
+
+    let best = memory.best.borrow().clone();
+    let end = match (final_point, best) {
+        (Some(p), Some(b)) => {
+            let at_p = objective.evaluate(&p);
+            // Only a real improvement (beyond rounding) replaces the last iterate.
+            if b.cost < at_p.cost - 1e-12 * at_p.cost.abs().max(1.0) {
+                termination.push_str("; a line-search trial point beat the last iterate");
+                b
+            } else {
+                at_p
+            }
+        }
+        (Some(p), None) => objective.evaluate(&p),
+        (None, Some(b)) => b,
+        (None, None) => objective.evaluate(&init),
+    };
+    let params: Vec<f64> = end.log_params.iter().map(|v| v.exp()).collect();
+    let mut grad = vec![0.0; L::PARAMS];
+    let log_likelihood = likelihood.value_and_gradient(&params, &mut grad);
+    let gradient_norm = end.gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
+    let finite = log_likelihood.is_finite() && params.iter().all(|p| p.is_finite() && *p > 0.0);
+    let converged = finite && gradient_norm <= options.tolerance;
+    let at_boundary = params.iter().any(|p| !(1e-5..=1e5).contains(p));
+    if at_boundary {
+        termination.push_str(
+            "; a parameter ran to the edge of its range, the likelihood may have no finite \
+             maximum on this data (try a penalty)",
+        );
+    }
+    let iterations = counted.get();
+    let evaluations = *memory.evaluations.borrow();
+    FitOutcome {
+        params,
+        diagnostics: FitDiagnostics {
+            converged,
+            termination,
+            at_boundary,
+            iterations,
+            evaluations,
+            log_likelihood: if log_likelihood.is_finite() {
+                log_likelihood
+            } else {
+                f64::MIN
+            },
+            objective: end.cost,
+            gradient_norm,
+            customers: weight.round() as u64,
+            distinct_rows: likelihood.distinct_rows() as u64,
+            penalty: options.penalty,
+            warm_start_rows: 0,
+        },
+        inverse_hessian: final_inverse_hessian,
+    }
+}
+
+fn identity(n: usize) -> Vec<Vec<f64>> {
+    (0..n)
+        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect()
+}

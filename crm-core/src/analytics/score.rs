@@ -1,0 +1,605 @@
+//! One analytics result per customer, the fitted bundle behind it, and model
+//! snapshots.
+//!
+//! Batch scoring is two passes over a stream of customer summaries:
+//!
+//! 1. [`AnalyticsModelBuilder`] takes each summary and keeps about 72 bytes
+//!    per customer (the model rows and the RFM values, no keys); `finish`
+//!    fits BG/NBD, Gamma-Gamma and the RFM cut points.
+//! 2. [`AnalyticsModel::scorer`] scores each summary of a second pass as it
+//!    comes, in constant memory (plus a bounded cache of model expectations).
+//!
+//! With purchases grouped by customer (a store query ordered by customer and
+//! time) both passes stream through [`summarize_sorted`](super::summarize_sorted),
+//! so memory stays bounded whatever the number of purchases.
+//!
+//! The fitted [`AnalyticsModel`] serialises to JSON and loads back
+//! ([`AnalyticsModel::to_snapshot_json`]), so a till can score offline.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::bgnbd::{BgNbdData, BgNbdModel};
+use super::churn::{
+    ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, recency_churn_probability,
+};
+use super::clv::{
+    HeuristicClvConfig, ModelClv, ModelClvConfig, decimal_to_f64, discounted_total,
+    estimate_to_money,
+};
+use super::fit::FitOptions;
+use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
+use super::period::{PeriodUnit, Span};
+use super::rfm::{RfmBreakpoints, RfmBreakpointsBuilder, RfmScore, RfmSegment};
+use super::special::GrowthSeries;
+use super::summary::CustomerSummary;
+use crate::{Error, Result};
+
+/// Version of the snapshot format written by [`AnalyticsModel::to_snapshot_json`].
+pub const SNAPSHOT_VERSION: u32 = 1;
+
+/// The forecast horizon of [`CustomerAnalytics::expected_purchases_90d`].
+pub const FORECAST_HORIZON: Span = Span {
+    count: 90.0,
+    unit: PeriodUnit::Day,
+};
+
+/// Most cached model expectations per scorer (about 16 MB); the cache is
+/// cleared when full, which costs speed, never memory.
+const CACHE_LIMIT: usize = 100_000;
+
+/// Every setting of the analytics, with the guide's defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AnalyticsConfig {
+    /// The guide's CLV formula.
+    pub heuristic_clv: HeuristicClvConfig,
+    /// The model-based CLV.
+    pub model_clv: ModelClvConfig,
+    /// Churn thresholds, actions, fallback.
+    pub churn: ChurnConfig,
+    /// Options of the BG/NBD fit.
+    pub bgnbd_fit: FitOptions,
+    /// Options of the Gamma-Gamma fit.
+    pub gamma_gamma_fit: FitOptions,
+    /// Decimal places of money results (default 2); results are rounded
+    /// half away from zero.
+    #[serde(default = "default_decimals")]
+    pub money_decimals: u32,
+}
+
+fn default_decimals() -> u32 {
+    2
+}
+
+impl AnalyticsConfig {
+    /// The defaults (margin 0.20, cost 50, twelve monthly steps at 1%, churn
+    /// thresholds 0.25 / 0.50 / 0.75, money to two decimals).
+    pub fn new() -> Self {
+        Self {
+            money_decimals: 2,
+            ..Self::default()
+        }
+    }
+
+    /// Checks every part.
+    pub fn validate(&self) -> Result<()> {
+        self.heuristic_clv.validate()?;
+        self.model_clv.validate()?;
+        self.churn.validate()?;
+        self.bgnbd_fit.validate("bgnbd_fit")?;
+        self.gamma_gamma_fit.validate("gamma_gamma_fit")?;
+        if self.money_decimals > 10 {
+            return Err(Error::invalid(
+                "money_decimals",
+                "max",
+                "money_decimals must be at most 10",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The analytics of one customer: what the guide's `getCustomerAnalytics`
+/// returns (`segment`, `lifetime_value`) and the model results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CustomerAnalytics<K> {
+    /// The customer's key.
+    pub customer_id: K,
+    /// Repeat purchases, x.
+    pub frequency: u32,
+    /// First to last purchase, t_x, in the model's unit.
+    pub recency: f64,
+    /// Age, T, in the model's unit.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Mean repeat purchase amount.
+    pub monetary_value: Decimal,
+    /// RFM scores and both segmentations.
+    pub rfm: RfmScore,
+    /// The guide's segment (same as `rfm.segment`).
+    pub segment: RfmSegment,
+    /// The guide's yearly CLV, fixed (see [`HeuristicClvConfig::lifetime_value`]).
+    pub lifetime_value: Decimal,
+    /// Model CLV over the configured horizon; `None` without usable models.
+    pub model_lifetime_value: Option<Decimal>,
+    /// Gamma-Gamma expected spend per purchase; `None` without the model.
+    pub expected_average_spend: Option<Decimal>,
+    /// Probability the customer is still active (1 - churn probability).
+    /// BG/NBD gives 1 to every customer without a repeat purchase (see
+    /// [`churn`](super::churn) for why and what to look at instead).
+    pub p_alive: f64,
+    /// Probability the customer has stopped buying.
+    pub churn_probability: f64,
+    /// Risk level of the churn probability.
+    pub risk_level: ChurnRisk,
+    /// Recommended action for the risk level.
+    pub recommended_action: String,
+    /// Whether churn came from the BG/NBD model or the recency fallback.
+    pub churn_method: ChurnMethod,
+    /// Expected purchases in the next 90 days (BG/NBD); `None` in fallback.
+    pub expected_purchases_90d: Option<f64>,
+}
+
+impl<K> CustomerAnalytics<K> {
+    /// The guide's churn prediction part of this result.
+    pub fn churn_prediction(&self) -> ChurnPrediction {
+        ChurnPrediction {
+            churn_probability: self.churn_probability,
+            risk_level: self.risk_level,
+            recommended_action: self.recommended_action.clone(),
+            method: self.churn_method,
+        }
+    }
+}
+
+/// Everything fitted on a population: RFM cut points, BG/NBD, Gamma-Gamma,
+/// the settings, and what was decided. Serialises as the model snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalyticsModel {
+    /// Snapshot format version ([`SNAPSHOT_VERSION`]).
+    pub snapshot_version: u32,
+    /// The time unit of the summaries and of the models.
+    pub unit: PeriodUnit,
+    /// Customers the model was fitted on.
+    pub customers: u64,
+    /// Of which with at least one repeat purchase.
+    pub repeat_customers: u64,
+    /// RFM cut points.
+    pub rfm: RfmBreakpoints,
+    /// The BG/NBD fit, when there were enough customers to attempt one.
+    pub bgnbd: Option<BgNbdModel>,
+    /// The Gamma-Gamma fit, when there were enough repeat customers with spend.
+    pub gamma_gamma: Option<GammaGammaModel>,
+    /// Whether churn uses the model or the recency fallback.
+    pub churn_method: ChurnMethod,
+    /// Mean gap between purchases of repeat customers (in `unit`), for the fallback.
+    pub population_gap: f64,
+    /// Why a model is not used, customers left out, and similar remarks.
+    pub notes: Vec<String>,
+    /// The settings used for fitting and scoring.
+    pub config: AnalyticsConfig,
+}
+
+/// Collects summaries for [`AnalyticsModel`] (first pass of batch scoring).
+#[derive(Debug)]
+pub struct AnalyticsModelBuilder {
+    unit: PeriodUnit,
+    config: AnalyticsConfig,
+    bgnbd_rows: Vec<(u32, f64, f64)>,
+    spend_rows: Vec<(u32, Decimal)>,
+    rfm: RfmBreakpointsBuilder,
+    zero_spend_repeat: u64,
+    gap_sum: f64,
+    gap_count: u64,
+}
+
+impl AnalyticsModelBuilder {
+    /// A builder for summaries in `unit`; fails on invalid settings.
+    pub fn new(unit: PeriodUnit, config: AnalyticsConfig) -> Result<Self> {
+        config.validate()?;
+        Ok(Self {
+            unit,
+            config,
+            bgnbd_rows: Vec::new(),
+            spend_rows: Vec::new(),
+            rfm: RfmBreakpointsBuilder::default(),
+            zero_spend_repeat: 0,
+            gap_sum: 0.0,
+            gap_count: 0,
+        })
+    }
+
+    /// Adds one customer.
+    pub fn add<K>(&mut self, summary: &CustomerSummary<K>) {
+        self.bgnbd_rows
+            .push((summary.frequency, summary.recency, summary.t));
+        self.rfm.add(summary);
+        if summary.frequency > 0 {
+            self.gap_sum += summary.recency / f64::from(summary.frequency);
+            self.gap_count += 1;
+            if summary.monetary_value > Decimal::ZERO {
+                self.spend_rows
+                    .push((summary.frequency, summary.monetary_value));
+            } else {
+                self.zero_spend_repeat += 1;
+            }
+        }
+    }
+
+    /// Fits the models. Errors on no customers or invalid summaries; a model
+    /// that cannot be fitted or does not converge is noted and replaced by
+    /// the fallback, never an error.
+    pub fn finish(self) -> Result<AnalyticsModel> {
+        let customers = self.bgnbd_rows.len() as u64;
+        if customers == 0 {
+            return Err(Error::invalid(
+                "customers",
+                "required",
+                "analytics need at least one customer",
+            ));
+        }
+        let repeat_customers = self.gap_count;
+        let churn = &self.config.churn;
+        let mut notes = Vec::new();
+        let rfm = self.rfm.finish()?;
+        let population_gap = if self.gap_count > 0 {
+            self.gap_sum / self.gap_count as f64
+        } else {
+            churn.fallback_gap.in_unit(self.unit)
+        };
+
+        let mut bgnbd = None;
+        let mut churn_method = ChurnMethod::RecencyFallback;
+        if customers < churn.min_customers {
+            notes.push(format!(
+                "BG/NBD not fitted: {customers} customers, fewer than {}; churn uses the recency fallback",
+                churn.min_customers
+            ));
+        } else if repeat_customers < churn.min_repeat_customers {
+            notes.push(format!(
+                "BG/NBD not fitted: {repeat_customers} repeat customers, fewer than {}; churn uses the recency fallback",
+                churn.min_repeat_customers
+            ));
+        } else {
+            let data = BgNbdData::from_rows(self.unit, self.bgnbd_rows)?;
+            let model = BgNbdModel::fit(&data, &self.config.bgnbd_fit)?;
+            if model.diagnostics.converged && !model.diagnostics.at_boundary {
+                churn_method = ChurnMethod::BgNbd;
+            } else {
+                notes.push(format!(
+                    "BG/NBD fit not usable ({}); churn uses the recency fallback",
+                    model.diagnostics.termination
+                ));
+            }
+            bgnbd = Some(model);
+        }
+
+        let mut gamma_gamma = None;
+        if self.zero_spend_repeat > 0 {
+            notes.push(format!(
+                "{} repeat customers without spend left out of the Gamma-Gamma fit",
+                self.zero_spend_repeat
+            ));
+        }
+        let with_spend = self.spend_rows.len() as u64;
+        if with_spend < churn.min_repeat_customers {
+            notes.push(format!(
+                "Gamma-Gamma not fitted: {with_spend} repeat customers with spend, fewer than {}; no model CLV",
+                churn.min_repeat_customers
+            ));
+        } else {
+            let data = GammaGammaData::from_rows(self.spend_rows)?;
+            let model = GammaGammaModel::fit(&data, &self.config.gamma_gamma_fit)?;
+            if !model.diagnostics.converged || model.diagnostics.at_boundary {
+                notes.push(format!(
+                    "Gamma-Gamma fit not usable ({}); no model CLV",
+                    model.diagnostics.termination
+                ));
+            } else if model.params.q <= 1.0 {
+                notes.push(format!(
+                    "Gamma-Gamma q = {:.4} <= 1: the population mean spend does not exist; \
+                     one-time buyers get no model CLV",
+                    model.params.q
+                ));
+            }
+            gamma_gamma = Some(model);
+        }
+
+        Ok(AnalyticsModel {
+            snapshot_version: SNAPSHOT_VERSION,
+            unit: self.unit,
+            customers,
+            repeat_customers,
+            rfm,
+            bgnbd,
+            gamma_gamma,
+            churn_method,
+            population_gap,
+            notes,
+            config: self.config,
+        })
+    }
+}
+
+impl AnalyticsModel {
+    /// Fits on a population of summaries in `unit` (one pass; see
+    /// [`AnalyticsModelBuilder`] to feed a stream).
+    pub fn fit<'a, K: 'a, I>(
+        unit: PeriodUnit,
+        summaries: I,
+        config: AnalyticsConfig,
+    ) -> Result<Self>
+    where
+        I: IntoIterator<Item = &'a CustomerSummary<K>>,
+    {
+        let mut builder = AnalyticsModelBuilder::new(unit, config)?;
+        for s in summaries {
+            builder.add(s);
+        }
+        builder.finish()
+    }
+
+    /// The BG/NBD model, if churn and forecasts use it.
+    pub fn usable_bgnbd(&self) -> Option<&BgNbdModel> {
+        match self.churn_method {
+            ChurnMethod::BgNbd => self.bgnbd.as_ref(),
+            ChurnMethod::RecencyFallback => None,
+        }
+    }
+
+    /// The Gamma-Gamma model, if it converged to an interior optimum.
+    pub fn usable_gamma_gamma(&self) -> Option<&GammaGammaModel> {
+        self.gamma_gamma
+            .as_ref()
+            .filter(|g| g.diagnostics.converged && !g.diagnostics.at_boundary)
+    }
+
+    /// A scorer for many customers (caches model expectations).
+    pub fn scorer(&self) -> Scorer<'_> {
+        let step = self.config.model_clv.step.in_unit(self.unit);
+        Scorer {
+            model: self,
+            cache: HashMap::default(),
+            series: HashMap::default(),
+            horizon: FORECAST_HORIZON.in_unit(self.unit),
+            step,
+        }
+    }
+
+    /// The analytics of one customer.
+    pub fn score<K: Clone>(&self, summary: &CustomerSummary<K>) -> CustomerAnalytics<K> {
+        self.scorer().score(summary)
+    }
+
+    /// Scores a stream of summaries lazily (second pass of batch scoring).
+    pub fn score_all<'m, K, I>(
+        &'m self,
+        summaries: I,
+    ) -> impl Iterator<Item = CustomerAnalytics<K>> + 'm
+    where
+        K: 'm,
+        I: IntoIterator<Item = CustomerSummary<K>>,
+        I::IntoIter: 'm,
+    {
+        let mut scorer = self.scorer();
+        summaries.into_iter().map(move |s| scorer.score_owned(s))
+    }
+
+    /// The guide's churn prediction of one customer.
+    pub fn churn_prediction<K>(&self, summary: &CustomerSummary<K>) -> ChurnPrediction {
+        let (_, churn_probability, method) = self.churn_of(summary);
+        let risk_level = self.config.churn.thresholds.risk(churn_probability);
+        ChurnPrediction {
+            churn_probability,
+            risk_level,
+            recommended_action: self.config.churn.actions.for_risk(risk_level).to_owned(),
+            method,
+        }
+    }
+
+    /// The model CLV of one customer with its per-step breakdown; `None`
+    /// without usable models.
+    pub fn model_lifetime_value<K>(&self, summary: &CustomerSummary<K>) -> Option<ModelClv> {
+        let bgnbd = self.usable_bgnbd()?;
+        let gg = self.usable_gamma_gamma()?;
+        super::clv::model_lifetime_value(
+            bgnbd,
+            &gg.params,
+            summary,
+            &self.config.model_clv,
+            self.config.money_decimals,
+        )
+    }
+
+    /// (P(alive), churn probability, method).
+    fn churn_of<K>(&self, s: &CustomerSummary<K>) -> (f64, f64, ChurnMethod) {
+        match self.usable_bgnbd() {
+            Some(m) => {
+                let p_alive = m.params.p_alive(s.frequency, s.recency, s.t);
+                (p_alive, 1.0 - p_alive, ChurnMethod::BgNbd)
+            }
+            None => {
+                let churn = recency_churn_probability(
+                    s.frequency,
+                    s.recency,
+                    s.t,
+                    self.population_gap,
+                    self.config.churn.fallback_patience,
+                    self.unit,
+                );
+                (1.0 - churn, churn, ChurnMethod::RecencyFallback)
+            }
+        }
+    }
+
+    /// The model as a JSON snapshot.
+    pub fn to_snapshot_json(&self) -> Result<String> {
+        serde_json::to_string_pretty(self)
+            .map_err(|e| Error::invalid("snapshot", "json", format!("cannot serialise model: {e}")))
+    }
+
+    /// Loads a snapshot written by [`to_snapshot_json`](Self::to_snapshot_json).
+    pub fn from_snapshot_json(json: &str) -> Result<Self> {
+        let model: Self = serde_json::from_str(json).map_err(|e| {
+            Error::invalid("snapshot", "json", format!("not a model snapshot: {e}"))
+        })?;
+        if model.snapshot_version != SNAPSHOT_VERSION {
+            return Err(Error::invalid(
+                "snapshot_version",
+                "supported",
+                format!(
+                    "snapshot version {} is not supported (this SDK reads version {SNAPSHOT_VERSION})",
+                    model.snapshot_version
+                ),
+            ));
+        }
+        model.config.validate()?;
+        if let Some(b) = &model.bgnbd {
+            b.params.validate()?;
+        }
+        if let Some(g) = &model.gamma_gamma {
+            g.params.validate()?;
+        }
+        Ok(model)
+    }
+}
+
+/// Scores customers against an [`AnalyticsModel`]. The BG/NBD expectations
+/// depend on a customer only through `(x, T)` once P(alive) is factored out,
+/// so they are cached per distinct pair: scoring a million customers costs a
+/// few thousand series evaluations, not fourteen million.
+#[derive(Debug)]
+pub struct Scorer<'m> {
+    model: &'m AnalyticsModel,
+    /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
+    cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
+    /// Series coefficients per frequency (shared by every `T` and horizon).
+    series: HashMap<u32, GrowthSeries, foldhash::fast::FixedState>,
+    horizon: f64,
+    step: f64,
+}
+
+impl Scorer<'_> {
+    /// The analytics of one customer.
+    pub fn score<K: Clone>(&mut self, summary: &CustomerSummary<K>) -> CustomerAnalytics<K> {
+        self.score_with_key(summary, summary.customer.clone())
+    }
+
+    /// The analytics of one customer, moving its key into the result.
+    pub fn score_owned<K>(&mut self, summary: CustomerSummary<K>) -> CustomerAnalytics<K> {
+        let CustomerSummary {
+            customer,
+            frequency,
+            recency,
+            t,
+            monetary_value,
+            total_spend,
+            holdout,
+        } = summary;
+        let keyless = CustomerSummary {
+            customer: (),
+            frequency,
+            recency,
+            t,
+            monetary_value,
+            total_spend,
+            holdout,
+        };
+        self.score_with_key(&keyless, customer)
+    }
+
+    /// The cached model values of `(x, T)`: the two P(alive) parts, then the
+    /// expected purchases of a customer known to be alive at the forecast
+    /// horizon and at each CLV step (P(alive) factors out of every
+    /// conditional expectation).
+    fn expectations(&mut self, frequency: u32, t_age: f64) -> Option<&[f64]> {
+        let model = self.model.usable_bgnbd()?;
+        if self.cache.len() >= CACHE_LIMIT {
+            self.cache.clear();
+        }
+        let (horizon, step) = (self.horizon, self.step);
+        let steps = self.model.config.model_clv.horizon_steps;
+        let series = &mut self.series;
+        let values = self
+            .cache
+            .entry((frequency, (t_age + 0.0).to_bits()))
+            .or_insert_with(|| {
+                let p = &model.params;
+                let series = series
+                    .entry(frequency)
+                    .or_insert_with(|| p.growth_series(frequency));
+                let (odds_base, ln_age) = p.p_alive_parts(frequency, t_age);
+                let mut values = Vec::with_capacity(steps as usize + 3);
+                values.extend([odds_base, ln_age, p.growth_with(series, t_age, horizon)]);
+                for i in 1..=steps {
+                    values.push(p.growth_with(series, t_age, f64::from(i) * step));
+                }
+                values.into_boxed_slice()
+            });
+        Some(&**values)
+    }
+
+    fn score_with_key<K, Q>(&mut self, s: &CustomerSummary<Q>, key: K) -> CustomerAnalytics<K> {
+        let model = self.model;
+        let config = &model.config;
+        let decimals = config.money_decimals;
+        let rfm = model.rfm.score(s);
+        let lifetime_value = config
+            .heuristic_clv
+            .lifetime_value_of(s, model.unit, decimals);
+        let cached = self.expectations(s.frequency, s.t);
+        let (p_alive, churn_probability, churn_method) = match (cached, model.usable_bgnbd()) {
+            (Some(c), Some(m)) => {
+                // Same arithmetic as `BgNbdParams::p_alive`, two logs saved.
+                let p_alive = if s.frequency == 0 {
+                    1.0
+                } else {
+                    m.params
+                        .p_alive_from_parts(s.frequency, c[0], c[1], s.recency)
+                };
+                (p_alive, 1.0 - p_alive, ChurnMethod::BgNbd)
+            }
+            _ => model.churn_of(s),
+        };
+        let risk_level = config.churn.thresholds.risk(churn_probability);
+        let recommended_action = config.churn.actions.for_risk(risk_level).to_owned();
+
+        let spend = model.usable_gamma_gamma().and_then(|g| {
+            g.params
+                .expected_average_spend_f64(s.frequency, decimal_to_f64(s.monetary_value))
+        });
+        let expected_purchases_90d = cached.map(|g| p_alive * g[2]);
+        let model_lifetime_value = match (cached, spend) {
+            (Some(g), Some(spend)) => discounted_total(
+                g[3..].iter().map(|v| p_alive * v),
+                spend,
+                &config.model_clv,
+                decimals,
+            ),
+            _ => None,
+        };
+        let expected_average_spend = spend.and_then(|v| estimate_to_money(v, decimals));
+
+        CustomerAnalytics {
+            customer_id: key,
+            frequency: s.frequency,
+            recency: s.recency,
+            t: s.t,
+            monetary_value: s.monetary_value,
+            rfm,
+            segment: rfm.segment,
+            lifetime_value,
+            model_lifetime_value,
+            expected_average_spend,
+            p_alive,
+            churn_probability,
+            risk_level,
+            recommended_action,
+            churn_method,
+            expected_purchases_90d,
+        }
+    }
+}

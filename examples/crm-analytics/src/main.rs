@@ -1,0 +1,27 @@
+//! `crm-analytics`: customer analytics from transaction files.
+//!
+//! Run it with, for example:
+//!
+//! ```text
+//! cargo run -p crm-analytics --release -- summarize --input tests/data/cdnow/CDNOW_sample.txt \
+//!     --delimiter whitespace --no-header --customer-col 2 --date-col 3 --amount-col 5 \
+//!     --period week --observation-end 1998-06-30 --calibration-end 1997-09-30 --output summary.csv
+//! cargo run -p crm-analytics --release -- fit --model bgnbd --input summary.csv --period week
+//! cargo run -p crm-analytics --release -- score --input tx.csv --customer-col customer_id \
+//!     --date-col date --amount-col amount --period week --output scores.csv
+//! ```
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = crm_analytics::Cli::parse();
+    match crm_analytics::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! A progress bar on standard error for long runs; silent when standard
+//! error is not a terminal or with `--quiet`.
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The progress display of one command.
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    /// A progress display; hidden when `quiet`.
+    pub fn new(quiet: bool) -> Self {
+        // Starts with an empty template so nothing shows before a step starts.
+        let bar = ProgressBar::with_draw_target(
+            None,
+            if quiet {
+                ProgressDrawTarget::hidden()
+            } else {
+                ProgressDrawTarget::stderr()
+            },
+        );
+        if let Ok(style) = ProgressStyle::with_template("") {
+            bar.set_style(style);
+        }
+        Self { bar }
+    }
+
+    /// Starts a byte-counting bar (reading a file of `total` bytes).
+    pub fn start_bytes(&self, total: u64, message: &'static str) {
+        self.begin(
+            "{msg:22} [{bar:30}] {bytes}/{total_bytes} {elapsed} (eta {eta})",
+            message,
+            Some(total),
+        );
+    }
+
+    /// Starts a counting bar over `total` items.
+    pub fn start_items(&self, total: u64, message: &'static str) {
+        self.begin(
+            "{msg:22} [{bar:30}] {pos}/{len} {elapsed} (eta {eta})",
+            message,
+            Some(total),
+        );
+    }
+
+    /// Shows a step without a measurable length.
+    pub fn step(&self, message: &'static str) {
+        self.begin("{msg} {elapsed}", message, None);
+        self.bar.tick();
+    }
+
+    /// Switches to a new step: blank, reset (position and elapsed time),
+    /// then the step's style, so no frame mixes two steps.
+    fn begin(&self, template: &str, message: &'static str, total: Option<u64>) {
+        if let Ok(blank) = ProgressStyle::with_template("") {
+            self.bar.set_style(blank);
+        }
+        self.bar.reset();
+        if let Some(total) = total {
+            self.bar.set_length(total);
+        }
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            self.bar.set_style(style.progress_chars("=> "));
+        }
+        self.bar.set_message(message);
+    }
+
+    /// Moves the bar to `position`.
+    pub fn set(&self, position: u64) {
+        self.bar.set_position(position);
+    }
+
+    /// Completes the current bar.
+    pub fn finish(&self) {
+        self.bar.set_position(self.bar.length().unwrap_or(0));
+    }
+
+    /// Prints a line to standard error without tearing the bar.
+    pub fn println(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    /// Removes the bar.
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
