@@ -9,6 +9,7 @@ use std::sync::Arc;
 use phonenumber::country::Id as Region;
 use serde::{Deserialize, Serialize};
 
+use crate::analytics::{AnalyticsModel, AnalyticsSettings};
 use crate::clock::{Clock, SystemClock};
 use crate::customer::query::{Cursor, SearchTerm};
 use crate::customer::validate::{Rules, parse_region};
@@ -28,7 +29,7 @@ const UPDATE_ATTEMPTS: usize = 5;
 pub const MAX_IMPORT_BATCH: usize = 10_000;
 
 /// Settings of the facade.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrmConfig {
     /// Region used to read phone numbers written without a country code
@@ -41,6 +42,8 @@ pub struct CrmConfig {
     pub max_page_limit: u32,
     /// The loyalty programme (earning, expiry, tiers).
     pub loyalty: LoyaltyProgram,
+    /// Analytics settings (period unit, CLV, churn).
+    pub analytics: AnalyticsSettings,
 }
 
 impl Default for CrmConfig {
@@ -50,6 +53,7 @@ impl Default for CrmConfig {
             default_page_limit: 20,
             max_page_limit: 100,
             loyalty: LoyaltyProgram::default(),
+            analytics: AnalyticsSettings::default(),
         }
     }
 }
@@ -68,6 +72,8 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: CrmConfig,
     pub(crate) region: Region,
+    /// The fitted analytics model, shared by clones and reconfigured copies.
+    pub(crate) analytics: Arc<std::sync::RwLock<Option<Arc<AnalyticsModel>>>>,
 }
 
 impl Crm {
@@ -85,6 +91,7 @@ impl Crm {
                 clock: Arc::new(SystemClock),
                 region: Region::ID,
                 config,
+                analytics: Default::default(),
             }),
         }
     }
@@ -98,6 +105,7 @@ impl Crm {
                 clock: Arc::new(clock),
                 config: inner.config.clone(),
                 region: inner.region,
+                analytics: inner.analytics.clone(),
             }),
         }
     }
@@ -121,6 +129,12 @@ impl Crm {
                 "must be between 1 and max_page_limit",
             ));
         }
+        if let Err(e) = config.analytics.config.validate() {
+            errors.extend(e.field_errors().iter().map(|f| FieldError {
+                field: format!("analytics.{}", f.field),
+                ..f.clone()
+            }));
+        }
         if let Err(e) = config.loyalty.validate() {
             errors.extend(e.field_errors().iter().map(|f| FieldError {
                 field: format!("loyalty.{}", f.field),
@@ -137,6 +151,7 @@ impl Crm {
                 clock: inner.clock.clone(),
                 config,
                 region,
+                analytics: inner.analytics.clone(),
             }),
         })
     }

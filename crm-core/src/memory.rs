@@ -17,7 +17,7 @@ use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
 };
 use crate::loyalty::{EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
-use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx};
+use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx, PurchaseCursor};
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Clone)]
@@ -604,6 +604,35 @@ impl LedgerStore for MemoryStore {
             .get(&(store_id, receipt_id))
             .and_then(|id| s.purchases.get(id))
             .cloned())
+    }
+
+    async fn purchases_after(
+        &self,
+        after: Option<PurchaseCursor>,
+        limit: u32,
+    ) -> Result<Vec<Purchase>> {
+        let s = self.state.lock().await;
+        let mut out: Vec<Purchase> = s
+            .purchases
+            .values()
+            .filter(|p| after.is_none_or(|c| c.is_before(p)))
+            .cloned()
+            .collect();
+        out.sort_by_key(|p| (p.customer_id, p.purchase_date, p.id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn purchases_of(&self, customer: CustomerId) -> Result<Vec<Purchase>> {
+        let s = self.state.lock().await;
+        let mut out: Vec<Purchase> = s
+            .purchases
+            .values()
+            .filter(|p| p.customer_id == customer)
+            .cloned()
+            .collect();
+        out.sort_by_key(|p| (p.purchase_date, p.id));
+        Ok(out)
     }
 }
 

@@ -176,6 +176,33 @@ pub trait LedgerTx: Send {
     async fn commit(self: Box<Self>) -> Result<()>;
 }
 
+/// Position in the purchase history: the last `(customer, date, id)` seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PurchaseCursor {
+    /// Customer of the last purchase seen.
+    pub customer_id: CustomerId,
+    /// Its date.
+    pub purchase_date: DateTime<Utc>,
+    /// Its id.
+    pub id: i64,
+}
+
+impl PurchaseCursor {
+    /// The cursor just after `p`.
+    pub fn after(p: &Purchase) -> Self {
+        Self {
+            customer_id: p.customer_id,
+            purchase_date: p.purchase_date,
+            id: p.id,
+        }
+    }
+
+    /// Whether `p` comes after this cursor.
+    pub fn is_before(&self, p: &Purchase) -> bool {
+        (p.customer_id, p.purchase_date, p.id) > (self.customer_id, self.purchase_date, self.id)
+    }
+}
+
 /// Persistence of the loyalty ledger, purchases and the outbox.
 #[async_trait]
 pub trait LedgerStore: Send + Sync {
@@ -195,4 +222,13 @@ pub trait LedgerStore: Send + Sync {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>>;
     /// A purchase by receipt, without locking.
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>>;
+    /// Purchases in `(customer_id, purchase_date, id)` order, strictly after
+    /// `after` (keyset paging over the whole history), at most `limit`.
+    async fn purchases_after(
+        &self,
+        after: Option<PurchaseCursor>,
+        limit: u32,
+    ) -> Result<Vec<Purchase>>;
+    /// One customer's purchases in date order.
+    async fn purchases_of(&self, customer: CustomerId) -> Result<Vec<Purchase>>;
 }

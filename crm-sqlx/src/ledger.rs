@@ -21,7 +21,7 @@ macro_rules! impl_ledger_store {
             use crm_core::loyalty::{
                 EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund,
             };
-            use crm_core::store::{LedgerStore, LedgerTx};
+            use crm_core::store::{LedgerStore, LedgerTx, PurchaseCursor};
             use crm_core::{Error, Result};
             use rust_decimal::Decimal;
             use sqlx::{QueryBuilder, Row};
@@ -478,6 +478,37 @@ macro_rules! impl_ledger_store {
                         .map_err(db_err)?
                         .iter()
                         .map(event_from_row)
+                        .collect()
+                }
+
+                async fn purchases_after(&self, after: Option<PurchaseCursor>, limit: u32) -> Result<Vec<Purchase>> {
+                    let mut qb = QueryBuilder::<Db>::new(format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history"));
+                    if let Some(c) = after {
+                        qb.push(" WHERE customer_id > ").push_bind(c.customer_id.0);
+                        qb.push(" OR (customer_id = ").push_bind(c.customer_id.0);
+                        qb.push(" AND (purchase_date > ").push_bind(ts(c.purchase_date));
+                        qb.push(" OR (purchase_date = ").push_bind(ts(c.purchase_date));
+                        qb.push(" AND id > ").push_bind(c.id).push(")))");
+                    }
+                    qb.push(" ORDER BY customer_id, purchase_date, id LIMIT ").push_bind(i64::from(limit));
+                    qb.build()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(purchase_from_row)
+                        .collect()
+                }
+
+                async fn purchases_of(&self, customer: CustomerId) -> Result<Vec<Purchase>> {
+                    let sql = format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history WHERE customer_id = ? ORDER BY purchase_date, id");
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(customer.0)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(purchase_from_row)
                         .collect()
                 }
 

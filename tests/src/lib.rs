@@ -50,6 +50,7 @@ macro_rules! conformance_suite {
             outbox_has_one_event_per_change,
             concurrent_mixed_operations_with_duplicate_keys,
             replay_after_a_dropped_connection_applies_once,
+            analytics_score_customers_from_the_store,
         );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn random_sequences_keep_the_invariants() {

@@ -587,3 +587,85 @@ pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
         );
     }
 }
+
+/// Analytics read the purchase history from the store (net of refunds):
+/// the guide's `segment` and `lifetime_value` per customer, and batch
+/// scoring of everyone.
+pub async fn analytics_score_customers_from_the_store(b: Backend) {
+    use crm_core::analytics::RfmSegment;
+    let loyal = customer(&b, "Loyal").await;
+    let once = customer(&b, "Once").await;
+    let refunded = customer(&b, "Refunded").await;
+    let none = customer(&b, "Nobody").await;
+    b.crm
+        .record_purchase(purchase(&b, once.id, "O1", 50_000))
+        .await
+        .expect("once");
+    b.crm
+        .record_purchase(purchase(&b, refunded.id, "X1", 80_000))
+        .await
+        .expect("refunded");
+    b.crm
+        .refund_purchase(RefundRequest {
+            store_id: "S1".into(),
+            receipt_id: "X1".into(),
+            refund_id: "all".into(),
+            amount: Decimal::from(80_000),
+        })
+        .await
+        .expect("refund all");
+    for week in 0..10 {
+        b.crm
+            .record_purchase(purchase(&b, loyal.id, &format!("L{week}"), 100_000))
+            .await
+            .expect("loyal");
+        b.clock.advance(Duration::days(7));
+    }
+    let l = b
+        .crm
+        .customer_analytics(loyal.id)
+        .await
+        .expect("loyal analytics");
+    let o = b
+        .crm
+        .customer_analytics(once.id)
+        .await
+        .expect("once analytics");
+    let n = b
+        .crm
+        .customer_analytics(none.id)
+        .await
+        .expect("no purchases");
+    assert_eq!(l.frequency, 9, "{}", b.name);
+    // The guide's CLV, fixed: 10 purchases in under a year -> 10/yr x 100,000 x 0.20 - 10 x 50.
+    assert_eq!(l.lifetime_value, Decimal::from(199_500), "{}", b.name);
+    assert_eq!(o.lifetime_value, Decimal::from(9_950));
+    assert_eq!(n.lifetime_value, Decimal::ZERO);
+    assert!(
+        l.rfm.total > o.rfm.total,
+        "{}: {:?} vs {:?}",
+        b.name,
+        l.rfm,
+        o.rfm
+    );
+    assert_ne!(l.segment, RfmSegment::Lost);
+    let json = serde_json::to_value(&l).expect("json");
+    assert!(json.get("segment").is_some() && json.get("lifetime_value").is_some());
+
+    let mut scored = Vec::new();
+    let model = b
+        .crm
+        .score_all_customers(|a| {
+            scored.push(a.customer_id);
+            Ok(())
+        })
+        .await
+        .expect("score all");
+    assert_eq!(
+        scored,
+        [loyal.id, once.id],
+        "{}: one result per customer with net purchases, in order",
+        b.name
+    );
+    assert_eq!(model.customers, 2);
+}

@@ -52,6 +52,7 @@ pub mod simulate;
 mod special;
 pub mod summary;
 
+mod history;
 pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams};
 pub use churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, ChurnThresholds, RecommendedActions,
@@ -59,6 +60,7 @@ pub use churn::{
 pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig};
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
+pub use history::AnalyticsSettings;
 pub use period::{PeriodUnit, Span};
 pub use rfm::{QuintileCuts, RfmBreakpoints, RfmDetailedSegment, RfmScore, RfmSegment};
 pub use score::{
