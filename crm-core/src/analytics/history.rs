@@ -158,7 +158,8 @@ impl Crm {
                     holdout: None,
                 });
                 a.lifetime_value = rust_decimal::Decimal::ZERO;
-                a.model_lifetime_value = a.model_lifetime_value.map(|_| rust_decimal::Decimal::ZERO);
+                a.model_lifetime_value =
+                    a.model_lifetime_value.map(|_| rust_decimal::Decimal::ZERO);
                 Ok(a)
             }
         }
