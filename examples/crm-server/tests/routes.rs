@@ -1,0 +1,296 @@
+//! Router tests: requests go through the real router (`oneshot`) onto a
+//! temporary SQLite database.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use crm_server::{AppState, app};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+struct TestApp {
+    router: Router,
+    path: std::path::PathBuf,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+async fn test_app() -> TestApp {
+    let path =
+        std::env::temp_dir().join(format!("crm-server-{}.db", uuid::Uuid::new_v4().simple()));
+    let store = crm_sqlx::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("sqlite");
+    let crm = crm_core::Crm::from_arc(store);
+    TestApp {
+        router: app(AppState::new(crm)),
+        path,
+    }
+}
+
+async fn call(app: &TestApp, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
+        .expect("request");
+    let res = Arc::new(app.router.clone())
+        .as_ref()
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("response");
+    let status = res.status();
+    let bytes = res.into_body().collect().await.expect("body").to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json)
+}
+
+#[tokio::test]
+async fn customers_crud_with_the_guide_envelope() {
+    let app = test_app().await;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"API Test Customer","email":"api@test.com"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["success"], true);
+    let id = body["data"]["id"].as_i64().expect("data.id");
+    assert_eq!(body["data"]["customer_code"], "RT00000001");
+
+    let (status, body) = call(&app, Method::GET, "/api/customers?page=1&limit=20", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["meta"]["total"], 1);
+    assert_eq!(body["meta"]["page"], 1);
+    assert_eq!(body["data"][0]["id"], id);
+
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/customers/{id}"),
+        Some(r#"{"name":"Renamed"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["name"].as_str()),
+        (StatusCode::OK, Some("Renamed"))
+    );
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &format!("/api/customers/{id}"),
+        Some(r#"{"customer_code":"RT1"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(body["error"]["fields"][0]["rule"], "not_updatable");
+
+    let (status, _) = call(&app, Method::DELETE, &format!("/api/customers/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, body) = call(&app, Method::GET, "/api/customers", None).await;
+    assert_eq!(body["meta"]["total"], 0, "deactivated customers are hidden");
+    let (_, body) = call(&app, Method::GET, "/api/customers?active=all", None).await;
+    assert_eq!(body["meta"]["total"], 1);
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/reactivate"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, Method::GET, "/api/customers/999", None).await;
+    assert_eq!(
+        (status, body["success"].as_bool()),
+        (StatusCode::NOT_FOUND, Some(false))
+    );
+}
+
+#[tokio::test]
+async fn errors_have_one_shape() {
+    let app = test_app().await;
+    let (status, body) = call(&app, Method::POST, "/api/customers", Some(r#"{"name": "x"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"]["code"], "malformed_json");
+    let long = "n".repeat(300);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(
+            &json!({"name": long, "email": "x@", "phone": "abc", "credit_limit": "-5"}).to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let fields: Vec<_> = body["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(fields, ["name", "email", "phone", "credit_limit"]);
+    call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"A","phone":"0812-3456-7890"}"#),
+    )
+    .await;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"B","phone":"+62 812 3456 7890"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["existing_customer_code"], "RT00000001");
+    let (status, body) = call(&app, Method::GET, "/api/customers?type=VIP", None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("validation"))
+    );
+}
+
+#[tokio::test]
+async fn loyalty_over_http_is_idempotent_and_never_overdraws() {
+    let app = test_app().await;
+    let (_, body) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Budi"}"#),
+    )
+    .await;
+    let id = body["data"]["id"].as_i64().expect("id");
+    let sale = r#"{"store_id":"S1","receipt_id":"R1","total_amount":"155000","purchase_date":"2026-11-20T10:00:00Z"}"#;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/purchases"),
+        Some(sale),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["earned"]["points"], 15);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/purchases"),
+        Some(sale),
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["replayed"].as_bool()),
+        (StatusCode::OK, Some(true))
+    );
+
+    let redeem = r#"{"points":20,"reference_type":"voucher","reference_id":"V1"}"#;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/redeem"),
+        Some(redeem),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "insufficient_points");
+    assert_eq!(body["error"]["available"], 15);
+    let earn = r#"{"points":5,"reference_type":"promo","reference_id":"P1"}"#;
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/earn"),
+        Some(earn),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/earn"),
+        Some(earn),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "replay");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/api/purchases/S1/R1/refunds",
+        Some(r#"{"refund_id":"F1","amount":"155000"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["earn_reversed"]["points"], -15);
+    let (_, body) = call(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{id}/loyalty"),
+        None,
+    )
+    .await;
+    assert_eq!(body["data"]["balance"], 5);
+    assert_eq!(body["data"]["tier"], "Bronze");
+}
+
+#[tokio::test]
+async fn analytics_follow_the_guide() {
+    let app = test_app().await;
+    let (_, body) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Siti"}"#),
+    )
+    .await;
+    let id = body["data"]["id"].as_i64().expect("id");
+    call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/purchases"),
+        Some(r#"{"store_id":"S1","receipt_id":"R1","total_amount":"100000","purchase_date":"2026-11-20T10:00:00Z"}"#),
+    )
+    .await;
+    // The guide's testCustomerAnalytics.
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{id}/analytics"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["success"], true);
+    assert!(body["data"].get("segment").is_some());
+    assert!(body["data"].get("lifetime_value").is_some());
+    let (status, body) = call(&app, Method::GET, "/api/segments", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["data"].as_array().map(Vec::len), Some(1));
+    let (status, body) = call(&app, Method::POST, "/api/analytics/refit", None).await;
+    assert_eq!(
+        (status, body["data"]["customers"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+    let (status, body) = call(&app, Method::GET, "/health", None).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+}
