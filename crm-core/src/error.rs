@@ -50,6 +50,8 @@ pub enum ErrorKind {
     Validation,
     /// The backend failed (connection, I/O, unexpected database error).
     Storage,
+    /// Credentials were missing or wrong.
+    Unauthorized,
 }
 
 impl ErrorKind {
@@ -60,6 +62,7 @@ impl ErrorKind {
             ErrorKind::Conflict => "conflict",
             ErrorKind::Validation => "validation",
             ErrorKind::Storage => "storage",
+            ErrorKind::Unauthorized => "unauthorized",
         }
     }
 }
@@ -106,6 +109,12 @@ pub enum Error {
     /// The input broke one or more rules; every failing field is listed.
     #[error("validation failed: {}", summarize(.0))]
     Validation(Vec<FieldError>),
+    /// Credentials were missing or wrong.
+    #[error("unauthorized: {message}")]
+    Unauthorized {
+        /// Why (never which of email or password was wrong).
+        message: String,
+    },
     /// The storage backend failed.
     #[error("storage error: {message}")]
     Storage {
@@ -135,6 +144,7 @@ impl Error {
             | Error::InsufficientPoints { .. } => ErrorKind::Conflict,
             Error::Validation(_) => ErrorKind::Validation,
             Error::Storage { .. } => ErrorKind::Storage,
+            Error::Unauthorized { .. } => ErrorKind::Unauthorized,
         }
     }
 

@@ -45,6 +45,7 @@ pub mod facade;
 pub mod loyalty;
 pub mod memory;
 pub mod store;
+pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use customer::{

@@ -18,6 +18,7 @@ use crate::customer::{
 };
 use crate::loyalty::{EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
 use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx, PurchaseCursor};
+use crate::users::{Role, User, UserStore};
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Clone)]
@@ -34,6 +35,8 @@ struct State {
     receipts: HashMap<(String, String), i64>,
     refunds: Vec<Refund>,
     events: Vec<OutboxEvent>,
+    users: Vec<(User, String)>,
+    settings: HashMap<String, String>,
 }
 
 impl State {
@@ -633,6 +636,65 @@ impl LedgerStore for MemoryStore {
             .collect();
         out.sort_by_key(|p| (p.purchase_date, p.id));
         Ok(out)
+    }
+}
+
+#[async_trait]
+impl UserStore for MemoryStore {
+    async fn insert_user(
+        &self,
+        email: String,
+        password_hash: String,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<User> {
+        let mut s = self.state.lock().await;
+        if s.users.iter().any(|(u, _)| u.email == email) {
+            return Err(Error::Conflict {
+                message: format!("user {email} already exists"),
+            });
+        }
+        let user = User {
+            id: s.users.len() as i64 + 1,
+            email,
+            role,
+            created_at: now,
+        };
+        s.users.push((user.clone(), password_hash));
+        Ok(user)
+    }
+
+    async fn user_by_email(&self, email: String) -> Result<Option<(User, String)>> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .iter()
+            .find(|(u, _)| u.email == email)
+            .cloned())
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .iter()
+            .map(|(u, _)| u.clone())
+            .collect())
+    }
+
+    async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .settings
+            .entry(key)
+            .or_insert(value)
+            .clone())
     }
 }
 

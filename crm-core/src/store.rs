@@ -80,7 +80,7 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the facade needs from a backend.
 #[async_trait]
-pub trait CrmStore: CustomerStore + LedgerStore {
+pub trait CrmStore: CustomerStore + LedgerStore + crate::users::UserStore {
     /// A short name of the backend (`memory`, `sqlite`, `mysql`).
     fn backend(&self) -> &'static str;
 

@@ -31,6 +31,8 @@ mod customers;
 mod error;
 #[macro_use]
 mod ledger;
+#[macro_use]
+mod users;
 pub mod mysql;
 pub mod sqlite;
 

@@ -86,6 +86,7 @@ impl MySqlStore {
 
 impl_customer_store!(MySqlStore, "mysql", MySqlPool);
 impl_ledger_store!(MySqlStore);
+impl_user_store!(MySqlStore);
 
 /// Creates an empty database on the server of `server_url` (any database
 /// path in the URL is ignored for the connection). Used by test harnesses and

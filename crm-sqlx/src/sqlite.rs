@@ -109,3 +109,4 @@ impl SqliteStore {
 
 impl_customer_store!(SqliteStore, "sqlite", SqlitePool);
 impl_ledger_store!(SqliteStore);
+impl_user_store!(SqliteStore);

@@ -68,6 +68,9 @@ impl From<Error> for ApiError {
             },
             _ => match e.kind() {
                 ErrorKind::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
+                ErrorKind::Unauthorized => {
+                    Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+                }
                 ErrorKind::Conflict => Self::new(StatusCode::CONFLICT, "conflict", message),
                 ErrorKind::Validation => Self {
                     fields: e.field_errors().to_vec(),

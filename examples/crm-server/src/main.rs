@@ -17,9 +17,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://crm.db".into());
     let bind = std::env::var("CRM_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
     let crm = crm_core::Crm::from_arc(crm_sqlx::connect(&url).await?);
+    let secret = crm_server::jwt_secret(&crm, std::env::var("CRM_JWT_SECRET").ok()).await?;
+    let admin = crm_server::bootstrap_admin(
+        &crm,
+        std::env::var("CRM_ADMIN_EMAIL").ok(),
+        std::env::var("CRM_ADMIN_PASSWORD").ok(),
+    )
+    .await?;
+    if let Some((email, generated)) = admin {
+        match generated {
+            Some(password) => {
+                println!("Created admin {email} with password {password} (shown once; change it)")
+            }
+            None => println!("Created admin {email}"),
+        }
+    }
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("CRM server on http://{bind} ({})", crm.store().backend());
-    axum::serve(listener, app(AppState::new(crm)))
+    let service = app(AppState::new(crm, secret.as_bytes()))
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -22,7 +22,16 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::auth::{Caller, client_ip, issue};
 use crate::error::{ApiError, ok};
+use axum::extract::ConnectInfo;
+use crm_core::users::{NewUser, Role};
+use std::net::SocketAddr;
+
+const STAFF: &[Role] = &[Role::Manager, Role::Cashier, Role::Analyst];
+const WRITERS: &[Role] = &[Role::Manager];
+const TILL: &[Role] = &[Role::Manager, Role::Cashier];
+const ANALYSTS: &[Role] = &[Role::Manager, Role::Analyst];
 
 type St = State<Arc<AppState>>;
 type ApiResult = Result<Response, ApiError>;
@@ -30,6 +39,8 @@ type ApiResult = Result<Response, ApiError>;
 pub(crate) fn router() -> Router<Arc<AppState>> {
     Router::new()
         .route("/health", get(health))
+        .route("/api/auth/login", post(login))
+        .route("/api/users", get(list_users).post(create_user))
         .route("/api/customers", get(list_customers).post(create_customer))
         .route(
             "/api/customers/{id}",
@@ -103,8 +114,10 @@ struct ListParams {
 
 async fn list_customers(
     State(s): St,
+    caller: Caller,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> ApiResult {
+    caller.require(STAFF)?;
     let Query(p) = params?;
     let status = match p.active.as_deref() {
         None | Some("true") | Some("1") => ActivityFilter::Active,
@@ -154,20 +167,28 @@ async fn list_customers(
     )))
 }
 
-async fn create_customer(State(s): St, json: Result<Json<Value>, JsonRejection>) -> ApiResult {
+async fn create_customer(
+    State(s): St,
+    caller: Caller,
+    json: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    caller.require(WRITERS)?;
     let input = NewCustomer::from_json(body(json)?)?;
     Ok(ok(StatusCode::CREATED, s.crm.create_customer(input).await?))
 }
 
-async fn get_customer(State(s): St, Path(id): Path<i64>) -> ApiResult {
+async fn get_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    caller.require(STAFF)?;
     Ok(ok(StatusCode::OK, s.crm.customer(CustomerId(id)).await?))
 }
 
 async fn update_customer(
     State(s): St,
+    caller: Caller,
     Path(id): Path<i64>,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(WRITERS)?;
     let patch = CustomerPatch::from_json(body(json)?)?;
     Ok(ok(
         StatusCode::OK,
@@ -175,14 +196,16 @@ async fn update_customer(
     ))
 }
 
-async fn deactivate_customer(State(s): St, Path(id): Path<i64>) -> ApiResult {
+async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    caller.require(WRITERS)?;
     Ok(ok(
         StatusCode::OK,
         s.crm.deactivate_customer(CustomerId(id)).await?,
     ))
 }
 
-async fn reactivate_customer(State(s): St, Path(id): Path<i64>) -> ApiResult {
+async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    caller.require(WRITERS)?;
     Ok(ok(
         StatusCode::OK,
         s.crm.reactivate_customer(CustomerId(id)).await?,
@@ -198,11 +221,13 @@ struct MergeBody {
 
 async fn merge_customer(
     State(s): St,
+    caller: Caller,
     Path(id): Path<i64>,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(WRITERS)?;
     let b: MergeBody = typed(body(json)?)?;
-    let by = b.merged_by.unwrap_or_else(|| "api".into());
+    let by = b.merged_by.unwrap_or_else(|| caller.0.email.clone());
     let r = s
         .crm
         .merge_customers(CustomerId(id), CustomerId(b.duplicate_id), by)
@@ -231,9 +256,11 @@ struct PurchaseBody {
 
 async fn record_purchase(
     State(s): St,
+    caller: Caller,
     Path(id): Path<i64>,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(TILL)?;
     let b: PurchaseBody = typed(body(json)?)?;
     let r = s
         .crm
@@ -267,9 +294,11 @@ struct RefundBody {
 
 async fn refund_purchase(
     State(s): St,
+    caller: Caller,
     Path((store_id, receipt_id)): Path<(String, String)>,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(WRITERS)?;
     let b: RefundBody = typed(body(json)?)?;
     let r = s
         .crm
@@ -290,7 +319,8 @@ async fn refund_purchase(
     ))
 }
 
-async fn loyalty_summary(State(s): St, Path(id): Path<i64>) -> ApiResult {
+async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    caller.require(STAFF)?;
     Ok(ok(
         StatusCode::OK,
         s.crm.loyalty_summary(CustomerId(id)).await?,
@@ -308,9 +338,11 @@ struct PointsBody {
 
 async fn loyalty_operation(
     State(s): St,
+    caller: Caller,
     Path((id, operation)): Path<(i64, String)>,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
+    caller.require(TILL)?;
     let b: PointsBody = typed(body(json)?)?;
     let req = PointsRequest {
         customer_id: CustomerId(id),
@@ -321,7 +353,10 @@ async fn loyalty_operation(
     let r = match operation.as_str() {
         "earn" => s.crm.earn_points(req).await?,
         "redeem" => s.crm.redeem_points(req).await?,
-        "adjust" => s.crm.adjust_points(req).await?,
+        "adjust" => {
+            caller.require(WRITERS)?;
+            s.crm.adjust_points(req).await?
+        }
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -340,14 +375,16 @@ async fn loyalty_operation(
     ))
 }
 
-async fn customer_analytics(State(s): St, Path(id): Path<i64>) -> ApiResult {
+async fn customer_analytics(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
+    caller.require(ANALYSTS)?;
     Ok(ok(
         StatusCode::OK,
         s.crm.customer_analytics(CustomerId(id)).await?,
     ))
 }
 
-async fn segments(State(s): St) -> ApiResult {
+async fn segments(State(s): St, caller: Caller) -> ApiResult {
+    caller.require(ANALYSTS)?;
     let mut by_segment: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
     s.crm
         .score_all_customers(|a| {
@@ -368,6 +405,44 @@ async fn segments(State(s): St) -> ApiResult {
     Ok(ok(StatusCode::OK, data))
 }
 
-async fn refit(State(s): St) -> ApiResult {
+async fn refit(State(s): St, caller: Caller) -> ApiResult {
+    caller.require(&[])?;
     Ok(ok(StatusCode::OK, s.crm.refit_analytics().await?))
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+async fn login(
+    State(s): St,
+    connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    json: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    s.limiter
+        .check(client_ip(connect.map(|axum::Extension(c)| c)))?;
+    let b: LoginBody = typed(body(json)?)?;
+    let user = s.crm.authenticate(b.email, b.password).await?;
+    let (token, expires_at) = issue(&s.keys, &user, s.crm.clock().now())?;
+    Ok(ok(
+        StatusCode::OK,
+        json!({ "token": token, "expires_at": expires_at, "user": user }),
+    ))
+}
+
+async fn create_user(
+    State(s): St,
+    caller: Caller,
+    json: Result<Json<Value>, JsonRejection>,
+) -> ApiResult {
+    caller.require(&[])?;
+    let b: NewUser = typed(body(json)?)?;
+    Ok(ok(StatusCode::CREATED, s.crm.create_user(b).await?))
+}
+
+async fn list_users(State(s): St, caller: Caller) -> ApiResult {
+    caller.require(&[])?;
+    Ok(ok(StatusCode::OK, s.crm.users().await?))
 }

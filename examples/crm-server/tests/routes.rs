@@ -1,8 +1,6 @@
 //! Router tests: requests go through the real router (`oneshot`) onto a
 //! temporary SQLite database.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -11,9 +9,13 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
+const SECRET: &[u8] = b"test-secret-0123456789abcdef-0123456789";
+
 struct TestApp {
     router: Router,
     path: std::path::PathBuf,
+    crm: crm_core::Crm,
+    token: String,
 }
 
 impl Drop for TestApp {
@@ -33,26 +35,52 @@ async fn test_app() -> TestApp {
         .await
         .expect("sqlite");
     let crm = crm_core::Crm::from_arc(store);
-    TestApp {
-        router: app(AppState::new(crm)),
+    crm_server::bootstrap_admin(
+        &crm,
+        Some("admin@test.id".into()),
+        Some("admin-password-1".into()),
+    )
+    .await
+    .expect("admin");
+    let mut t = TestApp {
+        router: app(AppState::new(crm.clone(), SECRET)),
         path,
-    }
+        crm,
+        token: String::new(),
+    };
+    t.token = login(&t, "admin@test.id", "admin-password-1").await;
+    t
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> String {
+    let body = json!({"email": email, "password": password}).to_string();
+    let (status, body) = send(app, Method::POST, "/api/auth/login", Some(&body), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"]["token"].as_str().expect("token").to_string()
 }
 
 async fn call(app: &TestApp, method: Method, uri: &str, body: Option<&str>) -> (StatusCode, Value) {
+    send(app, method, uri, body, Some(&app.token)).await
+}
+
+async fn send(
+    app: &TestApp,
+    method: Method,
+    uri: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (StatusCode, Value) {
     let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
     let req = req
         .body(body.map_or_else(Body::empty, |b| Body::from(b.to_string())))
         .expect("request");
-    let res = Arc::new(app.router.clone())
-        .as_ref()
-        .clone()
-        .oneshot(req)
-        .await
-        .expect("response");
+    let res = app.router.clone().oneshot(req).await.expect("response");
     let status = res.status();
     let bytes = res.into_body().collect().await.expect("body").to_bytes();
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
@@ -293,4 +321,167 @@ async fn analytics_follow_the_guide() {
         (status, body["data"]["status"].as_str()),
         (StatusCode::OK, Some("ok"))
     );
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_roles_enforced() {
+    let app = test_app().await;
+    let (status, body) = send(&app, Method::GET, "/api/customers", None, None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = send(&app, Method::GET, "/api/customers", None, Some("not-a-jwt")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // Forged: signed with another secret. Expired: right secret, past `exp`.
+    let admin = app.crm.users().await.expect("users").remove(0);
+    let forged_keys = crm_server::auth::TokenKeys::new(
+        b"another-secret-0123456789abcdef-xyz",
+        chrono::Duration::hours(1),
+    );
+    let (forged, _) =
+        crm_server::auth::issue(&forged_keys, &admin, chrono::Utc::now()).expect("forged");
+    let (status, _) = send(&app, Method::GET, "/api/customers", None, Some(&forged)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let old_keys = crm_server::auth::TokenKeys::new(SECRET, chrono::Duration::hours(1));
+    let (expired, _) = crm_server::auth::issue(
+        &old_keys,
+        &admin,
+        chrono::Utc::now() - chrono::Duration::hours(2),
+    )
+    .expect("expired");
+    let (status, _) = send(&app, Method::GET, "/api/customers", None, Some(&expired)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    for (email, role) in [
+        ("cashier@test.id", "cashier"),
+        ("analyst@test.id", "analyst"),
+        ("manager@test.id", "manager"),
+    ] {
+        let body = json!({"email": email, "password": "password-123", "role": role}).to_string();
+        let (status, b) = call(&app, Method::POST, "/api/users", Some(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let (status, body) = call(&app, Method::GET, "/api/users", None).await;
+    assert_eq!(
+        (status, body["data"].as_array().map(Vec::len)),
+        (StatusCode::OK, Some(4))
+    );
+    let cashier = login(&app, "cashier@test.id", "password-123").await;
+    let analyst = login(&app, "analyst@test.id", "password-123").await;
+    let manager = login(&app, "manager@test.id", "password-123").await;
+    let new = r#"{"name":"Role Test"}"#;
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(new),
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "cashiers do not create customers"
+    );
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(new),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let id = body["data"]["id"].as_i64().expect("id");
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{id}"),
+        None,
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let sale = r#"{"store_id":"S9","receipt_id":"R9","total_amount":"50000","purchase_date":"2026-11-20T10:00:00Z"}"#;
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/purchases"),
+        Some(sale),
+        Some(&analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "analysts only read");
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/purchases"),
+        Some(sale),
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{id}/analytics"),
+        None,
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{id}/analytics"),
+        None,
+        Some(&analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let adjust = r#"{"points":5,"reference_type":"fix","reference_id":"1"}"#;
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/adjust"),
+        Some(adjust),
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        "/api/analytics/refit",
+        None,
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "refit is admin only");
+    let (status, _) = send(&app, Method::GET, "/api/users", None, Some(&manager)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn logins_are_checked_and_rate_limited() {
+    let app = test_app().await;
+    let wrong = json!({"email": "admin@test.id", "password": "wrong-password"}).to_string();
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(
+            send(&app, Method::POST, "/api/auth/login", Some(&wrong), None)
+                .await
+                .0,
+        );
+    }
+    // The first login of test_app counted too: 9 more 401s, then 429.
+    assert_eq!(
+        statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count(),
+        9
+    );
+    assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }

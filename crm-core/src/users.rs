@@ -1,0 +1,156 @@
+//! Staff users of an application built on the SDK (the example server's
+//! logins): roles, argon2id password hashes, and a small settings store for
+//! secrets an application keeps with its database.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Crm, Error, FieldError, Result};
+
+/// Shortest password accepted.
+pub const PASSWORD_MIN: usize = 10;
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, including users.
+    Admin,
+    /// Every customer and loyalty write, and every read.
+    Manager,
+    /// Reads customers, records purchases, earns and redeems.
+    Cashier,
+    /// Reads everything, including analytics.
+    Analyst,
+}
+
+impl Role {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Cashier => "cashier",
+            Role::Analyst => "analyst",
+        }
+    }
+
+    /// Parses a stored name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Role::Admin, Role::Manager, Role::Cashier, Role::Analyst]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
+/// A user (never carries the password hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Id.
+    pub id: i64,
+    /// Lower-cased email, unique.
+    pub email: String,
+    /// Role.
+    pub role: Role,
+    /// When created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Input of [`Crm::create_user`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Email (login).
+    pub email: String,
+    /// Password, at least [`PASSWORD_MIN`] characters; only its argon2id hash is stored.
+    pub password: String,
+    /// Role.
+    pub role: Role,
+}
+
+/// Persistence of users and application settings.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; a taken email is a `Conflict`.
+    async fn insert_user(
+        &self,
+        email: String,
+        password_hash: String,
+        role: Role,
+        now: DateTime<Utc>,
+    ) -> Result<User>;
+    /// A user and its password hash, by email.
+    async fn user_by_email(&self, email: String) -> Result<Option<(User, String)>>;
+    /// Every user, by id.
+    async fn users(&self) -> Result<Vec<User>>;
+    /// The value of a setting, storing `value` first if the key is absent
+    /// (so concurrent first starts agree on one value).
+    async fn setting_or_insert(&self, key: String, value: String) -> Result<String>;
+}
+
+impl Crm {
+    /// Creates a user with an argon2id hash of the password.
+    pub async fn create_user(&self, input: NewUser) -> Result<User> {
+        let mut errors = Vec::new();
+        let email = input.email.trim().to_lowercase();
+        if !email.contains('@') || email.len() > 100 {
+            errors.push(FieldError::new(
+                "email",
+                "email",
+                "a valid email address is required",
+            ));
+        }
+        if input.password.chars().count() < PASSWORD_MIN {
+            errors.push(FieldError::new(
+                "password",
+                "min_length",
+                format!("password must be at least {PASSWORD_MIN} characters"),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(Error::Validation(errors));
+        }
+        let hash = Argon2::default()
+            .hash_password(input.password.as_bytes())
+            .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))?
+            .to_string();
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .insert_user(email, hash, input.role, now)
+            .await
+    }
+
+    /// Checks a login; a wrong email or password is the same `Unauthorized`.
+    pub async fn authenticate(&self, email: String, password: String) -> Result<User> {
+        let found = self
+            .inner
+            .store
+            .user_by_email(email.trim().to_lowercase())
+            .await?;
+        let denied = || Error::Unauthorized {
+            message: "wrong email or password".into(),
+        };
+        let Some((user, hash)) = found else {
+            // Spend the same time as a real check, so timing does not reveal emails.
+            let _ = Argon2::default().hash_password(password.as_bytes());
+            return Err(denied());
+        };
+        Argon2::default()
+            .verify_password(password.as_bytes(), hash.as_str())
+            .map_err(|_| denied())?;
+        Ok(user)
+    }
+
+    /// Every user.
+    pub async fn users(&self) -> Result<Vec<User>> {
+        self.inner.store.users().await
+    }
+
+    /// A setting kept with the database, created with `value` on first use.
+    pub async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
+        self.inner.store.setting_or_insert(key, value).await
+    }
+}

@@ -1,0 +1,85 @@
+//! The user and settings store for both engines (same macro scheme as
+//! `customers.rs`).
+
+/// Generates `UserStore` for an engine.
+macro_rules! impl_user_store {
+    ($store:ident) => {
+        mod users_impl {
+            use super::*;
+            use crm_core::users::{Role, User, UserStore};
+            use crm_core::{Error, Result};
+            use sqlx::Row;
+            use $crate::error::{corrupt, db_err, is_unique_violation};
+
+            fn user_from_row(row: &DbRow) -> Result<(User, String)> {
+                let role: String = row.try_get("role").map_err(db_err)?;
+                Ok((
+                    User {
+                        id: row.try_get("id").map_err(db_err)?,
+                        email: row.try_get("email").map_err(db_err)?,
+                        role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
+                        created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                    },
+                    row.try_get("password_hash").map_err(db_err)?,
+                ))
+            }
+
+            #[async_trait::async_trait]
+            impl UserStore for $store {
+                async fn insert_user(&self, email: String, password_hash: String, role: Role, now: chrono::DateTime<chrono::Utc>) -> Result<User> {
+                    let done = sqlx::query("INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)")
+                        .bind(email.clone())
+                        .bind(password_hash)
+                        .bind(role.as_str())
+                        .bind(ts(now))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| {
+                            if is_unique_violation(&e) {
+                                Error::Conflict { message: format!("user {email} already exists") }
+                            } else {
+                                db_err(e)
+                            }
+                        })?;
+                    Ok(User { id: last_insert_id(&done), email, role, created_at: now })
+                }
+
+                async fn user_by_email(&self, email: String) -> Result<Option<(User, String)>> {
+                    sqlx::query("SELECT id, email, password_hash, role, created_at FROM users WHERE email = ?")
+                        .bind(email)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| user_from_row(&r))
+                        .transpose()
+                }
+
+                async fn users(&self) -> Result<Vec<User>> {
+                    sqlx::query("SELECT id, email, password_hash, role, created_at FROM users ORDER BY id")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .iter()
+                        .map(|r| user_from_row(r).map(|(u, _)| u))
+                        .collect()
+                }
+
+                async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
+                    sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "{INSERT_IGNORE} INTO app_settings (setting_key, setting_value) VALUES (?, ?)"
+                    )))
+                    .bind(key.clone())
+                    .bind(value)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    sqlx::query_scalar("SELECT setting_value FROM app_settings WHERE setting_key = ?")
+                        .bind(key)
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)
+                }
+            }
+        }
+    };
+}
