@@ -8,6 +8,7 @@
 //! guide's envelope. Authentication, OpenAPI, metrics and demo data follow.
 
 pub mod auth;
+pub mod demo;
 pub mod error;
 mod routes;
 

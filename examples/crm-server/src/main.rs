@@ -1,8 +1,11 @@
 //! The CRM example server.
 //!
 //! Run: `cargo run --release -p crm-server` (SQLite file `crm.db` in the
-//! working directory; `DATABASE_URL=mysql://...` for MySQL, `CRM_BIND` for
-//! the address, default `127.0.0.1:8080`).
+//! working directory, seeded with demo data on first start unless
+//! `--no-demo`; `DATABASE_URL=mysql://...` for MySQL, `CRM_BIND` for the
+//! address, default `127.0.0.1:8080`; `CRM_JWT_SECRET`; `CRM_ADMIN_EMAIL` /
+//! `CRM_ADMIN_PASSWORD` for the first admin, else one is generated and its
+//! password printed once).
 
 use crm_server::{AppState, app};
 
@@ -31,6 +34,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             None => println!("Created admin {email}"),
         }
+    }
+    let no_demo = std::env::args().any(|a| a == "--no-demo");
+    let empty = crm
+        .list_customers(crm_core::CustomerQuery {
+            status: crm_core::ActivityFilter::All,
+            limit: Some(1),
+            ..Default::default()
+        })
+        .await?
+        .total
+        == 0;
+    if empty && !no_demo {
+        println!("Empty database: seeding demo data (use --no-demo to skip) ...");
+        let started = std::time::Instant::now();
+        let report = crm_server::demo::seed(&crm, 3_000, crm.clock().now()).await?;
+        println!(
+            "Seeded {} customers and {} purchases in {:.1?}",
+            report.customers,
+            report.purchases,
+            started.elapsed()
+        );
     }
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("CRM server on http://{bind} ({})", crm.store().backend());

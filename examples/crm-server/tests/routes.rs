@@ -485,3 +485,32 @@ async fn logins_are_checked_and_rate_limited() {
     );
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }
+
+#[tokio::test]
+async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent() {
+    let app = test_app().await;
+    let report = crm_server::demo::seed(&app.crm, 120, chrono::Utc::now())
+        .await
+        .expect("seed");
+    assert_eq!(report.customers, 120);
+    assert!(report.purchases > 500, "{report:?}");
+    let (status, body) = call(&app, Method::GET, "/api/segments", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let segments: Vec<_> = body["data"]
+        .as_array()
+        .expect("segments")
+        .iter()
+        .map(|s| s["segment"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert!(segments.len() >= 4, "segments: {segments:?}");
+    for id in [1, 7, 60, 119] {
+        let check = app
+            .crm
+            .check_balance(crm_core::CustomerId(id))
+            .await
+            .expect("check");
+        assert!(check.consistent, "{check:?}");
+    }
+    let (_, body) = call(&app, Method::GET, "/api/customers?limit=5", None).await;
+    assert_eq!(body["meta"]["total"], 120);
+}
