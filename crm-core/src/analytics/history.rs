@@ -108,9 +108,23 @@ impl Crm {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        match kept {
-            Some(model) => Ok(model),
-            None => Ok(Arc::new(self.refit_analytics().await?)),
+        if let Some(model) = kept {
+            return Ok(model);
+        }
+        match self.refit_analytics().await {
+            Ok(model) => Ok(Arc::new(model)),
+            // No purchase history at all yet: a placeholder model (recency
+            // fallback, nothing fitted), not kept, so the first real refit wins.
+            Err(crate::Error::Validation(fields))
+                if fields.iter().any(|f| f.field == "customers") =>
+            {
+                let settings = &self.inner.config.analytics;
+                let mut builder =
+                    AnalyticsModelBuilder::new(settings.unit, settings.config.clone())?;
+                builder.add(&empty_summary(CustomerId(0)));
+                Ok(Arc::new(builder.finish()?))
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -148,15 +162,7 @@ impl Crm {
                 // No (net) purchase yet: score an empty history, and value it
                 // at 0 as the guide's CLV does (the formula would count one
                 // purchase and subtract its cost).
-                let mut a = model.score(&CustomerSummary {
-                    customer,
-                    frequency: 0,
-                    recency: 0.0,
-                    t: 0.0,
-                    monetary_value: rust_decimal::Decimal::ZERO,
-                    total_spend: rust_decimal::Decimal::ZERO,
-                    holdout: None,
-                });
+                let mut a = model.score(&empty_summary(customer));
                 a.lifetime_value = rust_decimal::Decimal::ZERO;
                 a.model_lifetime_value =
                     a.model_lifetime_value.map(|_| rust_decimal::Decimal::ZERO);
@@ -177,5 +183,18 @@ impl Crm {
         self.for_each_summary(|s| sink(scorer.score_owned(s)))
             .await?;
         Ok(model)
+    }
+}
+
+/// The summary of a customer without purchases.
+fn empty_summary(customer: CustomerId) -> CustomerSummary<CustomerId> {
+    CustomerSummary {
+        customer,
+        frequency: 0,
+        recency: 0.0,
+        t: 0.0,
+        monetary_value: rust_decimal::Decimal::ZERO,
+        total_spend: rust_decimal::Decimal::ZERO,
+        holdout: None,
     }
 }
