@@ -86,6 +86,11 @@ pub trait CrmStore: CustomerStore + LedgerStore + crate::users::UserStore {
 
     /// Checks that the backend answers (for health checks).
     async fn ping(&self) -> Result<()>;
+
+    /// Connections of the pool (open, idle), for metrics; `None` without a pool.
+    fn pool_status(&self) -> Option<(u32, u32)> {
+        None
+    }
 }
 
 /// A ledger transaction: the primitive reads and writes the loyalty rules

@@ -70,6 +70,10 @@ macro_rules! impl_customer_store {
                 $backend
             }
 
+            fn pool_status(&self) -> Option<(u32, u32)> {
+                Some((self.pool.size(), u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX)))
+            }
+
             async fn ping(&self) -> crm_core::Result<()> {
                 sqlx::query("SELECT 1")
                     .execute(&self.pool)

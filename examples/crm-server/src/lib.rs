@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 mod routes;
 
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub keys: auth::TokenKeys,
     /// Login attempts per address.
     pub limiter: auth::LoginLimiter,
+    /// Prometheus metrics.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -36,6 +39,7 @@ impl AppState {
             crm,
             keys: auth::TokenKeys::new(secret, chrono::Duration::hours(12)),
             limiter: auth::LoginLimiter::default(),
+            metrics: metrics::Metrics::new(),
         })
     }
 }
@@ -85,6 +89,11 @@ pub async fn bootstrap_admin(
 /// The router of the whole API.
 pub fn app(state: Arc<AppState>) -> Router {
     routes::router()
+        .route("/metrics", axum::routing::get(metrics::metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -514,3 +514,39 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent() {
     let (_, body) = call(&app, Method::GET, "/api/customers?limit=5", None).await;
     assert_eq!(body["meta"]["total"], 120);
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = test_app().await;
+    call(&app, Method::GET, "/api/customers/1", None).await;
+    call(&app, Method::GET, "/api/customers/2", None).await;
+    let req = Request::builder()
+        .uri("/metrics")
+        .body(Body::empty())
+        .expect("request");
+    let res = app.router.clone().oneshot(req).await.expect("response");
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = String::from_utf8(
+        res.into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes()
+            .to_vec(),
+    )
+    .expect("utf8");
+    assert!(
+        text.contains(
+            r#"crm_http_requests_total{method="GET",route="/api/customers/{id}",status="404"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("crm_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"crm_db_pool_connections{state="open"}"#),
+        "{text}"
+    );
+}
