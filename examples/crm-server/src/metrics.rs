@@ -33,7 +33,7 @@ impl Metrics {
             ),
             &["route", "method", "status"],
         )
-        .unwrap_or_else(|e| unreachable_metric(e));
+        .unwrap_or_else(unreachable_metric);
         let latency = HistogramVec::new(
             HistogramOpts::new(
                 "crm_http_request_duration_seconds",
@@ -44,7 +44,7 @@ impl Metrics {
             ]),
             &["route", "method", "status"],
         )
-        .unwrap_or_else(|e| unreachable_metric(e));
+        .unwrap_or_else(unreachable_metric);
         let pool = IntGaugeVec::new(
             Opts::new(
                 "crm_db_pool_connections",
@@ -52,7 +52,7 @@ impl Metrics {
             ),
             &["state"],
         )
-        .unwrap_or_else(|e| unreachable_metric(e));
+        .unwrap_or_else(unreachable_metric);
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
