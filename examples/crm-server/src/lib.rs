@@ -88,13 +88,65 @@ pub async fn bootstrap_admin(
 
 /// The router of the whole API.
 pub fn app(state: Arc<AppState>) -> Router {
-    routes::router()
+    app_with(state, ServerOptions::default())
+}
+
+/// HTTP settings of the server.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Origins allowed by CORS: `None` = no CORS headers, `Some([])` = any.
+    pub cors_origins: Option<Vec<String>>,
+    /// Largest request body, in bytes (default 1 MiB).
+    pub body_limit: usize,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            cors_origins: None,
+            body_limit: 1024 * 1024,
+        }
+    }
+}
+
+/// The router with explicit HTTP settings.
+pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |req: &axum::http::Request<axum::body::Body>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+        },
+    );
+    let mut router = routes::router()
         .route("/metrics", axum::routing::get(metrics::metrics))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(1024 * 1024))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            options.body_limit,
+        ))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(trace)
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));
+    if let Some(origins) = options.cors_origins {
+        use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+        let cors = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+        let cors = if origins.is_empty() {
+            cors.allow_origin(Any)
+        } else {
+            cors.allow_origin(AllowOrigin::list(
+                origins
+                    .iter()
+                    .filter_map(|o| o.parse::<axum::http::HeaderValue>().ok()),
+            ))
+        };
+        router = router.layer(cors);
+    }
+    router.with_state(state)
 }

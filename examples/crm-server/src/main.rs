@@ -7,7 +7,7 @@
 //! `CRM_ADMIN_PASSWORD` for the first admin, else one is generated and its
 //! password printed once).
 
-use crm_server::{AppState, app};
+use crm_server::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -58,7 +58,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("CRM server on http://{bind} ({})", crm.store().backend());
-    let service = app(AppState::new(crm, secret.as_bytes()))
+    // CRM_CORS_ORIGINS: "*" for any origin, or a comma-separated list.
+    let cors_origins = std::env::var("CRM_CORS_ORIGINS").ok().map(|v| {
+        v.split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty() && *o != "*")
+            .map(String::from)
+            .collect::<Vec<_>>()
+    });
+    let options = crm_server::ServerOptions {
+        cors_origins,
+        ..Default::default()
+    };
+    let service = crm_server::app_with(AppState::new(crm, secret.as_bytes()), options)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
         .with_graceful_shutdown(async {

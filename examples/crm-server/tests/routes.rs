@@ -550,3 +550,35 @@ async fn metrics_count_requests_by_route_and_status() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn responses_carry_a_request_id_and_cors_is_configurable() {
+    let app = test_app().await;
+    let req = Request::builder()
+        .uri("/health")
+        .body(Body::empty())
+        .expect("request");
+    let res = app.router.clone().oneshot(req).await.expect("response");
+    assert!(res.headers().get("x-request-id").is_some());
+    let router = crm_server::app_with(
+        AppState::new(app.crm.clone(), SECRET),
+        crm_server::ServerOptions {
+            cors_origins: Some(vec!["https://pos.example.id".into()]),
+            ..Default::default()
+        },
+    );
+    let req = Request::builder()
+        .method(Method::OPTIONS)
+        .uri("/api/customers")
+        .header("origin", "https://pos.example.id")
+        .header("access-control-request-method", "GET")
+        .body(Body::empty())
+        .expect("request");
+    let res = router.oneshot(req).await.expect("response");
+    assert_eq!(
+        res.headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://pos.example.id")
+    );
+}
