@@ -11,29 +11,88 @@ use tower::ServiceExt;
 
 const SECRET: &[u8] = b"test-secret-0123456789abcdef-0123456789";
 
+/// Which database a router test runs on.
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    MySql,
+}
+
+enum Cleanup {
+    File(std::path::PathBuf),
+    MySql(String, String),
+}
+
 struct TestApp {
     router: Router,
-    path: std::path::PathBuf,
+    cleanup: Cleanup,
     crm: crm_core::Crm,
     token: String,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let mut p = self.path.clone().into_os_string();
-            p.push(suffix);
-            let _ = std::fs::remove_file(p);
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            Cleanup::MySql(server, db) => {
+                // Drop cannot await: drop the database from a helper thread.
+                let (server, db) = (server.clone(), db.clone());
+                let _ = std::thread::spawn(move || {
+                    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        let _ = rt.block_on(crm_sqlx::mysql::drop_database(&server, &db));
+                    }
+                })
+                .join();
+            }
         }
     }
 }
 
-async fn test_app() -> TestApp {
-    let path =
-        std::env::temp_dir().join(format!("crm-server-{}.db", uuid::Uuid::new_v4().simple()));
-    let store = crm_sqlx::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .expect("sqlite");
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+async fn test_app(backend: Backend) -> Option<TestApp> {
+    let (store, cleanup) = match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir()
+                .join(format!("crm-server-{}.db", uuid::Uuid::new_v4().simple()));
+            let store = crm_sqlx::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .expect("sqlite");
+            (store, Cleanup::File(path))
+        }
+        Backend::MySql => {
+            let Some(server) = std::env::var("CRM_TEST_MYSQL_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+            else {
+                assert!(!in_ci(), "CI=true but CRM_TEST_MYSQL_URL is not set");
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "SKIPPED: router test on MySQL (set CRM_TEST_MYSQL_URL)"
+                );
+                return None;
+            };
+            let db = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+            crm_sqlx::mysql::create_database(&server, &db)
+                .await
+                .expect("create database");
+            let url = crm_sqlx::mysql::database_url(&server, &db).expect("url");
+            let store = crm_sqlx::connect(&url).await.expect("mysql");
+            (store, Cleanup::MySql(server, db))
+        }
+    };
     let crm = crm_core::Crm::from_arc(store);
     crm_server::bootstrap_admin(
         &crm,
@@ -44,12 +103,12 @@ async fn test_app() -> TestApp {
     .expect("admin");
     let mut t = TestApp {
         router: app(AppState::new(crm.clone(), SECRET)),
-        path,
+        cleanup,
         crm,
         token: String::new(),
     };
     t.token = login(&t, "admin@test.id", "admin-password-1").await;
-    t
+    Some(t)
 }
 
 async fn login(app: &TestApp, email: &str, password: &str) -> String {
@@ -87,9 +146,10 @@ async fn send(
     (status, json)
 }
 
-#[tokio::test]
-async fn customers_crud_with_the_guide_envelope() {
-    let app = test_app().await;
+async fn customers_crud_with_the_guide_envelope(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let (status, body) = call(
         &app,
         Method::POST,
@@ -150,9 +210,10 @@ async fn customers_crud_with_the_guide_envelope() {
     );
 }
 
-#[tokio::test]
-async fn errors_have_one_shape() {
-    let app = test_app().await;
+async fn errors_have_one_shape(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let (status, body) = call(&app, Method::POST, "/api/customers", Some(r#"{"name": "x"#)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "malformed_json");
@@ -197,9 +258,10 @@ async fn errors_have_one_shape() {
     );
 }
 
-#[tokio::test]
-async fn loyalty_over_http_is_idempotent_and_never_overdraws() {
-    let app = test_app().await;
+async fn loyalty_over_http_is_idempotent_and_never_overdraws(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let (_, body) = call(
         &app,
         Method::POST,
@@ -278,9 +340,10 @@ async fn loyalty_over_http_is_idempotent_and_never_overdraws() {
     assert_eq!(body["data"]["tier"], "Bronze");
 }
 
-#[tokio::test]
-async fn analytics_follow_the_guide() {
-    let app = test_app().await;
+async fn analytics_follow_the_guide(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let (_, body) = call(
         &app,
         Method::POST,
@@ -323,9 +386,10 @@ async fn analytics_follow_the_guide() {
     );
 }
 
-#[tokio::test]
-async fn tokens_are_checked_and_roles_enforced() {
-    let app = test_app().await;
+async fn tokens_are_checked_and_roles_enforced(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let (status, body) = send(&app, Method::GET, "/api/customers", None, None).await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
@@ -463,9 +527,10 @@ async fn tokens_are_checked_and_roles_enforced() {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
-#[tokio::test]
-async fn logins_are_checked_and_rate_limited() {
-    let app = test_app().await;
+async fn logins_are_checked_and_rate_limited(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let wrong = json!({"email": "admin@test.id", "password": "wrong-password"}).to_string();
     let mut statuses = Vec::new();
     for _ in 0..12 {
@@ -486,9 +551,10 @@ async fn logins_are_checked_and_rate_limited() {
     assert_eq!(statuses.last(), Some(&StatusCode::TOO_MANY_REQUESTS));
 }
 
-#[tokio::test]
-async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent() {
-    let app = test_app().await;
+async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let report = crm_server::demo::seed(&app.crm, 120, chrono::Utc::now())
         .await
         .expect("seed");
@@ -515,9 +581,10 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent() {
     assert_eq!(body["meta"]["total"], 120);
 }
 
-#[tokio::test]
-async fn metrics_count_requests_by_route_and_status() {
-    let app = test_app().await;
+async fn metrics_count_requests_by_route_and_status(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     call(&app, Method::GET, "/api/customers/1", None).await;
     call(&app, Method::GET, "/api/customers/2", None).await;
     let req = Request::builder()
@@ -551,9 +618,10 @@ async fn metrics_count_requests_by_route_and_status() {
     );
 }
 
-#[tokio::test]
-async fn responses_carry_a_request_id_and_cors_is_configurable() {
-    let app = test_app().await;
+async fn responses_carry_a_request_id_and_cors_is_configurable(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
     let req = Request::builder()
         .uri("/health")
         .body(Body::empty())
@@ -582,3 +650,37 @@ async fn responses_carry_a_request_id_and_cors_is_configurable() {
         Some("https://pos.example.id")
     );
 }
+
+/// Every router test runs on SQLite and on MySQL/MariaDB.
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::MySql).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    customers_crud_with_the_guide_envelope,
+    errors_have_one_shape,
+    loyalty_over_http_is_idempotent_and_never_overdraws,
+    analytics_follow_the_guide,
+    tokens_are_checked_and_roles_enforced,
+    logins_are_checked_and_rate_limited,
+    demo_data_spreads_over_segments_and_keeps_the_ledger_consistent,
+    metrics_count_requests_by_route_and_status,
+    responses_carry_a_request_id_and_cors_is_configurable
+);
