@@ -5,21 +5,41 @@
 //! `--no-demo`; `DATABASE_URL=mysql://...` for MySQL, `CRM_BIND` for the
 //! address, default `127.0.0.1:8080`; `CRM_JWT_SECRET`; `CRM_ADMIN_EMAIL` /
 //! `CRM_ADMIN_PASSWORD` for the first admin, else one is generated and its
-//! password printed once).
+//! password printed once; `CRM_CORS_ORIGINS`, `CRM_LOG_FORMAT=json`,
+//! `CRM_DB_MAX_CONNECTIONS`, `CRM_DB_ACQUIRE_TIMEOUT_SECS`).
 
 use crm_server::AppState;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,tower_http=info".into()),
-        )
-        .init();
+    // CRM_LOG_FORMAT=json for structured logs (one JSON object per line).
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info,tower_http=info".into());
+    if std::env::var("CRM_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://crm.db".into());
     let bind = std::env::var("CRM_BIND").unwrap_or_else(|_| "127.0.0.1:8080".into());
-    let crm = crm_core::Crm::from_arc(crm_sqlx::connect(&url).await?);
+    // Pool settings: CRM_DB_MAX_CONNECTIONS (default 10), CRM_DB_ACQUIRE_TIMEOUT_SECS (default 10).
+    let mut options = crm_sqlx::StoreOptions::default();
+    if let Some(n) = std::env::var("CRM_DB_MAX_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.max_connections = n;
+    }
+    if let Some(n) = std::env::var("CRM_DB_ACQUIRE_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        options.acquire_timeout = std::time::Duration::from_secs(n);
+    }
+    let crm = crm_core::Crm::from_arc(crm_sqlx::connect_with(&url, options).await?);
     let secret = crm_server::jwt_secret(&crm, std::env::var("CRM_JWT_SECRET").ok()).await?;
     let admin = crm_server::bootstrap_admin(
         &crm,

@@ -684,3 +684,49 @@ on_every_backend!(
     metrics_count_requests_by_route_and_status,
     responses_carry_a_request_id_and_cors_is_configurable
 );
+
+#[tokio::test]
+async fn internal_errors_hide_their_details_behind_a_request_id() {
+    let path = std::env::temp_dir().join(format!(
+        "crm-server-500-{}.db",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let store = crm_sqlx::SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("sqlite");
+    let crm = crm_core::Crm::new(store.clone());
+    crm_server::bootstrap_admin(
+        &crm,
+        Some("admin@test.id".into()),
+        Some("admin-password-1".into()),
+    )
+    .await
+    .expect("admin");
+    let app = TestApp {
+        router: app(AppState::new(crm.clone(), SECRET)),
+        cleanup: Cleanup::File(path),
+        crm,
+        token: String::new(),
+    };
+    let token = login(&app, "admin@test.id", "admin-password-1").await;
+    store.pool().close().await; // the database goes away
+    let (status, body) = send(&app, Method::GET, "/api/customers", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "internal");
+    assert!(
+        body["error"]["request_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains("sqlx") && !text.contains("pool"),
+        "internals leaked: {text}"
+    );
+    let (status, body) = send(&app, Method::GET, "/health", None, None).await;
+    assert_eq!(
+        (status, body["data"]["status"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
+    );
+}
