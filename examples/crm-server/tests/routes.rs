@@ -651,6 +651,88 @@ async fn responses_carry_a_request_id_and_cors_is_configurable(backend: Backend)
     );
 }
 
+async fn merge_adjust_and_deactivate_over_http(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
+    let (_, a) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Keeper","email":"k@x.id"}"#),
+    )
+    .await;
+    let (_, b) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Duplicate","email":"d@x.id"}"#),
+    )
+    .await;
+    let (a, b) = (
+        a["data"]["id"].as_i64().expect("a"),
+        b["data"]["id"].as_i64().expect("b"),
+    );
+    let adjust = r#"{"points":25,"reference_type":"goodwill","reference_id":"G1"}"#;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{b}/loyalty/adjust"),
+        Some(adjust),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let merge = json!({"duplicate_id": b}).to_string();
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{a}/merge"),
+        Some(&merge),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["merged"]["merged_into"], a);
+    assert_eq!(body["data"]["merged"]["merged_by"], "admin@test.id");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{a}/merge"),
+        Some(&merge),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "a replayed merge");
+    let (_, body) = call(
+        &app,
+        Method::GET,
+        &format!("/api/customers/{a}/loyalty"),
+        None,
+    )
+    .await;
+    assert_eq!(body["data"]["balance"], 25);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{a}/merge"),
+        Some(&json!({"duplicate_id": a}).to_string()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["fields"][0]["field"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("from"))
+    );
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{a}/loyalty/bogus"),
+        Some(adjust),
+    )
+    .await;
+    assert_eq!(
+        (status, body["success"].as_bool()),
+        (StatusCode::NOT_FOUND, Some(false))
+    );
+}
+
 /// Every router test runs on SQLite and on MySQL/MariaDB.
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -674,6 +756,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    merge_adjust_and_deactivate_over_http,
     customers_crud_with_the_guide_envelope,
     errors_have_one_shape,
     loyalty_over_http_is_idempotent_and_never_overdraws,
