@@ -65,6 +65,18 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         .route("/api/analytics/refit", post(refit))
 }
 
+/// 201 for a write that happened, 200 for an idempotent replay of it.
+fn written<T: serde::Serialize>(replayed: bool, data: T) -> Response {
+    ok(
+        if replayed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
+        data,
+    )
+}
+
 fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     Ok(json?.0)
 }
@@ -232,14 +244,7 @@ async fn merge_customer(
         .crm
         .merge_customers(CustomerId(id), CustomerId(b.duplicate_id), by)
         .await?;
-    Ok(ok(
-        if r.replayed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        r,
-    ))
+    Ok(written(r.replayed, r))
 }
 
 #[derive(Deserialize)]
@@ -275,14 +280,7 @@ async fn record_purchase(
                 .unwrap_or_else(|| s.crm.config().loyalty.currency.clone()),
         })
         .await?;
-    Ok(ok(
-        if r.replayed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        r,
-    ))
+    Ok(written(r.replayed, r))
 }
 
 #[derive(Deserialize)]
@@ -309,14 +307,7 @@ async fn refund_purchase(
             amount: b.amount,
         })
         .await?;
-    Ok(ok(
-        if r.replayed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        r,
-    ))
+    Ok(written(r.replayed, r))
 }
 
 async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
@@ -365,14 +356,7 @@ async fn loyalty_operation(
             ));
         }
     };
-    Ok(ok(
-        if r.replayed {
-            StatusCode::OK
-        } else {
-            StatusCode::CREATED
-        },
-        r,
-    ))
+    Ok(written(r.replayed, r))
 }
 
 async fn customer_analytics(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
