@@ -42,6 +42,7 @@ pub mod clock;
 pub mod customer;
 pub mod error;
 pub mod facade;
+pub mod json;
 pub mod loyalty;
 pub mod memory;
 pub mod store;

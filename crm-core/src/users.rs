@@ -16,6 +16,7 @@ pub const PASSWORD_MIN: usize = 10;
 /// What a user may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// Everything, including users.
     Admin,
@@ -48,6 +49,7 @@ impl Role {
 
 /// A user (never carries the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Id.
     pub id: i64,
@@ -61,6 +63,7 @@ pub struct User {
 
 /// Input of [`Crm::create_user`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     /// Email (login).
     pub email: String,
@@ -68,6 +71,24 @@ pub struct NewUser {
     pub password: String,
     /// Role.
     pub role: Role,
+}
+
+impl NewUser {
+    /// Reads a new user from a JSON object, reporting every missing, mistyped
+    /// or unknown field at once.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        let mut r = crate::json::JsonFields::new(value)?;
+        let email = r.required("email", "a string");
+        let password = r.required("password", "a string");
+        let role = r.require("role", "one of admin, manager, cashier, analyst");
+        r.finish("user")?;
+        role.map(|role| NewUser {
+            email,
+            password,
+            role,
+        })
+        .ok_or_else(|| Error::invalid("role", "required", "role is required"))
+    }
 }
 
 /// Persistence of users and application settings.

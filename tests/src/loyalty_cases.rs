@@ -593,6 +593,12 @@ pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
 /// scoring of everyone.
 pub async fn analytics_score_customers_from_the_store(b: Backend) {
     use crm_core::analytics::RfmSegment;
+    let nothing = b
+        .crm
+        .score_all_customers(|_| panic!("nothing to score"))
+        .await
+        .expect("an empty store scores nothing, without an error");
+    assert!(nothing.is_none(), "{}: no model without history", b.name);
     let loyal = customer(&b, "Loyal").await;
     let once = customer(&b, "Once").await;
     let refunded = customer(&b, "Refunded").await;
@@ -660,7 +666,8 @@ pub async fn analytics_score_customers_from_the_store(b: Backend) {
             Ok(())
         })
         .await
-        .expect("score all");
+        .expect("score all")
+        .expect("a model: there are purchases");
     assert_eq!(
         scored,
         [loyal.id, once.id],

@@ -21,6 +21,7 @@ use crate::{Error, FieldError, Result};
 
 /// The four BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdParams {
     /// Shape of the Gamma distribution of purchase rates.
     pub r: f64,
@@ -166,6 +167,7 @@ impl BgNbdParams {
 
 /// A fitted BG/NBD model: estimates, the unit they are in, and how the fit went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdModel {
     /// The maximum-likelihood estimates.
     pub params: BgNbdParams,

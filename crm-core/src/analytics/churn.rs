@@ -17,6 +17,7 @@ use crate::{Error, FieldError, Result};
 /// How likely a customer is to have stopped buying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChurnRisk {
     /// Below the medium threshold.
     Low,
@@ -49,6 +50,7 @@ impl std::fmt::Display for ChurnRisk {
 /// Lower bounds of the risk levels on the churn probability.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChurnThresholds {
     /// From this probability on, MEDIUM (default 0.25).
     pub medium: f64,
@@ -106,6 +108,7 @@ impl ChurnThresholds {
 /// The action recommended for each risk level.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecommendedActions {
     /// For LOW risk.
     pub low: String,
@@ -143,6 +146,7 @@ impl RecommendedActions {
 /// Where a churn probability came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChurnMethod {
     /// 1 - P(alive) of the fitted BG/NBD model.
     BgNbd,
@@ -164,6 +168,7 @@ impl ChurnMethod {
 /// Settings of churn prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChurnConfig {
     /// Risk level thresholds.
     pub thresholds: ChurnThresholds,

@@ -14,6 +14,7 @@ use crate::{Error, FieldError, Result};
 /// Settings of the guide's CLV formula.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeuristicClvConfig {
     /// Gross margin on sales, 0 to 1 (the guide assumes 0.20).
     pub gross_margin: Decimal,
@@ -133,6 +134,7 @@ impl HeuristicClvConfig {
 /// days the two agree up to the month length (30 vs 30.4375 days).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ModelClvConfig {
     /// Number of steps summed.
     pub horizon_steps: u32,

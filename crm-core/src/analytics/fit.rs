@@ -24,6 +24,7 @@ use crate::{Error, Result};
 /// Options of a maximum-likelihood fit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FitOptions {
     /// L2 penalty coefficient `λ >= 0`: the optimiser minimises
     /// `-LL / n + λ · Σ θ²` over the natural parameters θ, the same objective
@@ -86,6 +87,7 @@ impl FitOptions {
 
 /// How a fit went: the figures an analyst needs to trust (or distrust) it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FitDiagnostics {
     /// `true` when the gradient norm at the estimates meets the tolerance
     /// (however the optimiser stopped: near the optimum a line search may

@@ -19,6 +19,7 @@ use crate::{Error, FieldError, Result};
 
 /// The three Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GammaGammaParams {
     /// Shape of the per-purchase spend distribution.
     pub p: f64,
@@ -84,6 +85,7 @@ impl GammaGammaParams {
 
 /// A fitted Gamma-Gamma model: estimates and how the fit went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GammaGammaModel {
     /// The maximum-likelihood estimates.
     pub params: GammaGammaParams,

@@ -173,16 +173,25 @@ impl Crm {
 
     /// Scores every customer with purchases, streaming: one pass to fit
     /// (the model is kept), a second to score; each result goes to `sink` as
-    /// it is computed. Returns the model used.
+    /// it is computed. Returns the model used, or `None` when there is no
+    /// purchase history yet (nothing to fit, nothing scored).
     pub async fn score_all_customers(
         &self,
         mut sink: impl FnMut(CustomerAnalytics<CustomerId>) -> Result<()> + Send,
-    ) -> Result<AnalyticsModel> {
-        let model = self.refit_analytics().await?;
+    ) -> Result<Option<AnalyticsModel>> {
+        let model = match self.refit_analytics().await {
+            Ok(model) => model,
+            Err(crate::Error::Validation(fields))
+                if fields.iter().any(|f| f.field == "customers") =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let mut scorer = model.scorer();
         self.for_each_summary(|s| sink(scorer.score_owned(s)))
             .await?;
-        Ok(model)
+        Ok(Some(model))
     }
 }
 

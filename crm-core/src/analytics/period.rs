@@ -23,6 +23,7 @@ use crate::Error;
 /// all purchases of a week or month into one; we keep day resolution.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PeriodUnit {
     /// One UTC calendar day.
     Day,
@@ -88,6 +89,7 @@ impl FromStr for PeriodUnit {
 
 /// A length of time with its unit: `Span::new(90.0, PeriodUnit::Day)`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Span {
     /// How many units (may be fractional, must be finite and >= 0).
     pub count: f64,

@@ -29,6 +29,7 @@ use crate::{Error, Result};
 /// The guide's five segments on the total RFM score (0-100).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RfmSegment {
     /// Total >= 80.
     Champion,
@@ -83,6 +84,7 @@ impl std::fmt::Display for RfmSegment {
 /// of the frequency and monetary scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RfmDetailedSegment {
     /// Bought recently, buy often and spend the most.
     Champions,
@@ -208,6 +210,7 @@ const fn rule(segment: RfmDetailedSegment, r0: u8, r1: u8, fm0: u8, fm1: u8) -> 
 
 /// A customer's RFM scores and segments.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RfmScore {
     /// Recency score, 1-5 (5 = most recent).
     pub recency: u8,
@@ -280,6 +283,7 @@ static SCORE_TABLE: LazyLock<[RfmScore; 125]> = LazyLock::new(|| {
 /// value of the `ceil(k·n/5)`-th worst customer, which makes the score
 /// `1 + floor(5·L/n)` with `L` the customers strictly worse (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuintileCuts {
     /// Cut points, from worst to best.
     pub cuts: [f64; 4],
@@ -359,6 +363,7 @@ pub fn rfm_values<K>(summary: &CustomerSummary<K>) -> (f64, f64, f64) {
 
 /// Cut points of all three dimensions, fitted on a population.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RfmBreakpoints {
     /// Periods since the last purchase (lower is better).
     pub recency: QuintileCuts,

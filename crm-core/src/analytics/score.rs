@@ -53,6 +53,7 @@ const CACHE_LIMIT: usize = 100_000;
 /// Every setting of the analytics, with the guide's defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalyticsConfig {
     /// The guide's CLV formula.
     pub heuristic_clv: HeuristicClvConfig,
@@ -105,6 +106,7 @@ impl AnalyticsConfig {
 /// The analytics of one customer: what the guide's `getCustomerAnalytics`
 /// returns (`segment`, `lifetime_value`) and the model results.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerAnalytics<K> {
     /// The customer's key.
     pub customer_id: K,
@@ -158,6 +160,7 @@ impl<K> CustomerAnalytics<K> {
 /// Everything fitted on a population: RFM cut points, BG/NBD, Gamma-Gamma,
 /// the settings, and what was decided. Serialises as the model snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalyticsModel {
     /// Snapshot format version ([`SNAPSHOT_VERSION`]).
     pub snapshot_version: u32,

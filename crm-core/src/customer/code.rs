@@ -15,6 +15,7 @@ pub const MAX_SEQUENCE: u64 = 99_999_999;
 /// A customer code such as `RT00000042`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerCode(String);
 
 impl CustomerCode {

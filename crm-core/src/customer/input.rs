@@ -7,17 +7,18 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::model::{Address, CustomerType};
-use crate::{Error, FieldError, Result};
+use crate::json::JsonFields;
+use crate::{FieldError, Result};
 
 /// The input to create a customer.
 ///
 /// Only `name` is required. The store assigns `id` and `customer_code`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCustomer {
     /// Display name: required, at most 150 characters.
     pub name: String,
@@ -27,14 +28,18 @@ pub struct NewCustomer {
     /// country code are read in the configured default region (Indonesia).
     pub phone: Option<String>,
     /// Kind of customer (default `RETAIL`).
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub customer_type: CustomerType,
     /// Credit limit, an exact decimal >= 0 with at most 2 decimal places (default 0).
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub credit_limit: Decimal,
     /// Postal address.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub address: Address,
     /// Date of birth.
     pub birthday: Option<NaiveDate>,
     /// Labels.
+    #[cfg_attr(feature = "openapi", schema(required = false))]
     pub tags: Vec<String>,
 }
 
@@ -45,6 +50,7 @@ pub struct NewCustomer {
 /// `is_active`, `created_at` ...) are rejected when read from JSON, never
 /// silently dropped.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerPatch {
     /// New name.
     pub name: Option<String>,
@@ -86,96 +92,24 @@ const NOT_UPDATABLE: &[(&str, &str)] = &[
     ("updated_at", "set by the store"),
 ];
 
-/// Reads typed fields out of a JSON object and collects every problem.
-struct FieldReader {
-    map: Map<String, Value>,
-    errors: Vec<FieldError>,
-}
-
-impl FieldReader {
-    fn new(value: Value) -> Result<Self> {
-        match value {
-            Value::Object(map) => Ok(Self {
-                map,
-                errors: Vec::new(),
-            }),
-            other => Err(Error::invalid(
-                "body",
-                "type",
-                format!("expected a JSON object, got {}", json_type(&other)),
+/// Ends a customer read: fields that exist on a customer but cannot be
+/// changed are `not_updatable` (for patches), other leftovers `unknown_field`.
+fn finish(mut r: JsonFields, reject_not_updatable: bool) -> Result<()> {
+    for (key, _) in r.take_rest() {
+        match NOT_UPDATABLE.iter().find(|(f, _)| *f == key) {
+            Some((_, why)) if reject_not_updatable => r.push(FieldError::new(
+                key.clone(),
+                "not_updatable",
+                format!("{key} cannot be updated: {why}"),
+            )),
+            _ => r.push(FieldError::new(
+                key.clone(),
+                "unknown_field",
+                format!("{key} is not a customer field"),
             )),
         }
     }
-
-    /// Takes a field: absent -> `None`, present -> `Some(parsed)`.
-    fn take<T: DeserializeOwned>(&mut self, field: &str, expected: &str) -> Option<T> {
-        let value = self.map.remove(field)?;
-        match serde_json::from_value::<T>(value) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.errors.push(FieldError::new(
-                    field,
-                    "type",
-                    format!("{field} must be {expected} ({e})"),
-                ));
-                None
-            }
-        }
-    }
-
-    /// Takes a nullable field: absent -> `None`, `null` -> `Some(None)`.
-    fn take_nullable<T: DeserializeOwned>(
-        &mut self,
-        field: &str,
-        expected: &str,
-    ) -> Option<Option<T>> {
-        match self.map.get(field) {
-            None => None,
-            Some(Value::Null) => {
-                self.map.remove(field);
-                Some(None)
-            }
-            Some(_) => self.take(field, expected).map(Some),
-        }
-    }
-
-    fn finish(mut self, reject_not_updatable: bool) -> Result<()> {
-        let mut rest: Vec<_> = std::mem::take(&mut self.map)
-            .into_iter()
-            .map(|(k, _)| k)
-            .collect();
-        rest.sort();
-        for key in rest {
-            match NOT_UPDATABLE.iter().find(|(f, _)| *f == key) {
-                Some((_, why)) if reject_not_updatable => self.errors.push(FieldError::new(
-                    key.clone(),
-                    "not_updatable",
-                    format!("{key} cannot be updated: {why}"),
-                )),
-                _ => self.errors.push(FieldError::new(
-                    key.clone(),
-                    "unknown_field",
-                    format!("{key} is not a customer field"),
-                )),
-            }
-        }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.errors))
-        }
-    }
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    r.finish("customer")
 }
 
 const DECIMAL: &str = "a decimal number (preferably as a string, e.g. \"1500000.00\")";
@@ -186,27 +120,24 @@ impl NewCustomer {
     /// Reads a new customer from a JSON object, reporting every type error and
     /// unknown field at once.
     pub fn from_json(value: Value) -> Result<Self> {
-        let mut r = FieldReader::new(value)?;
+        let mut r = JsonFields::new(value)?;
         let out = NewCustomer {
-            name: r
-                .take_nullable("name", "a string")
-                .flatten()
-                .unwrap_or_default(),
-            email: r.take_nullable("email", "a string").flatten(),
-            phone: r.take_nullable("phone", "a string").flatten(),
+            name: r.nullable("name", "a string").flatten().unwrap_or_default(),
+            email: r.nullable("email", "a string").flatten(),
+            phone: r.nullable("phone", "a string").flatten(),
             customer_type: r.take("customer_type", TYPE).unwrap_or_default(),
             credit_limit: r.take("credit_limit", DECIMAL).unwrap_or_default(),
             address: r
-                .take_nullable("address", "an address object")
+                .nullable("address", "an address object")
                 .flatten()
                 .unwrap_or_default(),
-            birthday: r.take_nullable("birthday", DATE).flatten(),
+            birthday: r.nullable("birthday", DATE).flatten(),
             tags: r
-                .take_nullable("tags", "a list of strings")
+                .nullable("tags", "a list of strings")
                 .flatten()
                 .unwrap_or_default(),
         };
-        r.finish(false)?;
+        finish(r, false)?;
         Ok(out)
     }
 }
@@ -215,17 +146,17 @@ impl CustomerPatch {
     /// Reads a patch from a JSON object, reporting every type error, unknown
     /// field and not-updatable field at once.
     pub fn from_json(value: Value) -> Result<Self> {
-        let mut r = FieldReader::new(value)?;
+        let mut r = JsonFields::new(value)?;
         let out = CustomerPatch {
             name: r.take("name", "a string"),
-            email: r.take_nullable("email", "a string or null"),
-            phone: r.take_nullable("phone", "a string or null"),
+            email: r.nullable("email", "a string or null"),
+            phone: r.nullable("phone", "a string or null"),
             credit_limit: r.take("credit_limit", DECIMAL),
             address: r.take("address", "an address object"),
-            birthday: r.take_nullable("birthday", DATE),
+            birthday: r.nullable("birthday", DATE),
             tags: r.take("tags", "a list of strings"),
         };
-        r.finish(true)?;
+        finish(r, true)?;
         Ok(out)
     }
 }

@@ -9,6 +9,7 @@ use super::code::CustomerCode;
 /// A customer's numeric identifier, assigned by the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerId(pub i64);
 
 impl std::fmt::Display for CustomerId {
@@ -28,6 +29,7 @@ impl From<i64> for CustomerId {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
 )]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CustomerType {
     /// Walk-in and end consumers (`RT`).
     #[default]
@@ -104,6 +106,7 @@ impl std::str::FromStr for CustomerType {
 /// A postal address. Every part is optional.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
     /// Street and number.
     pub line1: Option<String>,
@@ -121,6 +124,7 @@ pub struct Address {
 
 /// A customer as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Customer {
     /// Store-assigned identifier.
     pub id: CustomerId,

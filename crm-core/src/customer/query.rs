@@ -31,6 +31,7 @@ pub enum ActivityFilter {
 /// The order of a listing. Ties are always broken by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CustomerSort {
     /// By id, i.e. creation order (the default).
     #[default]
@@ -57,6 +58,7 @@ impl CustomerSort {
 /// Ascending or descending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SortDirection {
     /// Smallest first.
     #[default]

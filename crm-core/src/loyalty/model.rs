@@ -11,6 +11,7 @@ use crate::customer::{Customer, CustomerId};
 /// updated or deleted; corrections are new entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum EntryType {
     /// Points earned (a purchase, or a manual earn). Creates a lot.
     Earn,
@@ -52,6 +53,7 @@ impl EntryType {
 
 /// One ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LedgerEntry {
     /// Increasing id.
     pub id: i64,
@@ -77,6 +79,7 @@ pub struct LedgerEntry {
 /// consume lots; the open lots of a customer always add up to the balance
 /// plus any debt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Lot {
     /// Id.
     pub id: i64,
@@ -111,6 +114,7 @@ pub struct LoyaltyAccount {
 
 /// A purchase (the guide's `customer_purchase_history`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Purchase {
     /// Id.
     pub id: i64,
@@ -134,6 +138,7 @@ pub struct Purchase {
 
 /// A refund of (part of) a purchase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Refund {
     /// Id.
     pub id: i64,
@@ -151,6 +156,7 @@ pub struct Refund {
 /// describes, with an increasing id, for publishers (WebSocket, Redis) to
 /// deliver without losing or inventing any.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OutboxEvent {
     /// Increasing id; resume after the last one seen.
     pub id: i64,
@@ -184,6 +190,7 @@ pub struct NewPurchase {
 
 /// Result of recording a purchase (also of its replays).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PurchaseRecorded {
     /// The purchase as stored.
     pub purchase: Purchase,
@@ -208,6 +215,7 @@ pub struct RefundRequest {
 
 /// Result of a refund (also of its replays).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RefundRecorded {
     /// The refund.
     pub refund: Refund,
@@ -236,6 +244,7 @@ pub struct PointsRequest {
 
 /// Result of a manual point operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PointsApplied {
     /// The ledger entry (the original one on a replay).
     pub entry: LedgerEntry,
@@ -246,6 +255,7 @@ pub struct PointsApplied {
 /// A customer's loyalty position (the guide's balance, plus what a person
 /// needs to understand it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoyaltySummary {
     /// Whose.
     pub customer_id: CustomerId,
@@ -299,6 +309,7 @@ pub struct BalanceCheck {
 
 /// Result of a merge.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MergeResult {
     /// The surviving customer.
     pub into: Customer,

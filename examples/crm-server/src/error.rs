@@ -9,23 +9,28 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crm_core::{Error, ErrorKind, FieldError};
+use crm_core::{Error, ErrorKind};
 use serde::Serialize;
-use serde_json::{Value, json};
+
+use crate::openapi::{Envelope, ErrorBody, ErrorEnvelope};
 
 /// `{"success": true, "data": data}` with a status.
 pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
-    (status, Json(json!({ "success": true, "data": data }))).into_response()
+    (
+        status,
+        Json(Envelope {
+            success: true,
+            data,
+        }),
+    )
+        .into_response()
 }
 
-/// An API error: status, stable code, message, failing fields, extra details.
+/// An API error: a status and the body of the error envelope.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
-    message: String,
-    fields: Vec<FieldError>,
-    details: Option<Value>,
+    body: Box<ErrorBody>,
 }
 
 impl ApiError {
@@ -33,11 +38,22 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
-            code,
-            message: message.into(),
-            fields: Vec::new(),
-            details: None,
+            body: Box::new(ErrorBody {
+                code,
+                message: message.into(),
+                fields: Vec::new(),
+                requested: None,
+                available: None,
+                field: None,
+                existing_customer_code: None,
+                request_id: None,
+            }),
         }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
     }
 }
 
@@ -48,45 +64,44 @@ impl From<Error> for ApiError {
             Error::InsufficientPoints {
                 requested,
                 available,
-            } => Self {
-                status: StatusCode::CONFLICT,
-                code: "insufficient_points",
-                message,
-                fields: Vec::new(),
-                details: Some(json!({ "requested": requested, "available": available })),
-            },
+            } => {
+                let mut err = Self::new(StatusCode::CONFLICT, "insufficient_points", message);
+                err.body.requested = Some(*requested);
+                err.body.available = Some(*available);
+                err
+            }
             Error::DuplicateCustomer {
                 field,
                 existing_code,
                 ..
-            } => Self {
-                status: StatusCode::CONFLICT,
-                code: "duplicate_customer",
-                message,
-                fields: Vec::new(),
-                details: Some(json!({ "field": field, "existing_customer_code": existing_code })),
-            },
+            } => {
+                let mut err = Self::new(StatusCode::CONFLICT, "duplicate_customer", message);
+                err.body.field = Some(field.to_string());
+                err.body.existing_customer_code = Some(existing_code.to_string());
+                err
+            }
             _ => match e.kind() {
                 ErrorKind::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
                 ErrorKind::Unauthorized => {
                     Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
                 }
                 ErrorKind::Conflict => Self::new(StatusCode::CONFLICT, "conflict", message),
-                ErrorKind::Validation => Self {
-                    fields: e.field_errors().to_vec(),
-                    ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message)
-                },
+                ErrorKind::Validation => {
+                    let mut err =
+                        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message);
+                    err.body.fields = e.field_errors().to_vec();
+                    err
+                }
                 _ => {
                     let request_id = uuid::Uuid::new_v4().to_string();
                     tracing::error!(%request_id, error = ?e, "internal error");
-                    Self {
-                        details: Some(json!({ "request_id": request_id })),
-                        ..Self::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "internal",
-                            format!("internal error; quote request id {request_id}"),
-                        )
-                    }
+                    let mut err = Self::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        format!("internal error; quote request id {request_id}"),
+                    );
+                    err.body.request_id = Some(request_id);
+                    err
                 }
             },
         }
@@ -117,21 +132,12 @@ impl From<QueryRejection> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({
-            "code": self.code,
-            "message": self.message,
-            "fields": self.fields,
-        });
-        if let (Some(details), Some(obj)) = (self.details, error.as_object_mut())
-            && let Some(d) = details.as_object()
-        {
-            for (k, v) in d {
-                obj.insert(k.clone(), v.clone());
-            }
-        }
         (
             self.status,
-            Json(json!({ "success": false, "error": error })),
+            Json(ErrorEnvelope {
+                success: false,
+                error: *self.body,
+            }),
         )
             .into_response()
     }

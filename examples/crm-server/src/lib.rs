@@ -4,13 +4,15 @@
 //! HTTP and holds no business rule of its own. `app(state)` builds the
 //! router; `main.rs` only reads the configuration.
 //!
-//! Work in progress: customers, loyalty and analytics endpoints with the
-//! guide's envelope. Authentication, OpenAPI, metrics and demo data follow.
+//! Customers, loyalty and analytics endpoints with the guide's envelope,
+//! JWT auth and roles, Prometheus metrics, demo data, and the OpenAPI 3.1
+//! document at `GET /api/openapi.json` (see [`openapi`]).
 
 pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 mod routes;
 
 use std::sync::Arc;
@@ -122,8 +124,8 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
         },
     );
-    let mut router = routes::router()
-        .route("/metrics", axum::routing::get(metrics::metrics))
+    let (router, _) = routes::router().split_for_parts();
+    let mut router = router
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -1,0 +1,191 @@
+//! The OpenAPI 3.1 description of the API, generated from the code.
+//!
+//! Every endpoint is registered through `utoipa_axum::routes!`, so the router
+//! and the description come from the same handler list and cannot drift; the
+//! schemas are the SDK's own types (`crm-core` with its `openapi` feature) and
+//! the envelope types below, which the handlers also use to build their
+//! answers. Served at `GET /api/openapi.json`.
+
+use serde::Serialize;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+use crm_core::FieldError;
+
+/// `{"success": true, "data": ...}`: every successful answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Envelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    /// The result.
+    pub data: T,
+}
+
+/// A page of a listing: the envelope plus `meta`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListEnvelope<T> {
+    /// Always `true`.
+    pub success: bool,
+    /// The items of this page.
+    pub data: Vec<T>,
+    /// Where the page is.
+    pub meta: PageMeta,
+}
+
+/// Position of a page in a listing.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PageMeta {
+    /// Page number (1-based) for offset paging.
+    pub page: u32,
+    /// Page size.
+    pub limit: u32,
+    /// Items matching the filters.
+    pub total: u64,
+    /// Opaque cursor of the next page (keyset paging), `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `{"success": false, "error": {...}}`: every failed answer, malformed
+/// JSON included.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    /// Always `false`.
+    pub success: bool,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+/// The error of an [`ErrorEnvelope`].
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable code: `validation`, `malformed_json`,
+    /// `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// `duplicate_customer`, `insufficient_points`, `rate_limited`, `internal`.
+    pub code: &'static str,
+    /// Human-readable message.
+    pub message: String,
+    /// Every failing field (validation errors), else empty.
+    pub fields: Vec<FieldError>,
+    /// `insufficient_points`: points asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requested: Option<i64>,
+    /// `insufficient_points`: points that can be redeemed now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<i64>,
+    /// `duplicate_customer`: the field that collides (`email`, `phone`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// `duplicate_customer`: the code of the customer holding the value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub existing_customer_code: Option<String>,
+    /// `internal`: the id to quote; the details are only in the server log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// 400: the body is not JSON, or not sent as `application/json`.
+#[derive(IntoResponses)]
+#[response(status = 400, description = "Malformed JSON (`malformed_json`)")]
+pub struct E400(#[to_schema] pub ErrorEnvelope);
+
+/// 401: no, malformed, expired or forged bearer token.
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    description = "Missing, malformed, expired or forged token (`unauthorized`)"
+)]
+pub struct E401(#[to_schema] pub ErrorEnvelope);
+
+/// 403: valid token, role not allowed.
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "The caller's role may not do this (`forbidden`)"
+)]
+pub struct E403(#[to_schema] pub ErrorEnvelope);
+
+/// 404: no such resource.
+#[derive(IntoResponses)]
+#[response(status = 404, description = "No such resource (`not_found`)")]
+pub struct E404(#[to_schema] pub ErrorEnvelope);
+
+/// 409: conflicts with stored state.
+#[derive(IntoResponses)]
+#[response(
+    status = 409,
+    description = "Conflict: duplicate email/phone (`duplicate_customer`), not enough points (`insufficient_points`, with `available`), an idempotency key reused with another payload, or a stale state (`conflict`)"
+)]
+pub struct E409(#[to_schema] pub ErrorEnvelope);
+
+/// 422: validation, every failing field listed.
+#[derive(IntoResponses)]
+#[response(
+    status = 422,
+    description = "Validation failed; `error.fields` lists every failing field (`validation`)"
+)]
+pub struct E422(#[to_schema] pub ErrorEnvelope);
+
+/// 429: too many attempts.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    description = "Too many login attempts from this address (`rate_limited`)"
+)]
+pub struct E429(#[to_schema] pub ErrorEnvelope);
+
+/// 500: internal error, with a request id and no internals.
+#[derive(IntoResponses)]
+#[response(
+    status = 500,
+    description = "Internal error; `error.request_id` points to the server log (`internal`)"
+)]
+pub struct E500(#[to_schema] pub ErrorEnvelope);
+
+/// The document's fixed parts: info, tags, the bearer scheme.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CRM SDK server",
+        description = "REST API of the example server over the CRM SDK: customers, loyalty ledger, purchases and refunds, analytics, users. Every `/api` route but login needs `Authorization: Bearer <token>` from `POST /api/auth/login`. Roles: admin (everything), manager (every customer and loyalty write), cashier (reads customers, records purchases, earns and redeems), analyst (reads everything and the analytics).",
+        license(name = "Apache-2.0")
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(
+        ErrorEnvelope,
+        ErrorBody,
+        FieldError,
+        crm_core::CustomerSort,
+        crm_core::SortDirection,
+        crate::routes::LoyaltyOperation
+    )),
+    tags(
+        (name = "auth", description = "Login and users"),
+        (name = "customers", description = "Customer records"),
+        (name = "loyalty", description = "Purchases, refunds and the points ledger"),
+        (name = "analytics", description = "RFM segments, lifetime value, churn"),
+        (name = "operations", description = "Health, metrics, this document")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as JSON, built once per process from the router's handlers.
+pub fn spec_json() -> &'static str {
+    static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SPEC.get_or_init(|| {
+        let (_, api) = crate::routes::router().split_for_parts();
+        api.to_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"openapi: {e}\"}}"))
+    })
+}
+
+/// Adds the `bearer` security scheme (JWT).
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.bearer_format = Some("JWT".into());
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
