@@ -601,6 +601,11 @@ impl LedgerStore for MemoryStore {
             .collect())
     }
 
+    async fn last_event_id(&self) -> Result<i64> {
+        let s = self.state.lock().await;
+        Ok(s.events.last().map_or(0, |e| e.id))
+    }
+
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {
         let s = self.state.lock().await;
         Ok(s.receipts

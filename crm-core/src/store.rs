@@ -225,6 +225,8 @@ pub trait LedgerStore: Send + Sync {
     ) -> Result<Vec<CustomerId>>;
     /// Outbox events with id > `after`, in id order, at most `limit`.
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>>;
+    /// The highest outbox event id, 0 when there is none.
+    async fn last_event_id(&self) -> Result<i64>;
     /// A purchase by receipt, without locking.
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>>;
     /// Purchases in `(customer_id, purchase_date, id)` order, strictly after

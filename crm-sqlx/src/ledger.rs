@@ -481,6 +481,14 @@ macro_rules! impl_ledger_store {
                         .collect()
                 }
 
+                async fn last_event_id(&self) -> Result<i64> {
+                    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox_events")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(id.unwrap_or(0))
+                }
+
                 async fn purchases_after(&self, after: Option<PurchaseCursor>, limit: u32) -> Result<Vec<Purchase>> {
                     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history"));
                     if let Some(c) = after {

@@ -474,6 +474,7 @@ pub async fn merge_moves_everything_once(b: Backend) {
 /// Every change writes exactly one event, in order: customer events and one
 /// `loyalty_points` per ledger entry carrying the new balance.
 pub async fn outbox_has_one_event_per_change(b: Backend) {
+    assert_eq!(b.crm.last_event_id().await.expect("last id"), 0);
     let c = customer(&b, "Indah").await;
     b.crm
         .update_customer(
@@ -519,6 +520,12 @@ pub async fn outbox_has_one_event_per_change(b: Backend) {
     );
     let tail = b.crm.events_after(events[1].id, 100).await.expect("resume");
     assert_eq!(tail.len(), 2);
+    assert_eq!(
+        b.crm.last_event_id().await.expect("last id"),
+        events[3].id,
+        "{}",
+        b.name
+    );
 }
 
 /// 32 concurrent tasks of mixed earn and redeem on one customer, with

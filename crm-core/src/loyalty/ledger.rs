@@ -887,6 +887,12 @@ impl Crm {
             .events_after(after, limit.clamp(1, 1000))
             .await
     }
+
+    /// The id of the newest outbox event (0 when there is none): where a
+    /// publisher that only wants new events starts.
+    pub async fn last_event_id(&self) -> Result<i64> {
+        self.inner.store.last_event_id().await
+    }
 }
 
 #[cfg(test)]

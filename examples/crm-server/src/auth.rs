@@ -122,12 +122,20 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("expected a Bearer token"))?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 0;
-        let data = jsonwebtoken::decode::<Claims>(token.trim(), &state.keys.decoding, &validation)
-            .map_err(|_| unauthorized("invalid or expired token"))?;
-        Ok(Caller(data.claims))
+        verify(&state.keys, token)
     }
+}
+
+/// Checks a token (HS256, `exp` with no leeway) and returns its caller.
+pub fn verify(keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
+    if token.trim().is_empty() {
+        return Err(unauthorized("authorization required"));
+    }
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.leeway = 0;
+    let data = jsonwebtoken::decode::<Claims>(token.trim(), &keys.decoding, &validation)
+        .map_err(|_| unauthorized("invalid or expired token"))?;
+    Ok(Caller(data.claims))
 }
 
 /// Per-address login attempt counter (one process; several processes behind a

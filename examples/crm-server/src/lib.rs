@@ -9,8 +9,10 @@
 //! document at `GET /api/openapi.json` (see [`openapi`]).
 
 pub mod auth;
+pub mod cache;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod metrics;
 pub mod openapi;
 mod routes;
@@ -32,16 +34,32 @@ pub struct AppState {
     pub limiter: auth::LoginLimiter,
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
+    /// The outbox relay and WebSocket clients of this process.
+    pub events: Arc<events::EventHub>,
+    /// The Redis cache, when `REDIS_URL` is set.
+    pub cache: Option<Arc<cache::Cache>>,
 }
 
 impl AppState {
     /// State over a CRM, signing tokens with `secret` (valid 12 hours).
     pub fn new(crm: Crm, secret: &[u8]) -> Arc<Self> {
+        Self::with(crm, secret, None, events::EventOptions::default())
+    }
+
+    /// State with an optional Redis cache and event settings.
+    pub fn with(
+        crm: Crm,
+        secret: &[u8],
+        cache: Option<cache::Cache>,
+        events: events::EventOptions,
+    ) -> Arc<Self> {
         Arc::new(Self {
             crm,
             keys: auth::TokenKeys::new(secret, chrono::Duration::hours(12)),
             limiter: auth::LoginLimiter::default(),
             metrics: metrics::Metrics::new(),
+            events: Arc::new(events::EventHub::new(events)),
+            cache: cache.map(Arc::new),
         })
     }
 }
@@ -88,6 +106,26 @@ pub async fn bootstrap_admin(
     Ok(Some((email, generated)))
 }
 
+/// After a successful write, wakes the event relays (this process's at once,
+/// the others' through Redis).
+async fn announce_writes(
+    axum::extract::State(state): axum::extract::State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::http::Method;
+    let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let res = next.run(req).await;
+    if write && res.status().is_success() {
+        state.events.wake();
+        if state.cache.is_some() {
+            let state = state.clone();
+            tokio::spawn(async move { events::announce_write(&state).await });
+        }
+    }
+    res
+}
+
 /// The router of the whole API.
 pub fn app(state: Arc<AppState>) -> Router {
     app_with(state, ServerOptions::default())
@@ -126,6 +164,11 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
     );
     let (router, _) = routes::router().split_for_parts();
     let mut router = router
+        .route("/crm-updates", axum::routing::get(events::updates))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            announce_writes,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -6,7 +6,10 @@
 //! address, default `127.0.0.1:8080`; `CRM_JWT_SECRET`; `CRM_ADMIN_EMAIL` /
 //! `CRM_ADMIN_PASSWORD` for the first admin, else one is generated and its
 //! password printed once; `CRM_CORS_ORIGINS`, `CRM_LOG_FORMAT=json`,
-//! `CRM_DB_MAX_CONNECTIONS`, `CRM_DB_ACQUIRE_TIMEOUT_SECS`).
+//! `CRM_DB_MAX_CONNECTIONS`, `CRM_DB_ACQUIRE_TIMEOUT_SECS`; `REDIS_URL` for
+//! the customer cache and cross-process event wake-ups, `CRM_REDIS_PREFIX`
+//! for its keys, default `crm:`). Stops on Ctrl-C or SIGTERM after the
+//! requests in flight.
 
 use crm_server::AppState;
 
@@ -90,12 +93,50 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         cors_origins,
         ..Default::default()
     };
-    let service = crm_server::app_with(AppState::new(crm, secret.as_bytes()), options)
+    let cache = match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => {
+            let prefix = std::env::var("CRM_REDIS_PREFIX").unwrap_or_else(|_| "crm:".into());
+            println!("Redis cache and event fan-out on {url} (keys {prefix}*)");
+            Some(crm_server::cache::Cache::new(&crm_server::cache::RedisSettings {
+                url,
+                prefix,
+            })?)
+        }
+        None => None,
+    };
+    let state = AppState::with(
+        crm,
+        secret.as_bytes(),
+        cache,
+        crm_server::events::EventOptions::default(),
+    );
+    crm_server::events::EventHub::start(&state);
+    let service = crm_server::app_with(state, options)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, service)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown_signal())
         .await?;
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what process managers and load balancers send).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
 }

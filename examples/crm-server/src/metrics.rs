@@ -20,6 +20,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     pool: IntGaugeVec,
+    realtime: IntGaugeVec,
 }
 
 impl Metrics {
@@ -53,10 +54,19 @@ impl Metrics {
             &["state"],
         )
         .unwrap_or_else(unreachable_metric);
+        let realtime = IntGaugeVec::new(
+            Opts::new(
+                "crm_realtime",
+                "WebSocket clients, last delivered event id, cache hits/misses/errors",
+            ),
+            &["what"],
+        )
+        .unwrap_or_else(unreachable_metric);
         for c in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(pool.clone()),
+            Box::new(realtime.clone()),
         ] {
             let _ = registry.register(c);
         }
@@ -65,6 +75,7 @@ impl Metrics {
             requests,
             latency,
             pool,
+            realtime,
         }
     }
 
@@ -72,6 +83,18 @@ impl Metrics {
         if let Some((size, idle)) = state.crm.store().pool_status() {
             self.pool.with_label_values(&["open"]).set(i64::from(size));
             self.pool.with_label_values(&["idle"]).set(i64::from(idle));
+        }
+        let gauge = |what: &str, v: i64| self.realtime.with_label_values(&[what]).set(v);
+        gauge(
+            "websocket_clients",
+            i64::try_from(state.events.clients()).unwrap_or(i64::MAX),
+        );
+        gauge("last_event_id", state.events.cursor());
+        if let Some(cache) = &state.cache {
+            let s = cache.stats();
+            gauge("cache_hits", i64::try_from(s.hits).unwrap_or(i64::MAX));
+            gauge("cache_misses", i64::try_from(s.misses).unwrap_or(i64::MAX));
+            gauge("cache_errors", i64::try_from(s.errors).unwrap_or(i64::MAX));
         }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);

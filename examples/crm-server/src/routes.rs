@@ -78,6 +78,13 @@ async fn openapi_json() -> Response {
     ))
 }
 
+/// Stores a customer's new state in the cache (if any) after a write.
+async fn written_customer(s: &AppState, c: &Customer) {
+    if let Some(cache) = &s.cache {
+        cache.written(c).await;
+    }
+}
+
 /// 201 for a write that happened, 200 for an idempotent replay of it.
 fn written<T: serde::Serialize>(replayed: bool, data: T) -> Response {
     ok(
@@ -256,7 +263,16 @@ async fn create_customer(
 )]
 async fn get_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(STAFF)?;
-    Ok(ok(StatusCode::OK, s.crm.customer(CustomerId(id)).await?))
+    let id = CustomerId(id);
+    if let Some(cache) = &s.cache {
+        if let Some(hit) = cache.customer(id).await {
+            return Ok(ok(StatusCode::OK, hit));
+        }
+        let c = s.crm.customer(id).await?;
+        cache.fill(&c).await;
+        return Ok(ok(StatusCode::OK, c));
+    }
+    Ok(ok(StatusCode::OK, s.crm.customer(id).await?))
 }
 
 /// Change some fields; every failing field is reported. Role: manager.
@@ -276,10 +292,9 @@ async fn update_customer(
 ) -> ApiResult {
     caller.require(WRITERS)?;
     let patch = CustomerPatch::from_json(body(json)?)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.crm.update_customer(CustomerId(id), patch).await?,
-    ))
+    let c = s.crm.update_customer(CustomerId(id), patch).await?;
+    written_customer(&s, &c).await;
+    Ok(ok(StatusCode::OK, c))
 }
 
 /// Deactivate (soft delete). Role: manager.
@@ -292,10 +307,9 @@ async fn update_customer(
 )]
 async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.crm.deactivate_customer(CustomerId(id)).await?,
-    ))
+    let c = s.crm.deactivate_customer(CustomerId(id)).await?;
+    written_customer(&s, &c).await;
+    Ok(ok(StatusCode::OK, c))
 }
 
 /// Reactivate a deactivated customer. Role: manager.
@@ -308,10 +322,9 @@ async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 )]
 async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    Ok(ok(
-        StatusCode::OK,
-        s.crm.reactivate_customer(CustomerId(id)).await?,
-    ))
+    let c = s.crm.reactivate_customer(CustomerId(id)).await?;
+    written_customer(&s, &c).await;
+    Ok(ok(StatusCode::OK, c))
 }
 
 /// Body of a merge.
@@ -347,6 +360,8 @@ async fn merge_customer(
         .crm
         .merge_customers(CustomerId(id), CustomerId(b.duplicate_id), by)
         .await?;
+    written_customer(&s, &r.into).await;
+    written_customer(&s, &r.merged).await;
     Ok(written(r.replayed, r))
 }
 

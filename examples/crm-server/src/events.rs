@@ -1,0 +1,427 @@
+//! Real-time events at `/crm-updates` (the guide's `CRMRealtime`), from the
+//! outbox.
+//!
+//! The outbox in the database is the only source: every change writes its
+//! event in the same transaction, with an increasing id. Each server process
+//! runs one **relay** that reads the outbox after the last id it delivered and
+//! broadcasts each event, serialised once, to its WebSocket clients. The relay
+//! wakes up when this process handled a write, when any process announces one
+//! through Redis (`{prefix}events`), and at least every
+//! [`EventOptions::poll`] otherwise. Redis carries only the wake-up, never the
+//! event itself: pub/sub drops what is published while a subscriber
+//! reconnects, and the outbox does not, so every process delivers every
+//! event, once, in id order, whichever process caused it and whether or not
+//! Redis was there at the time.
+//!
+//! On MySQL, ids are taken at insert and become visible at commit, so a
+//! later id can be visible before an earlier one. The relay never skips
+//! ahead of a hole: it waits for the missing id up to
+//! [`EventOptions::gap_grace`] (a rolled-back transaction leaves a hole that
+//! never fills), then moves on.
+//!
+//! A client sends its last seen event id (`?last_event_id=` or the
+//! `Last-Event-ID` header) to get what it missed, from the database, before
+//! the live events. Clients share one bounded broadcast buffer: a slow
+//! client that falls behind it catches up from the database instead of
+//! holding memory, and one that cannot take a message within
+//! [`EventOptions::send_timeout`] is disconnected (it reconnects with its
+//! last id). Nobody waits for anybody else.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use crm_core::loyalty::OutboxEvent;
+use crm_core::users::Role;
+use crm_core::{Crm, Customer};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tokio::sync::{Notify, broadcast};
+
+use crate::{ApiError, AppState};
+
+/// Settings of the event relay.
+#[derive(Debug, Clone)]
+pub struct EventOptions {
+    /// Longest time between two outbox reads when nothing wakes the relay.
+    pub poll: Duration,
+    /// How long the relay waits for a missing id before moving on.
+    pub gap_grace: Duration,
+    /// Events kept for clients that are behind (shared by all clients).
+    pub buffer: usize,
+    /// Longest time a client may take to accept one message.
+    pub send_timeout: Duration,
+}
+
+impl Default for EventOptions {
+    fn default() -> Self {
+        Self {
+            poll: Duration::from_millis(500),
+            gap_grace: Duration::from_secs(2),
+            buffer: 1024,
+            send_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One event as sent to clients: its id and its JSON text.
+#[derive(Debug)]
+pub struct Delivered {
+    /// Outbox id.
+    pub id: i64,
+    /// `{"type", "event_id", ...}`.
+    pub json: String,
+}
+
+/// The events side of one server process.
+#[derive(Debug)]
+pub struct EventHub {
+    options: EventOptions,
+    tx: broadcast::Sender<Arc<Delivered>>,
+    /// Highest id the relay has passed (delivered or given up on).
+    cursor: AtomicI64,
+    /// The relay has read its starting point.
+    ready: Notify,
+    ready_flag: AtomicBool,
+    wake: Notify,
+    started: AtomicBool,
+    clients: AtomicUsize,
+}
+
+impl EventHub {
+    /// A hub; the relay starts with [`EventHub::start`].
+    pub fn new(options: EventOptions) -> Self {
+        let (tx, _) = broadcast::channel(options.buffer.max(16));
+        Self {
+            options,
+            tx,
+            cursor: AtomicI64::new(0),
+            ready: Notify::new(),
+            ready_flag: AtomicBool::new(false),
+            wake: Notify::new(),
+            started: AtomicBool::new(false),
+            clients: AtomicUsize::new(0),
+        }
+    }
+
+    /// Wakes the relay: new events may be in the outbox.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Connected WebSocket clients.
+    pub fn clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Highest event id delivered by this process's relay.
+    pub fn cursor(&self) -> i64 {
+        self.cursor.load(Ordering::Acquire)
+    }
+
+    async fn wait_ready(&self) {
+        while !self.ready_flag.load(Ordering::Acquire) {
+            let notified = self.ready.notified();
+            if self.ready_flag.load(Ordering::Acquire) {
+                break;
+            }
+            notified.await;
+        }
+    }
+
+    /// Starts the relay (and, with Redis, the wake-up subscriber) once; they
+    /// stop when the state is dropped.
+    pub fn start(state: &Arc<AppState>) {
+        if state.events.started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(state);
+        tokio::spawn(relay(weak.clone()));
+        if state.cache.is_some() {
+            tokio::spawn(subscriber(weak));
+        }
+    }
+}
+
+/// The wire form of an outbox event: the payload's fields plus `type` and
+/// `event_id`.
+pub fn wire(event: &OutboxEvent) -> String {
+    let mut out = Map::new();
+    out.insert("type".into(), Value::String(event.event_type.clone()));
+    out.insert("event_id".into(), Value::from(event.id));
+    if let Value::Object(payload) = &event.payload {
+        for (k, v) in payload {
+            out.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    Value::Object(out).to_string()
+}
+
+/// Reads the outbox in order and broadcasts; refreshes cached customers.
+async fn relay(state: std::sync::Weak<AppState>) {
+    // Start after the newest event: clients ask for older ones by id.
+    let (hub, crm, cache) = loop {
+        let Some(s) = state.upgrade() else { return };
+        match s.crm.last_event_id().await {
+            Ok(last) => {
+                s.events.cursor.store(last, Ordering::Release);
+                s.events.ready_flag.store(true, Ordering::Release);
+                s.events.ready.notify_waiters();
+                break (
+                    Arc::clone(&s.events),
+                    s.crm.clone(),
+                    s.cache.as_ref().map(Arc::clone),
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "event relay: cannot read the outbox yet");
+                drop(s);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let mut cursor = hub.cursor();
+    let mut gap: Option<(i64, Instant)> = None;
+    loop {
+        let wait = if gap.is_some() {
+            Duration::from_millis(20)
+        } else {
+            hub.options.poll
+        };
+        tokio::select! {
+            _ = hub.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+        if state.strong_count() == 0 {
+            return;
+        }
+        'drain: loop {
+            let batch = match crm.events_after(cursor, 500).await {
+                Ok(b) => b,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event relay: outbox read failed");
+                    break;
+                }
+            };
+            let full = batch.len() >= 500;
+            for event in batch {
+                if event.id != cursor + 1 {
+                    match gap {
+                        Some((missing, since))
+                            if missing == cursor + 1 && since.elapsed() >= hub.options.gap_grace =>
+                        {
+                            tracing::warn!(
+                                from = cursor + 1,
+                                to = event.id - 1,
+                                "event relay: ids never committed (rolled back); moving on"
+                            );
+                        }
+                        Some((missing, _)) if missing == cursor + 1 => break 'drain,
+                        _ => {
+                            gap = Some((cursor + 1, Instant::now()));
+                            break 'drain;
+                        }
+                    }
+                }
+                gap = None;
+                if let Some(cache) = &cache
+                    && matches!(event.event_type.as_str(), "customer_update" | "new_customer")
+                    && let Some(c) = event
+                        .payload
+                        .get("customer")
+                        .and_then(|c| serde_json::from_value::<Customer>(c.clone()).ok())
+                {
+                    cache.refresh(&c).await;
+                }
+                cursor = event.id;
+                let delivered = Arc::new(Delivered {
+                    id: event.id,
+                    json: wire(&event),
+                });
+                hub.cursor.store(cursor, Ordering::Release);
+                let _ = hub.tx.send(delivered);
+            }
+            if !full {
+                break;
+            }
+        }
+    }
+}
+
+/// Listens on the Redis channel and wakes the relay; reconnects by itself.
+async fn subscriber(state: std::sync::Weak<AppState>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let Some((client, channel, hub)) = state.upgrade().and_then(|s| {
+            s.cache
+                .as_ref()
+                .map(|c| (c.client().clone(), c.events_channel(), Arc::clone(&s.events)))
+        }) else {
+            return;
+        };
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    tracing::info!(%channel, "subscribed to event wake-ups");
+                    backoff = Duration::from_millis(100);
+                    // Anything announced while we were away is in the outbox.
+                    hub.wake();
+                    let mut messages = pubsub.on_message();
+                    while messages.next().await.is_some() {
+                        hub.wake();
+                        if state.strong_count() == 0 {
+                            return;
+                        }
+                    }
+                    tracing::warn!("redis subscription lost; reconnecting");
+                }
+                Err(e) => tracing::warn!(error = %e, "redis subscribe failed"),
+            },
+            Err(e) => tracing::debug!(error = %e, "redis not reachable for events"),
+        }
+        drop(hub);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Query of `/crm-updates`.
+#[derive(Debug, Deserialize)]
+pub struct UpdatesQuery {
+    /// Bearer token (browsers cannot set headers on a WebSocket).
+    token: Option<String>,
+    /// Resume after this event id.
+    last_event_id: Option<i64>,
+}
+
+/// `GET /crm-updates`: upgrade to a WebSocket of events. Any staff role.
+pub async fn updates(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<UpdatesQuery>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let header_token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
+    let token = q.token.or(header_token).unwrap_or_default();
+    let caller = crate::auth::verify(&state.keys, &token)?;
+    caller.require(&[Role::Manager, Role::Cashier, Role::Analyst])?;
+    let last = match q.last_event_id {
+        Some(id) => Some(id),
+        None => headers
+            .get("last-event-id")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok()),
+    };
+    EventHub::start(&state);
+    Ok(ws.on_upgrade(move |socket| client(state, socket, last)))
+}
+
+struct ClientGuard(Arc<EventHub>);
+
+impl Drop for ClientGuard {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
+    let hub = Arc::clone(&state.events);
+    hub.clients.fetch_add(1, Ordering::Relaxed);
+    let _guard = ClientGuard(Arc::clone(&hub));
+    let crm = state.crm.clone();
+    let timeout = hub.options.send_timeout;
+    drop(state);
+    hub.wait_ready().await;
+    // Subscribe first: whatever is broadcast from now on is in `rx`, and
+    // whatever was broadcast before is in the outbox at or below the cursor.
+    let mut rx = hub.tx.subscribe();
+    let mut last = last.unwrap_or_else(|| hub.cursor());
+    let (mut sink, mut incoming) = socket.split();
+    if catch_up(&crm, &hub, &mut sink, &mut last, timeout)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Ok(d) => {
+                    if d.id <= last {
+                        continue;
+                    }
+                    if send(&mut sink, d.json.clone(), timeout).await.is_err() {
+                        return;
+                    }
+                    last = d.id;
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    if catch_up(&crm, &hub, &mut sink, &mut last, timeout).await.is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            msg = incoming.next() => match msg {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+type Sink = futures_util::stream::SplitSink<WebSocket, Message>;
+
+async fn send(sink: &mut Sink, text: String, timeout: Duration) -> Result<(), ()> {
+    match tokio::time::timeout(timeout, sink.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Sends events after `last` up to the relay's cursor, from the database.
+async fn catch_up(
+    crm: &Crm,
+    hub: &EventHub,
+    sink: &mut Sink,
+    last: &mut i64,
+    timeout: Duration,
+) -> Result<(), ()> {
+    loop {
+        let upto = hub.cursor();
+        if *last >= upto {
+            return Ok(());
+        }
+        let batch = crm.events_after(*last, 500).await.map_err(|e| {
+            tracing::warn!(error = %e, "event catch-up failed");
+        })?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        for event in batch {
+            if event.id > upto {
+                return Ok(());
+            }
+            send(sink, wire(&event), timeout).await?;
+            *last = event.id;
+        }
+    }
+}
+
+/// After a successful write, wakes this process's relay and, with Redis,
+/// every other process's.
+pub async fn announce_write(state: &AppState) {
+    state.events.wake();
+    if let Some(cache) = &state.cache {
+        cache.publish_wakeup().await;
+    }
+}
