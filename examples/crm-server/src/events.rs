@@ -213,7 +213,8 @@ async fn relay(state: std::sync::Weak<AppState>) {
                 if event.id != cursor + 1 {
                     match gap {
                         Some((missing, since))
-                            if missing == cursor + 1 && since.elapsed() >= hub.options.gap_grace =>
+                            if missing == cursor + 1
+                                && since.elapsed() >= hub.options.gap_grace =>
                         {
                             tracing::warn!(
                                 from = cursor + 1,
@@ -230,7 +231,10 @@ async fn relay(state: std::sync::Weak<AppState>) {
                 }
                 gap = None;
                 if let Some(cache) = &cache
-                    && matches!(event.event_type.as_str(), "customer_update" | "new_customer")
+                    && matches!(
+                        event.event_type.as_str(),
+                        "customer_update" | "new_customer"
+                    )
                     && let Some(c) = event
                         .payload
                         .get("customer")
@@ -258,9 +262,13 @@ async fn subscriber(state: std::sync::Weak<AppState>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let Some((client, channel, hub)) = state.upgrade().and_then(|s| {
-            s.cache
-                .as_ref()
-                .map(|c| (c.client().clone(), c.events_channel(), Arc::clone(&s.events)))
+            s.cache.as_ref().map(|c| {
+                (
+                    c.client().clone(),
+                    c.events_channel(),
+                    Arc::clone(&s.events),
+                )
+            })
         }) else {
             return;
         };

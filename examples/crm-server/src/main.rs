@@ -97,10 +97,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(url) => {
             let prefix = std::env::var("CRM_REDIS_PREFIX").unwrap_or_else(|_| "crm:".into());
             println!("Redis cache and event fan-out on {url} (keys {prefix}*)");
-            Some(crm_server::cache::Cache::new(&crm_server::cache::RedisSettings {
-                url,
-                prefix,
-            })?)
+            Some(crm_server::cache::Cache::new(
+                &crm_server::cache::RedisSettings { url, prefix },
+            )?)
         }
         None => None,
     };

@@ -19,9 +19,8 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 const ADMIN: &str = "admin@realtime.test";
 const PASSWORD: &str = "realtime-password-1";
@@ -97,7 +96,11 @@ fn start_server(database_url: &str, redis: Option<(&str, &str)>) -> Server {
         agent,
         token: String::new(),
     };
-    let (status, body) = server.call("POST", "/api/auth/login", Some(json!({"email": ADMIN, "password": PASSWORD})));
+    let (status, body) = server.call(
+        "POST",
+        "/api/auth/login",
+        Some(json!({"email": ADMIN, "password": PASSWORD})),
+    );
     assert_eq!(status, 200, "login: {body}");
     server.token = body["data"]["token"].as_str().expect("token").to_string();
     server
@@ -109,9 +112,21 @@ impl Server {
         let auth = format!("Bearer {}", self.token);
         let result = match (method, body) {
             ("GET", _) => self.agent.get(&url).header("authorization", &auth).call(),
-            ("DELETE", _) => self.agent.delete(&url).header("authorization", &auth).call(),
-            ("POST", Some(b)) => self.agent.post(&url).header("authorization", &auth).send_json(b),
-            ("PATCH", Some(b)) => self.agent.patch(&url).header("authorization", &auth).send_json(b),
+            ("DELETE", _) => self
+                .agent
+                .delete(&url)
+                .header("authorization", &auth)
+                .call(),
+            ("POST", Some(b)) => self
+                .agent
+                .post(&url)
+                .header("authorization", &auth)
+                .send_json(b),
+            ("PATCH", Some(b)) => self
+                .agent
+                .patch(&url)
+                .header("authorization", &auth)
+                .send_json(b),
             (m, _) => panic!("unsupported {m}"),
         };
         let mut res = result.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
@@ -122,16 +137,24 @@ impl Server {
 
     fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let (status, answer) = self.call(method, path, body);
-        assert!((200..300).contains(&status), "{method} {path}: {status} {answer}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {answer}"
+        );
         answer["data"].clone()
     }
 
     async fn websocket(&self, last_event_id: Option<i64>) -> Ws {
-        let mut url = format!("ws://127.0.0.1:{}/crm-updates?token={}", self.port, self.token);
+        let mut url = format!(
+            "ws://127.0.0.1:{}/crm-updates?token={}",
+            self.port, self.token
+        );
         if let Some(id) = last_event_id {
             url.push_str(&format!("&last_event_id={id}"));
         }
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket");
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("websocket");
         ws
     }
 }
@@ -177,11 +200,9 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
     let server = start_server(&url, None);
 
     // No token, a forged token: refused before the upgrade.
-    let refused = tokio_tungstenite::connect_async(format!(
-        "ws://127.0.0.1:{}/crm-updates",
-        server.port
-    ))
-    .await;
+    let refused =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{}/crm-updates", server.port))
+            .await;
     assert!(
         matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
         "{refused:?}"
@@ -191,7 +212,9 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
         server.port
     ))
     .await;
-    assert!(matches!(&forged, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401));
+    assert!(
+        matches!(&forged, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401)
+    );
 
     let mut ws = server.websocket(None).await;
     // The token in the Authorization header works too.
@@ -203,11 +226,21 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
         "authorization",
         format!("Bearer {}", server.token).parse().expect("header"),
     );
-    let (mut ws_header, _) = tokio_tungstenite::connect_async(req).await.expect("header auth");
+    let (mut ws_header, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("header auth");
 
-    let c = server.ok("POST", "/api/customers", Some(json!({"name": "Sari Dewi", "phone": "0812-1111-2222"})));
+    let c = server.ok(
+        "POST",
+        "/api/customers",
+        Some(json!({"name": "Sari Dewi", "phone": "0812-1111-2222"})),
+    );
     let id = c["id"].as_i64().expect("id");
-    server.ok("PATCH", &format!("/api/customers/{id}"), Some(json!({"name": "Sari D."})));
+    server.ok(
+        "PATCH",
+        &format!("/api/customers/{id}"),
+        Some(json!({"name": "Sari D."})),
+    );
     server.ok(
         "POST",
         &format!("/api/customers/{id}/loyalty/earn"),
@@ -223,17 +256,38 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
     for _ in 0..4 {
         seen.push(next_event(&mut ws).await);
     }
-    let kinds: Vec<_> = seen.iter().map(|e| e["type"].as_str().unwrap_or("?").to_string()).collect();
-    assert_eq!(kinds, ["new_customer", "customer_update", "loyalty_points", "loyalty_points"]);
+    let kinds: Vec<_> = seen
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or("?").to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "new_customer",
+            "customer_update",
+            "loyalty_points",
+            "loyalty_points"
+        ]
+    );
     assert_eq!(seen[0]["customer"]["id"], id);
     assert_eq!(seen[0]["customer"]["name"], "Sari Dewi");
     assert_eq!(seen[1]["customer"]["name"], "Sari D.");
-    assert_eq!((seen[2]["customer_id"].as_i64(), seen[2]["points"].as_i64()), (Some(id), Some(10)));
+    assert_eq!(
+        (seen[2]["customer_id"].as_i64(), seen[2]["points"].as_i64()),
+        (Some(id), Some(10))
+    );
     assert_eq!(seen[3]["points"], 6, "points = the new balance");
-    let ids: Vec<i64> = seen.iter().map(|e| e["event_id"].as_i64().expect("event_id")).collect();
+    let ids: Vec<i64> = seen
+        .iter()
+        .map(|e| e["event_id"].as_i64().expect("event_id"))
+        .collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     for e in &seen {
-        assert_eq!(&next_event(&mut ws_header).await, e, "both clients get the same stream");
+        assert_eq!(
+            &next_event(&mut ws_header).await,
+            e,
+            "both clients get the same stream"
+        );
     }
     no_more_events(&mut ws, Duration::from_millis(300)).await;
 
@@ -258,14 +312,347 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
     }
     assert_eq!(&again[0], &seen[2]);
     assert_eq!(&again[1], &seen[3]);
-    assert_eq!((again[2]["type"].as_str(), again[2]["points"].as_i64()), (Some("loyalty_points"), Some(11)));
-    assert_eq!((again[3]["type"].as_str(), &again[3]["customer"]["id"]), (Some("new_customer"), &other["id"]));
+    assert_eq!(
+        (again[2]["type"].as_str(), again[2]["points"].as_i64()),
+        (Some("loyalty_points"), Some(11))
+    );
+    assert_eq!(
+        (again[3]["type"].as_str(), &again[3]["customer"]["id"]),
+        (Some("new_customer"), &other["id"])
+    );
     no_more_events(&mut resumed, Duration::from_millis(500)).await;
     // Live events keep coming after the catch-up.
     server.ok("DELETE", &format!("/api/customers/{}", other["id"]), None);
     let live = next_event(&mut resumed).await;
-    assert_eq!((live["type"].as_str(), &live["customer"]["is_active"]), (Some("customer_update"), &json!(false)));
+    assert_eq!(
+        (live["type"].as_str(), &live["customer"]["is_active"]),
+        (Some("customer_update"), &json!(false))
+    );
     assert!(live["event_id"].as_i64() > again[3]["event_id"].as_i64());
+    drop(server);
+    remove_sqlite(&path);
+}
+
+/// Reads a raw Redis key (the test's view of the cache).
+async fn redis_get(url: &str, key: &str) -> Option<String> {
+    let client = redis::Client::open(url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    redis::cmd("GET")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .ok()?
+}
+
+fn mysql_and_redis_or_skip(what: &str) -> Option<(String, String)> {
+    let mysql = std::env::var("CRM_TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    let redis = std::env::var("CRM_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
+    match (mysql, redis) {
+        (Some(m), Some(r)) => Some((m, r)),
+        _ => {
+            assert!(
+                !in_ci(),
+                "CI=true but CRM_TEST_MYSQL_URL or CRM_TEST_REDIS_URL is not set"
+            );
+            shout(&format!(
+                "SKIPPED: {what} (set CRM_TEST_MYSQL_URL and CRM_TEST_REDIS_URL)"
+            ));
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_deliver_every_event_once_and_never_serve_a_stale_customer() {
+    let Some((mysql, redis_url)) =
+        mysql_and_redis_or_skip("two server processes on MariaDB and Redis")
+    else {
+        return;
+    };
+    let db = format!("crm_test_{}", uuid::Uuid::new_v4().simple());
+    crm_sqlx::mysql::create_database(&mysql, &db)
+        .await
+        .expect("create database");
+    let url = crm_sqlx::mysql::database_url(&mysql, &db).expect("url");
+    let prefix = format!("crmtest:{}:", uuid::Uuid::new_v4().simple());
+    let outcome = tokio::spawn({
+        let (url, redis_url, prefix) = (url.clone(), redis_url.clone(), prefix.clone());
+        async move { two_processes(&url, &redis_url, &prefix).await }
+    })
+    .await;
+    let _ = crm_sqlx::mysql::drop_database(&mysql, &db).await;
+    if let Ok(client) = redis::Client::open(redis_url.as_str())
+        && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+    {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+        }
+    }
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+async fn two_processes(url: &str, redis_url: &str, prefix: &str) {
+    // The first process creates the schema and the admin; then the second.
+    let a = start_server(url, Some((redis_url, prefix)));
+    let b = start_server(url, Some((redis_url, prefix)));
+    let mut on_a = a.websocket(None).await;
+    let mut on_b = b.websocket(None).await;
+
+    // Writes through both processes, interleaved, some concurrent.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let via = if i % 2 == 0 { &a } else { &b };
+        let c = via.ok(
+            "POST",
+            "/api/customers",
+            Some(json!({"name": format!("Pelanggan {i}")})),
+        );
+        ids.push(c["id"].as_i64().expect("id"));
+    }
+    std::thread::scope(|s| {
+        for (n, id) in ids.iter().enumerate() {
+            let via = if n % 2 == 0 { &b } else { &a };
+            s.spawn(move || {
+                for k in 0..3 {
+                    via.ok(
+                        "POST",
+                        &format!("/api/customers/{id}/loyalty/earn"),
+                        Some(json!({"points": 1 + k, "reference_type": "order", "reference_id": format!("{id}-{k}")})),
+                    );
+                }
+                via.ok("PATCH", &format!("/api/customers/{id}"), Some(json!({"tags": ["vip"]})));
+            });
+        }
+    });
+    let expected = 6 + 6 * 3 + 6; // created, earned three times, updated
+    let mut seen_a = Vec::new();
+    let mut seen_b = Vec::new();
+    for _ in 0..expected {
+        seen_a.push(next_event(&mut on_a).await);
+        seen_b.push(next_event(&mut on_b).await);
+    }
+    no_more_events(&mut on_a, Duration::from_millis(700)).await;
+    no_more_events(&mut on_b, Duration::from_millis(10)).await;
+    let ids_a: Vec<i64> = seen_a
+        .iter()
+        .filter_map(|e| e["event_id"].as_i64())
+        .collect();
+    let ids_b: Vec<i64> = seen_b
+        .iter()
+        .filter_map(|e| e["event_id"].as_i64())
+        .collect();
+    assert_eq!(ids_a.len(), expected);
+    assert!(
+        ids_a.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicate: {ids_a:?}"
+    );
+    assert_eq!(ids_a, ids_b, "both processes deliver the same events");
+    assert_eq!(seen_a, seen_b);
+    // Exactly the outbox.
+    let store = crm_sqlx::connect(url).await.expect("store");
+    let crm = crm_core::Crm::from_arc(store);
+    let outbox: Vec<i64> = crm
+        .events_after(0, 1000)
+        .await
+        .expect("outbox")
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(ids_a, outbox);
+    // Every customer's last points event carries its final balance.
+    for id in &ids {
+        let last = seen_a
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "loyalty_points" && e["customer_id"] == *id)
+            .expect("points event");
+        assert_eq!(last["points"], 6);
+    }
+
+    // The cache: read through A (cached), update through B, read through A.
+    let id = ids[0];
+    for round in 0..15 {
+        let before = a.ok("GET", &format!("/api/customers/{id}"), None);
+        let cached = redis_get(redis_url, &format!("{prefix}customer:{id}"))
+            .await
+            .expect("cached by A");
+        assert!(
+            cached.starts_with(&format!("{}|", before["version"])),
+            "cache holds the version A served: {cached}"
+        );
+        let name = format!("Nama {round}");
+        let updated = b.ok(
+            "PATCH",
+            &format!("/api/customers/{id}"),
+            Some(json!({"name": name})),
+        );
+        let after = a.ok("GET", &format!("/api/customers/{id}"), None);
+        assert_eq!(
+            after["name"], name,
+            "round {round}: A served a stale customer"
+        );
+        assert_eq!(after["version"], updated["version"]);
+    }
+    // Deactivation and merge through B are seen by A at once too.
+    b.ok("DELETE", &format!("/api/customers/{}", ids[1]), None);
+    assert_eq!(
+        a.ok("GET", &format!("/api/customers/{}", ids[1]), None)["is_active"],
+        false
+    );
+    a.ok("GET", &format!("/api/customers/{}", ids[2]), None);
+    b.ok(
+        "POST",
+        &format!("/api/customers/{}/merge", ids[3]),
+        Some(json!({"duplicate_id": ids[2]})),
+    );
+    let merged = a.ok("GET", &format!("/api/customers/{}", ids[2]), None);
+    assert_eq!(
+        (merged["is_active"].clone(), merged["merged_into"].clone()),
+        (json!(false), json!(ids[3]))
+    );
+
+    // A write made outside the servers (the SDK on the same database)
+    // reaches the cache through the outbox relay.
+    a.ok("GET", &format!("/api/customers/{}", ids[4]), None);
+    crm.update_customer(
+        crm_core::CustomerId(ids[4]),
+        crm_core::CustomerPatch {
+            name: Some("Lewat SDK".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .expect("sdk update");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = a.ok("GET", &format!("/api/customers/{}", ids[4]), None);
+        if seen["name"] == "Lewat SDK" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cache never refreshed from the outbox: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A private redis-server on a free port (so it can be killed).
+fn start_redis(port: u16) -> Option<Proc> {
+    let child = Command::new("redis-server")
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .ok()?;
+    let proc = Proc(child);
+    wait_for_port(port, "redis-server");
+    Some(proc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_redis_leaves_the_api_answering_from_the_database() {
+    let port = free_port();
+    let Some(redis) = start_redis(port) else {
+        assert!(!in_ci(), "CI=true but redis-server is not installed");
+        shout("SKIPPED: Redis failure test (redis-server not installed)");
+        return;
+    };
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let (url, path) = sqlite_url("redis-kill");
+    let server = start_server(&url, Some((&redis_url, "crm:")));
+    let c = server.ok("POST", "/api/customers", Some(json!({"name": "Rina"})));
+    let id = c["id"].as_i64().expect("id");
+    server.ok("GET", &format!("/api/customers/{id}"), None);
+    assert!(
+        redis_get(&redis_url, &format!("crm:customer:{id}"))
+            .await
+            .is_some(),
+        "cached"
+    );
+    let mut ws = server.websocket(None).await;
+
+    drop(redis); // SIGKILL
+    for round in 0..5 {
+        let started = Instant::now();
+        let got = server.ok("GET", &format!("/api/customers/{id}"), None);
+        let updated = server.ok(
+            "PATCH",
+            &format!("/api/customers/{id}"),
+            Some(json!({"name": format!("Rina {round}")})),
+        );
+        assert_eq!(updated["name"], format!("Rina {round}"));
+        assert!(got["id"] == id);
+        let reread = server.ok("GET", &format!("/api/customers/{id}"), None);
+        assert_eq!(
+            reread["name"],
+            format!("Rina {round}"),
+            "answered from the database"
+        );
+        server.ok(
+            "POST",
+            &format!("/api/customers/{id}/loyalty/earn"),
+            Some(json!({"points": 2, "reference_type": "order", "reference_id": format!("k-{round}")})),
+        );
+        let listed = server.ok("GET", "/api/customers?q=Rina", None);
+        assert_eq!(listed.as_array().map(Vec::len), Some(1));
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "round {round} took {:?}",
+            started.elapsed()
+        );
+        // Events still flow without Redis (the relay reads the outbox).
+        assert_eq!(next_event(&mut ws).await["type"], "customer_update");
+        assert_eq!(next_event(&mut ws).await["type"], "loyalty_points");
+    }
+    let (status, health) = server.call("GET", "/health", None);
+    assert_eq!((status, &health["data"]["status"]), (200, &json!("ok")));
+
+    // Redis comes back (empty): the server reconnects by itself and caches again.
+    let _redis = start_redis(port).expect("redis again");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = server.ok("GET", &format!("/api/customers/{id}"), None);
+        assert_eq!(seen["name"], "Rina 4");
+        if let Some(v) = redis_get(&redis_url, &format!("crm:customer:{id}")).await {
+            assert!(v.contains("\"Rina 4\""), "{v}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not cache again after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And the write path keeps the entry fresh again.
+    server.ok(
+        "PATCH",
+        &format!("/api/customers/{id}"),
+        Some(json!({"name": "Rina Baru"})),
+    );
+    let v = redis_get(&redis_url, &format!("crm:customer:{id}"))
+        .await
+        .expect("cached");
+    assert!(v.contains("\"Rina Baru\""), "{v}");
     drop(server);
     remove_sqlite(&path);
 }
