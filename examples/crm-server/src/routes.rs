@@ -595,7 +595,7 @@ async fn segments(State(s): St, caller: Caller) -> ApiResult {
 /// One row of `GET /api/segments`.
 #[derive(Debug, Serialize, ToSchema)]
 struct SegmentTotal {
-    /// The guide's RFM segment (`champions`, `loyal_customers`, ...).
+    /// The guide's RFM segment (`CHAMPION`, `LOYAL`, `POTENTIAL_LOYAL`, `AT_RISK`, `LOST`).
     segment: String,
     /// Customers in it.
     customers: u64,
