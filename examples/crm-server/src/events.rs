@@ -91,6 +91,7 @@ pub struct EventHub {
     wake: Notify,
     started: AtomicBool,
     clients: AtomicUsize,
+    lagged: AtomicUsize,
 }
 
 impl EventHub {
@@ -106,6 +107,7 @@ impl EventHub {
             wake: Notify::new(),
             started: AtomicBool::new(false),
             clients: AtomicUsize::new(0),
+            lagged: AtomicUsize::new(0),
         }
     }
 
@@ -117,6 +119,12 @@ impl EventHub {
     /// Connected WebSocket clients.
     pub fn clients(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Times a client fell behind the shared buffer and caught up from the
+    /// database instead.
+    pub fn lagged_catch_ups(&self) -> usize {
+        self.lagged.load(Ordering::Relaxed)
     }
 
     /// Highest event id delivered by this process's relay.
@@ -373,6 +381,7 @@ async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
                     last = d.id;
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
+                    hub.lagged.fetch_add(1, Ordering::Relaxed);
                     if catch_up(&crm, &hub, &mut sink, &mut last, timeout).await.is_err() {
                         return;
                     }

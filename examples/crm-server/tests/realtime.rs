@@ -656,3 +656,75 @@ async fn killing_redis_leaves_the_api_answering_from_the_database() {
     drop(server);
     remove_sqlite(&path);
 }
+
+/// A burst far larger than the shared buffer: the client falls behind,
+/// catches up from the database, and still gets everything once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_the_buffer_catches_up_from_the_database() {
+    let (url, path) = sqlite_url("lag");
+    let store = crm_sqlx::connect(&url).await.expect("sqlite");
+    let crm = crm_core::Crm::from_arc(store);
+    crm_server::bootstrap_admin(&crm, Some(ADMIN.into()), Some(PASSWORD.into()))
+        .await
+        .expect("admin");
+    let options = crm_server::events::EventOptions {
+        buffer: 16,
+        ..Default::default()
+    };
+    let state = crm_server::AppState::with(
+        crm.clone(),
+        b"lag-test-secret-0123456789abcdef",
+        None,
+        options,
+    );
+    crm_server::events::EventHub::start(&state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = crm_server::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let user = crm
+        .authenticate(ADMIN.into(), PASSWORD.into())
+        .await
+        .expect("login");
+    let (token, _) =
+        crm_server::auth::issue(&state.keys, &user, chrono::Utc::now()).expect("token");
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{port}/crm-updates?token={token}"
+    ))
+    .await
+    .expect("websocket");
+    // Let the connection subscribe before the burst.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let burst: Vec<_> = (0..2_000)
+        .map(|i| crm_core::NewCustomer {
+            name: format!("Burst {i}"),
+            ..Default::default()
+        })
+        .collect();
+    crm.import_customers(burst).await.expect("import");
+    let mut names = Vec::new();
+    let mut last = 0;
+    while names.len() < 2_000 {
+        let e = next_event(&mut ws).await;
+        let id = e["event_id"].as_i64().expect("id");
+        assert!(id > last, "out of order or duplicate: {id} after {last}");
+        last = id;
+        names.push(
+            e["customer"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+    }
+    assert_eq!(names.first().map(String::as_str), Some("Burst 0"));
+    assert_eq!(names.last().map(String::as_str), Some("Burst 1999"));
+    no_more_events(&mut ws, Duration::from_millis(300)).await;
+    assert!(
+        state.events.lagged_catch_ups() > 0,
+        "the burst was meant to overflow the 16-event buffer"
+    );
+    drop(ws);
+    remove_sqlite(&path);
+}
