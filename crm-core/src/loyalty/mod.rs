@@ -46,10 +46,12 @@
 //!   `new_customer`, `customer_update`, and one `loyalty_points` per ledger
 //!   entry (`customer_id`, `points` = the new balance, `delta`).
 
+mod import;
 mod ledger;
 pub mod model;
 pub mod program;
 
+pub use import::PurchaseImportReport;
 pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
     MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsRequest, Purchase,
