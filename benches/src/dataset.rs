@@ -498,6 +498,24 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn customers_and_purchases_pass_the_sdk_rules() {
+        let crm = crm_core::Crm::new(crm_core::memory::MemoryStore::new());
+        let d = Dataset::new(42, 3_000, 30_000, until());
+        let created = crm
+            .import_customers((0..3_000).map(|i| d.customer(i)).collect())
+            .await
+            .expect("every generated customer is valid");
+        let ids: Vec<CustomerId> = created.iter().map(|c| c.id).collect();
+        for start in (0..30_000).step_by(10_000) {
+            let report = crm
+                .import_purchase_history(d.purchases(start..start + 10_000, &ids))
+                .await
+                .expect("every generated purchase is valid");
+            assert_eq!(report.inserted, 10_000);
+        }
+    }
+
     #[test]
     fn prefixes_are_names() {
         let p = search_prefix(1, 5);

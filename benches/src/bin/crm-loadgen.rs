@@ -86,7 +86,12 @@ fn parse() -> Result<Args, BoxError> {
         .ok_or_else(|| format!("--target must be http://host:port\n\n{USAGE}"))?
         .trim_end_matches('/')
         .to_string();
-    if a.requests.is_empty() || !(a.rate > 0.0) || !(a.duration > 0.0) {
+    if a.requests.is_empty()
+        || a.rate.is_nan()
+        || a.rate <= 0.0
+        || a.duration.is_nan()
+        || a.duration <= 0.0
+    {
         return Err(
             format!("--requests, a positive --rate and --duration are needed\n\n{USAGE}").into(),
         );
@@ -196,10 +201,8 @@ struct Shared {
 }
 
 async fn one(shared: Arc<Shared>, req: Arc<[u8]>, scheduled: Instant) {
-    let status = match send(&shared, &req).await {
-        Ok(status) => status,
-        Err(_) => 0,
-    };
+    // 0 stands for a transport error (no HTTP status).
+    let status: u16 = send(&shared, &req).await.unwrap_or_default();
     let micros = scheduled.elapsed().as_micros() as u64;
     if let Ok(mut s) = shared.samples.lock() {
         s.push(Sample { status, micros });
