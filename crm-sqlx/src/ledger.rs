@@ -13,7 +13,7 @@ pub(crate) const PURCHASE_COLUMNS: &str = "id, customer_id, store_id, receipt_id
      total_amount, refunded_amount, currency, created_at";
 
 /// Ids or receipts per `IN (...)` list of a bulk lookup.
-pub(crate) const LOOKUP_CHUNK: usize = 1_000;
+pub(crate) const LOOKUP_CHUNK: usize = 1_024;
 
 /// Rows per multi-row `INSERT` of a purchase import: 8 parameters a row, so
 /// 8,000 per statement, below SQLite's 32,766 and MySQL's 65,535, and about
@@ -35,6 +35,7 @@ macro_rules! impl_ledger_store {
             use sqlx::{QueryBuilder, Row};
             use $crate::error::{corrupt, db_err, is_unique_violation};
             use $crate::ledger::*;
+            use $crate::shapes::{padded, shaped_chunks};
 
             fn entry_from_row(row: &DbRow) -> Result<LedgerEntry> {
                 let kind: String = row.try_get("transaction_type").map_err(db_err)?;
@@ -364,7 +365,7 @@ macro_rules! impl_ledger_store {
                     for chunk in ids.chunks(LOOKUP_CHUNK) {
                         let mut qb = QueryBuilder::<Db>::new("SELECT id, merged_into FROM customers WHERE id IN (");
                         let mut sep = qb.separated(", ");
-                        for id in chunk {
+                        for id in padded(chunk, LOOKUP_CHUNK) {
                             sep.push_bind(id.0);
                         }
                         qb.push(")");
@@ -392,7 +393,7 @@ macro_rules! impl_ledger_store {
                             ));
                             qb.push_bind(store.to_string()).push(" AND receipt_id IN (");
                             let mut sep = qb.separated(", ");
-                            for r in chunk {
+                            for r in padded(chunk, LOOKUP_CHUNK) {
                                 sep.push_bind(r.to_string());
                             }
                             qb.push(")");
@@ -406,7 +407,7 @@ macro_rules! impl_ledger_store {
 
                 async fn insert_purchases(&mut self, purchases: Vec<Purchase>) -> Result<u64> {
                     let mut inserted = 0;
-                    for chunk in purchases.chunks(PURCHASE_INSERT_CHUNK) {
+                    for chunk in shaped_chunks(&purchases, PURCHASE_INSERT_CHUNK) {
                         let mut qb = QueryBuilder::<Db>::new(
                             "INSERT INTO customer_purchase_history (customer_id, store_id, receipt_id, \
                              purchase_date, total_amount, refunded_amount, currency, created_at) ",

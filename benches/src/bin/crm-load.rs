@@ -318,7 +318,7 @@ async fn load_purchases(
             next += 1;
         }
         if let Some(result) = running.join_next().await {
-            let report = result??;
+            let report = result?.map_err(|e| explain(e, a))?;
             inserted += report.inserted;
             skipped += report.skipped;
             done_rows += report.inserted + report.skipped;
@@ -344,4 +344,32 @@ async fn load_purchases(
         rate(inserted, elapsed)
     );
     Ok(())
+}
+
+/// A short message for a failed purchase batch (a validation error lists
+/// every row; a conflict on stored receipts means another data set).
+fn explain(e: crm_core::Error, a: &Args) -> BoxError {
+    let fields = e.field_errors();
+    if fields.is_empty() {
+        return e.into();
+    }
+    let conflicts = fields.iter().filter(|f| f.rule == "conflict").count();
+    let first: Vec<String> = fields
+        .iter()
+        .take(3)
+        .map(|f| format!("{}: {}", f.field, f.message))
+        .collect();
+    let mut msg = format!(
+        "a purchase batch was refused ({} errors; first: {})",
+        fields.len(),
+        first.join("; ")
+    );
+    if conflicts > 0 {
+        msg.push_str(&format!(
+            "\n{conflicts} receipts are stored with other details: the database was filled with \
+             another --purchases, --seed or --until than --purchases {} --seed {} --until {}",
+            a.purchases, a.seed, a.until
+        ));
+    }
+    msg.into()
 }
