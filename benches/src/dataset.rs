@@ -405,6 +405,19 @@ impl Dataset {
         out
     }
 
+    /// The `(store_id, receipt_id)` of purchase `j` (no customer ids needed).
+    pub fn receipt(&self, j: u64) -> Option<(String, String)> {
+        if j >= self.purchases {
+            return None;
+        }
+        let i = self.owner(j);
+        let k = (j - self.first[i as usize]) as usize;
+        self.purchases_of_customer(i, CustomerId(0))
+            .into_iter()
+            .nth(k)
+            .map(|p| (p.store_id, p.receipt_id))
+    }
+
     /// All purchases of customer `i`, in date order.
     fn purchases_of_customer(&self, i: u64, id: CustomerId) -> Vec<NewPurchase> {
         let n = self.purchases_of(i);
@@ -472,6 +485,14 @@ mod tests {
         let all = d.purchases(0..10_000, &ids);
         assert_eq!(all.len(), 10_000);
         // Any split gives the same rows.
+        for j in [0, 1, 4_999, 9_999] {
+            let p = &all[j as usize];
+            assert_eq!(
+                d.receipt(j),
+                Some((p.store_id.clone(), p.receipt_id.clone()))
+            );
+        }
+        assert_eq!(d.receipt(10_000), None);
         let mut parts = d.purchases(0..3_333, &ids);
         parts.extend(d.purchases(3_333..9_001, &ids));
         parts.extend(d.purchases(9_001..10_000, &ids));

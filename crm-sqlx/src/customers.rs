@@ -354,9 +354,15 @@ macro_rules! impl_customer_store {
             if let Some(s) = &f.search {
                 qb.push(" AND (name LIKE ")
                     .push_bind(like_prefix(&s.name_prefix))
-                    .push(" ESCAPE '!' OR customer_code LIKE ")
-                    .push_bind(like_prefix(&s.code_prefix))
                     .push(" ESCAPE '!'");
+                // Only when the term can begin a code: an `OR` on a second index
+                // turns a name search into an index merge that reads every
+                // matching row twice (count and page) instead of one index range.
+                if CustomerCode::could_start_with(&s.code_prefix) {
+                    qb.push(" OR customer_code LIKE ")
+                        .push_bind(like_prefix(&s.code_prefix))
+                        .push(" ESCAPE '!'");
+                }
                 if let Some(email) = &s.email {
                     qb.push(" OR email = ").push_bind(email.clone());
                 }

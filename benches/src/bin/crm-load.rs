@@ -147,7 +147,7 @@ async fn run() -> Result<(), BoxError> {
     println!("planned purchases per customer in {:.1?}", t.elapsed());
 
     let ids = load_customers(&crm, &data, &a).await?;
-    load_purchases(&crm, &data, &a, Arc::new(ids)).await?;
+    load_purchases(&crm, &data, &a, ids).await?;
     println!("done in {:.1?}", started.elapsed());
     Ok(())
 }
@@ -171,14 +171,42 @@ fn rate(rows: u64, elapsed: Duration) -> String {
     )
 }
 
-/// Loads the customers not loaded yet; returns every customer's id, in data set order.
-async fn load_customers(crm: &Crm, data: &Dataset, a: &Args) -> Result<Vec<CustomerId>, BoxError> {
-    let all = CustomerQuery {
+/// Every customer's query, by id, in pages of 10,000.
+fn all_customers() -> CustomerQuery {
+    CustomerQuery {
         status: ActivityFilter::All,
         sort: CustomerSort::Id,
         limit: Some(10_000),
         ..CustomerQuery::default()
-    };
+    }
+}
+
+/// The ids of the customers in the database, in id (= data set) order.
+async fn read_ids(crm: &Crm) -> Result<Vec<CustomerId>, BoxError> {
+    let t = Instant::now();
+    let mut ids = Vec::new();
+    let mut query = all_customers();
+    loop {
+        let page = crm.list_customers(query.clone()).await?;
+        ids.extend(page.items.iter().map(|c| c.id));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+    println!("customers: read {} ids in {:.1?}", ids.len(), t.elapsed());
+    Ok(ids)
+}
+
+/// Loads the customers not loaded yet; returns every customer's id, in data
+/// set order, or `None` when all were loaded already (the ids are read only
+/// if purchases need loading).
+async fn load_customers(
+    crm: &Crm,
+    data: &Dataset,
+    a: &Args,
+) -> Result<Option<Vec<CustomerId>>, BoxError> {
+    let all = all_customers();
     let first_page = crm
         .list_customers(CustomerQuery {
             limit: Some(1),
@@ -205,29 +233,16 @@ async fn load_customers(crm: &Crm, data: &Dataset, a: &Args) -> Result<Vec<Custo
         .into());
     }
     // Batches go in whole and in order: the first `present` customers are in.
+    if present == a.customers {
+        println!("customers: all {present} already loaded");
+        return Ok(None);
+    }
     let mut ids = Vec::with_capacity(a.customers as usize);
     if present > 0 {
-        let t = Instant::now();
-        let mut query = all.clone();
-        loop {
-            let page = crm.list_customers(query.clone()).await?;
-            ids.extend(page.items.iter().map(|c| c.id));
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => break,
-            }
-        }
-        println!(
-            "customers: {} already loaded (ids read in {:.1?})",
-            ids.len(),
-            t.elapsed()
-        );
+        ids = read_ids(crm).await?;
         if ids.len() as u64 != present {
             return Err("customers changed while reading their ids".into());
         }
-    }
-    if present == a.customers {
-        return Ok(ids);
     }
     let t = Instant::now();
     let mut last_report = Instant::now();
@@ -254,33 +269,22 @@ async fn load_customers(crm: &Crm, data: &Dataset, a: &Args) -> Result<Vec<Custo
         elapsed,
         rate(a.customers - present, elapsed)
     );
-    Ok(ids)
+    Ok(Some(ids))
 }
 
 /// Whether purchase batch `b` is stored (its first receipt is).
-async fn batch_stored(
-    crm: &Crm,
-    data: &Dataset,
-    ids: &[CustomerId],
-    a: &Args,
-    b: u64,
-) -> Result<bool, BoxError> {
-    let start = b * a.batch;
-    let Some(p) = data.purchases(start..start + 1, ids).pop() else {
+async fn batch_stored(crm: &Crm, data: &Dataset, a: &Args, b: u64) -> Result<bool, BoxError> {
+    let Some((store_id, receipt_id)) = data.receipt(b * a.batch) else {
         return Ok(false);
     };
-    Ok(crm
-        .store()
-        .purchase(p.store_id, p.receipt_id)
-        .await?
-        .is_some())
+    Ok(crm.store().purchase(store_id, receipt_id).await?.is_some())
 }
 
 async fn load_purchases(
     crm: &Crm,
     data: &Dataset,
     a: &Args,
-    ids: Arc<Vec<CustomerId>>,
+    ids: Option<Vec<CustomerId>>,
 ) -> Result<(), BoxError> {
     let batches = a.purchases.div_ceil(a.batch);
     // Batches commit in order up to `jobs` at a time: everything before the
@@ -290,13 +294,28 @@ async fn load_purchases(
     let (mut lo, mut hi) = (0u64, batches);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if batch_stored(crm, data, &ids, a, mid).await? {
+        if batch_stored(crm, data, a, mid).await? {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
     let from = lo.saturating_sub(a.jobs as u64);
+    let mut complete = lo == batches;
+    for b in from..batches {
+        if !complete {
+            break;
+        }
+        complete = batch_stored(crm, data, a, b).await?;
+    }
+    if complete {
+        println!("purchases: all {} already loaded", a.purchases);
+        return Ok(());
+    }
+    let ids = Arc::new(match ids {
+        Some(ids) => ids,
+        None => read_ids(crm).await?,
+    });
     if from > 0 {
         println!(
             "purchases: resuming at batch {from} of {batches} (row {})",
