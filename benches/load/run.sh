@@ -124,6 +124,8 @@ sed "s|^$BASE|GET |" "$OUT/get.urls" >"$OUT/get.requests"
 sed "s|^$BASE|GET |" "$OUT/search.urls" >"$OUT/search.requests"
 shuf --random-source=<(yes "$SEED") "$OUT/search.requests" -o "$OUT/search.requests"
 
+# The busiest processes over one second (is anything else using the cores?).
+busy() { top -b -n 2 -d 1 -o %CPU -w 200 | awk '/^ *PID/ { n++ } n == 2 && ++k > 1 && k <= 9'; }
 rss() { awk '/^VmRSS|^VmHWM/ { printf "%s %s ", $1, $2 }' "/proc/$SERVER_PID/status"; }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -162,10 +164,14 @@ for scenario in $SCENARIOS; do
     # Earn references are used once: the measured run starts after the warm-up's.
     offset=0
     [[ $scenario == earn ]] && offset=$((RATE * WARMUP + RATE))
+    (sleep $((DURATION / 2)); busy >"$OUT/$scenario.top") &
+    busy_pid=$!
     result=$(generate "$scenario" "$DURATION" "$OUT/$scenario.json" "$offset")
+    wait "$busy_pid"
     mem=$(rss)
     rss_mb=$(awk '{ printf "%.1f / %.1f", $4 / 1024, $2 / 1024 }' <<<"$mem")  # VmHWM comes first
     log "$scenario: $result; $mem; load $(loadavg)"
+    log "$scenario: busiest processes mid-run: $(awk '{ printf "%s %s%%; ", $12, $9 }' "$OUT/$scenario.top")"
     jq -r --arg s "$scenario" --arg mem "$rss_mb" --arg load "$(loadavg)" \
         '"| \($s) | \(.generator) | \(.requests) | \(.throughput | floor) | \(.p50_ms * 100 | round / 100) | \(.p99_ms * 100 | round / 100) | \(.max_ms * 10 | round / 10) | \(.non_2xx) | \(.transport_errors) | \($mem) | \($load) |"' \
         <<<"$result" >>"$OUT/summary.md"
