@@ -3,6 +3,8 @@
 //! Run: `cargo bench -p crm-benches` (add `CRM_BENCH_MYSQL_URL=mysql://...`
 //! to include MySQL). See `benches/README.md` for the figures.
 
+pub mod dataset;
+
 use std::sync::Arc;
 
 use crm_core::store::CrmStore;

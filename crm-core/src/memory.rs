@@ -475,8 +475,17 @@ impl LedgerTx for MemoryTx {
     }
 
     async fn insert_purchase(&mut self, mut purchase: Purchase) -> Result<Purchase> {
-        purchase.id = self.state.purchases.len() as i64 + 1;
         let key = (purchase.store_id.clone(), purchase.receipt_id.clone());
+        if self.state.receipts.contains_key(&key) {
+            // The SQL stores' unique key on (store_id, receipt_id).
+            return Err(Error::Conflict {
+                message: format!(
+                    "receipt {}/{} is already recorded",
+                    purchase.store_id, purchase.receipt_id
+                ),
+            });
+        }
+        purchase.id = self.state.purchases.len() as i64 + 1;
         self.state.receipts.insert(key, purchase.id);
         self.state.purchases.insert(purchase.id, purchase.clone());
         Ok(purchase)

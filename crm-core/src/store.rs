@@ -6,6 +6,8 @@
 //! that the facade has already validated and normalised; they own atomicity
 //! (a failed call writes nothing), code allocation and the uniqueness rules.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -153,6 +155,48 @@ pub trait LedgerTx: Send {
     ) -> Result<Option<Purchase>>;
     /// Inserts a purchase (the id is assigned).
     async fn insert_purchase(&mut self, purchase: Purchase) -> Result<Purchase>;
+    /// For each of `ids` that exists (active or not), the customer it was
+    /// merged into (`None` when not merged); missing ids are absent from the
+    /// map. Bulk imports use it to check a whole batch in a few queries.
+    ///
+    /// The default reads the customers one by one; SQL stores override it.
+    async fn merge_links(
+        &mut self,
+        ids: &[CustomerId],
+    ) -> Result<HashMap<CustomerId, Option<CustomerId>>> {
+        let mut out = HashMap::with_capacity(ids.len());
+        for &id in ids {
+            if let Some(c) = self.customer(id).await? {
+                out.insert(id, c.merged_into);
+            }
+        }
+        Ok(out)
+    }
+    /// The stored purchases with any of these `(store_id, receipt_id)` keys.
+    ///
+    /// The default looks the receipts up one by one; SQL stores override it.
+    async fn purchases_by_receipts(&mut self, keys: &[(String, String)]) -> Result<Vec<Purchase>> {
+        let mut out = Vec::new();
+        for (store_id, receipt_id) in keys {
+            if let Some(p) = self.purchase_by_receipt(store_id, receipt_id).await? {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+    /// Inserts many purchases (bulk import; ids are assigned but not read
+    /// back); returns how many were inserted. A receipt already stored fails
+    /// the call with a [`Conflict`](crate::Error::Conflict).
+    ///
+    /// The default inserts them one by one; SQL stores use multi-row `INSERT`s.
+    async fn insert_purchases(&mut self, purchases: Vec<Purchase>) -> Result<u64> {
+        let mut n = 0;
+        for p in purchases {
+            self.insert_purchase(p).await?;
+            n += 1;
+        }
+        Ok(n)
+    }
     /// Sets a purchase's refunded amount.
     async fn set_refunded(&mut self, purchase: i64, refunded: Decimal) -> Result<()>;
     /// The refund of a purchase with this refund id.

@@ -32,6 +32,10 @@ pub(crate) const INSERT_CUSTOMER_COLUMNS: &str = "INSERT INTO customers (custome
 /// below both engines' parameter limits).
 pub(crate) const IMPORT_CHUNK: usize = 500;
 
+/// Customer ids per `IN (...)` list when reading tags (a listing page reads
+/// at most 101; imports read none).
+pub(crate) const TAG_LOOKUP_CHUNK: usize = 128;
+
 pub(crate) const UPDATE_CUSTOMER: &str = "UPDATE customers SET name = ?, email = ?, phone = ?, \
      customer_type = ?, credit_limit = ?, address_line1 = ?, address_line2 = ?, city = ?, \
      province = ?, postal_code = ?, country = ?, birthday = ?, \
@@ -93,6 +97,7 @@ macro_rules! impl_customer_store {
         use sqlx::{QueryBuilder, Row};
         use $crate::customers::*;
         use $crate::error::{corrupt, db_err, unique_violation};
+        use $crate::shapes::{padded, shaped_chunks};
 
         /// Binds the caller-controlled columns, in `UPDATE_CUSTOMER` order.
         fn bind_fields<'q>(
@@ -195,11 +200,13 @@ macro_rules! impl_customer_store {
             if tags.is_empty() {
                 return Ok(());
             }
-            let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
-            qb.push_values(tags, |mut b, tag| {
-                b.push_bind(id.0).push_bind(tag.clone());
-            });
-            qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            for chunk in shaped_chunks(tags, IMPORT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
+                qb.push_values(chunk, |mut b, tag| {
+                    b.push_bind(id.0).push_bind(tag.clone());
+                });
+                qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            }
             Ok(())
         }
 
@@ -211,17 +218,24 @@ macro_rules! impl_customer_store {
             if ids.is_empty() {
                 return Ok(out);
             }
-            let mut qb =
-                QueryBuilder::<Db>::new("SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (");
-            let mut sep = qb.separated(", ");
-            for id in ids {
-                sep.push_bind(id.0);
-            }
-            qb.push(") ORDER BY customer_id, tag");
-            for row in qb.build().fetch_all(&mut *conn).await.map_err(db_err)? {
-                let id: i64 = row.try_get("customer_id").map_err(db_err)?;
-                let tag: String = row.try_get("tag").map_err(db_err)?;
-                out.entry(CustomerId(id)).or_default().push(tag);
+            // `IN` matches each row once, so padding (repeating an id) reads nothing twice.
+            let mut unique = ids.to_vec();
+            unique.sort();
+            unique.dedup();
+            for chunk in unique.chunks(TAG_LOOKUP_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "SELECT customer_id, tag FROM customer_tags WHERE customer_id IN (",
+                );
+                let mut sep = qb.separated(", ");
+                for id in padded(chunk, TAG_LOOKUP_CHUNK) {
+                    sep.push_bind(id.0);
+                }
+                qb.push(") ORDER BY customer_id, tag");
+                for row in qb.build().fetch_all(&mut *conn).await.map_err(db_err)? {
+                    let id: i64 = row.try_get("customer_id").map_err(db_err)?;
+                    let tag: String = row.try_get("tag").map_err(db_err)?;
+                    out.entry(CustomerId(id)).or_default().push(tag);
+                }
             }
             Ok(out)
         }
@@ -286,7 +300,7 @@ macro_rules! impl_customer_store {
             created: &[Customer],
             now: chrono::DateTime<chrono::Utc>,
         ) -> Result<()> {
-            for chunk in created.chunks(IMPORT_CHUNK) {
+            for chunk in shaped_chunks(created, IMPORT_CHUNK) {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO loyalty_accounts (customer_id) ");
                 qb.push_values(chunk, |mut b, c| {
                     b.push_bind(c.id.0);
@@ -340,9 +354,15 @@ macro_rules! impl_customer_store {
             if let Some(s) = &f.search {
                 qb.push(" AND (name LIKE ")
                     .push_bind(like_prefix(&s.name_prefix))
-                    .push(" ESCAPE '!' OR customer_code LIKE ")
-                    .push_bind(like_prefix(&s.code_prefix))
                     .push(" ESCAPE '!'");
+                // Only when the term can begin a code: an `OR` on a second index
+                // turns a name search into an index merge that reads every
+                // matching row twice (count and page) instead of one index range.
+                if CustomerCode::could_start_with(&s.code_prefix) {
+                    qb.push(" OR customer_code LIKE ")
+                        .push_bind(like_prefix(&s.code_prefix))
+                        .push(" ESCAPE '!'");
+                }
                 if let Some(email) = &s.email {
                     qb.push(" OR email = ").push_bind(email.clone());
                 }
@@ -563,7 +583,9 @@ macro_rules! impl_customer_store {
                     *seq += 1;
                 }
                 let mut ids: std::collections::HashMap<String, i64> = Default::default();
-                for (fields, codes) in batch.chunks(IMPORT_CHUNK).zip(codes.chunks(IMPORT_CHUNK)) {
+                let field_chunks = shaped_chunks(&batch, IMPORT_CHUNK);
+                let code_chunks = shaped_chunks(&codes, IMPORT_CHUNK);
+                for (fields, codes) in field_chunks.into_iter().zip(code_chunks) {
                     let mut qb = QueryBuilder::<Db>::new(INSERT_CUSTOMER_COLUMNS);
                     qb.push_values(fields.iter().zip(codes), |mut b, (f, code)| {
                         push_row(&mut b, f, code, now)
@@ -616,7 +638,7 @@ macro_rules! impl_customer_store {
                     .iter()
                     .flat_map(|c| c.tags.iter().map(move |t| (c.id.0, t.clone())))
                     .collect();
-                for chunk in tags.chunks(IMPORT_CHUNK) {
+                for chunk in shaped_chunks(&tags, IMPORT_CHUNK) {
                     let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
                     qb.push_values(chunk, |mut b, (id, tag)| {
                         b.push_bind(*id).push_bind(tag.clone());

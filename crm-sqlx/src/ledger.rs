@@ -12,6 +12,14 @@ pub(crate) const LOT_COLUMNS: &str =
 pub(crate) const PURCHASE_COLUMNS: &str = "id, customer_id, store_id, receipt_id, purchase_date, \
      total_amount, refunded_amount, currency, created_at";
 
+/// Ids or receipts per `IN (...)` list of a bulk lookup.
+pub(crate) const LOOKUP_CHUNK: usize = 1_024;
+
+/// Rows per multi-row `INSERT` of a purchase import: 8 parameters a row, so
+/// 8,000 per statement, below SQLite's 32,766 and MySQL's 65,535, and about
+/// 100 KB of packet, far below MySQL's default `max_allowed_packet`.
+pub(crate) const PURCHASE_INSERT_CHUNK: usize = 1_000;
+
 /// Generates the ledger store for an engine.
 macro_rules! impl_ledger_store {
     ($store:ident) => {
@@ -27,6 +35,7 @@ macro_rules! impl_ledger_store {
             use sqlx::{QueryBuilder, Row};
             use $crate::error::{corrupt, db_err, is_unique_violation};
             use $crate::ledger::*;
+            use $crate::shapes::{padded, shaped_chunks};
 
             fn entry_from_row(row: &DbRow) -> Result<LedgerEntry> {
                 let kind: String = row.try_get("transaction_type").map_err(db_err)?;
@@ -346,6 +355,87 @@ macro_rules! impl_ledger_store {
                         })?;
                     p.id = last_insert_id(&done);
                     Ok(p)
+                }
+
+                async fn merge_links(
+                    &mut self,
+                    ids: &[CustomerId],
+                ) -> Result<std::collections::HashMap<CustomerId, Option<CustomerId>>> {
+                    let mut out = std::collections::HashMap::with_capacity(ids.len());
+                    for chunk in ids.chunks(LOOKUP_CHUNK) {
+                        let mut qb = QueryBuilder::<Db>::new("SELECT id, merged_into FROM customers WHERE id IN (");
+                        let mut sep = qb.separated(", ");
+                        for id in padded(chunk, LOOKUP_CHUNK) {
+                            sep.push_bind(id.0);
+                        }
+                        qb.push(")");
+                        for row in qb.build().fetch_all(&mut *self.tx).await.map_err(db_err)? {
+                            let id: i64 = row.try_get("id").map_err(db_err)?;
+                            let into: Option<i64> = row.try_get("merged_into").map_err(db_err)?;
+                            out.insert(CustomerId(id), into.map(CustomerId));
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn purchases_by_receipts(&mut self, keys: &[(String, String)]) -> Result<Vec<Purchase>> {
+                    // One query per store and chunk: `store_id = ? AND receipt_id IN (...)`
+                    // walks the unique (store_id, receipt_id) index on both engines.
+                    let mut by_store: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+                    for (store, receipt) in keys {
+                        by_store.entry(store.as_str()).or_default().push(receipt.as_str());
+                    }
+                    let mut out = Vec::new();
+                    for (store, receipts) in by_store {
+                        for chunk in receipts.chunks(LOOKUP_CHUNK) {
+                            let mut qb = QueryBuilder::<Db>::new(format!(
+                                "SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history WHERE store_id = "
+                            ));
+                            qb.push_bind(store.to_string()).push(" AND receipt_id IN (");
+                            let mut sep = qb.separated(", ");
+                            for r in padded(chunk, LOOKUP_CHUNK) {
+                                sep.push_bind(r.to_string());
+                            }
+                            qb.push(")");
+                            for row in qb.build().fetch_all(&mut *self.tx).await.map_err(db_err)? {
+                                out.push(purchase_from_row(&row)?);
+                            }
+                        }
+                    }
+                    Ok(out)
+                }
+
+                async fn insert_purchases(&mut self, purchases: Vec<Purchase>) -> Result<u64> {
+                    let mut inserted = 0;
+                    for chunk in shaped_chunks(&purchases, PURCHASE_INSERT_CHUNK) {
+                        let mut qb = QueryBuilder::<Db>::new(
+                            "INSERT INTO customer_purchase_history (customer_id, store_id, receipt_id, \
+                             purchase_date, total_amount, refunded_amount, currency, created_at) ",
+                        );
+                        qb.push_values(chunk, |mut b, p| {
+                            b.push_bind(p.customer_id.0)
+                                .push_bind(p.store_id.clone())
+                                .push_bind(p.receipt_id.clone())
+                                .push_bind(ts(p.purchase_date))
+                                .push_bind(money(p.total_amount))
+                                .push_bind(money(p.refunded_amount))
+                                .push_bind(p.currency.clone())
+                                .push_bind(ts(p.created_at));
+                        });
+                        let done = qb.build().execute(&mut *self.tx).await.map_err(|err| {
+                            if is_unique_violation(&err) {
+                                Error::Conflict {
+                                    message: "a receipt of the import was recorded concurrently; \
+                                              run the import again (stored receipts are skipped)"
+                                        .into(),
+                                }
+                            } else {
+                                db_err(err)
+                            }
+                        })?;
+                        inserted += done.rows_affected();
+                    }
+                    Ok(inserted)
                 }
 
                 async fn set_refunded(&mut self, purchase: i64, refunded: Decimal) -> Result<()> {

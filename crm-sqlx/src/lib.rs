@@ -34,6 +34,7 @@ mod ledger;
 #[macro_use]
 mod users;
 pub mod mysql;
+mod shapes;
 pub mod sqlite;
 
 pub use mysql::MySqlStore;

@@ -102,6 +102,19 @@ pub async fn create_database(server_url: &str, name: &str) -> crm_core::Result<(
     .await
 }
 
+/// Creates the database unless it exists (same character set as
+/// [`create_database`]); for loaders that fill a named database.
+pub async fn create_database_if_missing(server_url: &str, name: &str) -> crm_core::Result<()> {
+    admin(
+        server_url,
+        &format!(
+            "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            checked_name(name)?
+        ),
+    )
+    .await
+}
+
 /// Drops a database if it exists.
 pub async fn drop_database(server_url: &str, name: &str) -> crm_core::Result<()> {
     admin(

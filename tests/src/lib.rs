@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod harness;
+pub mod import_cases;
 pub mod loyalty_cases;
 pub mod property;
 
@@ -52,6 +53,12 @@ macro_rules! conformance_suite {
             replay_after_a_dropped_connection_applies_once,
             analytics_score_customers_from_the_store,
         );
+        $crate::conformance_suite!(@import $factory;
+            history_import_feeds_analytics_without_points,
+            history_import_reports_every_bad_row_and_writes_nothing,
+            history_import_reruns_skip_what_is_stored,
+            history_import_checks_customers,
+        );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn random_sequences_keep_the_invariants() {
             let Some(backend) = $factory().await else { return };
@@ -64,6 +71,15 @@ macro_rules! conformance_suite {
             async fn $case() {
                 let Some(backend) = $factory().await else { return };
                 $crate::harness::run(backend, $crate::loyalty_cases::$case).await;
+            }
+        )*
+    };
+    (@import $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::import_cases::$case).await;
             }
         )*
     };

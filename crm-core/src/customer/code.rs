@@ -56,6 +56,20 @@ impl CustomerCode {
         }
     }
 
+    /// Whether some valid code starts with `prefix` (any case): a beginning
+    /// of a type prefix, then digits, 10 characters at most. Searches use it
+    /// to leave out a code condition that cannot match (`"Budi"`, `"0812"`).
+    pub fn could_start_with(prefix: &str) -> bool {
+        let p = prefix.trim().to_ascii_uppercase();
+        let letters = p.len().min(2);
+        p.len() <= 10
+            && p.is_char_boundary(letters)
+            && CustomerType::ALL
+                .iter()
+                .any(|t| t.code_prefix().starts_with(&p[..letters]))
+            && p[letters..].bytes().all(|b| b.is_ascii_digit())
+    }
+
     /// The code as text.
     pub fn as_str(&self) -> &str {
         &self.0
@@ -114,6 +128,25 @@ mod tests {
         assert!(CustomerCode::new(CustomerType::Corporate, MAX_SEQUENCE).is_ok());
         assert!(CustomerCode::new(CustomerType::Corporate, MAX_SEQUENCE + 1).is_err());
         assert!(CustomerCode::new(CustomerType::Corporate, 0).is_err());
+    }
+
+    #[test]
+    fn which_terms_could_start_a_code() {
+        for yes in ["", "r", "RT", "rt0000", "WS00000001", "c", "DS1"] {
+            assert!(CustomerCode::could_start_with(yes), "{yes}");
+        }
+        for no in [
+            "Budi",
+            "Budi Sa",
+            "0812",
+            "RTX",
+            "RT00000000 1",
+            "XX",
+            "RT000000001",
+            "é",
+        ] {
+            assert!(!CustomerCode::could_start_with(no), "{no}");
+        }
     }
 
     #[test]

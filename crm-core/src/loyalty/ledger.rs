@@ -250,6 +250,41 @@ fn done(errors: Vec<FieldError>) -> Result<()> {
     }
 }
 
+/// Every rule a purchase breaks (the checks of `record_purchase`, shared
+/// with the history import).
+pub(super) fn purchase_errors(
+    p: &NewPurchase,
+    currency: &str,
+    now: DateTime<Utc>,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    check_key(&mut errors, "store_id", &p.store_id, 40);
+    if p.store_id.contains('/') {
+        errors.push(FieldError::new(
+            "store_id",
+            "format",
+            "store_id cannot contain '/'",
+        ));
+    }
+    check_key(&mut errors, "receipt_id", &p.receipt_id, 80);
+    check_amount(&mut errors, "total_amount", p.total_amount, false);
+    if p.currency != currency {
+        errors.push(FieldError::new(
+            "currency",
+            "currency",
+            format!("the loyalty programme runs in {currency}"),
+        ));
+    }
+    if p.purchase_date > now + Duration::minutes(FUTURE_SKEW_MINUTES) {
+        errors.push(FieldError::new(
+            "purchase_date",
+            "past",
+            "purchase_date is in the future",
+        ));
+    }
+    errors
+}
+
 fn replay_conflict(what: &str) -> Error {
     Error::Conflict {
         message: format!("{what} was already used for a different operation"),
@@ -313,32 +348,7 @@ impl Crm {
         };
         let program = &self.inner.config.loyalty;
         let now = self.now();
-        let mut errors = Vec::new();
-        check_key(&mut errors, "store_id", &p.store_id, 40);
-        if p.store_id.contains('/') {
-            errors.push(FieldError::new(
-                "store_id",
-                "format",
-                "store_id cannot contain '/'",
-            ));
-        }
-        check_key(&mut errors, "receipt_id", &p.receipt_id, 80);
-        check_amount(&mut errors, "total_amount", p.total_amount, false);
-        if p.currency != program.currency {
-            errors.push(FieldError::new(
-                "currency",
-                "currency",
-                format!("the loyalty programme runs in {}", program.currency),
-            ));
-        }
-        if p.purchase_date > now + Duration::minutes(FUTURE_SKEW_MINUTES) {
-            errors.push(FieldError::new(
-                "purchase_date",
-                "past",
-                "purchase_date is in the future",
-            ));
-        }
-        done(errors)?;
+        done(purchase_errors(&p, &program.currency, now))?;
         let key = receipt_key(&p.store_id, &p.receipt_id);
 
         for _ in 0..ATTEMPTS {

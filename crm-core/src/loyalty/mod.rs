@@ -42,14 +42,22 @@
 //!   moves B's balance (and debt) with a pair of ADJUST entries, deactivates B
 //!   with a pointer to A, records who merged and when, and is idempotent.
 //!   Later operations addressed to B are applied to A.
+//! - **Imported history earns nothing.**
+//!   [`Crm::import_purchase_history`](crate::Crm::import_purchase_history)
+//!   bulk-loads past purchases (a migration) for analytics, without ledger
+//!   entries, lots or events; opening balances go through
+//!   [`Crm::adjust_points`](crate::Crm::adjust_points). Re-running an import
+//!   skips the receipts already stored.
 //! - **Every change writes an outbox event** in its transaction:
 //!   `new_customer`, `customer_update`, and one `loyalty_points` per ledger
 //!   entry (`customer_id`, `points` = the new balance, `delta`).
 
+mod import;
 mod ledger;
 pub mod model;
 pub mod program;
 
+pub use import::PurchaseImportReport;
 pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
     MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsRequest, Purchase,
