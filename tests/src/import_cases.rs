@@ -138,7 +138,8 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
             Ok(())
         })
         .await
-        .expect("score all");
+        .expect("score all")
+        .expect("a model: there are purchases");
     assert_eq!(scored, [regular.id, once.id], "{}", b.name);
     assert_eq!(model.customers, 2);
 
