@@ -190,17 +190,33 @@ macro_rules! impl_customer_store {
             tags: &[String],
             replace: bool,
         ) -> Result<()> {
+            // Replacing touches only the tags that change, each by its full
+            // key: a blanket `DELETE ... WHERE customer_id = ?` takes gap
+            // locks on MySQL, and two updates of different customers then
+            // deadlock on each other's insert (seen with two servers). The
+            // caller holds the customer row, so the plain read is stable.
+            let mut tags: Vec<String> = tags.to_vec();
             if replace {
-                sqlx::query("DELETE FROM customer_tags WHERE customer_id = ?")
-                    .bind(id.0)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                let current: Vec<String> =
+                    sqlx::query_scalar("SELECT tag FROM customer_tags WHERE customer_id = ?")
+                        .bind(id.0)
+                        .fetch_all(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                for old in current.iter().filter(|t| !tags.contains(t)) {
+                    sqlx::query("DELETE FROM customer_tags WHERE customer_id = ? AND tag = ?")
+                        .bind(id.0)
+                        .bind(old)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                }
+                tags.retain(|t| !current.contains(t));
             }
             if tags.is_empty() {
                 return Ok(());
             }
-            for chunk in shaped_chunks(tags, IMPORT_CHUNK) {
+            for chunk in shaped_chunks(&tags, IMPORT_CHUNK) {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO customer_tags (customer_id, tag) ");
                 qb.push_values(chunk, |mut b, tag| {
                     b.push_bind(id.0).push_bind(tag.clone());

@@ -26,6 +26,7 @@ macro_rules! conformance_suite {
             create_and_read_back,
             codes_are_allocated_per_type,
             concurrent_creates_get_distinct_codes,
+            concurrent_tag_updates_of_different_customers_all_succeed,
             concurrent_same_email_in_other_case_gives_one_conflict,
             concurrent_same_phone_in_other_format_gives_one_conflict,
             invalid_create_reports_every_field_and_writes_nothing,

@@ -56,6 +56,9 @@ pub struct EventOptions {
     pub buffer: usize,
     /// Longest time a client may take to accept one message.
     pub send_timeout: Duration,
+    /// Shortest time between two outbox reads (and two Redis wake-ups sent):
+    /// under a burst of writes one read picks up many events.
+    pub min_interval: Duration,
 }
 
 impl Default for EventOptions {
@@ -65,6 +68,7 @@ impl Default for EventOptions {
             gap_grace: Duration::from_secs(2),
             buffer: 1024,
             send_timeout: Duration::from_secs(10),
+            min_interval: Duration::from_millis(10),
         }
     }
 }
@@ -89,6 +93,7 @@ pub struct EventHub {
     ready: Notify,
     ready_flag: AtomicBool,
     wake: Notify,
+    announce: Notify,
     started: AtomicBool,
     clients: AtomicUsize,
     lagged: AtomicUsize,
@@ -105,6 +110,7 @@ impl EventHub {
             ready: Notify::new(),
             ready_flag: AtomicBool::new(false),
             wake: Notify::new(),
+            announce: Notify::new(),
             started: AtomicBool::new(false),
             clients: AtomicUsize::new(0),
             lagged: AtomicUsize::new(0),
@@ -114,6 +120,14 @@ impl EventHub {
     /// Wakes the relay: new events may be in the outbox.
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// After a write: wakes this process's relay and, with Redis, asks the
+    /// announcer to wake every other process's (coalesced: at most one
+    /// message per [`EventOptions::min_interval`], the last write included).
+    pub fn written(&self) {
+        self.wake.notify_one();
+        self.announce.notify_one();
     }
 
     /// Connected WebSocket clients.
@@ -150,8 +164,9 @@ impl EventHub {
         }
         let weak = Arc::downgrade(state);
         tokio::spawn(relay(weak.clone()));
-        if state.cache.is_some() {
+        if let Some(cache) = &state.cache {
             tokio::spawn(subscriber(weak));
+            tokio::spawn(announcer(Arc::clone(&state.events), Arc::clone(cache)));
         }
     }
 }
@@ -208,6 +223,19 @@ async fn relay(state: std::sync::Weak<AppState>) {
         if state.strong_count() == 0 {
             return;
         }
+        // Nobody listens and nothing is cached: do not read events, only
+        // follow the newest id (a client that connects later starts there).
+        if cache.is_none() && hub.clients() == 0 {
+            if let Ok(last) = crm.last_event_id().await
+                && last > cursor
+            {
+                cursor = last;
+                hub.cursor.store(cursor, Ordering::Release);
+            }
+            gap = None;
+            tokio::time::sleep(hub.options.min_interval).await;
+            continue;
+        }
         'drain: loop {
             let batch = match crm.events_after(cursor, 500).await {
                 Ok(b) => b,
@@ -262,6 +290,19 @@ async fn relay(state: std::sync::Weak<AppState>) {
                 break;
             }
         }
+        tokio::time::sleep(hub.options.min_interval).await;
+    }
+}
+
+/// Sends coalesced wake-ups through Redis after this process's writes.
+async fn announcer(hub: Arc<EventHub>, cache: Arc<crate::cache::Cache>) {
+    loop {
+        hub.announce.notified().await;
+        if Arc::strong_count(&hub) == 1 {
+            return;
+        }
+        cache.publish_wakeup().await;
+        tokio::time::sleep(hub.options.min_interval).await;
     }
 }
 
@@ -360,7 +401,16 @@ async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
     // Subscribe first: whatever is broadcast from now on is in `rx`, and
     // whatever was broadcast before is in the outbox at or below the cursor.
     let mut rx = hub.tx.subscribe();
-    let mut last = last.unwrap_or_else(|| hub.cursor());
+    // Without a last id: from the newest event in the database now (the
+    // relay may be behind it, or idle).
+    let mut last = match last {
+        Some(id) => id,
+        None => match crm.last_event_id().await {
+            Ok(id) => id,
+            Err(_) => hub.cursor(),
+        },
+    };
+    hub.wake();
     let (mut sink, mut incoming) = socket.split();
     if catch_up(&crm, &hub, &mut sink, &mut last, timeout)
         .await
@@ -431,14 +481,5 @@ async fn catch_up(
             send(sink, wire(&event), timeout).await?;
             *last = event.id;
         }
-    }
-}
-
-/// After a successful write, wakes this process's relay and, with Redis,
-/// every other process's.
-pub async fn announce_write(state: &AppState) {
-    state.events.wake();
-    if let Some(cache) = &state.cache {
-        cache.publish_wakeup().await;
     }
 }

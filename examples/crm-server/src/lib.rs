@@ -117,11 +117,7 @@ async fn announce_writes(
     let write = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let res = next.run(req).await;
     if write && res.status().is_success() {
-        state.events.wake();
-        if state.cache.is_some() {
-            let state = state.clone();
-            tokio::spawn(async move { events::announce_write(&state).await });
-        }
+        state.events.written();
     }
     res
 }

@@ -78,7 +78,11 @@ fn start_server(database_url: &str, redis: Option<(&str, &str)>) -> Server {
         .env("CRM_JWT_SECRET", "realtime-test-secret-0123456789abcdef")
         .env("RUST_LOG", "warn")
         .env_remove("REDIS_URL")
-        .stdout(Stdio::null());
+        .stdout(if std::env::var_os("CRM_TEST_SERVER_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     if let Some((url, prefix)) = redis {
         cmd.env("REDIS_URL", url).env("CRM_REDIS_PREFIX", prefix);
     }
