@@ -121,7 +121,6 @@ pub async fn codes_are_allocated_per_type(b: Backend) {
     );
 }
 
-/// 50 concurrent RETAIL creates get 50 distinct `RT` codes of length 10.
 /// Many concurrent updates that replace tags, on different customers: every
 /// one succeeds (on MySQL a blanket tag delete took gap locks and two
 /// updates deadlocked on each other's insert).
@@ -164,6 +163,7 @@ pub async fn concurrent_tag_updates_of_different_customers_all_succeed(b: Backen
     }
 }
 
+/// 50 concurrent RETAIL creates get 50 distinct `RT` codes of length 10.
 pub async fn concurrent_creates_get_distinct_codes(b: Backend) {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
