@@ -732,3 +732,88 @@ async fn a_client_behind_the_buffer_catches_up_from_the_database() {
     drop(ws);
     remove_sqlite(&path);
 }
+
+/// A client that stops reading is disconnected after the send timeout, while
+/// a client that reads gets every event: nobody waits for the slow one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_without_holding_up_others() {
+    let (url, path) = sqlite_url("slow");
+    let store = crm_sqlx::connect(&url).await.expect("sqlite");
+    let crm = crm_core::Crm::from_arc(store);
+    crm_server::bootstrap_admin(&crm, Some(ADMIN.into()), Some(PASSWORD.into()))
+        .await
+        .expect("admin");
+    let options = crm_server::events::EventOptions {
+        buffer: 64,
+        send_timeout: Duration::from_secs(1),
+        ..Default::default()
+    };
+    let state = crm_server::AppState::with(
+        crm.clone(),
+        b"slow-test-secret-0123456789abcdef",
+        None,
+        options,
+    );
+    crm_server::events::EventHub::start(&state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let app = crm_server::app(state.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let user = crm
+        .authenticate(ADMIN.into(), PASSWORD.into())
+        .await
+        .expect("login");
+    let (token, _) =
+        crm_server::auth::issue(&state.keys, &user, chrono::Utc::now()).expect("token");
+    let url = format!("ws://127.0.0.1:{port}/crm-updates?token={token}");
+    let (mut fast, _) = tokio_tungstenite::connect_async(&url).await.expect("fast");
+    // The slow client: connected, never reads a byte.
+    let (_slow, _) = tokio_tungstenite::connect_async(&url).await.expect("slow");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(state.events.clients(), 2);
+    // Enough events (about 30 MB of JSON) to fill every socket buffer
+    // between the server and the client that does not read.
+    let total = 40_000;
+    // The reading client reads in its own task while the events are made.
+    let reader = tokio::spawn(async move {
+        let mut received = 0;
+        let mut last = 0;
+        while received < total {
+            let e = next_event(&mut fast).await;
+            let id = e["event_id"].as_i64().expect("id");
+            assert!(id > last, "in order, once");
+            last = id;
+            received += 1;
+        }
+        fast
+    });
+    let long_name = "x".repeat(140);
+    for batch in 0..total / 10_000 {
+        let rows: Vec<_> = (0..10_000)
+            .map(|i| crm_core::NewCustomer {
+                name: format!("{long_name} {batch} {i}"),
+                tags: vec!["slow-client-test".into(); 1],
+                ..Default::default()
+            })
+            .collect();
+        crm.import_customers(rows).await.expect("import");
+    }
+    let fast = reader.await.expect("the reading client got every event");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while state.events.clients() > 1 {
+        assert!(
+            Instant::now() < deadline,
+            "the client that stopped reading was never dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        state.events.clients(),
+        1,
+        "the reading client is still there"
+    );
+    drop(fast);
+    remove_sqlite(&path);
+}
