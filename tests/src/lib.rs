@@ -43,6 +43,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@loyalty $factory;
             purchase_earns_once_per_receipt,
             redeem_never_overdraws,
+            amounts_beyond_the_stored_range_are_validation_errors,
             concurrent_redemptions_take_exactly_what_fits,
             lots_expire_soonest_first_and_once,
             refunds_reverse_once_and_record_debt,

@@ -113,6 +113,54 @@ pub async fn purchase_earns_once_per_receipt(b: Backend) {
     assert_eq!(fields, ["receipt_id", "total_amount", "currency"]);
 }
 
+/// An amount larger than the stores keep (`DECIMAL(15,2)`) is a validation
+/// error naming the field, on every backend, and nothing is written.
+pub async fn amounts_beyond_the_stored_range_are_validation_errors(b: Backend) {
+    let c = customer(&b, "Kaya").await;
+    let mut p = purchase(&b, c.id, "BIG", 0);
+    p.total_amount = Decimal::new(1_000_000_000_000_000, 2); // 10,000,000,000,000.00
+    let err = b.crm.record_purchase(p).await.expect_err("too large");
+    let fields: Vec<_> = err
+        .field_errors()
+        .iter()
+        .map(|f| (f.field.as_str(), f.rule.as_str()))
+        .collect();
+    assert_eq!(fields, [("total_amount", "max")], "{}: {err}", b.name);
+    assert_eq!(
+        event_count(&b).await,
+        1,
+        "{}: only the new customer event",
+        b.name
+    );
+    let mut p = purchase(&b, c.id, "MAX", 0);
+    p.total_amount = Decimal::new(999_999_999_999_999, 2); // the largest stored amount
+    let r = b
+        .crm
+        .record_purchase(p)
+        .await
+        .expect("the largest amount is kept");
+    assert_eq!(
+        r.purchase.total_amount,
+        Decimal::new(999_999_999_999_999, 2),
+        "{}",
+        b.name
+    );
+    let refund = b
+        .crm
+        .refund_purchase(crm_core::loyalty::RefundRequest {
+            store_id: "S1".into(),
+            receipt_id: "MAX".into(),
+            refund_id: "r".into(),
+            amount: Decimal::new(1_000_000_000_000_000, 2),
+        })
+        .await
+        .expect_err("too large a refund");
+    assert_eq!(
+        refund.field_errors().first().map(|f| f.rule.as_str()),
+        Some("max")
+    );
+}
+
 /// Redemption never overdraws: the error states the available balance and
 /// nothing is written; replays return the original entry.
 pub async fn redeem_never_overdraws(b: Backend) {

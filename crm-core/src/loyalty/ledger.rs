@@ -225,6 +225,9 @@ fn check_key(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
     }
 }
 
+/// Largest amount the stores keep (`DECIMAL(15,2)`): 9,999,999,999,999.99.
+pub(super) const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_7FFF, 0x3_8D7E, 0, false, 2);
+
 fn check_amount(errors: &mut Vec<FieldError>, field: &str, v: Decimal, positive: bool) {
     if v < Decimal::ZERO || (positive && v.is_zero()) {
         let what = if positive { "more than 0" } else { "0 or more" };
@@ -232,6 +235,12 @@ fn check_amount(errors: &mut Vec<FieldError>, field: &str, v: Decimal, positive:
             field,
             "min",
             format!("{field} must be {what}"),
+        ));
+    } else if v > MAX_AMOUNT {
+        errors.push(FieldError::new(
+            field,
+            "max",
+            format!("{field} must be at most {MAX_AMOUNT}"),
         ));
     } else if v.normalize().scale() > 2 {
         errors.push(FieldError::new(
