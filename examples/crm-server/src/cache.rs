@@ -11,7 +11,7 @@
 //! **Invalidation** happens twice: the process that handled a write stores the
 //! new version at once (update, deactivate, reactivate, both sides of a
 //! merge), and every process's event relay refreshes entries it finds cached
-//! from the outbox's `new_customer`/`customer_update` events, so writes made
+//! from the outbox's `customer_update` events, so writes made
 //! by another process, or outside the server through the SDK, reach the cache
 //! too. Loyalty changes do not touch the entry: the cached view holds no
 //! points.

@@ -266,11 +266,9 @@ async fn relay(state: std::sync::Weak<AppState>) {
                     }
                 }
                 gap = None;
+                // A new customer cannot be cached yet: only updates can be stale.
                 if let Some(cache) = &cache
-                    && matches!(
-                        event.event_type.as_str(),
-                        "customer_update" | "new_customer"
-                    )
+                    && event.event_type == "customer_update"
                     && let Some(c) = event
                         .payload
                         .get("customer")

@@ -328,8 +328,7 @@ async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 }
 
 /// Body of a merge.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 struct MergeBody {
     /// The duplicate, deactivated and pointed at the customer that stays.
     duplicate_id: i64,
@@ -366,8 +365,7 @@ async fn merge_customer(
 }
 
 /// A receipt; `(store_id, receipt_id)` is its idempotency key.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 struct PurchaseBody {
     /// Store that issued the receipt.
     store_id: String,
@@ -417,8 +415,7 @@ async fn record_purchase(
 }
 
 /// A refund of part or all of a receipt.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 struct RefundBody {
     /// Idempotency key of this refund within the purchase.
     refund_id: String,
@@ -476,8 +473,7 @@ async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> A
 }
 
 /// The guide's `{points, reference_type, reference_id}`.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(ToSchema)]
 struct PointsBody {
     /// Points, > 0 for earn and redeem; adjust takes either sign.
     points: i64,
@@ -616,7 +612,7 @@ async fn refit(State(s): St, caller: Caller) -> ApiResult {
 }
 
 /// Credentials.
-#[derive(Deserialize, ToSchema)]
+#[derive(ToSchema)]
 struct LoginBody {
     /// The user's email.
     email: String,

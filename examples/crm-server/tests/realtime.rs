@@ -661,23 +661,27 @@ async fn killing_redis_leaves_the_api_answering_from_the_database() {
     remove_sqlite(&path);
 }
 
-/// A burst far larger than the shared buffer: the client falls behind,
-/// catches up from the database, and still gets everything once, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_behind_the_buffer_catches_up_from_the_database() {
-    let (url, path) = sqlite_url("lag");
+/// A server in this process (so the test can read its event hub), on a
+/// temporary SQLite file, with these event settings; returns its state, the
+/// WebSocket URL with an admin token, the SDK handle and the file.
+async fn in_process_server(
+    tag: &str,
+    options: crm_server::events::EventOptions,
+) -> (
+    std::sync::Arc<crm_server::AppState>,
+    String,
+    crm_core::Crm,
+    std::path::PathBuf,
+) {
+    let (url, path) = sqlite_url(tag);
     let store = crm_sqlx::connect(&url).await.expect("sqlite");
     let crm = crm_core::Crm::from_arc(store);
     crm_server::bootstrap_admin(&crm, Some(ADMIN.into()), Some(PASSWORD.into()))
         .await
         .expect("admin");
-    let options = crm_server::events::EventOptions {
-        buffer: 16,
-        ..Default::default()
-    };
     let state = crm_server::AppState::with(
         crm.clone(),
-        b"lag-test-secret-0123456789abcdef",
+        b"in-process-test-secret-0123456789abcdef",
         None,
         options,
     );
@@ -694,11 +698,22 @@ async fn a_client_behind_the_buffer_catches_up_from_the_database() {
         .expect("login");
     let (token, _) =
         crm_server::auth::issue(&state.keys, &user, chrono::Utc::now()).expect("token");
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!(
-        "ws://127.0.0.1:{port}/crm-updates?token={token}"
-    ))
-    .await
-    .expect("websocket");
+    let ws_url = format!("ws://127.0.0.1:{port}/crm-updates?token={token}");
+    (state, ws_url, crm, path)
+}
+
+/// A burst far larger than the shared buffer: the client falls behind,
+/// catches up from the database, and still gets everything once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_behind_the_buffer_catches_up_from_the_database() {
+    let options = crm_server::events::EventOptions {
+        buffer: 16,
+        ..Default::default()
+    };
+    let (state, url, crm, path) = in_process_server("lag", options).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        .await
+        .expect("websocket");
     // Let the connection subscribe before the burst.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let burst: Vec<_> = (0..2_000)
@@ -737,37 +752,12 @@ async fn a_client_behind_the_buffer_catches_up_from_the_database() {
 /// a client that reads gets every event: nobody waits for the slow one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_stops_reading_is_dropped_without_holding_up_others() {
-    let (url, path) = sqlite_url("slow");
-    let store = crm_sqlx::connect(&url).await.expect("sqlite");
-    let crm = crm_core::Crm::from_arc(store);
-    crm_server::bootstrap_admin(&crm, Some(ADMIN.into()), Some(PASSWORD.into()))
-        .await
-        .expect("admin");
     let options = crm_server::events::EventOptions {
         buffer: 64,
         send_timeout: Duration::from_secs(1),
         ..Default::default()
     };
-    let state = crm_server::AppState::with(
-        crm.clone(),
-        b"slow-test-secret-0123456789abcdef",
-        None,
-        options,
-    );
-    crm_server::events::EventHub::start(&state);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let app = crm_server::app(state.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let user = crm
-        .authenticate(ADMIN.into(), PASSWORD.into())
-        .await
-        .expect("login");
-    let (token, _) =
-        crm_server::auth::issue(&state.keys, &user, chrono::Utc::now()).expect("token");
-    let url = format!("ws://127.0.0.1:{port}/crm-updates?token={token}");
+    let (state, url, crm, path) = in_process_server("slow", options).await;
     let (mut fast, _) = tokio_tungstenite::connect_async(&url).await.expect("fast");
     // The slow client: connected, never reads a byte.
     let (_slow, _) = tokio_tungstenite::connect_async(&url).await.expect("slow");

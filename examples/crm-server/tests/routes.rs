@@ -272,56 +272,48 @@ async fn errors_have_one_shape(backend: Backend) {
             })
             .unwrap_or_default()
     };
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        "/api/customers/1/loyalty/earn",
-        Some(r#"{"points": "ten", "reference": "r1"}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(
-        failing(&body),
-        [
-            ("points".into(), "type".into()),
-            ("reference_type".into(), "required".into()),
-            ("reference_id".into(), "required".into()),
-            ("reference".into(), "unknown_field".into()),
-        ]
-    );
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        "/api/customers/1/purchases",
-        Some(r#"{"store_id": 7, "total_amount": "abc"}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(
-        failing(&body),
-        [
-            ("store_id".into(), "type".into()),
-            ("receipt_id".into(), "required".into()),
-            ("total_amount".into(), "type".into()),
-            ("purchase_date".into(), "required".into()),
-        ]
-    );
-    let (status, body) = call(
-        &app,
-        Method::POST,
-        "/api/users",
-        Some(r#"{"role": "boss"}"#),
-    )
-    .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-    assert_eq!(
-        failing(&body),
-        [
-            ("email".into(), "required".into()),
-            ("password".into(), "required".into()),
-            ("role".into(), "type".into()),
-        ]
-    );
+    // (uri, body, every (field, rule) expected, in order)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: [Case<'_>; 3] = [
+        (
+            "/api/customers/1/loyalty/earn",
+            r#"{"points": "ten", "reference": "r1"}"#,
+            &[
+                ("points", "type"),
+                ("reference_type", "required"),
+                ("reference_id", "required"),
+                ("reference", "unknown_field"),
+            ],
+        ),
+        (
+            "/api/customers/1/purchases",
+            r#"{"store_id": 7, "total_amount": "abc"}"#,
+            &[
+                ("store_id", "type"),
+                ("receipt_id", "required"),
+                ("total_amount", "type"),
+                ("purchase_date", "required"),
+            ],
+        ),
+        (
+            "/api/users",
+            r#"{"role": "boss"}"#,
+            &[
+                ("email", "required"),
+                ("password", "required"),
+                ("role", "type"),
+            ],
+        ),
+    ];
+    for (uri, json, expected) in cases {
+        let (status, body) = call(&app, Method::POST, uri, Some(json)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{uri}: {body}");
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(f, r)| (f.to_string(), r.to_string()))
+            .collect();
+        assert_eq!(failing(&body), expected, "{uri}");
+    }
 }
 
 async fn loyalty_over_http_is_idempotent_and_never_overdraws(backend: Backend) {
