@@ -1,4 +1,4 @@
-//! Customer analytics benchmarks (issue 6).
+//! Customer analytics benchmarks.
 //!
 //! ```text
 //! cargo bench -p crm-benches --bench analytics            # everything

@@ -37,7 +37,8 @@ fn customers(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 black_box(
-                    crm.create_customer(synthetic_customer(i))
+                    crm.customers()
+                        .create(synthetic_customer(i))
                         .await
                         .expect("create"),
                 )
@@ -50,7 +51,7 @@ fn customers(c: &mut Criterion) {
                 i = (i + 7919) % CUSTOMERS;
                 let id = CustomerId(i64::try_from(i + 1).unwrap_or(1));
                 let crm = &crm;
-                async move { black_box(crm.customer(id).await.expect("get")) }
+                async move { black_box(crm.customers().get(id).await.expect("get")) }
             })
         });
         let mut j = 0u64;
@@ -62,7 +63,7 @@ fn customers(c: &mut Criterion) {
                     ..CustomerQuery::default()
                 };
                 let crm = &crm;
-                async move { black_box(crm.list_customers(q).await.expect("search")) }
+                async move { black_box(crm.customers().list(q).await.expect("search")) }
             })
         });
         group.finish();

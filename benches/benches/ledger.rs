@@ -39,7 +39,8 @@ async fn fill(crm: &Crm, customer: CustomerId, n: u64, tag: &str) {
                     if i >= n {
                         break;
                     }
-                    crm.earn_points(earn(customer, format!("{tag}-{i}")))
+                    crm.loyalty()
+                        .earn(earn(customer, format!("{tag}-{i}")))
                         .await
                         .expect("earn");
                 }
@@ -67,7 +68,10 @@ fn ledger(c: &mut Criterion) {
         };
         let crm = Crm::from_arc(store);
         let customers: Vec<CustomerId> = rt
-            .block_on(crm.import_customers((0..TASKS + 2).map(synthetic_customer).collect()))
+            .block_on(
+                crm.customers()
+                    .import((0..TASKS + 2).map(synthetic_customer).collect()),
+            )
             .expect("customers")
             .iter()
             .map(|c| c.id)
@@ -100,12 +104,10 @@ fn ledger(c: &mut Criterion) {
                                 let customer = customers[t];
                                 tokio::spawn(async move {
                                     for i in 0..EARNS_PER_TASK {
-                                        crm.earn_points(earn(
-                                            customer,
-                                            format!("t{r}-{it}-{t}-{i}"),
-                                        ))
-                                        .await
-                                        .expect("earn");
+                                        crm.loyalty()
+                                            .earn(earn(customer, format!("t{r}-{it}-{t}-{i}")))
+                                            .await
+                                            .expect("earn");
                                     }
                                 })
                             })
@@ -126,7 +128,7 @@ fn ledger(c: &mut Criterion) {
             group.bench_function(name, |b| {
                 b.to_async(&rt).iter(|| {
                     let crm = &crm;
-                    async move { black_box(crm.points_balance(customer).await.expect("balance")) }
+                    async move { black_box(crm.loyalty().balance(customer).await.expect("balance")) }
                 })
             });
         }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load benchmark of the example server on MySQL/MariaDB (issue 5).
+# Load benchmark of the example server on MySQL/MariaDB.
 #
 #   benches/load/run.sh [mysql://user:pass@host:3306/crm_load]
 #   REDIS_URL=redis://127.0.0.1:6379 LABEL=redis benches/load/run.sh

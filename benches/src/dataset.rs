@@ -447,7 +447,7 @@ impl Dataset {
                     receipt_id: format!("R{:010}", first + k as u64),
                     purchase_date: self.until - Duration::seconds(year as i64 - secs),
                     total_amount: Decimal::from(amount),
-                    currency: "IDR".into(),
+                    currency: Some("IDR".into()),
                 }
             })
             .collect()
@@ -524,13 +524,15 @@ mod tests {
         let crm = crm_core::Crm::new(crm_core::memory::MemoryStore::new());
         let d = Dataset::new(42, 3_000, 30_000, until());
         let created = crm
-            .import_customers((0..3_000).map(|i| d.customer(i)).collect())
+            .customers()
+            .import((0..3_000).map(|i| d.customer(i)).collect())
             .await
             .expect("every generated customer is valid");
         let ids: Vec<CustomerId> = created.iter().map(|c| c.id).collect();
         for start in (0..30_000).step_by(10_000) {
             let report = crm
-                .import_purchase_history(d.purchases(start..start + 10_000, &ids))
+                .loyalty()
+                .import_history(d.purchases(start..start + 10_000, &ids))
                 .await
                 .expect("every generated purchase is valid");
             assert_eq!(report.inserted, 10_000);

@@ -71,7 +71,8 @@ pub async fn load(crm: &Crm, n: u64) -> crm_core::Result<()> {
     let mut i = 0;
     while i < n {
         let end = (i + 5_000).min(n);
-        crm.import_customers((i..end).map(synthetic_customer).collect())
+        crm.customers()
+            .import((i..end).map(synthetic_customer).collect())
             .await?;
         i = end;
     }

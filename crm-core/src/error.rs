@@ -56,7 +56,8 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    /// A stable machine-readable code (`not_found`, `conflict`, ...).
+    /// The broad code of the kind (`not_found`, `conflict`, `validation`,
+    /// `storage`, `unauthorized`); [`Error::code`] is the finer contract.
     pub fn code(self) -> &'static str {
         match self {
             ErrorKind::NotFound => "not_found",
@@ -64,6 +65,146 @@ impl ErrorKind {
             ErrorKind::Validation => "validation",
             ErrorKind::Storage => "storage",
             ErrorKind::Unauthorized => "unauthorized",
+        }
+    }
+}
+
+/// The machine code of a failure: **the contract** that HTTP error bodies
+/// (`error.code`), Python exceptions (`.code`) and Node errors (`.code`) all
+/// carry. The strings are written here and nowhere else; they never change
+/// meaning once published.
+///
+/// | code | HTTP | when |
+/// |---|---|---|
+/// | `validation` | 422 | the input broke rules; every failing field is listed |
+/// | `not_found` | 404 | no such customer, purchase, ... |
+/// | `duplicate_customer` | 409 | an active customer holds the email/phone (`field`, `existing_customer_code`) |
+/// | `insufficient_points` | 409 | a redemption does not fit (`requested`, `available`) |
+/// | `idempotency_conflict` | 409 | an idempotency key (receipt, refund id, reference) reused with another payload |
+/// | `conflict` | 409 | any other clash with stored state; [`ConflictReason`] says which |
+/// | `unauthorized` | 401 | credentials or token missing or wrong |
+/// | `forbidden` | 403 | the caller's role may not do this |
+/// | `rate_limited` | 429 | too many attempts; try later |
+/// | `malformed_json` | 400 | the body is not JSON |
+/// | `internal` | 500 | the backend failed; details only in logs |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// `validation`
+    Validation,
+    /// `not_found`
+    NotFound,
+    /// `duplicate_customer`
+    DuplicateCustomer,
+    /// `insufficient_points`
+    InsufficientPoints,
+    /// `idempotency_conflict`
+    IdempotencyConflict,
+    /// `conflict`
+    Conflict,
+    /// `unauthorized`
+    Unauthorized,
+    /// `forbidden`
+    Forbidden,
+    /// `rate_limited`
+    RateLimited,
+    /// `malformed_json`
+    MalformedJson,
+    /// `internal`
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and binding tests.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::Validation,
+        ErrorCode::NotFound,
+        ErrorCode::DuplicateCustomer,
+        ErrorCode::InsufficientPoints,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::Conflict,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
+        ErrorCode::MalformedJson,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as sent (`insufficient_points`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Validation => "validation",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::DuplicateCustomer => "duplicate_customer",
+            ErrorCode::InsufficientPoints => "insufficient_points",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The HTTP status that carries this code.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::Validation => 422,
+            ErrorCode::NotFound => 404,
+            ErrorCode::DuplicateCustomer
+            | ErrorCode::InsufficientPoints
+            | ErrorCode::IdempotencyConflict
+            | ErrorCode::Conflict => 409,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::MalformedJson => 400,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why an operation clashed with stored state ([`Error::Conflict`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[non_exhaustive]
+pub enum ConflictReason {
+    /// An idempotency key (receipt, refund id, `reference_type`/`reference_id`,
+    /// merge) was used before for a different operation. Use a new key.
+    IdempotencyKeyReused,
+    /// Another writer changed the data at the same time (an update that kept
+    /// losing the race, a merge moving the customer's data); retrying succeeds.
+    ConcurrentChange,
+    /// The customer is inactive (deactivated or merged) and cannot take the operation.
+    CustomerInactive,
+    /// The customer was already merged into another customer.
+    AlreadyMerged,
+    /// The thing to create exists already (a user with this email).
+    AlreadyExists,
+    /// A counter ran out (customer codes of a type beyond 8 digits).
+    Exhausted,
+}
+
+impl ConflictReason {
+    /// The reason as sent (`idempotency_key_reused`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConflictReason::IdempotencyKeyReused => "idempotency_key_reused",
+            ConflictReason::ConcurrentChange => "concurrent_change",
+            ConflictReason::CustomerInactive => "customer_inactive",
+            ConflictReason::AlreadyMerged => "already_merged",
+            ConflictReason::AlreadyExists => "already_exists",
+            ConflictReason::Exhausted => "exhausted",
         }
     }
 }
@@ -92,11 +233,13 @@ pub enum Error {
         /// The code of the active customer that holds it.
         existing_code: CustomerCode,
     },
-    /// Another writer changed the entity at the same time, or the state does
-    /// not allow the operation; retrying may succeed.
+    /// The operation clashes with stored state; `reason` says how (only
+    /// [`ConflictReason::ConcurrentChange`] may succeed on a plain retry).
     #[error("conflict: {message}")]
     Conflict {
-        /// What clashed.
+        /// Why.
+        reason: ConflictReason,
+        /// What clashed, for people.
         message: String,
     },
     /// A redemption asked for more points than the customer has available.
@@ -149,6 +292,40 @@ impl Error {
         }
     }
 
+    /// The machine code of this error: the contract every layer carries
+    /// (see [`ErrorCode`]).
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::DuplicateCustomer { .. } => ErrorCode::DuplicateCustomer,
+            Error::InsufficientPoints { .. } => ErrorCode::InsufficientPoints,
+            Error::Conflict {
+                reason: ConflictReason::IdempotencyKeyReused,
+                ..
+            } => ErrorCode::IdempotencyConflict,
+            Error::Conflict { .. } => ErrorCode::Conflict,
+            Error::Validation(_) => ErrorCode::Validation,
+            Error::Unauthorized { .. } => ErrorCode::Unauthorized,
+            Error::Storage { .. } => ErrorCode::Internal,
+        }
+    }
+
+    /// The reason of a conflict (`None` for other errors).
+    pub fn conflict_reason(&self) -> Option<ConflictReason> {
+        match self {
+            Error::Conflict { reason, .. } => Some(*reason),
+            _ => None,
+        }
+    }
+
+    /// A conflict with a reason.
+    pub fn conflict(reason: ConflictReason, message: impl Into<String>) -> Self {
+        Error::Conflict {
+            reason,
+            message: message.into(),
+        }
+    }
+
     /// The failing fields of a validation error (empty for other kinds).
     pub fn field_errors(&self) -> &[FieldError] {
         match self {
@@ -194,6 +371,104 @@ impl Error {
     }
 }
 
+/// Collects failing fields, then fails once with all of them: the one way
+/// the SDK reports bad input.
+///
+/// ```
+/// use crm_core::{Error, error::FieldErrors};
+/// let mut errors = FieldErrors::new();
+/// errors.push("name", "required", "name is required");
+/// let city = Err::<String, _>(Error::invalid("city", "max_length", "too long"));
+/// assert!(errors.check("address.", city).is_none());
+/// let err = errors.finish().unwrap_err();
+/// let fields: Vec<_> = err.field_errors().iter().map(|f| f.field.as_str()).collect();
+/// assert_eq!(fields, ["name", "address.city"]);
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FieldErrors(Vec<FieldError>);
+
+impl FieldErrors {
+    /// No error yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records a failing field.
+    pub fn push(
+        &mut self,
+        field: impl Into<String>,
+        rule: impl Into<String>,
+        message: impl Into<String>,
+    ) {
+        self.0.push(FieldError::new(field, rule, message));
+    }
+
+    /// Records a failing field built elsewhere.
+    pub fn add(&mut self, error: FieldError) {
+        self.0.push(error);
+    }
+
+    /// Records the failing fields of a validation error, each field name
+    /// prefixed with `prefix` (`"[3]."`, `"loyalty."`, or `""`). Any other
+    /// error is returned: it is not about the input.
+    pub fn absorb(&mut self, prefix: &str, error: Error) -> Result<()> {
+        match error {
+            Error::Validation(fields) => {
+                self.0.extend(fields.into_iter().map(|f| FieldError {
+                    field: format!("{prefix}{}", f.field),
+                    ..f
+                }));
+                Ok(())
+            }
+            other => Err(other),
+        }
+    }
+
+    /// The value of a check, or `None` with its failing fields recorded
+    /// (prefixed). A failure other than a validation is recorded as a
+    /// failure of the field named by the prefix.
+    pub fn check<T>(&mut self, prefix: &str, result: Result<T>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if let Err(other) = self.absorb(prefix, e) {
+                    self.push(prefix.trim_end_matches('.'), "invalid", other.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    /// The failing fields, in the order they were recorded.
+    pub fn into_vec(self) -> Vec<FieldError> {
+        self.0
+    }
+
+    /// Whether nothing failed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many fields failed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `Ok` when nothing failed, else one [`Error::Validation`] with every field.
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.0))
+        }
+    }
+
+    /// `value` when nothing failed, else the validation error.
+    pub fn finish_with<T>(self, value: T) -> Result<T> {
+        self.finish().map(|()| value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +486,25 @@ mod tests {
             "validation failed: name: name is required; email: not an email address"
         );
         assert_eq!(Error::customer_not_found(7).kind().code(), "not_found");
+        assert_eq!(e.code().as_str(), "validation");
+    }
+
+    #[test]
+    fn codes_are_distinct_and_conflicts_carry_a_reason() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            assert!(seen.insert(code.as_str()), "{code} twice");
+            let json = serde_json::to_value(code).expect("serialises");
+            assert_eq!(json, code.as_str());
+        }
+        let e = Error::conflict(ConflictReason::IdempotencyKeyReused, "key reused");
+        assert_eq!(e.code(), ErrorCode::IdempotencyConflict);
+        assert_eq!(e.code().http_status(), 409);
+        let e = Error::conflict(ConflictReason::CustomerInactive, "inactive");
+        assert_eq!(
+            (e.code(), e.conflict_reason()),
+            (ErrorCode::Conflict, Some(ConflictReason::CustomerInactive))
+        );
+        assert_eq!(Error::storage_msg("x").code(), ErrorCode::Internal);
     }
 }

@@ -1,34 +1,34 @@
-//! The [`Crm`] facade: the one entry point for applications, the example
-//! server and the Python and Node bindings.
+//! The [`Crm`]: the one entry point for applications, the example server and
+//! the Python and Node bindings.
 //!
-//! Inputs and outputs are plain serde types and every method is `async` with
-//! owned arguments, so each binding is a thin wrapper.
+//! `Crm` itself only holds the settings and hands out **namespaced handles**,
+//! one per area: [`Crm::customers`], [`Crm::loyalty`], [`Crm::analytics`],
+//! [`Crm::events`], [`Crm::users`]. Each handle is a cheap clone (an `Arc`
+//! inside); each method is `async`, takes one owned argument (an id or a
+//! request struct) and returns plain serde types, so the bindings mirror the
+//! handles class for class. The storage traits ([`crate::store`]) are the
+//! adapter interface, not the public API: callers cannot reach the store
+//! around the rules.
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use phonenumber::country::Id as Region;
 use serde::{Deserialize, Serialize};
 
 use crate::analytics::{AnalyticsModel, AnalyticsSettings};
 use crate::clock::{Clock, SystemClock};
-use crate::customer::query::{Cursor, SearchTerm};
 use crate::customer::validate::{Rules, parse_region};
-use crate::customer::{
-    Customer, CustomerCode, CustomerFilter, CustomerId, CustomerPage, CustomerPatch, CustomerQuery,
-    NewCustomer,
-};
+use crate::customer::{Customer, CustomerId};
+use crate::error::FieldErrors;
 use crate::loyalty::LoyaltyProgram;
 use crate::store::CrmStore;
-use crate::{Error, FieldError, Result};
+use crate::{Error, Result};
 
-/// How often an update is retried when another writer changed the customer
-/// between our read and our write.
-const UPDATE_ATTEMPTS: usize = 5;
-
-/// Most customers one [`Crm::import_customers`] call takes.
+/// Most rows one bulk import call takes (customers or purchases).
 pub const MAX_IMPORT_BATCH: usize = 10_000;
 
-/// Settings of the facade.
+/// Settings of the [`Crm`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CrmConfig {
@@ -40,7 +40,7 @@ pub struct CrmConfig {
     pub default_page_limit: u32,
     /// Largest page size; larger requests are capped to it. Default 100.
     pub max_page_limit: u32,
-    /// The loyalty programme (earning, expiry, tiers).
+    /// The loyalty programme (earning, expiry, tiers, currency).
     pub loyalty: LoyaltyProgram,
     /// Analytics settings (period unit, CLV, churn).
     pub analytics: AnalyticsSettings,
@@ -58,7 +58,7 @@ impl Default for CrmConfig {
     }
 }
 
-/// The CRM: customers today; the loyalty ledger and analytics build on it.
+/// The CRM: settings plus a store, handing out one handle per area.
 ///
 /// Cheap to clone (an `Arc` inside); share one per process.
 #[derive(Clone, Debug)]
@@ -66,6 +66,7 @@ pub struct Crm {
     pub(crate) inner: Arc<Inner>,
 }
 
+/// What every handle shares: the store, the clock, the settings.
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn CrmStore>,
@@ -76,21 +77,76 @@ pub(crate) struct Inner {
     pub(crate) analytics: Arc<std::sync::RwLock<Option<Arc<AnalyticsModel>>>>,
 }
 
+impl Inner {
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+
+    pub(crate) fn rules(&self) -> Rules {
+        Rules::with_region(self.region, self.clock.now().date_naive())
+    }
+
+    /// The customer with this id (active or not), or `NotFound`.
+    pub(crate) async fn customer(&self, id: CustomerId) -> Result<Customer> {
+        self.store
+            .customer(id)
+            .await?
+            .ok_or_else(|| Error::customer_not_found(id))
+    }
+}
+
+macro_rules! handle {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// A cheap clone of the [`Crm`] it came from (an `Arc` inside).
+        #[derive(Clone, Debug)]
+        pub struct $name {
+            pub(crate) inner: Arc<Inner>,
+        }
+    };
+}
+
+handle!(
+    /// Customers: create, import, read, update, deactivate, list, merge.
+    /// From [`Crm::customers`].
+    Customers
+);
+handle!(
+    /// The loyalty programme: purchases, refunds, earn/redeem/adjust,
+    /// expiry, balances, history import. From [`Crm::loyalty`].
+    Loyalty
+);
+handle!(
+    /// Customer analytics: one customer's scores, scoring everyone as a
+    /// stream, segment totals, model fitting. From [`Crm::analytics`].
+    Analytics
+);
+handle!(
+    /// The outbox of domain events: reading, the wire format, following in
+    /// order. From [`Crm::events`].
+    Events
+);
+handle!(
+    /// Staff users (logins and roles) and application settings. From
+    /// [`Crm::users`].
+    Users
+);
+
 impl Crm {
     /// A CRM over `store`, with the system clock and default settings.
     pub fn new(store: impl CrmStore + 'static) -> Self {
         Self::from_arc(Arc::new(store))
     }
 
-    /// A CRM over a shared store.
+    /// A CRM over a shared store (what `crm_sqlx::connect` returns).
     pub fn from_arc(store: Arc<dyn CrmStore>) -> Self {
-        let config = CrmConfig::default();
         Self {
             inner: Arc::new(Inner {
                 store,
                 clock: Arc::new(SystemClock),
                 region: Region::ID,
-                config,
+                config: CrmConfig::default(),
                 analytics: Default::default(),
             }),
         }
@@ -110,40 +166,24 @@ impl Crm {
         }
     }
 
-    /// The same CRM with other settings; fails on an unknown region or a zero
-    /// page size.
+    /// The same CRM with other settings; fails with every bad setting
+    /// (an unknown region, a zero page size, loyalty and analytics rules).
     pub fn with_config(self, config: CrmConfig) -> Result<Self> {
-        let region = parse_region(&config.default_region)?;
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
+        let region = errors.check("", parse_region(&config.default_region));
         if config.max_page_limit == 0 {
-            errors.push(FieldError::new(
-                "max_page_limit",
-                "min",
-                "must be at least 1",
-            ));
+            errors.push("max_page_limit", "min", "must be at least 1");
         }
         if config.default_page_limit == 0 || config.default_page_limit > config.max_page_limit {
-            errors.push(FieldError::new(
+            errors.push(
                 "default_page_limit",
                 "range",
                 "must be between 1 and max_page_limit",
-            ));
+            );
         }
-        if let Err(e) = config.analytics.config.validate() {
-            errors.extend(e.field_errors().iter().map(|f| FieldError {
-                field: format!("analytics.{}", f.field),
-                ..f.clone()
-            }));
-        }
-        if let Err(e) = config.loyalty.validate() {
-            errors.extend(e.field_errors().iter().map(|f| FieldError {
-                field: format!("loyalty.{}", f.field),
-                ..f.clone()
-            }));
-        }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
+        errors.check("analytics.", config.analytics.config.validate());
+        errors.check("loyalty.", config.loyalty.validate());
+        let region = errors.finish_with(region)?.unwrap_or(Region::ID);
         let inner = &self.inner;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -166,255 +206,54 @@ impl Crm {
         &self.inner.clock
     }
 
-    /// The store in use.
-    pub fn store(&self) -> &Arc<dyn CrmStore> {
-        &self.inner.store
+    /// A short name of the storage backend (`memory`, `sqlite`, `mysql`).
+    pub fn backend(&self) -> &'static str {
+        self.inner.store.backend()
     }
 
-    /// Checks that the backend answers.
+    /// Connections of the backend's pool (open, idle), for metrics; `None`
+    /// without a pool.
+    pub fn pool_status(&self) -> Option<(u32, u32)> {
+        self.inner.store.pool_status()
+    }
+
+    /// Checks that the backend answers (health checks).
     pub async fn ping(&self) -> Result<()> {
         self.inner.store.ping().await
     }
 
-    pub(crate) fn rules(&self) -> Rules {
-        Rules::with_region(self.inner.region, self.inner.clock.now().date_naive())
-    }
-
-    /// Creates a customer.
-    ///
-    /// Every failing field is reported in one [`Error::Validation`]; an email
-    /// or phone already held by an active customer gives
-    /// [`Error::DuplicateCustomer`] with that customer's code. Nothing is
-    /// written in either case.
-    pub async fn create_customer(&self, input: NewCustomer) -> Result<Customer> {
-        let fields = self.rules().check_new(input)?;
-        let now = self.inner.clock.now();
-        self.inner.store.insert_customer(fields, now).await
-    }
-
-    /// Creates many customers at once (imports from another system): all or
-    /// none, in one transaction, codes allocated in input order.
-    ///
-    /// Every failing field of every row is reported in one
-    /// [`Error::Validation`], fields prefixed with the row index
-    /// (`[3].email`); two rows of the batch sharing an email or phone are
-    /// reported the same way (`duplicate_in_batch`). At most
-    /// [`MAX_IMPORT_BATCH`] rows per call.
-    pub async fn import_customers(&self, inputs: Vec<NewCustomer>) -> Result<Vec<Customer>> {
-        if inputs.len() > MAX_IMPORT_BATCH {
-            return Err(Error::invalid(
-                "customers",
-                "max_items",
-                format!("at most {MAX_IMPORT_BATCH} customers per import call"),
-            ));
+    /// Customers.
+    pub fn customers(&self) -> Customers {
+        Customers {
+            inner: self.inner.clone(),
         }
-        let rules = self.rules();
-        let mut errors = Vec::new();
-        let mut batch = Vec::with_capacity(inputs.len());
-        let mut seen: std::collections::HashMap<(&'static str, String), usize> = Default::default();
-        for (i, input) in inputs.into_iter().enumerate() {
-            match rules.check_new(input) {
-                Ok(fields) => {
-                    for (field, value) in [("email", &fields.email), ("phone", &fields.phone)] {
-                        if let Some(v) = value
-                            && let Some(first) = seen.insert((field, v.clone()), i)
-                        {
-                            errors.push(FieldError::new(
-                                format!("[{i}].{field}"),
-                                "duplicate_in_batch",
-                                format!("{field} {v} is also used by row {first} of this import"),
-                            ));
-                        }
-                    }
-                    batch.push(fields);
-                }
-                Err(e) => errors.extend(e.field_errors().iter().map(|f| FieldError {
-                    field: format!("[{i}].{}", f.field),
-                    ..f.clone()
-                })),
-            }
+    }
+
+    /// The loyalty programme.
+    pub fn loyalty(&self) -> Loyalty {
+        Loyalty {
+            inner: self.inner.clone(),
         }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
+    }
+
+    /// Customer analytics.
+    pub fn analytics(&self) -> Analytics {
+        Analytics {
+            inner: self.inner.clone(),
         }
-        let now = self.inner.clock.now();
-        self.inner.store.insert_customers(batch, now).await
     }
 
-    /// The customer with this id (active or not).
-    pub async fn customer(&self, id: CustomerId) -> Result<Customer> {
-        self.inner
-            .store
-            .customer(id)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(id))
-    }
-
-    /// The customer with this code (active or not).
-    pub async fn customer_by_code(&self, code: String) -> Result<Customer> {
-        let code = CustomerCode::parse(&code)?;
-        self.inner
-            .store
-            .customer_by_code(code.clone())
-            .await?
-            .ok_or_else(|| Error::customer_not_found(code))
-    }
-
-    /// Changes the fields named in `patch`; the result is validated as a whole.
-    ///
-    /// Concurrent updates never overwrite each other silently: the write is
-    /// conditional on the version read, and re-applied on a fresh read if
-    /// another writer got in between.
-    pub async fn update_customer(&self, id: CustomerId, patch: CustomerPatch) -> Result<Customer> {
-        for _ in 0..UPDATE_ATTEMPTS {
-            let current = self.customer(id).await?;
-            if patch.is_empty() {
-                return Ok(current);
-            }
-            let fields = self.rules().check_patch(&current, patch.clone())?;
-            let now = self.inner.clock.now();
-            if let Some(updated) = self
-                .inner
-                .store
-                .update_customer(id, fields, current.version, now)
-                .await?
-            {
-                return Ok(updated);
-            }
+    /// The outbox of domain events.
+    pub fn events(&self) -> Events {
+        Events {
+            inner: self.inner.clone(),
         }
-        Err(Error::Conflict {
-            message: format!("customer {id} is being changed by others; try again"),
-        })
     }
 
-    /// Deactivates a customer (the guide's soft delete): history stays, default
-    /// listings hide it, its email and phone become free for a new customer.
-    /// Deactivating an inactive customer changes nothing.
-    pub async fn deactivate_customer(&self, id: CustomerId) -> Result<Customer> {
-        let now = self.inner.clock.now();
-        self.inner
-            .store
-            .set_customer_active(id, false, now)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(id))
-    }
-
-    /// Reactivates a customer. Fails with `DuplicateCustomer` if an active
-    /// customer took its email or phone meanwhile.
-    pub async fn reactivate_customer(&self, id: CustomerId) -> Result<Customer> {
-        let now = self.inner.clock.now();
-        self.inner
-            .store
-            .set_customer_active(id, true, now)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(id))
-    }
-
-    /// Lists customers: filters, search, sort, and offset or keyset paging.
-    pub async fn list_customers(&self, query: CustomerQuery) -> Result<CustomerPage> {
-        let (filter, page, limit) = self.filter(query)?;
-        let sort = filter.sort;
-        let slice = self.inner.store.list_customers(filter).await?;
-        let mut items = slice.items;
-        let next_cursor = if items.len() > limit as usize {
-            items.truncate(limit as usize);
-            items.last().map(|c| Cursor::after(c, sort).encode())
-        } else {
-            None
-        };
-        Ok(CustomerPage {
-            items,
-            page,
-            limit,
-            total: slice.total,
-            next_cursor,
-        })
-    }
-
-    /// Checks a listing request and turns it into a store filter (asking for
-    /// one row more than the page, to know whether a next page exists).
-    fn filter(&self, q: CustomerQuery) -> Result<(CustomerFilter, u32, u32)> {
-        let cfg = &self.inner.config;
-        let mut errors = Vec::new();
-        let limit = match q.limit {
-            None => cfg.default_page_limit,
-            Some(0) => {
-                errors.push(FieldError::new("limit", "min", "limit must be at least 1"));
-                1
-            }
-            Some(n) => n.min(cfg.max_page_limit),
-        };
-        let page = match q.page {
-            None => 1,
-            Some(0) => {
-                errors.push(FieldError::new("page", "min", "page starts at 1"));
-                1
-            }
-            Some(p) => p,
-        };
-        let after = match q.cursor.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            None => None,
-            Some(_) if page > 1 => {
-                errors.push(FieldError::new(
-                    "cursor",
-                    "exclusive",
-                    "use either page or cursor, not both",
-                ));
-                None
-            }
-            Some(c) => match Cursor::decode(c, q.sort) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.extend(e.field_errors().iter().cloned());
-                    None
-                }
-            },
-        };
-        if let (Some(from), Some(to)) = (q.created_from, q.created_to)
-            && from > to
-        {
-            errors.push(FieldError::new(
-                "created_from",
-                "range",
-                "created_from must not be after created_to",
-            ));
+    /// Staff users and settings.
+    pub fn users(&self) -> Users {
+        Users {
+            inner: self.inner.clone(),
         }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
-        let search =
-            q.q.map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .map(|t| SearchTerm {
-                    code_prefix: t.to_uppercase(),
-                    email: t.contains('@').then(|| t.to_lowercase()),
-                    phone: if t.chars().any(|c| c.is_ascii_digit()) {
-                        self.rules().normalize_phone(&t)
-                    } else {
-                        None
-                    },
-                    name_prefix: t,
-                });
-        let filter = CustomerFilter {
-            customer_type: q.customer_type,
-            status: q.status,
-            tag: q
-                .tag
-                .map(|t| t.trim().to_lowercase())
-                .filter(|t| !t.is_empty()),
-            created_from: q.created_from,
-            created_to: q.created_to,
-            search,
-            sort: q.sort,
-            direction: q.direction,
-            offset: if after.is_some() {
-                0
-            } else {
-                u64::from(page - 1) * u64::from(limit)
-            },
-            after,
-            limit: limit + 1,
-        };
-        Ok((filter, page, limit))
     }
 }

@@ -5,11 +5,48 @@
 //! of a JSON object, records each missing, mistyped or unknown field as a
 //! [`FieldError`], and fails once at the end with all of them. The server and
 //! the bindings read every request body through it.
+//!
+//! **One rule for inputs**: every request type of the SDK (`NewCustomer`,
+//! `CustomerPatch`, `UpdateCustomer`, `MergeCustomers`, `CustomerQuery`,
+//! `NewPurchase`, `RefundRequest`, `PointsRequest`, `NewUser`,
+//! `Credentials`) implements [`FromJson`], which reports every failing
+//! field, and serde's `Deserialize` for Rust callers, which goes through
+//! the same reader (so both give the same answer; serde's message lists the
+//! same fields).
 
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
+use crate::error::FieldErrors;
 use crate::{Error, FieldError, Result};
+
+/// A request type read from a JSON object with every problem reported at
+/// once (missing, mistyped and unknown fields, as [`FieldError`]s).
+pub trait FromJson: Sized {
+    /// Reads `value`; fails with one [`Error::Validation`] listing every
+    /// failing field.
+    fn from_json(value: Value) -> Result<Self>;
+}
+
+/// Implements [`FromJson`] (from the type's inherent `from_json`) and
+/// serde's `Deserialize` through it, so every input has one rule.
+macro_rules! json_input {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $crate::json::FromJson for $t {
+            fn from_json(value: serde_json::Value) -> $crate::Result<Self> {
+                <$t>::from_json(value)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                <$t>::from_json(<serde_json::Value as serde::Deserialize>::deserialize(d)?)
+                    .map_err(serde::de::Error::custom)
+            }
+        }
+    )+};
+}
+pub(crate) use json_input;
 
 /// Reads typed fields out of a JSON object and collects every problem.
 ///
@@ -26,7 +63,7 @@ use crate::{Error, FieldError, Result};
 #[derive(Debug)]
 pub struct JsonFields {
     map: Map<String, Value>,
-    errors: Vec<FieldError>,
+    errors: FieldErrors,
 }
 
 impl JsonFields {
@@ -35,7 +72,7 @@ impl JsonFields {
         match value {
             Value::Object(map) => Ok(Self {
                 map,
-                errors: Vec::new(),
+                errors: FieldErrors::new(),
             }),
             other => Err(Error::invalid(
                 "body",
@@ -52,11 +89,8 @@ impl JsonFields {
         match serde_json::from_value::<T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
-                self.errors.push(FieldError::new(
-                    field,
-                    "type",
-                    format!("{field} must be {expected} ({e})"),
-                ));
+                self.errors
+                    .push(field, "type", format!("{field} must be {expected} ({e})"));
                 None
             }
         }
@@ -96,18 +130,18 @@ impl JsonFields {
         let present = self.map.get(field).is_some_and(|v| !v.is_null());
         let v = self.optional(field, expected);
         if v.is_none() && !present {
-            self.errors.push(FieldError::new(
+            self.errors.push(
                 field,
                 "required",
                 format!("{field} is required ({expected})"),
-            ));
+            );
         }
         v
     }
 
     /// Records a problem found by the caller (e.g. a cross-field rule).
     pub fn push(&mut self, error: FieldError) {
-        self.errors.push(error);
+        self.errors.add(error);
     }
 
     /// Removes and returns the fields nobody took yet, sorted by name.
@@ -119,19 +153,22 @@ impl JsonFields {
 
     /// Ends reading: every field not taken is an `unknown_field` error ("x is
     /// not a `what` field"); fails with all problems, or succeeds.
-    pub fn finish(mut self, what: &str) -> Result<()> {
+    pub fn finish(self, what: &str) -> Result<()> {
+        self.finish_into(what).finish()
+    }
+
+    /// Ends reading like [`finish`](Self::finish) but hands back the problems
+    /// found so far, for a caller that checks more (nested objects) before
+    /// failing once.
+    pub fn finish_into(mut self, what: &str) -> FieldErrors {
         for (key, _) in self.take_rest() {
-            self.errors.push(FieldError::new(
+            self.errors.push(
                 key.clone(),
                 "unknown_field",
                 format!("{key} is not a {what} field"),
-            ));
+            );
         }
-        if self.errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(self.errors))
-        }
+        self.errors
     }
 }
 

@@ -16,6 +16,8 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
 };
+use crate::error::ConflictReason;
+use crate::events::EventPayload;
 use crate::loyalty::{EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
 use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx, PurchaseCursor};
 use crate::users::{Role, User, UserStore};
@@ -97,28 +99,17 @@ impl State {
         self.sequences.insert(c.customer_type, seq);
         self.next_id = id.0;
         self.customers.insert(id, c.clone());
-        self.event("new_customer", &c, now);
+        self.push_event(EventPayload::NewCustomer(&c), now);
         Ok(c)
     }
 
-    fn event(&mut self, event_type: &str, c: &Customer, now: DateTime<Utc>) {
-        let payload = serde_json::json!({ "customer": c });
-        self.push_event(event_type, c.id, payload, now);
-    }
-
-    fn push_event(
-        &mut self,
-        event_type: &str,
-        customer: CustomerId,
-        payload: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> i64 {
+    fn push_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> i64 {
         let id = self.events.len() as i64 + 1;
         self.events.push(OutboxEvent {
             id,
-            event_type: event_type.to_string(),
-            customer_id: customer,
-            payload,
+            event_type: event.event_type().as_str().to_string(),
+            customer_id: event.customer_id(),
+            payload: event.to_json(),
             created_at: now,
         });
         id
@@ -216,7 +207,7 @@ impl CustomerStore for MemoryStore {
         c.version += 1;
         c.updated_at = now;
         let c = c.clone();
-        s.event("customer_update", &c, now);
+        s.push_event(EventPayload::CustomerUpdate(&c), now);
         Ok(Some(c))
     }
 
@@ -243,7 +234,7 @@ impl CustomerStore for MemoryStore {
         c.version += 1;
         c.updated_at = now;
         let c = c.clone();
-        s.event("customer_update", &c, now);
+        s.push_event(EventPayload::CustomerUpdate(&c), now);
         Ok(Some(c))
     }
 
@@ -330,9 +321,10 @@ impl LedgerTx for MemoryTx {
     async fn append_entry(&mut self, mut entry: LedgerEntry) -> Result<LedgerEntry> {
         let key = (entry.reference_type.clone(), entry.reference_id.clone());
         if self.state.entry_keys.contains_key(&key) {
-            return Err(Error::Conflict {
-                message: format!("reference {}/{} already used", key.0, key.1),
-            });
+            return Err(Error::conflict(
+                ConflictReason::ConcurrentChange,
+                format!("reference {}/{} already used", key.0, key.1),
+            ));
         }
         let st = &mut *self.state;
         entry.id = st.entries.len() as i64 + 1;
@@ -478,12 +470,13 @@ impl LedgerTx for MemoryTx {
         let key = (purchase.store_id.clone(), purchase.receipt_id.clone());
         if self.state.receipts.contains_key(&key) {
             // The SQL stores' unique key on (store_id, receipt_id).
-            return Err(Error::Conflict {
-                message: format!(
+            return Err(Error::conflict(
+                ConflictReason::ConcurrentChange,
+                format!(
                     "receipt {}/{} is already recorded",
                     purchase.store_id, purchase.receipt_id
                 ),
-            });
+            ));
         }
         purchase.id = self.state.purchases.len() as i64 + 1;
         self.state.receipts.insert(key, purchase.id);
@@ -554,14 +547,8 @@ impl LedgerTx for MemoryTx {
         Ok(c.clone())
     }
 
-    async fn append_event(
-        &mut self,
-        event_type: &str,
-        customer: CustomerId,
-        payload: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<i64> {
-        Ok(self.state.push_event(event_type, customer, payload, now))
+    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64> {
+        Ok(self.state.push_event(event, now))
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {
@@ -664,9 +651,10 @@ impl UserStore for MemoryStore {
     ) -> Result<User> {
         let mut s = self.state.lock().await;
         if s.users.iter().any(|(u, _)| u.email == email) {
-            return Err(Error::Conflict {
-                message: format!("user {email} already exists"),
-            });
+            return Err(Error::conflict(
+                ConflictReason::AlreadyExists,
+                format!("user {email} already exists"),
+            ));
         }
         let user = User {
             id: s.users.len() as i64 + 1,

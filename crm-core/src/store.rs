@@ -5,6 +5,11 @@
 //! same traits and pass the same conformance suite. Stores receive values
 //! that the facade has already validated and normalised; they own atomicity
 //! (a failed call writes nothing), code allocation and the uniqueness rules.
+//!
+//! These traits are the **adapter interface**, for backends (`crm-sqlx`, a
+//! test double): applications use the handles of [`Crm`](crate::Crm), which
+//! apply the rules before a store is reached. Every customer change writes
+//! its outbox event, built by [`EventPayload`], in the same transaction.
 
 use std::collections::HashMap;
 
@@ -13,6 +18,7 @@ use chrono::{DateTime, Utc};
 
 use crate::Result;
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
+use crate::events::EventPayload;
 use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
 use rust_decimal::Decimal;
 
@@ -213,14 +219,9 @@ pub trait LedgerTx: Send {
         by: &str,
         now: DateTime<Utc>,
     ) -> Result<Customer>;
-    /// Appends an outbox event; returns its id.
-    async fn append_event(
-        &mut self,
-        event_type: &str,
-        customer: CustomerId,
-        payload: serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<i64>;
+    /// Appends an outbox event (type, customer and JSON body from
+    /// [`EventPayload`]); returns its id.
+    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64>;
     /// Commits everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
 }

@@ -8,7 +8,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Crm, Error, FieldError, Result};
+use crate::error::FieldErrors;
+use crate::facade::Users;
+use crate::json::JsonFields;
+use crate::{Error, Result};
 
 /// Shortest password accepted.
 pub const PASSWORD_MIN: usize = 10;
@@ -61,8 +64,8 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
-/// Input of [`Crm::create_user`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Input of [`Users::create`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     /// Email (login).
@@ -77,7 +80,7 @@ impl NewUser {
     /// Reads a new user from a JSON object, reporting every missing, mistyped
     /// or unknown field at once.
     pub fn from_json(value: serde_json::Value) -> Result<Self> {
-        let mut r = crate::json::JsonFields::new(value)?;
+        let mut r = JsonFields::new(value)?;
         let email = r.required("email", "a string");
         let password = r.required("password", "a string");
         let role = r.require("role", "one of admin, manager, cashier, analyst");
@@ -90,6 +93,48 @@ impl NewUser {
         .ok_or_else(|| Error::invalid("role", "required", "role is required"))
     }
 }
+
+/// Input of [`Users::authenticate`]: a login.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct Credentials {
+    /// The user's email.
+    pub email: String,
+    /// The user's password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("email", &self.email)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Credentials {
+    /// Reads `{"email", "password"}`, reporting every failing field.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let out = Self {
+            email: r.required("email", "a string"),
+            password: r.required("password", "a string"),
+        };
+        r.finish("login")?;
+        Ok(out)
+    }
+}
+
+/// A setting kept with the database ([`Users::setting_or_insert`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Setting {
+    /// Its name (`jwt_secret`, ...).
+    pub key: String,
+    /// The value to store when the setting does not exist yet.
+    pub value: String,
+}
+
+crate::json::json_input!(NewUser, Credentials);
 
 /// Persistence of users and application settings.
 #[async_trait]
@@ -111,28 +156,22 @@ pub trait UserStore: Send + Sync {
     async fn setting_or_insert(&self, key: String, value: String) -> Result<String>;
 }
 
-impl Crm {
+impl Users {
     /// Creates a user with an argon2id hash of the password.
-    pub async fn create_user(&self, input: NewUser) -> Result<User> {
-        let mut errors = Vec::new();
+    pub async fn create(&self, input: NewUser) -> Result<User> {
+        let mut errors = FieldErrors::new();
         let email = input.email.trim().to_lowercase();
         if !email.contains('@') || email.len() > 100 {
-            errors.push(FieldError::new(
-                "email",
-                "email",
-                "a valid email address is required",
-            ));
+            errors.push("email", "email", "a valid email address is required");
         }
         if input.password.chars().count() < PASSWORD_MIN {
-            errors.push(FieldError::new(
+            errors.push(
                 "password",
                 "min_length",
                 format!("password must be at least {PASSWORD_MIN} characters"),
-            ));
+            );
         }
-        if !errors.is_empty() {
-            return Err(Error::Validation(errors));
-        }
+        errors.finish()?;
         let hash = Argon2::default()
             .hash_password(input.password.as_bytes())
             .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))?
@@ -145,7 +184,8 @@ impl Crm {
     }
 
     /// Checks a login; a wrong email or password is the same `Unauthorized`.
-    pub async fn authenticate(&self, email: String, password: String) -> Result<User> {
+    pub async fn authenticate(&self, credentials: Credentials) -> Result<User> {
+        let Credentials { email, password } = credentials;
         let found = self
             .inner
             .store
@@ -166,12 +206,15 @@ impl Crm {
     }
 
     /// Every user.
-    pub async fn users(&self) -> Result<Vec<User>> {
+    pub async fn list(&self) -> Result<Vec<User>> {
         self.inner.store.users().await
     }
 
     /// A setting kept with the database, created with `value` on first use.
-    pub async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
-        self.inner.store.setting_or_insert(key, value).await
+    pub async fn setting_or_insert(&self, setting: Setting) -> Result<String> {
+        self.inner
+            .store
+            .setting_or_insert(setting.key, setting.value)
+            .await
     }
 }

@@ -292,17 +292,15 @@ macro_rules! impl_customer_store {
         /// Appends an outbox event in the caller's transaction.
         async fn append_event(
             conn: &mut <Db as sqlx::Database>::Connection,
-            event_type: &str,
-            customer: CustomerId,
-            payload: &serde_json::Value,
+            event: crm_core::events::EventPayload<'_>,
             now: chrono::DateTime<chrono::Utc>,
         ) -> Result<i64> {
             let done = sqlx::query(
                 "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) VALUES (?, ?, ?, ?)",
             )
-            .bind(event_type.to_string())
-            .bind(customer.0)
-            .bind(payload.to_string())
+            .bind(event.event_type().as_str())
+            .bind(event.customer_id().0)
+            .bind(event.to_json().to_string())
             .bind(ts(now))
             .execute(&mut *conn)
             .await
@@ -326,9 +324,10 @@ macro_rules! impl_customer_store {
                     "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) ",
                 );
                 qb.push_values(chunk, |mut b, c| {
-                    b.push_bind("new_customer")
+                    let event = crm_core::events::EventPayload::NewCustomer(c);
+                    b.push_bind(event.event_type().as_str())
                         .push_bind(c.id.0)
-                        .push_bind(serde_json::json!({ "customer": c }).to_string())
+                        .push_bind(event.to_json().to_string())
                         .push_bind(ts(now));
                 });
                 qb.build().execute(&mut *conn).await.map_err(db_err)?;
@@ -452,9 +451,7 @@ macro_rules! impl_customer_store {
                         Err(e) => return db_err(e),
                     }
                 }
-                Error::Conflict {
-                    message: format!("a {field} of the batch was taken by a concurrent write; try again"),
-                }
+                Error::conflict(crm_core::ConflictReason::ConcurrentChange, format!("a {field} of the batch was taken by a concurrent write; try again"))
             }
 
             /// Turns a failed write into `DuplicateCustomer` naming the active
@@ -470,9 +467,7 @@ macro_rules! impl_customer_store {
                     Some("email") => ("email", email),
                     Some("phone") => ("phone", phone),
                     Some(_) => {
-                        return Error::Conflict {
-                            message: "customer code already taken; try again".into(),
-                        }
+                        return Error::conflict(crm_core::ConflictReason::ConcurrentChange, "customer code already taken; try again")
                     }
                     None => return db_err(e),
                 };
@@ -495,9 +490,7 @@ macro_rules! impl_customer_store {
                         Err(e) => corrupt("customer_code", e),
                     },
                     // The holder was deactivated between our write and this read.
-                    Ok(None) => Error::Conflict {
-                        message: format!("{field} {value} was taken by a concurrent write; try again"),
-                    },
+                    Ok(None) => Error::conflict(crm_core::ConflictReason::ConcurrentChange, format!("{field} {value} was taken by a concurrent write; try again")),
                     Err(e) => db_err(e),
                 }
             }
@@ -704,7 +697,7 @@ macro_rules! impl_customer_store {
                 write_tags(&mut tx, id, &fields.tags, true).await?;
                 let customer = fetch_customer(&mut tx, id).await?;
                 if let Some(c) = &customer {
-                    append_event(&mut tx, "customer_update", id, &serde_json::json!({ "customer": c }), now).await?;
+                    append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
@@ -736,7 +729,7 @@ macro_rules! impl_customer_store {
                 };
                 let customer = fetch_customer(&mut tx, id).await?;
                 if let (true, Some(c)) = (changed, &customer) {
-                    append_event(&mut tx, "customer_update", id, &serde_json::json!({ "customer": c }), now).await?;
+                    append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
                 }
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)

@@ -167,9 +167,7 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
-                                Error::Conflict {
-                                    message: format!("reference {}/{} already used", e.reference_type, e.reference_id),
-                                }
+                                Error::conflict(crm_core::ConflictReason::ConcurrentChange, format!("reference {}/{} already used", e.reference_type, e.reference_id))
                             } else {
                                 db_err(err)
                             }
@@ -346,9 +344,7 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
-                                Error::Conflict {
-                                    message: format!("receipt {}/{} was recorded concurrently; retry to get its result", p.store_id, p.receipt_id),
-                                }
+                                Error::conflict(crm_core::ConflictReason::ConcurrentChange, format!("receipt {}/{} was recorded concurrently; retry to get its result", p.store_id, p.receipt_id))
                             } else {
                                 db_err(err)
                             }
@@ -424,11 +420,8 @@ macro_rules! impl_ledger_store {
                         });
                         let done = qb.build().execute(&mut *self.tx).await.map_err(|err| {
                             if is_unique_violation(&err) {
-                                Error::Conflict {
-                                    message: "a receipt of the import was recorded concurrently; \
-                                              run the import again (stored receipts are skipped)"
-                                        .into(),
-                                }
+                                Error::conflict(crm_core::ConflictReason::ConcurrentChange, "a receipt of the import was recorded concurrently; \
+                                              run the import again (stored receipts are skipped)")
                             } else {
                                 db_err(err)
                             }
@@ -475,7 +468,7 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
-                                Error::Conflict { message: format!("refund {} was recorded concurrently; retry", r.refund_id) }
+                                Error::conflict(crm_core::ConflictReason::ConcurrentChange, format!("refund {} was recorded concurrently; retry", r.refund_id))
                             } else {
                                 db_err(err)
                             }
@@ -513,8 +506,8 @@ macro_rules! impl_ledger_store {
                     fetch_customer(&mut self.tx, from).await?.ok_or_else(|| Error::customer_not_found(from))
                 }
 
-                async fn append_event(&mut self, event_type: &str, customer: CustomerId, payload: serde_json::Value, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
-                    append_event(&mut self.tx, event_type, customer, &payload, now).await
+                async fn append_event(&mut self, event: crm_core::events::EventPayload<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+                    append_event(&mut self.tx, event, now).await
                 }
 
                 async fn commit(self: Box<Self>) -> Result<()> {

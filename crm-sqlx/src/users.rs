@@ -36,7 +36,7 @@ macro_rules! impl_user_store {
                         .await
                         .map_err(|e| {
                             if is_unique_violation(&e) {
-                                Error::Conflict { message: format!("user {email} already exists") }
+                                Error::conflict(crm_core::ConflictReason::AlreadyExists, format!("user {email} already exists"))
                             } else {
                                 db_err(e)
                             }

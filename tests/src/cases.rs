@@ -32,7 +32,7 @@ fn all() -> CustomerQuery {
 }
 
 async fn create(b: &Backend, c: NewCustomer) -> Customer {
-    b.crm.create_customer(c).await.expect("create")
+    b.crm.customers().create(c).await.expect("create")
 }
 
 fn fields_of(e: &Error) -> Vec<(&str, &str)> {
@@ -77,11 +77,12 @@ pub async fn create_and_read_back(b: Backend) {
     assert_eq!(created.created_at, crate::harness::start_time());
     assert_eq!(created.updated_at, created.created_at);
 
-    let by_id = b.crm.customer(created.id).await.expect("get by id");
+    let by_id = b.crm.customers().get(created.id).await.expect("get by id");
     assert_eq!(by_id, created, "{}: read back differs", b.name);
     let by_code = b
         .crm
-        .customer_by_code("ws00000001".into())
+        .customers()
+        .by_code("ws00000001".into())
         .await
         .expect("get by code");
     assert_eq!(by_code, created);
@@ -129,7 +130,8 @@ pub async fn concurrent_tag_updates_of_different_customers_all_succeed(b: Backen
     for i in 0..16 {
         let c = b
             .crm
-            .create_customer(person(&format!("Tagged {i}")))
+            .customers()
+            .create(person(&format!("Tagged {i}")))
             .await
             .expect("create");
         ids.push(c.id);
@@ -145,7 +147,11 @@ pub async fn concurrent_tag_updates_of_different_customers_all_succeed(b: Backen
                         tags: Some(vec![format!("t{round}"), "vip".into()]),
                         ..Default::default()
                     };
-                    last = Some(crm.update_customer(id, patch).await?);
+                    last = Some(
+                        crm.customers()
+                            .update(crm_core::UpdateCustomer { id, patch })
+                            .await?,
+                    );
                 }
                 Ok::<_, crm_core::Error>(last)
             })
@@ -168,7 +174,7 @@ pub async fn concurrent_creates_get_distinct_codes(b: Backend) {
     let tasks: Vec<_> = (0..50)
         .map(|i| {
             let crm = b.crm.clone();
-            tokio::spawn(async move { crm.create_customer(person(&format!("Buyer {i}"))).await })
+            tokio::spawn(async move { crm.customers().create(person(&format!("Buyer {i}"))).await })
         })
         .collect();
     let mut codes = HashSet::new();
@@ -187,11 +193,11 @@ async fn one_wins_one_conflicts(b: &Backend, first: NewCustomer, second: NewCust
     let (x, y) = tokio::join!(
         tokio::spawn({
             let crm = b.crm.clone();
-            async move { crm.create_customer(first).await }
+            async move { crm.customers().create(first).await }
         }),
         tokio::spawn({
             let crm = b.crm.clone();
-            async move { crm.create_customer(second).await }
+            async move { crm.customers().create(second).await }
         }),
     );
     let results = [x.expect("task"), y.expect("task")];
@@ -225,7 +231,7 @@ async fn one_wins_one_conflicts(b: &Backend, first: NewCustomer, second: NewCust
         err.to_string().contains(winners[0].customer_code.as_str()),
         "message names the code: {err}"
     );
-    let page = b.crm.list_customers(all()).await.expect("list");
+    let page = b.crm.customers().list(all()).await.expect("list");
     assert_eq!(page.total, 1, "{}: the loser wrote something", b.name);
 }
 
@@ -256,11 +262,12 @@ pub async fn concurrent_same_phone_in_other_format_gives_one_conflict(b: Backend
     one_wins_one_conflicts(&b, first, second, "phone").await;
 }
 
-/// The example: four bad fields, one error listing all four, nothing written.
+/// Four bad fields, one error listing all four, nothing written.
 pub async fn invalid_create_reports_every_field_and_writes_nothing(b: Backend) {
     let err = b
         .crm
-        .create_customer(NewCustomer {
+        .customers()
+        .create(NewCustomer {
             name: "n".repeat(300),
             email: Some("x@".into()),
             phone: Some("abc".into()),
@@ -279,7 +286,7 @@ pub async fn invalid_create_reports_every_field_and_writes_nothing(b: Backend) {
             ("credit_limit", "min")
         ]
     );
-    assert_eq!(b.crm.list_customers(all()).await.expect("list").total, 0);
+    assert_eq!(b.crm.customers().list(all()).await.expect("list").total, 0);
     // No code number was used up either.
     let c = create(&b, person("First")).await;
     assert_eq!(c.customer_code.as_str(), "RT00000001");
@@ -300,16 +307,17 @@ pub async fn update_changes_named_fields_and_validates(b: Backend) {
     b.clock.advance(Duration::minutes(5));
     let updated = b
         .crm
-        .update_customer(
-            c.id,
-            CustomerPatch {
+        .customers()
+        .update(crm_core::UpdateCustomer {
+            id: c.id,
+            patch: CustomerPatch {
                 name: Some("Ani Wijaya".into()),
                 email: Some(None),
                 credit_limit: Some(dec("2500000")),
                 tags: Some(vec!["Gold".into(), "jakarta".into()]),
                 ..CustomerPatch::default()
             },
-        )
+        })
         .await
         .expect("update");
     assert_eq!(updated.name, "Ani Wijaya");
@@ -327,19 +335,20 @@ pub async fn update_changes_named_fields_and_validates(b: Backend) {
         crate::harness::start_time() + Duration::minutes(5)
     );
     assert_eq!(updated.created_at, c.created_at);
-    assert_eq!(b.crm.customer(c.id).await.expect("get"), updated);
+    assert_eq!(b.crm.customers().get(c.id).await.expect("get"), updated);
 
     let err = b
         .crm
-        .update_customer(
-            c.id,
-            CustomerPatch {
+        .customers()
+        .update(crm_core::UpdateCustomer {
+            id: c.id,
+            patch: CustomerPatch {
                 name: Some(String::new()),
                 phone: Some(Some("12".into())),
                 credit_limit: Some(dec("-1")),
                 ..CustomerPatch::default()
             },
-        )
+        })
         .await
         .expect_err("invalid");
     assert_eq!(
@@ -351,7 +360,7 @@ pub async fn update_changes_named_fields_and_validates(b: Backend) {
         ]
     );
     assert_eq!(
-        b.crm.customer(c.id).await.expect("get"),
+        b.crm.customers().get(c.id).await.expect("get"),
         updated,
         "nothing written"
     );
@@ -375,13 +384,14 @@ pub async fn update_cannot_take_another_customers_email(b: Backend) {
     let other = create(&b, person("B")).await;
     let err = b
         .crm
-        .update_customer(
-            other.id,
-            CustomerPatch {
+        .customers()
+        .update(crm_core::UpdateCustomer {
+            id: other.id,
+            patch: CustomerPatch {
                 email: Some(Some("TAKEN@example.com".into())),
                 ..CustomerPatch::default()
             },
-        )
+        })
         .await
         .expect_err("duplicate");
     match err {
@@ -395,7 +405,10 @@ pub async fn update_cannot_take_another_customers_email(b: Backend) {
         }
         other => panic!("expected DuplicateCustomer, got {other:?}"),
     }
-    assert_eq!(b.crm.customer(other.id).await.expect("get").email, None);
+    assert_eq!(
+        b.crm.customers().get(other.id).await.expect("get").email,
+        None
+    );
 }
 
 /// Soft delete hides from default lists, keeps the record, frees the contact;
@@ -410,22 +423,34 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
     )
     .await;
     b.clock.advance(Duration::seconds(1));
-    let gone = b.crm.deactivate_customer(old.id).await.expect("deactivate");
+    let gone = b
+        .crm
+        .customers()
+        .deactivate(old.id)
+        .await
+        .expect("deactivate");
     assert!(!gone.is_active);
     assert_eq!(gone.version, 2);
-    let again = b.crm.deactivate_customer(old.id).await.expect("idempotent");
+    let again = b
+        .crm
+        .customers()
+        .deactivate(old.id)
+        .await
+        .expect("idempotent");
     assert_eq!(again.version, 2, "deactivating twice changes nothing");
 
     let default_list = b
         .crm
-        .list_customers(CustomerQuery::default())
+        .customers()
+        .list(CustomerQuery::default())
         .await
         .expect("list");
     assert_eq!(default_list.total, 0);
     assert!(default_list.items.is_empty());
     let inactive = b
         .crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             status: ActivityFilter::Inactive,
             ..CustomerQuery::default()
         })
@@ -436,7 +461,12 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
         [old.id]
     );
     assert_eq!(
-        b.crm.customer(old.id).await.expect("history stays").name,
+        b.crm
+            .customers()
+            .get(old.id)
+            .await
+            .expect("history stays")
+            .name,
         "Old"
     );
 
@@ -448,24 +478,36 @@ pub async fn deactivate_hides_and_frees_contact_then_reactivate_checks_it(b: Bac
         },
     )
     .await;
-    let err = b.crm.reactivate_customer(old.id).await.expect_err("taken");
+    let err = b
+        .crm
+        .customers()
+        .reactivate(old.id)
+        .await
+        .expect_err("taken");
     match &err {
         Error::DuplicateCustomer { existing_code, .. } => {
             assert_eq!(existing_code, &new.customer_code)
         }
         other => panic!("expected DuplicateCustomer, got {other:?}"),
     }
-    assert!(!b.crm.customer(old.id).await.expect("get").is_active);
+    assert!(!b.crm.customers().get(old.id).await.expect("get").is_active);
 
     b.crm
-        .deactivate_customer(new.id)
+        .customers()
+        .deactivate(new.id)
         .await
         .expect("deactivate new");
-    let back = b.crm.reactivate_customer(old.id).await.expect("reactivate");
+    let back = b
+        .crm
+        .customers()
+        .reactivate(old.id)
+        .await
+        .expect("reactivate");
     assert!(back.is_active);
     assert_eq!(
         b.crm
-            .list_customers(CustomerQuery::default())
+            .customers()
+            .list(CustomerQuery::default())
             .await
             .expect("list")
             .total,
@@ -498,12 +540,16 @@ pub async fn filters_by_type_tag_status_and_created_range(b: Backend) {
         ids.push(c.id);
         b.clock.advance(Duration::days(1));
     }
-    b.crm.deactivate_customer(ids[1]).await.expect("deactivate");
+    b.crm
+        .customers()
+        .deactivate(ids[1])
+        .await
+        .expect("deactivate");
 
     let list = |q: CustomerQuery| {
         let crm = b.crm.clone();
         async move {
-            let page = crm.list_customers(q).await.expect("list");
+            let page = crm.customers().list(q).await.expect("list");
             (
                 page.total,
                 page.items.iter().map(|c| c.id).collect::<Vec<_>>(),
@@ -533,7 +579,8 @@ pub async fn filters_by_type_tag_status_and_created_range(b: Backend) {
     assert_eq!(middle, (2, vec![ids[1], ids[2]]));
     let err = b
         .crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             created_from: Some(t0 + Duration::days(3)),
             created_to: Some(t0),
             ..CustomerQuery::default()
@@ -570,16 +617,17 @@ pub async fn search_by_name_prefix_code_email_and_phone(b: Backend) {
         let crm = b.crm.clone();
         let q = q.to_string();
         async move {
-            crm.list_customers(CustomerQuery {
-                q: Some(q),
-                ..CustomerQuery::default()
-            })
-            .await
-            .expect("search")
-            .items
-            .iter()
-            .map(|c| c.id)
-            .collect::<Vec<_>>()
+            crm.customers()
+                .list(CustomerQuery {
+                    q: Some(q),
+                    ..CustomerQuery::default()
+                })
+                .await
+                .expect("search")
+                .items
+                .iter()
+                .map(|c| c.id)
+                .collect::<Vec<_>>()
         }
     };
     assert_eq!(search("BUDI").await, [budi.id, bud.id]);
@@ -605,12 +653,13 @@ pub async fn offset_pages_and_limit_cap(b: Backend) {
     let page = |page: u32, limit: u32| {
         let crm = b.crm.clone();
         async move {
-            crm.list_customers(CustomerQuery {
-                page: Some(page),
-                limit: Some(limit),
-                ..CustomerQuery::default()
-            })
-            .await
+            crm.customers()
+                .list(CustomerQuery {
+                    page: Some(page),
+                    limit: Some(limit),
+                    ..CustomerQuery::default()
+                })
+                .await
         }
     };
     let p2 = page(2, 10).await.expect("page 2");
@@ -690,7 +739,8 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
             for _ in 0..10 {
                 let page = b
                     .crm
-                    .list_customers(CustomerQuery {
+                    .customers()
+                    .list(CustomerQuery {
                         limit: Some(2),
                         cursor: cursor.clone(),
                         sort,
@@ -715,7 +765,8 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
     }
     let by_name = b
         .crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             limit: Some(2),
             sort: CustomerSort::Name,
             ..CustomerQuery::default()
@@ -724,7 +775,8 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
         .expect("page");
     let err = b
         .crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             cursor: by_name.next_cursor,
             sort: CustomerSort::Code,
             ..CustomerQuery::default()
@@ -738,29 +790,40 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
 pub async fn missing_customers_are_not_found(b: Backend) {
     let id = crm_core::CustomerId(424_242);
     for err in [
-        b.crm.customer(id).await.expect_err("get"),
+        b.crm.customers().get(id).await.expect_err("get"),
         b.crm
-            .customer_by_code("RT09999999".into())
+            .customers()
+            .by_code("RT09999999".into())
             .await
             .expect_err("by code"),
         b.crm
-            .update_customer(
+            .customers()
+            .update(crm_core::UpdateCustomer {
                 id,
-                CustomerPatch {
+                patch: CustomerPatch {
                     name: Some("X".into()),
                     ..CustomerPatch::default()
                 },
-            )
+            })
             .await
             .expect_err("update"),
-        b.crm.deactivate_customer(id).await.expect_err("deactivate"),
-        b.crm.reactivate_customer(id).await.expect_err("reactivate"),
+        b.crm
+            .customers()
+            .deactivate(id)
+            .await
+            .expect_err("deactivate"),
+        b.crm
+            .customers()
+            .reactivate(id)
+            .await
+            .expect_err("reactivate"),
     ] {
         assert_eq!(err.kind(), ErrorKind::NotFound, "{}: {err}", b.name);
     }
     let err = b
         .crm
-        .customer_by_code("nonsense".into())
+        .customers()
+        .by_code("nonsense".into())
         .await
         .expect_err("bad code");
     assert_eq!(err.kind(), ErrorKind::Validation);
@@ -795,7 +858,12 @@ pub async fn import_is_all_or_nothing(b: Backend) {
     bad[1].name = String::new();
     bad[3].email = Some("row0@EXAMPLE.com".into());
     bad[4].phone = Some("abc".into());
-    let err = b.crm.import_customers(bad).await.expect_err("invalid rows");
+    let err = b
+        .crm
+        .customers()
+        .import(bad)
+        .await
+        .expect_err("invalid rows");
     assert_eq!(
         fields_of(&err),
         [
@@ -809,7 +877,8 @@ pub async fn import_is_all_or_nothing(b: Backend) {
     clash[1100].email = Some("Taken@example.com".into());
     let err = b
         .crm
-        .import_customers(clash)
+        .customers()
+        .import(clash)
         .await
         .expect_err("clash with existing");
     match &err {
@@ -819,13 +888,13 @@ pub async fn import_is_all_or_nothing(b: Backend) {
         other => panic!("{}: expected DuplicateCustomer, got {other:?}", b.name),
     }
     assert_eq!(
-        b.crm.list_customers(all()).await.expect("list").total,
+        b.crm.customers().list(all()).await.expect("list").total,
         1,
         "{}: partial import",
         b.name
     );
 
-    let imported = b.crm.import_customers(rows(1200)).await.expect("import");
+    let imported = b.crm.customers().import(rows(1200)).await.expect("import");
     assert_eq!(imported.len(), 1200);
     assert_eq!(
         imported[0].customer_code.as_str(),
@@ -836,7 +905,7 @@ pub async fn import_is_all_or_nothing(b: Backend) {
     assert_eq!(imported[1199].customer_code.as_str(), "WS00000600");
     for c in [&imported[0], &imported[777], &imported[1199]] {
         assert_eq!(
-            &b.crm.customer(c.id).await.expect("get"),
+            &b.crm.customers().get(c.id).await.expect("get"),
             c,
             "{}: read back",
             b.name
@@ -844,7 +913,8 @@ pub async fn import_is_all_or_nothing(b: Backend) {
     }
     let tagged = b
         .crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             tag: Some("batch1".into()),
             ..CustomerQuery::default()
         })

@@ -15,6 +15,9 @@ use futures::FutureExt as _;
 pub struct Backend {
     /// The facade under test.
     pub crm: Crm,
+    /// The adapter under test, for the cases that check the storage
+    /// interface itself (the same store the facade uses).
+    pub store: std::sync::Arc<dyn crm_core::store::CrmStore>,
     /// The clock the facade reads; tests move it.
     pub clock: ManualClock,
     /// `memory`, `sqlite` or `mysql`.
@@ -38,9 +41,15 @@ pub fn start_time() -> chrono::DateTime<Utc> {
         .unwrap_or_default()
 }
 
-fn with_clock(store: std::sync::Arc<dyn crm_core::store::CrmStore>) -> (Crm, ManualClock) {
+type Store = std::sync::Arc<dyn crm_core::store::CrmStore>;
+
+fn with_clock(store: Store) -> (Crm, ManualClock, Store) {
     let clock = ManualClock::new(start_time());
-    (Crm::from_arc(store).with_clock(clock.clone()), clock)
+    (
+        Crm::from_arc(store.clone()).with_clock(clock.clone()),
+        clock,
+        store,
+    )
 }
 
 /// Prints to the real stderr, past the test harness's output capture, so a
@@ -51,9 +60,10 @@ pub fn shout(msg: &str) {
 
 /// A fresh in-memory backend.
 pub async fn memory() -> Option<Backend> {
-    let (crm, clock) = with_clock(std::sync::Arc::new(MemoryStore::new()));
+    let (crm, clock, store) = with_clock(std::sync::Arc::new(MemoryStore::new()));
     Some(Backend {
         crm,
+        store,
         clock,
         name: "memory",
         cleanup: Cleanup::None,
@@ -67,9 +77,10 @@ pub async fn sqlite() -> Option<Backend> {
     let store = crm_sqlx::connect(&url)
         .await
         .unwrap_or_else(|e| panic!("cannot open SQLite test database {url}: {e}"));
-    let (crm, clock) = with_clock(store);
+    let (crm, clock, store) = with_clock(store);
     Some(Backend {
         crm,
+        store,
         clock,
         name: "sqlite",
         cleanup: Cleanup::File(path),
@@ -114,9 +125,10 @@ pub async fn mysql() -> Option<Backend> {
             panic!("cannot open MySQL test database {database}: {e}");
         }
     };
-    let (crm, clock) = with_clock(store);
+    let (crm, clock, store) = with_clock(store);
     Some(Backend {
         crm,
+        store,
         clock,
         name: "mysql",
         cleanup: Cleanup::MySql {

@@ -7,7 +7,7 @@ use crm_core::{CustomerId, Error, ErrorKind, MAX_IMPORT_BATCH};
 use rust_decimal::Decimal;
 
 use crate::Backend;
-use crate::loyalty_cases::{consistent_balance, customer};
+use crate::loyalty_cases::{consistent_balance, customer, score_all};
 
 /// A historical purchase: `days_ago` days before the test clock, on `store`.
 fn old(
@@ -24,7 +24,7 @@ fn old(
         receipt_id: receipt.into(),
         purchase_date: crm_core::Clock::now(&b.clock) - Duration::days(days_ago),
         total_amount: Decimal::from(amount),
-        currency: "IDR".into(),
+        currency: Some("IDR".into()),
     }
 }
 
@@ -35,8 +35,7 @@ async fn all_purchases(b: &Backend) -> Vec<Purchase> {
     let mut after = None;
     loop {
         let page = b
-            .crm
-            .store()
+            .store
             .purchases_after(after, 1_000)
             .await
             .expect("purchases");
@@ -61,7 +60,16 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     let regular = customer(&b, "Regular").await;
     let once = customer(&b, "Once").await;
     let _none = customer(&b, "Nobody").await;
-    let events_before = b.crm.events_after(0, 1000).await.expect("events").len();
+    let events_before = b
+        .crm
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: 0,
+            limit: 1000,
+        })
+        .await
+        .expect("events")
+        .len();
 
     // Ten weekly purchases over the past ten weeks, on two stores, and one.
     let mut rows: Vec<NewPurchase> = (0..10)
@@ -80,7 +88,8 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     rows.push(old(&b, once.id, "OLD-A", "R99", 30, 50_000));
     let report = b
         .crm
-        .import_purchase_history(rows.clone())
+        .loyalty()
+        .import_history(rows.clone())
         .await
         .expect("import");
     assert_eq!((report.inserted, report.skipped), (11, 0), "{}", b.name);
@@ -111,12 +120,20 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     // No points, no ledger entries, no events.
     for c in [regular.id, once.id] {
         assert_eq!(consistent_balance(&b, c).await, 0, "{}", b.name);
-        let summary = b.crm.loyalty_summary(c).await.expect("summary");
+        let summary = b.crm.loyalty().summary(c).await.expect("summary");
         assert!(summary.recent_entries.is_empty() && summary.lots.is_empty());
         assert_eq!(summary.lifetime_earned, 0);
     }
     assert_eq!(
-        b.crm.events_after(0, 1000).await.expect("events").len(),
+        b.crm
+            .events()
+            .list(crm_core::events::EventQuery {
+                after: 0,
+                limit: 1000
+            })
+            .await
+            .expect("events")
+            .len(),
         events_before,
         "{}: an import writes no outbox event",
         b.name
@@ -125,21 +142,14 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     // Analytics reads the imported history.
     let a = b
         .crm
-        .customer_analytics(regular.id)
+        .analytics()
+        .customer(regular.id)
         .await
         .expect("analytics");
     assert_eq!(a.frequency, 9, "{}: ten weekly purchases", b.name);
     assert_eq!(a.monetary_value, Decimal::from(100_000));
-    let mut scored = Vec::new();
-    let model = b
-        .crm
-        .score_all_customers(|a| {
-            scored.push(a.customer_id);
-            Ok(())
-        })
-        .await
-        .expect("score all")
-        .expect("a model: there are purchases");
+    let (model, scored) = score_all(&b).await;
+    let model = model.expect("a model: there are purchases");
     assert_eq!(scored, [regular.id, once.id], "{}", b.name);
     assert_eq!(model.customers, 2);
 
@@ -147,6 +157,7 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     // and an imported purchase can be refunded.
     let replay = b
         .crm
+        .loyalty()
         .record_purchase(rows[10].clone())
         .await
         .expect("replay of an imported receipt");
@@ -154,7 +165,8 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     assert_eq!(replay.purchase.customer_id, once.id);
     let refund = b
         .crm
-        .refund_purchase(RefundRequest {
+        .loyalty()
+        .refund(RefundRequest {
             store_id: "OLD-A".into(),
             receipt_id: "R99".into(),
             refund_id: "F1".into(),
@@ -171,7 +183,8 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
 pub async fn history_import_reports_every_bad_row_and_writes_nothing(b: Backend) {
     let c = customer(&b, "Budi").await;
     b.crm
-        .import_purchase_history(vec![old(&b, c.id, "S1", "KEEP", 3, 10_000)])
+        .loyalty()
+        .import_history(vec![old(&b, c.id, "S1", "KEEP", 3, 10_000)])
         .await
         .expect("first import");
 
@@ -181,7 +194,7 @@ pub async fn history_import_reports_every_bad_row_and_writes_nothing(b: Backend)
     rows[1].store_id = String::new();
     rows[2].total_amount = Decimal::from(-1);
     rows[3].total_amount = "10.005".parse().expect("decimal");
-    rows[4].currency = "USD".into();
+    rows[4].currency = Some("USD".into());
     rows[5].purchase_date = crm_core::Clock::now(&b.clock) + Duration::days(1);
     rows[6].receipt_id = "N0".into(); // repeats row 0
     rows[7].customer_id = CustomerId(999_999);
@@ -192,7 +205,8 @@ pub async fn history_import_reports_every_bad_row_and_writes_nothing(b: Backend)
 
     let err = b
         .crm
-        .import_purchase_history(rows.clone())
+        .loyalty()
+        .import_history(rows.clone())
         .await
         .expect_err("bad rows");
     assert_eq!(err.kind(), ErrorKind::Validation);
@@ -235,7 +249,8 @@ pub async fn history_import_reports_every_bad_row_and_writes_nothing(b: Backend)
     let too_many = vec![old(&b, c.id, "S1", "R", 1, 1); MAX_IMPORT_BATCH + 1];
     let err = b
         .crm
-        .import_purchase_history(too_many)
+        .loyalty()
+        .import_history(too_many)
         .await
         .expect_err("batch too large");
     assert_eq!(fields_of(&err), [("purchases", "max_items")]);
@@ -249,7 +264,8 @@ pub async fn history_import_reports_every_bad_row_and_writes_nothing(b: Backend)
         .collect();
     let report = b
         .crm
-        .import_purchase_history(good)
+        .loyalty()
+        .import_history(good)
         .await
         .expect("good rows");
     assert_eq!((report.inserted, report.skipped), (2, 0));
@@ -280,14 +296,16 @@ pub async fn history_import_reruns_skip_what_is_stored(b: Backend) {
     };
     let first = b
         .crm
-        .import_purchase_history(rows(0..2_500))
+        .loyalty()
+        .import_history(rows(0..2_500))
         .await
         .expect("import");
     assert_eq!((first.inserted, first.skipped), (2_500, 0), "{}", b.name);
 
     let again = b
         .crm
-        .import_purchase_history(rows(0..2_500))
+        .loyalty()
+        .import_history(rows(0..2_500))
         .await
         .expect("re-run");
     assert_eq!((again.inserted, again.skipped), (0, 2_500), "{}", b.name);
@@ -296,7 +314,8 @@ pub async fn history_import_reruns_skip_what_is_stored(b: Backend) {
     // A run cut off half-way and restarted: overlap skipped, the rest inserted.
     let resumed = b
         .crm
-        .import_purchase_history(rows(1_800..3_200))
+        .loyalty()
+        .import_history(rows(1_800..3_200))
         .await
         .expect("resume");
     assert_eq!(
@@ -315,12 +334,17 @@ pub async fn history_import_reruns_skip_what_is_stored(b: Backend) {
         receipt_id: "L1".into(),
         purchase_date: crm_core::Clock::now(&b.clock),
         total_amount: Decimal::from(150_000),
-        currency: "IDR".into(),
+        currency: Some("IDR".into()),
     };
-    let recorded = b.crm.record_purchase(live.clone()).await.expect("till");
+    let recorded = b
+        .crm
+        .loyalty()
+        .record_purchase(live.clone())
+        .await
+        .expect("till");
     let earned = recorded.earned.expect("earned").points;
     let mixed = vec![live, old(&b, customers[1], "LIVE", "L2", 1, 5_000)];
-    let report = b.crm.import_purchase_history(mixed).await.expect("mixed");
+    let report = b.crm.loyalty().import_history(mixed).await.expect("mixed");
     assert_eq!((report.inserted, report.skipped), (1, 1));
     assert_eq!(report.skipped_rows, [0]);
     assert_eq!(consistent_balance(&b, customers[0]).await, earned);
@@ -343,17 +367,24 @@ pub async fn history_import_checks_customers(b: Backend) {
     let dup = customer(&b, "Duplicate").await;
     let gone = customer(&b, "Gone").await;
     b.crm
-        .merge_customers(kept.id, dup.id, "test".into())
+        .customers()
+        .merge(crm_core::MergeCustomers {
+            into: kept.id,
+            from: dup.id,
+            merged_by: "test".into(),
+        })
         .await
         .expect("merge");
     b.crm
-        .deactivate_customer(gone.id)
+        .customers()
+        .deactivate(gone.id)
         .await
         .expect("deactivate");
 
     let err = b
         .crm
-        .import_purchase_history(vec![
+        .loyalty()
+        .import_history(vec![
             old(&b, kept.id, "S", "A", 2, 1_000),
             old(&b, CustomerId(0), "S", "B", 2, 1_000),
             old(&b, CustomerId(-5), "S", "C", 2, 1_000),
@@ -375,7 +406,8 @@ pub async fn history_import_checks_customers(b: Backend) {
 
     let report = b
         .crm
-        .import_purchase_history(vec![
+        .loyalty()
+        .import_history(vec![
             old(&b, dup.id, "S", "M1", 20, 7_000),
             old(&b, gone.id, "S", "G1", 400, 9_000),
         ])
@@ -400,7 +432,8 @@ pub async fn history_import_checks_customers(b: Backend) {
     // Re-importing the merged customer's row (by its old id) is a re-run.
     let again = b
         .crm
-        .import_purchase_history(vec![old(&b, dup.id, "S", "M1", 20, 7_000)])
+        .loyalty()
+        .import_history(vec![old(&b, dup.id, "S", "M1", 20, 7_000)])
         .await
         .expect("re-run");
     assert_eq!((again.inserted, again.skipped), (0, 1), "{}", b.name);

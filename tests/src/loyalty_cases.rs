@@ -10,7 +10,8 @@ use crate::Backend;
 /// A fresh active customer.
 pub async fn customer(b: &Backend, name: &str) -> Customer {
     b.crm
-        .create_customer(NewCustomer {
+        .customers()
+        .create(NewCustomer {
             name: name.into(),
             ..NewCustomer::default()
         })
@@ -26,7 +27,7 @@ pub fn purchase(b: &Backend, c: CustomerId, receipt: &str, amount: i64) -> NewPu
         receipt_id: receipt.into(),
         purchase_date: crm_core::Clock::now(&b.clock),
         total_amount: Decimal::from(amount),
-        currency: "IDR".into(),
+        currency: Some("IDR".into()),
     }
 }
 
@@ -41,7 +42,12 @@ fn points(c: CustomerId, points: i64, reference_type: &str, reference_id: &str) 
 
 /// Asserts the ledger invariant and returns the balance.
 pub async fn consistent_balance(b: &Backend, c: CustomerId) -> i64 {
-    let check = b.crm.check_balance(c).await.expect("check balance");
+    let check = b
+        .crm
+        .loyalty()
+        .check_balance(c)
+        .await
+        .expect("check balance");
     assert!(
         check.consistent,
         "{}: inconsistent balance {check:?}",
@@ -51,7 +57,15 @@ pub async fn consistent_balance(b: &Backend, c: CustomerId) -> i64 {
 }
 
 async fn event_count(b: &Backend) -> usize {
-    b.crm.events_after(0, 1000).await.expect("events").len()
+    b.crm
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: 0,
+            limit: 1000,
+        })
+        .await
+        .expect("events")
+        .len()
 }
 
 /// A purchase earns by the programme; re-sending the receipt changes nothing;
@@ -60,6 +74,7 @@ pub async fn purchase_earns_once_per_receipt(b: Backend) {
     let c = customer(&b, "Budi").await;
     let first = b
         .crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 155_000))
         .await
         .expect("purchase");
@@ -70,6 +85,7 @@ pub async fn purchase_earns_once_per_receipt(b: Backend) {
     for _ in 0..3 {
         let again = b
             .crm
+            .loyalty()
             .record_purchase(purchase(&b, c.id, "R1", 155_000))
             .await
             .expect("replay");
@@ -85,6 +101,7 @@ pub async fn purchase_earns_once_per_receipt(b: Backend) {
     );
     let err = b
         .crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 160_000))
         .await
         .expect_err("conflicting replay");
@@ -92,14 +109,16 @@ pub async fn purchase_earns_once_per_receipt(b: Backend) {
     assert_eq!(consistent_balance(&b, c.id).await, 15);
     let small = b
         .crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R2", 9_999))
         .await
         .expect("small purchase");
     assert!(small.earned.is_none(), "below one point earns nothing");
     let err = b
         .crm
+        .loyalty()
         .record_purchase(NewPurchase {
-            currency: "USD".into(),
+            currency: Some("USD".into()),
             total_amount: Decimal::from(-1),
             ..purchase(&b, c.id, "", 1)
         })
@@ -119,7 +138,12 @@ pub async fn amounts_beyond_the_stored_range_are_validation_errors(b: Backend) {
     let c = customer(&b, "Kaya").await;
     let mut p = purchase(&b, c.id, "BIG", 0);
     p.total_amount = Decimal::new(1_000_000_000_000_000, 2); // 10,000,000,000,000.00
-    let err = b.crm.record_purchase(p).await.expect_err("too large");
+    let err = b
+        .crm
+        .loyalty()
+        .record_purchase(p)
+        .await
+        .expect_err("too large");
     let fields: Vec<_> = err
         .field_errors()
         .iter()
@@ -136,6 +160,7 @@ pub async fn amounts_beyond_the_stored_range_are_validation_errors(b: Backend) {
     p.total_amount = Decimal::new(999_999_999_999_999, 2); // the largest stored amount
     let r = b
         .crm
+        .loyalty()
         .record_purchase(p)
         .await
         .expect("the largest amount is kept");
@@ -147,7 +172,8 @@ pub async fn amounts_beyond_the_stored_range_are_validation_errors(b: Backend) {
     );
     let refund = b
         .crm
-        .refund_purchase(crm_core::loyalty::RefundRequest {
+        .loyalty()
+        .refund(crm_core::loyalty::RefundRequest {
             store_id: "S1".into(),
             receipt_id: "MAX".into(),
             refund_id: "r".into(),
@@ -166,13 +192,15 @@ pub async fn amounts_beyond_the_stored_range_are_validation_errors(b: Backend) {
 pub async fn redeem_never_overdraws(b: Backend) {
     let c = customer(&b, "Siti").await;
     b.crm
-        .earn_points(points(c.id, 15, "promo", "welcome-1"))
+        .loyalty()
+        .earn(points(c.id, 15, "promo", "welcome-1"))
         .await
         .expect("earn");
     let events = event_count(&b).await;
     let err = b
         .crm
-        .redeem_points(points(c.id, 20, "receipt", "S1/R9"))
+        .loyalty()
+        .redeem(points(c.id, 20, "receipt", "S1/R9"))
         .await
         .expect_err("too many");
     match err {
@@ -189,26 +217,30 @@ pub async fn redeem_never_overdraws(b: Backend) {
     );
     let ok = b
         .crm
-        .redeem_points(points(c.id, 10, "receipt", "S1/R9"))
+        .loyalty()
+        .redeem(points(c.id, 10, "receipt", "S1/R9"))
         .await
         .expect("redeem");
     assert_eq!((ok.entry.points, ok.entry.balance_after), (-10, 5));
     let replay = b
         .crm
-        .redeem_points(points(c.id, 10, "receipt", "S1/R9"))
+        .loyalty()
+        .redeem(points(c.id, 10, "receipt", "S1/R9"))
         .await
         .expect("replay");
     assert!(replay.replayed);
     assert_eq!(replay.entry, ok.entry);
     let err = b
         .crm
-        .redeem_points(points(c.id, 11, "receipt", "S1/R9"))
+        .loyalty()
+        .redeem(points(c.id, 11, "receipt", "S1/R9"))
         .await
         .expect_err("conflicting replay");
     assert_eq!(err.kind(), ErrorKind::Conflict);
     let err = b
         .crm
-        .earn_points(points(c.id, 5, "purchase", "x"))
+        .loyalty()
+        .earn(points(c.id, 5, "purchase", "x"))
         .await
         .expect_err("reserved type");
     assert_eq!(err.field_errors()[0].rule, "reserved");
@@ -220,14 +252,16 @@ pub async fn redeem_never_overdraws(b: Backend) {
 pub async fn concurrent_redemptions_take_exactly_what_fits(b: Backend) {
     let c = customer(&b, "Agus").await;
     b.crm
-        .earn_points(points(c.id, 100, "promo", "p1"))
+        .loyalty()
+        .earn(points(c.id, 100, "promo", "p1"))
         .await
         .expect("earn");
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let crm = b.crm.clone();
             tokio::spawn(async move {
-                crm.redeem_points(points(c.id, 10, "voucher", &format!("v{i}")))
+                crm.loyalty()
+                    .redeem(points(c.id, 10, "voucher", &format!("v{i}")))
                     .await
             })
         })
@@ -253,19 +287,22 @@ pub async fn lots_expire_soonest_first_and_once(b: Backend) {
     let c = customer(&b, "Dewi").await;
     let start = crm_core::Clock::now(&b.clock);
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 100_000))
         .await
         .expect("p1"); // 10 pts, expires +12m
     b.clock.advance(Duration::days(180));
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R2", 200_000))
         .await
         .expect("p2"); // 20 pts, expires +18m from start
     b.crm
-        .redeem_points(points(c.id, 7, "receipt", "S1/R2"))
+        .loyalty()
+        .redeem(points(c.id, 7, "receipt", "S1/R2"))
         .await
         .expect("redeem 7");
-    let summary = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let summary = b.crm.loyalty().summary(c.id).await.expect("summary");
     let remaining: Vec<_> = summary.lots.iter().map(|l| l.remaining).collect();
     assert_eq!(
         remaining,
@@ -276,19 +313,19 @@ pub async fn lots_expire_soonest_first_and_once(b: Backend) {
     assert!(summary.lots[0].expires_at < summary.lots[1].expires_at);
 
     b.clock.set(start + Duration::days(366));
-    let summary = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let summary = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(
         summary.balance, 20,
         "{}: expired points excluded before the run",
         b.name
     );
     assert_eq!(summary.available, 20);
-    let run = b.crm.run_expiry().await.expect("expiry");
+    let run = b.crm.loyalty().run_expiry().await.expect("expiry");
     assert_eq!((run.customers, run.points), (1, 3));
-    let again = b.crm.run_expiry().await.expect("expiry again");
+    let again = b.crm.loyalty().run_expiry().await.expect("expiry again");
     assert_eq!((again.customers, again.points), (0, 0));
     assert_eq!(consistent_balance(&b, c.id).await, 20);
-    let summary = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let summary = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(
         summary.recent_entries[0].entry_type,
         crm_core::loyalty::EntryType::Expire
@@ -301,6 +338,7 @@ pub async fn lots_expire_soonest_first_and_once(b: Backend) {
 pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     let c = customer(&b, "Eko").await;
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 100_000))
         .await
         .expect("purchase"); // 10
@@ -312,7 +350,8 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     };
     let first = b
         .crm
-        .refund_purchase(refund("RF1", 35_000))
+        .loyalty()
+        .refund(refund("RF1", 35_000))
         .await
         .expect("refund");
     assert_eq!(first.earn_reversed.as_ref().map(|e| e.points), Some(-3));
@@ -320,7 +359,8 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     for _ in 0..5 {
         let again = b
             .crm
-            .refund_purchase(refund("RF1", 35_000))
+            .loyalty()
+            .refund(refund("RF1", 35_000))
             .await
             .expect("retry");
         assert!(again.replayed);
@@ -335,25 +375,29 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     assert_eq!(consistent_balance(&b, c.id).await, 7);
     let err = b
         .crm
-        .refund_purchase(refund("RF1", 1_000))
+        .loyalty()
+        .refund(refund("RF1", 1_000))
         .await
         .expect_err("same id, other amount");
     assert_eq!(err.kind(), ErrorKind::Conflict);
     let err = b
         .crm
-        .refund_purchase(refund("RF2", 70_000))
+        .loyalty()
+        .refund(refund("RF2", 70_000))
         .await
         .expect_err("more than paid");
     assert_eq!(err.kind(), ErrorKind::Validation);
 
     // Spend the rest, then refund the remainder: the reversal becomes debt.
     b.crm
-        .redeem_points(points(c.id, 7, "voucher", "v1"))
+        .loyalty()
+        .redeem(points(c.id, 7, "voucher", "v1"))
         .await
         .expect("spend");
     let rest = b
         .crm
-        .refund_purchase(refund("RF2", 65_000))
+        .loyalty()
+        .refund(refund("RF2", 65_000))
         .await
         .expect("refund rest");
     assert_eq!(
@@ -362,14 +406,15 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
         "3 + 7 = all 10 points"
     );
     assert_eq!(rest.purchase.refunded_amount, Decimal::from(100_000));
-    let summary = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let summary = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(
         (summary.balance, summary.debt, summary.available),
         (-7, 7, 0)
     );
     let err = b
         .crm
-        .redeem_points(points(c.id, 1, "voucher", "v2"))
+        .loyalty()
+        .redeem(points(c.id, 1, "voucher", "v2"))
         .await
         .expect_err("in debt");
     assert!(matches!(
@@ -379,10 +424,11 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     assert_eq!(consistent_balance(&b, c.id).await, -7);
     // New points pay the debt first.
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R2", 200_000))
         .await
         .expect("purchase"); // 20
-    let summary = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let summary = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(
         (summary.balance, summary.debt, summary.available),
         (13, 0, 13)
@@ -394,21 +440,25 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
 pub async fn refund_gives_back_points_redeemed_on_the_receipt(b: Backend) {
     let c = customer(&b, "Fajar").await;
     b.crm
-        .earn_points(points(c.id, 50, "promo", "p"))
+        .loyalty()
+        .earn(points(c.id, 50, "promo", "p"))
         .await
         .expect("earn");
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R5", 100_000))
         .await
         .expect("purchase"); // +10
     b.crm
-        .redeem_points(points(c.id, 40, "receipt", &receipt_key("S1", "R5")))
+        .loyalty()
+        .redeem(points(c.id, 40, "receipt", &receipt_key("S1", "R5")))
         .await
         .expect("redeem on receipt");
     assert_eq!(consistent_balance(&b, c.id).await, 20);
     let r = b
         .crm
-        .refund_purchase(RefundRequest {
+        .loyalty()
+        .refund(RefundRequest {
             store_id: "S1".into(),
             receipt_id: "R5".into(),
             refund_id: "RF".into(),
@@ -426,14 +476,16 @@ pub async fn refund_gives_back_points_redeemed_on_the_receipt(b: Backend) {
 pub async fn tiers_follow_points_earned_not_balance(b: Backend) {
     let c = customer(&b, "Gilang").await;
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 10_000_000))
         .await
         .expect("big purchase"); // 1000
     b.crm
-        .redeem_points(points(c.id, 1000, "voucher", "all"))
+        .loyalty()
+        .redeem(points(c.id, 1000, "voucher", "all"))
         .await
         .expect("spend all");
-    let s = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let s = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(
         (s.balance, s.tier.as_deref()),
         (0, Some("Silver")),
@@ -442,6 +494,7 @@ pub async fn tiers_follow_points_earned_not_balance(b: Backend) {
     );
     let p = b
         .crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R2", 100_000))
         .await
         .expect("purchase");
@@ -451,7 +504,7 @@ pub async fn tiers_follow_points_earned_not_balance(b: Backend) {
         "10 x 1.25 rounded down"
     );
     b.clock.advance(Duration::days(400));
-    let s = b.crm.loyalty_summary(c.id).await.expect("summary");
+    let s = b.crm.loyalty().summary(c.id).await.expect("summary");
     assert_eq!(s.tier.as_deref(), Some("Bronze"), "the window rolls");
 }
 
@@ -461,16 +514,23 @@ pub async fn merge_moves_everything_once(b: Backend) {
     let a = customer(&b, "Hadi").await;
     let dup = customer(&b, "Hadi W").await;
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, a.id, "A1", 100_000))
         .await
         .expect("a");
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, dup.id, "B1", 300_000))
         .await
         .expect("b");
     let merged = b
         .crm
-        .merge_customers(a.id, dup.id, "manager@toko".into())
+        .customers()
+        .merge(crm_core::MergeCustomers {
+            into: a.id,
+            from: dup.id,
+            merged_by: "manager@toko".into(),
+        })
         .await
         .expect("merge");
     assert!(!merged.replayed);
@@ -482,7 +542,12 @@ pub async fn merge_moves_everything_once(b: Backend) {
     let events = event_count(&b).await;
     let again = b
         .crm
-        .merge_customers(a.id, dup.id, "manager@toko".into())
+        .customers()
+        .merge(crm_core::MergeCustomers {
+            into: a.id,
+            from: dup.id,
+            merged_by: "manager@toko".into(),
+        })
         .await
         .expect("again");
     assert!(again.replayed);
@@ -490,18 +555,21 @@ pub async fn merge_moves_everything_once(b: Backend) {
     // A retried receipt of the duplicate and new points addressed to it land on the survivor.
     let replay = b
         .crm
+        .loyalty()
         .record_purchase(purchase(&b, dup.id, "B1", 300_000))
         .await
         .expect("replay");
     assert!(replay.replayed);
     b.crm
-        .earn_points(points(dup.id, 5, "promo", "late"))
+        .loyalty()
+        .earn(points(dup.id, 5, "promo", "late"))
         .await
         .expect("earn to merged");
     assert_eq!(consistent_balance(&b, a.id).await, 45);
     let refund = b
         .crm
-        .refund_purchase(RefundRequest {
+        .loyalty()
+        .refund(RefundRequest {
             store_id: "S1".into(),
             receipt_id: "B1".into(),
             refund_id: "x".into(),
@@ -513,7 +581,12 @@ pub async fn merge_moves_everything_once(b: Backend) {
     assert_eq!(consistent_balance(&b, a.id).await, 15);
     let err = b
         .crm
-        .merge_customers(a.id, a.id, "x".into())
+        .customers()
+        .merge(crm_core::MergeCustomers {
+            into: a.id,
+            from: a.id,
+            merged_by: "x".into(),
+        })
         .await
         .expect_err("self merge");
     assert_eq!(err.kind(), ErrorKind::Validation);
@@ -522,27 +595,38 @@ pub async fn merge_moves_everything_once(b: Backend) {
 /// Every change writes exactly one event, in order: customer events and one
 /// `loyalty_points` per ledger entry carrying the new balance.
 pub async fn outbox_has_one_event_per_change(b: Backend) {
-    assert_eq!(b.crm.last_event_id().await.expect("last id"), 0);
+    assert_eq!(b.crm.events().last_id().await.expect("last id"), 0);
     let c = customer(&b, "Indah").await;
     b.crm
-        .update_customer(
-            c.id,
-            crm_core::CustomerPatch {
+        .customers()
+        .update(crm_core::UpdateCustomer {
+            id: c.id,
+            patch: crm_core::CustomerPatch {
                 name: Some("Indah P".into()),
                 ..Default::default()
             },
-        )
+        })
         .await
         .expect("update");
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, c.id, "R1", 100_000))
         .await
         .expect("purchase");
     b.crm
-        .redeem_points(points(c.id, 4, "voucher", "v"))
+        .loyalty()
+        .redeem(points(c.id, 4, "voucher", "v"))
         .await
         .expect("redeem");
-    let events = b.crm.events_after(0, 100).await.expect("events");
+    let events = b
+        .crm
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: 0,
+            limit: 100,
+        })
+        .await
+        .expect("events");
     let kinds: Vec<_> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(
         kinds,
@@ -566,10 +650,18 @@ pub async fn outbox_has_one_event_per_change(b: Backend) {
         ),
         (Some(6), Some(-4))
     );
-    let tail = b.crm.events_after(events[1].id, 100).await.expect("resume");
+    let tail = b
+        .crm
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: events[1].id,
+            limit: 100,
+        })
+        .await
+        .expect("resume");
     assert_eq!(tail.len(), 2);
     assert_eq!(
-        b.crm.last_event_id().await.expect("last id"),
+        b.crm.events().last_id().await.expect("last id"),
         events[3].id,
         "{}",
         b.name
@@ -581,7 +673,8 @@ pub async fn outbox_has_one_event_per_change(b: Backend) {
 pub async fn concurrent_mixed_operations_with_duplicate_keys(b: Backend) {
     let c = customer(&b, "Joko").await;
     b.crm
-        .earn_points(points(c.id, 100, "promo", "seed"))
+        .loyalty()
+        .earn(points(c.id, 100, "promo", "seed"))
         .await
         .expect("seed");
     // Keys 0..16 are each used by two tasks (a duplicate), even = earn 7, odd = redeem 5.
@@ -591,10 +684,12 @@ pub async fn concurrent_mixed_operations_with_duplicate_keys(b: Backend) {
             let k = i % 16;
             tokio::spawn(async move {
                 if k % 2 == 0 {
-                    crm.earn_points(points(c.id, 7, "promo", &format!("k{k}")))
+                    crm.loyalty()
+                        .earn(points(c.id, 7, "promo", &format!("k{k}")))
                         .await
                 } else {
-                    crm.redeem_points(points(c.id, 5, "voucher", &format!("k{k}")))
+                    crm.loyalty()
+                        .redeem(points(c.id, 5, "voucher", &format!("k{k}")))
                         .await
                 }
             })
@@ -624,10 +719,15 @@ pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
         let req = points(c.id, 3, "promo", &format!("cut-{cut_us}"));
         let cut = tokio::time::timeout(
             std::time::Duration::from_micros(cut_us),
-            b.crm.earn_points(req.clone()),
+            b.crm.loyalty().earn(req.clone()),
         )
         .await;
-        let retried = b.crm.earn_points(req).await.expect("retry after the cut");
+        let retried = b
+            .crm
+            .loyalty()
+            .earn(req)
+            .await
+            .expect("retry after the cut");
         expected += 3;
         if let Ok(Ok(first)) = cut {
             assert!(retried.replayed);
@@ -648,26 +748,26 @@ pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
 /// scoring of everyone.
 pub async fn analytics_score_customers_from_the_store(b: Backend) {
     use crm_core::analytics::RfmSegment;
-    let nothing = b
-        .crm
-        .score_all_customers(|_| panic!("nothing to score"))
-        .await
-        .expect("an empty store scores nothing, without an error");
+    let (nothing, scored) = score_all(&b).await;
     assert!(nothing.is_none(), "{}: no model without history", b.name);
+    assert!(scored.is_empty(), "{}: nothing to score", b.name);
     let loyal = customer(&b, "Loyal").await;
     let once = customer(&b, "Once").await;
     let refunded = customer(&b, "Refunded").await;
     let none = customer(&b, "Nobody").await;
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, once.id, "O1", 50_000))
         .await
         .expect("once");
     b.crm
+        .loyalty()
         .record_purchase(purchase(&b, refunded.id, "X1", 80_000))
         .await
         .expect("refunded");
     b.crm
-        .refund_purchase(RefundRequest {
+        .loyalty()
+        .refund(RefundRequest {
             store_id: "S1".into(),
             receipt_id: "X1".into(),
             refund_id: "all".into(),
@@ -677,6 +777,7 @@ pub async fn analytics_score_customers_from_the_store(b: Backend) {
         .expect("refund all");
     for week in 0..10 {
         b.crm
+            .loyalty()
             .record_purchase(purchase(&b, loyal.id, &format!("L{week}"), 100_000))
             .await
             .expect("loyal");
@@ -684,17 +785,20 @@ pub async fn analytics_score_customers_from_the_store(b: Backend) {
     }
     let l = b
         .crm
-        .customer_analytics(loyal.id)
+        .analytics()
+        .customer(loyal.id)
         .await
         .expect("loyal analytics");
     let o = b
         .crm
-        .customer_analytics(once.id)
+        .analytics()
+        .customer(once.id)
         .await
         .expect("once analytics");
     let n = b
         .crm
-        .customer_analytics(none.id)
+        .analytics()
+        .customer(none.id)
         .await
         .expect("no purchases");
     assert_eq!(l.frequency, 9, "{}", b.name);
@@ -713,16 +817,8 @@ pub async fn analytics_score_customers_from_the_store(b: Backend) {
     let json = serde_json::to_value(&l).expect("json");
     assert!(json.get("segment").is_some() && json.get("lifetime_value").is_some());
 
-    let mut scored = Vec::new();
-    let model = b
-        .crm
-        .score_all_customers(|a| {
-            scored.push(a.customer_id);
-            Ok(())
-        })
-        .await
-        .expect("score all")
-        .expect("a model: there are purchases");
+    let (model, scored) = score_all(&b).await;
+    let model = model.expect("a model: there are purchases");
     assert_eq!(
         scored,
         [loyal.id, once.id],
@@ -730,4 +826,22 @@ pub async fn analytics_score_customers_from_the_store(b: Backend) {
         b.name
     );
     assert_eq!(model.customers, 2);
+}
+
+/// Every score of `score_all`, pulled in small batches (so the cursor's
+/// batching is exercised), and the model used.
+pub(crate) async fn score_all(
+    b: &Backend,
+) -> (Option<crm_core::analytics::AnalyticsModel>, Vec<CustomerId>) {
+    let mut cursor = b.crm.analytics().score_all().await.expect("score all");
+    let mut scored = Vec::new();
+    loop {
+        let batch = cursor.next_batch(1).await.expect("a batch of scores");
+        if batch.is_empty() {
+            break;
+        }
+        assert_eq!(batch.len(), 1, "{}: at most the batch size", b.name);
+        scored.extend(batch.into_iter().map(|a| a.customer_id));
+    }
+    (cursor.model().cloned(), scored)
 }

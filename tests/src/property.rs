@@ -97,13 +97,14 @@ impl Run<'_> {
                 let amount = *self.amounts.entry(receipt).or_insert(amount);
                 let r = b
                     .crm
+                    .loyalty()
                     .record_purchase(NewPurchase {
                         customer_id: self.ids[cust],
                         store_id: self.store(),
                         receipt_id: format!("R{receipt}"),
                         purchase_date: now,
                         total_amount: Decimal::from(amount),
-                        currency: "IDR".into(),
+                        currency: Some("IDR".into()),
                     })
                     .await?;
                 Ok(!r.replayed)
@@ -111,7 +112,8 @@ impl Run<'_> {
             Op::Earn { cust, key, points } => {
                 let r = b
                     .crm
-                    .earn_points(PointsRequest {
+                    .loyalty()
+                    .earn(PointsRequest {
                         customer_id: self.ids[cust],
                         points,
                         reference_type: "promo".into(),
@@ -133,7 +135,8 @@ impl Run<'_> {
                 };
                 let r = b
                     .crm
-                    .redeem_points(PointsRequest {
+                    .loyalty()
+                    .redeem(PointsRequest {
                         customer_id: self.ids[cust],
                         points,
                         reference_type: reference_type.into(),
@@ -157,7 +160,8 @@ impl Run<'_> {
                 };
                 let r = b
                     .crm
-                    .refund_purchase(RefundRequest {
+                    .loyalty()
+                    .refund(RefundRequest {
                         store_id: self.store(),
                         receipt_id: format!("R{receipt}"),
                         refund_id: format!("F{refund}"),
@@ -166,11 +170,16 @@ impl Run<'_> {
                     .await?;
                 Ok(!r.replayed)
             }
-            Op::Expiry => Ok(b.crm.run_expiry().await?.points > 0),
+            Op::Expiry => Ok(b.crm.loyalty().run_expiry().await?.points > 0),
             Op::Merge { into, from } => {
                 let r = b
                     .crm
-                    .merge_customers(self.ids[into], self.ids[from], "property-test".into())
+                    .customers()
+                    .merge(crm_core::MergeCustomers {
+                        into: self.ids[into],
+                        from: self.ids[from],
+                        merged_by: "property-test".into(),
+                    })
                     .await?;
                 Ok(!r.replayed)
             }
@@ -186,7 +195,13 @@ impl Run<'_> {
     async fn balances(&self) -> Vec<i64> {
         let mut out = Vec::new();
         for id in &self.ids {
-            let check = self.b.crm.check_balance(*id).await.expect("check balance");
+            let check = self
+                .b
+                .crm
+                .loyalty()
+                .check_balance(*id)
+                .await
+                .expect("check balance");
             assert!(
                 check.consistent,
                 "{}: balance != ledger != lots - debt: {check:?}",
@@ -210,7 +225,11 @@ impl Run<'_> {
         let events = self
             .b
             .crm
-            .events_after(self.last_event, 1000)
+            .events()
+            .list(crm_core::events::EventQuery {
+                after: self.last_event,
+                limit: 1000,
+            })
             .await
             .expect("events");
         if let Some(last) = events.last() {
@@ -305,7 +324,11 @@ async fn run_sequence(b: &Backend, ops: Vec<Op>) {
     }
     let last_event = b
         .crm
-        .events_after(0, u32::MAX)
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: 0,
+            limit: u32::MAX,
+        })
         .await
         .expect("events")
         .last()
@@ -313,7 +336,15 @@ async fn run_sequence(b: &Backend, ops: Vec<Op>) {
     let mut last = last_event;
     // events_after caps its page; walk to the end.
     loop {
-        let page = b.crm.events_after(last, 1000).await.expect("events");
+        let page = b
+            .crm
+            .events()
+            .list(crm_core::events::EventQuery {
+                after: last,
+                limit: 1000,
+            })
+            .await
+            .expect("events");
         match page.last() {
             Some(e) => last = e.id,
             None => break,

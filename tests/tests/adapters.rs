@@ -45,7 +45,8 @@ async fn migrations_can_be_left_to_the_operator_and_applied_later() {
     .expect("open");
     let crm = Crm::new(store.clone());
     let err = crm
-        .create_customer(NewCustomer {
+        .customers()
+        .create(NewCustomer {
             name: "A".into(),
             ..Default::default()
         })
@@ -55,7 +56,8 @@ async fn migrations_can_be_left_to_the_operator_and_applied_later() {
     store.migrate().await.expect("migrate");
     store.migrate().await.expect("migrating twice is a no-op");
     let c = crm
-        .create_customer(NewCustomer {
+        .customers()
+        .create(NewCustomer {
             name: "A".into(),
             ..Default::default()
         })
@@ -65,7 +67,10 @@ async fn migrations_can_be_left_to_the_operator_and_applied_later() {
     drop(crm);
     // Reopening the file keeps the data and applies nothing twice.
     let again = Crm::from_arc(crm_sqlx::connect(&url).await.expect("reopen"));
-    assert_eq!(again.customer(c.id).await.expect("persisted").name, "A");
+    assert_eq!(
+        again.customers().get(c.id).await.expect("persisted").name,
+        "A"
+    );
     for suffix in ["", "-wal", "-shm"] {
         let mut p = path.clone().into_os_string();
         p.push(suffix);

@@ -187,7 +187,7 @@ async fn read_ids(crm: &Crm) -> Result<Vec<CustomerId>, BoxError> {
     let mut ids = Vec::new();
     let mut query = all_customers();
     loop {
-        let page = crm.list_customers(query.clone()).await?;
+        let page = crm.customers().list(query.clone()).await?;
         ids.extend(page.items.iter().map(|c| c.id));
         match page.next_cursor {
             Some(cursor) => query.cursor = Some(cursor),
@@ -208,7 +208,8 @@ async fn load_customers(
 ) -> Result<Option<Vec<CustomerId>>, BoxError> {
     let all = all_customers();
     let first_page = crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             limit: Some(1),
             ..all.clone()
         })
@@ -250,7 +251,7 @@ async fn load_customers(
     while i < a.customers {
         let end = (i + a.batch).min(a.customers);
         let batch = (i..end).map(|k| data.customer(k)).collect();
-        let created = crm.import_customers(batch).await?;
+        let created = crm.customers().import(batch).await?;
         ids.extend(created.iter().map(|c| c.id));
         i = end;
         if last_report.elapsed() > Duration::from_secs(10) || i == a.customers {
@@ -277,7 +278,11 @@ async fn batch_stored(crm: &Crm, data: &Dataset, a: &Args, b: u64) -> Result<boo
     let Some((store_id, receipt_id)) = data.receipt(b * a.batch) else {
         return Ok(false);
     };
-    Ok(crm.store().purchase(store_id, receipt_id).await?.is_some())
+    let receipt = crm_core::loyalty::ReceiptRef {
+        store_id,
+        receipt_id,
+    };
+    Ok(crm.loyalty().purchase(receipt).await?.is_some())
 }
 
 async fn load_purchases(
@@ -333,7 +338,7 @@ async fn load_purchases(
             let start = next * a.batch;
             let rows = data.purchases(start..(start + a.batch).min(a.purchases), &ids);
             let crm = crm.clone();
-            running.spawn(async move { crm.import_purchase_history(rows).await });
+            running.spawn(async move { crm.loyalty().import_history(rows).await });
             next += 1;
         }
         if let Some(result) = running.join_next().await {

@@ -17,7 +17,8 @@ use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::period::{PeriodUnit, Span};
 use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
 use super::summary::CustomerSummary;
-use crate::{Error, FieldError, Result};
+use crate::error::FieldErrors;
+use crate::{Error, Result};
 
 /// The four BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -36,7 +37,7 @@ pub struct BgNbdParams {
 impl BgNbdParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         for (name, v) in [
             ("r", self.r),
             ("alpha", self.alpha),
@@ -44,18 +45,14 @@ impl BgNbdParams {
             ("b", self.b),
         ] {
             if !(v.is_finite() && v > 0.0) {
-                errors.push(FieldError::new(
+                errors.push(
                     name,
                     "positive",
                     format!("BG/NBD parameter {name} must be finite and > 0, got {v}"),
-                ));
+                );
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 
     /// Probability that a customer with `frequency` repeat purchases, the last

@@ -12,7 +12,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::period::{PeriodUnit, Span};
-use crate::{Error, FieldError, Result};
+use crate::error::FieldErrors;
+use crate::{Error, Result};
 
 /// How likely a customer is to have stopped buying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -203,26 +204,22 @@ impl ChurnConfig {
     /// Checks thresholds and fallback settings.
     pub fn validate(&self) -> Result<()> {
         self.thresholds.validate()?;
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         if !(self.fallback_patience.is_finite() && self.fallback_patience > 0.0) {
-            errors.push(FieldError::new(
+            errors.push(
                 "churn.fallback_patience",
                 "min",
                 "fallback patience must be a positive number",
-            ));
+            );
         }
         if !(self.fallback_gap.count.is_finite() && self.fallback_gap.count > 0.0) {
-            errors.push(FieldError::new(
+            errors.push(
                 "churn.fallback_gap",
                 "min",
                 "fallback gap must be a positive span",
-            ));
+            );
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 }
 

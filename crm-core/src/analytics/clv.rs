@@ -9,7 +9,8 @@ use super::bgnbd::BgNbdModel;
 use super::gamma_gamma::GammaGammaParams;
 use super::period::{PeriodUnit, Span};
 use super::summary::CustomerSummary;
-use crate::{Error, FieldError, Result};
+use crate::Result;
+use crate::error::FieldErrors;
 
 /// Settings of the guide's CLV formula.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -34,26 +35,22 @@ impl Default for HeuristicClvConfig {
 impl HeuristicClvConfig {
     /// Checks the margin (0 to 1) and the cost (>= 0).
     pub fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         if self.gross_margin < Decimal::ZERO || self.gross_margin > Decimal::ONE {
-            errors.push(FieldError::new(
+            errors.push(
                 "heuristic_clv.gross_margin",
                 "range",
                 "gross margin must be between 0 and 1",
-            ));
+            );
         }
         if self.cost_per_transaction < Decimal::ZERO {
-            errors.push(FieldError::new(
+            errors.push(
                 "heuristic_clv.cost_per_transaction",
                 "min",
                 "cost per transaction must not be negative",
-            ));
+            );
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 
     /// The guide's yearly CLV, with its bug fixed.
@@ -170,40 +167,32 @@ impl ModelClvConfig {
 
     /// Checks the settings.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         if self.horizon_steps == 0 {
-            errors.push(FieldError::new(
+            errors.push(
                 "model_clv.horizon_steps",
                 "min",
                 "horizon must have at least one step",
-            ));
+            );
         }
         if !(self.step.count.is_finite() && self.step.count > 0.0) {
-            errors.push(FieldError::new(
-                "model_clv.step",
-                "min",
-                "step must be a positive span",
-            ));
+            errors.push("model_clv.step", "min", "step must be a positive span");
         }
         if !(self.discount_rate_per_step.is_finite() && self.discount_rate_per_step > -1.0) {
-            errors.push(FieldError::new(
+            errors.push(
                 "model_clv.discount_rate_per_step",
                 "range",
                 "discount rate must be a finite number > -1",
-            ));
+            );
         }
         if self.margin < Decimal::ZERO || self.margin > Decimal::ONE {
-            errors.push(FieldError::new(
+            errors.push(
                 "model_clv.margin",
                 "range",
                 "margin must be between 0 and 1",
-            ));
+            );
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 }
 

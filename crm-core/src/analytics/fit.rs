@@ -19,7 +19,8 @@ use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::BFGS;
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::Result;
+use crate::error::FieldErrors;
 
 /// Options of a maximum-likelihood fit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -55,33 +56,29 @@ impl Default for FitOptions {
 impl FitOptions {
     /// Checks the options; `field` prefixes the names in the error.
     pub fn validate(&self, field: &str) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         if !(self.penalty.is_finite() && self.penalty >= 0.0) {
-            errors.push(crate::FieldError::new(
+            errors.push(
                 format!("{field}.penalty"),
                 "min",
                 "penalty must be a finite number >= 0",
-            ));
+            );
         }
         if self.max_iterations == 0 {
-            errors.push(crate::FieldError::new(
+            errors.push(
                 format!("{field}.max_iterations"),
                 "min",
                 "max_iterations must be at least 1",
-            ));
+            );
         }
         if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
-            errors.push(crate::FieldError::new(
+            errors.push(
                 format!("{field}.tolerance"),
                 "min",
                 "tolerance must be a finite number > 0",
-            ));
+            );
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 }
 

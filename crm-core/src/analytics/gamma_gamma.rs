@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::special::{digamma, ln_gamma};
 use super::summary::CustomerSummary;
-use crate::{Error, FieldError, Result};
+use crate::error::FieldErrors;
+use crate::{Error, Result};
 
 /// The three Gamma-Gamma parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -32,21 +33,17 @@ pub struct GammaGammaParams {
 impl GammaGammaParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         for (name, v) in [("p", self.p), ("q", self.q), ("gamma", self.gamma)] {
             if !(v.is_finite() && v > 0.0) {
-                errors.push(FieldError::new(
+                errors.push(
                     name,
                     "positive",
                     format!("Gamma-Gamma parameter {name} must be finite and > 0, got {v}"),
-                ));
+                );
             }
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 
     /// Expected average spend per purchase of a customer with `frequency`

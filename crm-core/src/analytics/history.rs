@@ -1,25 +1,36 @@
-//! Analytics over the purchase history in the store: the bridge between the
-//! loyalty ledger's purchases and the models of this module.
+//! The [`Analytics`] handle: analytics over the purchase history in the
+//! store, the bridge between the loyalty ledger's purchases and the models
+//! of this module.
 //!
 //! Batch work streams: purchases are read in `(customer, date)` order, page
 //! by page, through a [`SortedSummarizer`], so memory grows with the page
 //! size and the model's per-customer rows, not with the number of purchases.
 //! Amounts are net of refunds; fully refunded purchases are left out.
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+use futures::Stream;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use super::{
     AnalyticsConfig, AnalyticsModel, AnalyticsModelBuilder, CustomerAnalytics, CustomerSummary,
-    PeriodUnit, Purchase as Sale, SortedSummarizer, SummaryOptions,
+    PeriodUnit, Purchase as Sale, RfmSegment, Scorer, SortedSummarizer, SummaryOptions,
 };
 use crate::customer::CustomerId;
+use crate::facade::{Analytics, Inner};
+use crate::loyalty::Purchase;
 use crate::store::PurchaseCursor;
-use crate::{Crm, Result};
+use crate::{Error, Result};
 
 /// Purchases read per page when streaming the history.
 const PAGE: u32 = 5_000;
+
+/// The analytics of one customer of the store: [`CustomerAnalytics`] keyed
+/// by [`CustomerId`] (what [`Analytics::customer`] and
+/// [`Analytics::score_all`] return).
+pub type CustomerScore = CustomerAnalytics<CustomerId>;
 
 /// Analytics settings of the [`Crm`](crate::Crm).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -31,69 +42,185 @@ pub struct AnalyticsSettings {
     pub config: AnalyticsConfig,
 }
 
-impl Crm {
+/// Customers and total lifetime value of one RFM segment
+/// ([`Analytics::segments`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SegmentTotal {
+    /// The guide's RFM segment (`CHAMPION`, `LOYAL`, `POTENTIAL_LOYAL`, `AT_RISK`, `LOST`).
+    pub segment: RfmSegment,
+    /// Customers in it.
+    pub customers: u64,
+    /// Sum of their yearly lifetime values.
+    pub total_lifetime_value: Decimal,
+}
+
+/// The amount a purchase counts for in analytics: net of refunds; `None`
+/// when it was refunded in full.
+fn net_sale(p: &Purchase) -> Option<Sale<CustomerId>> {
+    let amount = p.total_amount - p.refunded_amount;
+    if amount <= Decimal::ZERO && p.refunded_amount > Decimal::ZERO {
+        return None;
+    }
+    Some(Sale {
+        customer: p.customer_id,
+        at: p.purchase_date,
+        amount,
+    })
+}
+
+impl Inner {
     fn summary_options(&self) -> SummaryOptions {
-        let today = self.inner.clock.now().date_naive();
-        SummaryOptions::new(self.inner.config.analytics.unit, Some(today))
+        let today = self.clock.now().date_naive();
+        SummaryOptions::new(self.config.analytics.unit, Some(today))
     }
 
-    /// Streams every customer's summary, in customer order, into `sink`.
-    async fn for_each_summary(
-        &self,
-        mut sink: impl FnMut(CustomerSummary<CustomerId>) -> Result<()> + Send,
-    ) -> Result<()> {
-        let mut summarizer = SortedSummarizer::new(self.summary_options())?;
-        let mut after = None;
-        loop {
-            let page = self.inner.store.purchases_after(after, PAGE).await?;
-            let Some(last) = page.last() else { break };
-            after = Some(PurchaseCursor::after(last));
-            for p in page {
-                let amount = p.total_amount - p.refunded_amount;
-                if amount <= rust_decimal::Decimal::ZERO
-                    && p.refunded_amount > rust_decimal::Decimal::ZERO
-                {
-                    continue;
-                }
-                let sale = Sale {
-                    customer: p.customer_id,
-                    at: p.purchase_date,
-                    amount,
-                };
-                if let Some(done) = summarizer.push(sale)? {
-                    sink(done)?;
-                }
+    fn model_builder(&self) -> Result<AnalyticsModelBuilder> {
+        let settings = &self.config.analytics;
+        AnalyticsModelBuilder::new(settings.unit, settings.config.clone())
+    }
+}
+
+/// Every customer's summary, in customer order, read page by page.
+struct SummaryPages {
+    inner: Arc<Inner>,
+    summarizer: SortedSummarizer<CustomerId>,
+    after: Option<PurchaseCursor>,
+    done: bool,
+}
+
+impl SummaryPages {
+    fn new(inner: Arc<Inner>) -> Result<Self> {
+        let summarizer = SortedSummarizer::new(inner.summary_options())?;
+        Ok(Self {
+            inner,
+            summarizer,
+            after: None,
+            done: false,
+        })
+    }
+
+    /// The summaries completed by the next page of purchases (possibly none);
+    /// `None` once the history is exhausted.
+    async fn next_page(&mut self) -> Result<Option<Vec<CustomerSummary<CustomerId>>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.inner.store.purchases_after(self.after, PAGE).await?;
+        let mut out = Vec::new();
+        let Some(last) = page.last() else {
+            self.done = true;
+            out.extend(self.summarizer.finish());
+            return Ok(Some(out));
+        };
+        self.after = Some(PurchaseCursor::after(last));
+        for sale in page.iter().filter_map(net_sale) {
+            out.extend(self.summarizer.push(sale)?);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// Scores of every customer with purchases, a batch at a time, in customer
+/// id order ([`Analytics::score_all`]). Memory stays bounded whatever the
+/// number of customers: one page of purchases and one batch of scores.
+///
+/// Pull batches with [`next_batch`](Self::next_batch) (what the Python and
+/// Node packages wrap) or turn it into a [`Stream`] with
+/// [`into_stream`](Self::into_stream).
+#[derive(Debug)]
+pub struct ScoreCursor {
+    pages: Option<SummaryPagesBox>,
+    scorer: Option<Scorer<'static>>,
+    pending: VecDeque<CustomerScore>,
+}
+
+/// Boxed so the cursor stays small to move.
+type SummaryPagesBox = Box<SummaryPages>;
+
+impl std::fmt::Debug for SummaryPages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SummaryPages")
+            .field("after", &self.after)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
+impl ScoreCursor {
+    /// The model the scores come from; `None` when there is no purchase
+    /// history (the cursor then yields nothing).
+    pub fn model(&self) -> Option<&AnalyticsModel> {
+        self.scorer.as_ref().map(Scorer::model)
+    }
+
+    /// Up to `max` more scores (at least 1 is asked for); an empty batch
+    /// means the end.
+    pub async fn next_batch(&mut self, max: usize) -> Result<Vec<CustomerScore>> {
+        let max = max.max(1);
+        while self.pending.len() < max {
+            let (Some(pages), Some(scorer)) = (self.pages.as_mut(), self.scorer.as_mut()) else {
+                break;
+            };
+            match pages.next_page().await? {
+                Some(summaries) => self
+                    .pending
+                    .extend(summaries.into_iter().map(|s| scorer.score_owned(s))),
+                None => self.pages = None,
             }
         }
-        if let Some(done) = summarizer.finish() {
-            sink(done)?;
+        let n = max.min(self.pending.len());
+        Ok(self.pending.drain(..n).collect())
+    }
+
+    /// The scores as a stream, read `batch` at a time.
+    pub fn into_stream(self, batch: usize) -> impl Stream<Item = Result<CustomerScore>> + Send {
+        futures::stream::try_unfold(
+            (self, VecDeque::new()),
+            move |(mut cursor, mut buffer)| async move {
+                if buffer.is_empty() {
+                    buffer.extend(cursor.next_batch(batch).await?);
+                }
+                Ok(buffer.pop_front().map(|s| (s, (cursor, buffer))))
+            },
+        )
+    }
+}
+
+impl Analytics {
+    /// Fits the models on the whole history in one streaming pass; `None`
+    /// when there is no purchase yet.
+    async fn fit(&self) -> Result<Option<AnalyticsModel>> {
+        let mut builder = self.inner.model_builder()?;
+        let mut pages = SummaryPages::new(self.inner.clone())?;
+        while let Some(summaries) = pages.next_page().await? {
+            summaries.iter().for_each(|s| builder.add(s));
         }
-        Ok(())
+        if builder.customers() == 0 {
+            return Ok(None);
+        }
+        let model = builder.finish()?;
+        self.load_model(model.clone());
+        Ok(Some(model))
     }
 
     /// Fits the analytics models (RFM cut points, BG/NBD, Gamma-Gamma) on the
-    /// whole purchase history and keeps them for [`Crm::customer_analytics`].
-    /// One streaming pass; returns the fitted model (its snapshot).
-    pub async fn refit_analytics(&self) -> Result<AnalyticsModel> {
-        let settings = &self.inner.config.analytics;
-        let mut builder = AnalyticsModelBuilder::new(settings.unit, settings.config.clone())?;
-        self.for_each_summary(|s| {
-            builder.add(&s);
-            Ok(())
+    /// whole purchase history and keeps them for [`Analytics::customer`].
+    /// One streaming pass; returns the fitted model (its snapshot). Without
+    /// any purchase there is nothing to fit: a validation error on
+    /// `customers`.
+    pub async fn refit(&self) -> Result<AnalyticsModel> {
+        self.fit().await?.ok_or_else(|| {
+            Error::invalid(
+                "customers",
+                "required",
+                "analytics need at least one customer",
+            )
         })
-        .await?;
-        let model = builder.finish()?;
-        let mut slot = self
-            .inner
-            .analytics
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        *slot = Some(Arc::new(model.clone()));
-        Ok(model)
     }
 
     /// Replaces the kept model with a snapshot (e.g. fitted elsewhere).
-    pub fn load_analytics_model(&self, model: AnalyticsModel) {
+    pub fn load_model(&self, model: AnalyticsModel) {
         *self
             .inner
             .analytics
@@ -101,7 +228,9 @@ impl Crm {
             .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(model));
     }
 
-    async fn analytics_model(&self) -> Result<Arc<AnalyticsModel>> {
+    /// The kept model, fitted on first use; a placeholder (recency fallback,
+    /// nothing fitted, not kept) while there is no history.
+    async fn model(&self) -> Result<Arc<AnalyticsModel>> {
         let kept = self
             .inner
             .analytics
@@ -111,20 +240,13 @@ impl Crm {
         if let Some(model) = kept {
             return Ok(model);
         }
-        match self.refit_analytics().await {
-            Ok(model) => Ok(Arc::new(model)),
-            // No purchase history at all yet: a placeholder model (recency
-            // fallback, nothing fitted), not kept, so the first real refit wins.
-            Err(crate::Error::Validation(fields))
-                if fields.iter().any(|f| f.field == "customers") =>
-            {
-                let settings = &self.inner.config.analytics;
-                let mut builder =
-                    AnalyticsModelBuilder::new(settings.unit, settings.config.clone())?;
+        match self.fit().await? {
+            Some(model) => Ok(Arc::new(model)),
+            None => {
+                let mut builder = self.inner.model_builder()?;
                 builder.add(&empty_summary(CustomerId(0)));
                 Ok(Arc::new(builder.finish()?))
             }
-            Err(e) => Err(e),
         }
     }
 
@@ -133,28 +255,20 @@ impl Crm {
     /// recommended action, ...), scored with the kept model (fitted on first
     /// use). A customer without purchases gets frequency 0, the lowest RFM
     /// scores and a lifetime value of 0.
-    pub async fn customer_analytics(
-        &self,
-        customer: CustomerId,
-    ) -> Result<CustomerAnalytics<CustomerId>> {
-        self.customer(customer).await?;
-        let model = self.analytics_model().await?;
-        let mut summarizer = SortedSummarizer::new(self.summary_options())?;
+    pub async fn customer(&self, customer: CustomerId) -> Result<CustomerScore> {
+        self.inner.customer(customer).await?;
+        let model = self.model().await?;
+        let mut summarizer = SortedSummarizer::new(self.inner.summary_options())?;
         let mut summary = None;
-        for p in self.inner.store.purchases_of(customer).await? {
-            let amount = p.total_amount - p.refunded_amount;
-            if amount <= rust_decimal::Decimal::ZERO
-                && p.refunded_amount > rust_decimal::Decimal::ZERO
-            {
-                continue;
-            }
-            summary = summarizer
-                .push(Sale {
-                    customer,
-                    at: p.purchase_date,
-                    amount,
-                })?
-                .or(summary);
+        for sale in self
+            .inner
+            .store
+            .purchases_of(customer)
+            .await?
+            .iter()
+            .filter_map(net_sale)
+        {
+            summary = summarizer.push(sale)?.or(summary);
         }
         match summarizer.finish().or(summary) {
             Some(summary) => Ok(model.score(&summary)),
@@ -163,35 +277,59 @@ impl Crm {
                 // at 0 as the guide's CLV does (the formula would count one
                 // purchase and subtract its cost).
                 let mut a = model.score(&empty_summary(customer));
-                a.lifetime_value = rust_decimal::Decimal::ZERO;
-                a.model_lifetime_value =
-                    a.model_lifetime_value.map(|_| rust_decimal::Decimal::ZERO);
+                a.lifetime_value = Decimal::ZERO;
+                a.model_lifetime_value = a.model_lifetime_value.map(|_| Decimal::ZERO);
                 Ok(a)
             }
         }
     }
 
-    /// Scores every customer with purchases, streaming: one pass to fit
-    /// (the model is kept), a second to score; each result goes to `sink` as
-    /// it is computed. Returns the model used, or `None` when there is no
-    /// purchase history yet (nothing to fit, nothing scored).
-    pub async fn score_all_customers(
-        &self,
-        mut sink: impl FnMut(CustomerAnalytics<CustomerId>) -> Result<()> + Send,
-    ) -> Result<Option<AnalyticsModel>> {
-        let model = match self.refit_analytics().await {
-            Ok(model) => model,
-            Err(crate::Error::Validation(fields))
-                if fields.iter().any(|f| f.field == "customers") =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(e),
+    /// Scores every customer with purchases: one streaming pass to fit (the
+    /// model is kept), then a cursor that scores as it reads, in customer id
+    /// order, with bounded memory. Without any purchase the cursor is empty
+    /// and its [`model`](ScoreCursor::model) is `None`.
+    pub async fn score_all(&self) -> Result<ScoreCursor> {
+        let scorer = self.fit().await?.map(AnalyticsModel::into_scorer);
+        let pages = match scorer {
+            Some(_) => Some(Box::new(SummaryPages::new(self.inner.clone())?)),
+            None => None,
         };
-        let mut scorer = model.scorer();
-        self.for_each_summary(|s| sink(scorer.score_owned(s)))
-            .await?;
-        Ok(Some(model))
+        Ok(ScoreCursor {
+            pages,
+            scorer,
+            pending: VecDeque::new(),
+        })
+    }
+
+    /// Customers and total lifetime value per RFM segment, over every
+    /// customer with purchases (one row per segment present, by segment
+    /// name).
+    pub async fn segments(&self) -> Result<Vec<SegmentTotal>> {
+        let mut by_segment: BTreeMap<&'static str, SegmentTotal> = BTreeMap::new();
+        let mut cursor = self.score_all().await?;
+        loop {
+            let batch = cursor.next_batch(1024).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for a in batch {
+                let row = by_segment
+                    .entry(a.segment.as_str())
+                    .or_insert_with(|| SegmentTotal {
+                        segment: a.segment,
+                        customers: 0,
+                        total_lifetime_value: Decimal::ZERO,
+                    });
+                row.customers += 1;
+                row.total_lifetime_value = row
+                    .total_lifetime_value
+                    .checked_add(a.lifetime_value)
+                    .ok_or_else(|| {
+                    Error::storage_msg("segment lifetime value overflows a decimal")
+                })?;
+            }
+        }
+        Ok(by_segment.into_values().collect())
     }
 }
 
@@ -202,8 +340,8 @@ fn empty_summary(customer: CustomerId) -> CustomerSummary<CustomerId> {
         frequency: 0,
         recency: 0.0,
         t: 0.0,
-        monetary_value: rust_decimal::Decimal::ZERO,
-        total_spend: rust_decimal::Decimal::ZERO,
+        monetary_value: Decimal::ZERO,
+        total_spend: Decimal::ZERO,
         holdout: None,
     }
 }

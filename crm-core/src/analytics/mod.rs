@@ -1,4 +1,4 @@
-//! Customer analytics (issue 6): RFM segments, BG/NBD churn, Gamma-Gamma
+//! Customer analytics: RFM segments, BG/NBD churn, Gamma-Gamma
 //! spend and customer lifetime value, matching the published results.
 //!
 //! Pure computation, no I/O. Money enters and leaves as [`Decimal`](rust_decimal::Decimal);
@@ -60,7 +60,7 @@ pub use churn::{
 pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig};
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
-pub use history::AnalyticsSettings;
+pub use history::{AnalyticsSettings, CustomerScore, ScoreCursor, SegmentTotal};
 pub use period::{PeriodUnit, Span};
 pub use rfm::{QuintileCuts, RfmBreakpoints, RfmDetailedSegment, RfmScore, RfmSegment};
 pub use score::{

@@ -232,11 +232,16 @@ impl AnalyticsModelBuilder {
         }
     }
 
+    /// Customers added so far (a model needs at least one).
+    pub fn customers(&self) -> u64 {
+        self.bgnbd_rows.len() as u64
+    }
+
     /// Fits the models. Errors on no customers or invalid summaries; a model
     /// that cannot be fitted or does not converge is noted and replaced by
     /// the fallback, never an error.
     pub fn finish(self) -> Result<AnalyticsModel> {
-        let customers = self.bgnbd_rows.len() as u64;
+        let customers = self.customers();
         if customers == 0 {
             return Err(Error::invalid(
                 "customers",
@@ -362,16 +367,35 @@ impl AnalyticsModel {
 
     /// A scorer for many customers (caches model expectations).
     pub fn scorer(&self) -> Scorer<'_> {
-        let step = self.config.model_clv.step.in_unit(self.unit);
+        Scorer::new(ModelRef::Borrowed(self))
+    }
+
+    /// A scorer that owns the model (to keep in a long-lived cursor).
+    pub fn into_scorer(self) -> Scorer<'static> {
+        Scorer::new(ModelRef::Shared(std::sync::Arc::new(self)))
+    }
+}
+
+impl<'m> Scorer<'m> {
+    fn new(model: ModelRef<'m>) -> Self {
+        let step = model.config.model_clv.step.in_unit(model.unit);
+        let horizon = FORECAST_HORIZON.in_unit(model.unit);
         Scorer {
-            model: self,
+            model,
             cache: HashMap::default(),
             series: HashMap::default(),
-            horizon: FORECAST_HORIZON.in_unit(self.unit),
+            horizon,
             step,
         }
     }
 
+    /// The model this scorer applies.
+    pub fn model(&self) -> &AnalyticsModel {
+        &self.model
+    }
+}
+
+impl AnalyticsModel {
     /// The analytics of one customer.
     pub fn score<K: Clone>(&self, summary: &CustomerSummary<K>) -> CustomerAnalytics<K> {
         self.scorer().score(summary)
@@ -470,13 +494,31 @@ impl AnalyticsModel {
     }
 }
 
+/// The model of a [`Scorer`]: borrowed, or shared by a long-lived scorer.
+#[derive(Debug, Clone)]
+enum ModelRef<'m> {
+    Borrowed(&'m AnalyticsModel),
+    Shared(std::sync::Arc<AnalyticsModel>),
+}
+
+impl std::ops::Deref for ModelRef<'_> {
+    type Target = AnalyticsModel;
+
+    fn deref(&self) -> &AnalyticsModel {
+        match self {
+            ModelRef::Borrowed(m) => m,
+            ModelRef::Shared(m) => m,
+        }
+    }
+}
+
 /// Scores customers against an [`AnalyticsModel`]. The BG/NBD expectations
 /// depend on a customer only through `(x, T)` once P(alive) is factored out,
 /// so they are cached per distinct pair: scoring a million customers costs a
 /// few thousand series evaluations, not fourteen million.
 #[derive(Debug)]
 pub struct Scorer<'m> {
-    model: &'m AnalyticsModel,
+    model: ModelRef<'m>,
     /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
     cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
     /// Series coefficients per frequency (shared by every `T` and horizon).
@@ -546,7 +588,8 @@ impl Scorer<'_> {
     }
 
     fn score_with_key<K, Q>(&mut self, s: &CustomerSummary<Q>, key: K) -> CustomerAnalytics<K> {
-        let model = self.model;
+        let holder = self.model.clone();
+        let model: &AnalyticsModel = &holder;
         let config = &model.config;
         let decimals = config.money_decimals;
         let rfm = model.rfm.score(s);

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::model::CustomerType;
+use crate::error::ConflictReason;
 use crate::{Error, Result};
 
 /// The largest sequence number that fits in eight digits.
@@ -24,12 +25,13 @@ impl CustomerCode {
     /// Fails when the sequence no longer fits in eight digits.
     pub fn new(customer_type: CustomerType, sequence: u64) -> Result<Self> {
         if sequence == 0 || sequence > MAX_SEQUENCE {
-            return Err(Error::Conflict {
-                message: format!(
+            return Err(Error::conflict(
+                ConflictReason::Exhausted,
+                format!(
                     "customer code sequence for {} is exhausted or invalid ({sequence})",
                     customer_type.code_prefix()
                 ),
-            });
+            ));
         }
         Ok(Self(format!(
             "{}{:08}",

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::model::{Address, CustomerType};
@@ -161,17 +161,7 @@ impl CustomerPatch {
     }
 }
 
-impl<'de> Deserialize<'de> for NewCustomer {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        NewCustomer::from_json(Value::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
-
-impl<'de> Deserialize<'de> for CustomerPatch {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        CustomerPatch::from_json(Value::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+crate::json::json_input!(NewCustomer, CustomerPatch);
 
 #[cfg(test)]
 mod tests {

@@ -6,8 +6,10 @@
 //! - [`validate`]: every rule, reported all at once, and normalisation
 //!   (lower-cased email, E.164 phone).
 //! - [`query`]: listing, filters, search, sorting, page and keyset cursors.
+//! - [`handle`]: the [`Customers`](crate::Customers) handle and its requests.
 
 pub mod code;
+pub mod handle;
 pub mod input;
 pub mod model;
 pub mod query;

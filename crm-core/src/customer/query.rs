@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Customer, CustomerId, CustomerType};
+use crate::error::FieldErrors;
 use crate::{Error, Result};
 
 /// Which customers a listing shows, by activity.
@@ -68,8 +69,12 @@ pub enum SortDirection {
 }
 
 /// A listing request (the guide's `getCustomers(page, limit, filters)`).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+///
+/// Read from string parameters (a URL query, keyword arguments) with
+/// [`CustomerQuery::from_params`], from JSON with
+/// [`CustomerQuery::from_json`] (also serde's `Deserialize`); both report
+/// every bad parameter at once.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct CustomerQuery {
     /// 1-based page number (default 1). Not allowed together with `cursor`.
     pub page: Option<u32>,
@@ -77,8 +82,8 @@ pub struct CustomerQuery {
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page, for keyset paging.
     pub cursor: Option<String>,
-    /// Only customers of this type.
-    #[serde(rename = "type", alias = "customer_type")]
+    /// Only customers of this type (parameter `type`, or `customer_type`).
+    #[serde(rename = "type")]
     pub customer_type: Option<CustomerType>,
     /// Active, inactive or all (default active).
     pub status: ActivityFilter,
@@ -94,6 +99,177 @@ pub struct CustomerQuery {
     pub sort: CustomerSort,
     /// Direction of the order.
     pub direction: SortDirection,
+}
+
+impl CustomerQuery {
+    /// Reads a listing request from string parameters, as in the query
+    /// string of `GET /api/customers`:
+    ///
+    /// | parameter | value |
+    /// |---|---|
+    /// | `page`, `limit` | positive integers |
+    /// | `cursor` | the `next_cursor` of the previous page |
+    /// | `type` (or `customer_type`) | `RETAIL`, `WHOLESALE`, `DISTRIBUTOR`, `CORPORATE` (any case) |
+    /// | `active` | `true`/`1` (default), `false`/`0`, `all` |
+    /// | `status` | `active`, `inactive`, `all` (the same filter, by name) |
+    /// | `tag`, `q` | text |
+    /// | `sort` | `id`, `name`, `code`, `created_at` |
+    /// | `direction` | `asc`, `desc` |
+    /// | `created_from`, `created_to` | RFC 3339 date-times |
+    ///
+    /// Empty values count as absent; other parameters are ignored (a URL may
+    /// carry its own, such as a cache buster). Every bad value, and every
+    /// parameter given twice, is reported at once.
+    ///
+    /// ```
+    /// use crm_core::{ActivityFilter, CustomerQuery, CustomerType};
+    /// let q = CustomerQuery::from_params([("type", "wholesale"), ("active", "all"), ("limit", "5")]).unwrap();
+    /// assert_eq!((q.customer_type, q.status, q.limit), (Some(CustomerType::Wholesale), ActivityFilter::All, Some(5)));
+    /// let err = CustomerQuery::from_params([("page", "x"), ("active", "maybe"), ("sort", "age")]).unwrap_err();
+    /// assert_eq!(err.field_errors().len(), 3);
+    /// ```
+    pub fn from_params<K, V>(params: impl IntoIterator<Item = (K, V)>) -> Result<Self>
+    where
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut errors = FieldErrors::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut q = CustomerQuery::default();
+        for (key, value) in params {
+            let (key, value) = (key.as_ref(), value.as_ref().trim());
+            let name = if key == "customer_type" { "type" } else { key };
+            if !seen.insert(name.to_string()) {
+                errors.push(key, "duplicate", format!("{key} is given more than once"));
+                continue;
+            }
+            if value.is_empty() {
+                continue;
+            }
+            match name {
+                "page" => q.page = positive(&mut errors, key, value),
+                "limit" => q.limit = positive(&mut errors, key, value),
+                "cursor" => q.cursor = Some(value.to_string()),
+                "type" => q.customer_type = errors.check("", value.parse::<CustomerType>()),
+                "active" => match value {
+                    "true" | "1" => q.status = ActivityFilter::Active,
+                    "false" | "0" => q.status = ActivityFilter::Inactive,
+                    "all" => q.status = ActivityFilter::All,
+                    other => errors.push(
+                        "active",
+                        "one_of",
+                        format!("active must be true, false or all, not {other:?}"),
+                    ),
+                },
+                "status" => {
+                    if let Some(s) = named(&mut errors, key, value, "active, inactive or all") {
+                        q.status = s;
+                    }
+                }
+                "tag" => q.tag = Some(value.to_string()),
+                "q" => q.q = Some(value.to_string()),
+                "sort" => {
+                    if let Some(s) = named(&mut errors, key, value, "id, name, code or created_at")
+                    {
+                        q.sort = s;
+                    }
+                }
+                "direction" => {
+                    if let Some(d) = named(&mut errors, key, value, "asc or desc") {
+                        q.direction = d;
+                    }
+                }
+                "created_from" => q.created_from = instant(&mut errors, key, value),
+                "created_to" => q.created_to = instant(&mut errors, key, value),
+                _ => {}
+            }
+        }
+        errors.finish_with(q)
+    }
+
+    /// Reads a listing request from a JSON object with the fields of this
+    /// type (`type` for the customer type, `customer_type` accepted too),
+    /// reporting every missing, mistyped or unknown field.
+    pub fn from_json(value: serde_json::Value) -> Result<Self> {
+        let mut r = crate::json::JsonFields::new(value)?;
+        let customer_type = r.optional("type", TYPES);
+        let alias = r.optional("customer_type", TYPES);
+        let q = CustomerQuery {
+            page: r.optional("page", "a positive integer"),
+            limit: r.optional("limit", "a positive integer"),
+            cursor: r.optional("cursor", "a string"),
+            customer_type: customer_type.or(alias),
+            status: r
+                .optional("status", "one of active, inactive, all")
+                .unwrap_or_default(),
+            tag: r.optional("tag", "a string"),
+            created_from: r.optional("created_from", "an RFC 3339 date-time"),
+            created_to: r.optional("created_to", "an RFC 3339 date-time"),
+            q: r.optional("q", "a string"),
+            sort: r
+                .optional("sort", "one of id, name, code, created_at")
+                .unwrap_or_default(),
+            direction: r
+                .optional("direction", "one of asc, desc")
+                .unwrap_or_default(),
+        };
+        r.finish("customer query")?;
+        Ok(q)
+    }
+}
+
+crate::json::json_input!(CustomerQuery);
+
+const TYPES: &str = "one of RETAIL, WHOLESALE, DISTRIBUTOR, CORPORATE";
+
+/// A positive integer parameter.
+fn positive(errors: &mut FieldErrors, key: &str, value: &str) -> Option<u32> {
+    match value.parse::<u32>() {
+        Ok(n) => Some(n),
+        Err(_) => {
+            errors.push(
+                key,
+                "type",
+                format!("{key} must be a positive integer, not {value:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// A parameter naming a value of a snake_case enum.
+fn named<T: serde::de::DeserializeOwned>(
+    errors: &mut FieldErrors,
+    key: &str,
+    value: &str,
+    expected: &str,
+) -> Option<T> {
+    match serde_json::from_value(serde_json::Value::String(value.to_string())) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            errors.push(
+                key,
+                "one_of",
+                format!("{key} must be {expected}, not {value:?}"),
+            );
+            None
+        }
+    }
+}
+
+/// An RFC 3339 date-time parameter.
+fn instant(errors: &mut FieldErrors, key: &str, value: &str) -> Option<DateTime<Utc>> {
+    match DateTime::parse_from_rfc3339(value) {
+        Ok(t) => Some(t.with_timezone(&Utc)),
+        Err(e) => {
+            errors.push(
+                key,
+                "type",
+                format!("{key} must be an RFC 3339 date-time ({e})"),
+            );
+            None
+        }
+    }
 }
 
 /// One page of customers.

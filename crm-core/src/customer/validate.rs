@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use super::input::{CustomerPatch, NewCustomer};
 use super::model::{Address, Customer, CustomerType};
-use crate::{Error, FieldError, Result};
+use crate::error::FieldErrors;
+use crate::{Error, Result};
 
 /// Longest name, in characters.
 pub const NAME_MAX: usize = 150;
@@ -94,7 +95,7 @@ impl Rules {
 
     /// Checks a new customer; `Ok` only when every rule passes.
     pub fn check_new(&self, input: NewCustomer) -> Result<CustomerFields> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let fields = CustomerFields {
             name: self.name(input.name, &mut errors),
             email: self.email(input.email, &mut errors),
@@ -105,16 +106,12 @@ impl Rules {
             birthday: self.birthday(input.birthday, &mut errors),
             tags: self.tags(input.tags, &mut errors),
         };
-        if errors.is_empty() {
-            Ok(fields)
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish_with(fields)
     }
 
     /// Applies a patch to a customer's current fields and checks the result.
     pub fn check_patch(&self, current: &Customer, patch: CustomerPatch) -> Result<CustomerFields> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         let mut f = CustomerFields::of(current);
         if let Some(name) = patch.name {
             f.name = self.name(name, &mut errors);
@@ -137,11 +134,7 @@ impl Rules {
         if let Some(tags) = patch.tags {
             f.tags = self.tags(tags, &mut errors);
         }
-        if errors.is_empty() {
-            Ok(f)
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish_with(f)
     }
 
     /// Normalises a phone number to E.164, or `None` if it is not a valid number.
@@ -150,98 +143,94 @@ impl Rules {
         phonenumber::is_valid(&number).then(|| number.format().mode(Mode::E164).to_string())
     }
 
-    fn name(&self, raw: String, errors: &mut Vec<FieldError>) -> String {
+    fn name(&self, raw: String, errors: &mut FieldErrors) -> String {
         let name = raw.trim().to_string();
         if name.is_empty() {
-            errors.push(FieldError::new("name", "required", "name is required"));
+            errors.push("name", "required", "name is required");
         } else if name.chars().count() > NAME_MAX {
-            errors.push(FieldError::new(
+            errors.push(
                 "name",
                 "max_length",
                 format!("name must be at most {NAME_MAX} characters"),
-            ));
+            );
         }
         name
     }
 
-    fn email(&self, raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    fn email(&self, raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
         let email = non_blank(raw)?;
         if email.chars().count() > EMAIL_MAX {
-            errors.push(FieldError::new(
+            errors.push(
                 "email",
                 "max_length",
                 format!("email must be at most {EMAIL_MAX} characters"),
-            ));
+            );
         } else if !is_email(&email) {
-            errors.push(FieldError::new(
+            errors.push(
                 "email",
                 "email",
                 format!("{email:?} is not a valid email address"),
-            ));
+            );
         }
         Some(email.to_lowercase())
     }
 
-    fn phone(&self, raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+    fn phone(&self, raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
         let phone = non_blank(raw)?;
         if phone.chars().count() > PHONE_MAX {
-            errors.push(FieldError::new(
+            errors.push(
                 "phone",
                 "max_length",
                 format!("phone must be at most {PHONE_MAX} characters"),
-            ));
+            );
             return Some(phone);
         }
         match self.normalize_phone(&phone) {
             Some(e164) => Some(e164),
             None => {
-                errors.push(FieldError::new(
+                errors.push(
                     "phone",
                     "phone",
                     format!(
                         "{phone:?} is not a valid phone number (national numbers are read as {:?})",
                         self.region
                     ),
-                ));
+                );
                 Some(phone)
             }
         }
     }
 
-    fn credit_limit(&self, v: Decimal, errors: &mut Vec<FieldError>) -> Decimal {
+    fn credit_limit(&self, v: Decimal, errors: &mut FieldErrors) -> Decimal {
         if v.is_sign_negative() && !v.is_zero() {
-            errors.push(FieldError::new(
-                "credit_limit",
-                "min",
-                "credit_limit must be 0 or more",
-            ));
+            errors.push("credit_limit", "min", "credit_limit must be 0 or more");
         } else if v.normalize().scale() > CREDIT_LIMIT_SCALE {
-            errors.push(FieldError::new(
+            errors.push(
                 "credit_limit",
                 "scale",
                 format!("credit_limit has at most {CREDIT_LIMIT_SCALE} decimal places"),
-            ));
+            );
         } else if v > credit_limit_max() {
-            errors.push(FieldError::new(
+            errors.push(
                 "credit_limit",
                 "max",
                 format!("credit_limit must be at most {}", credit_limit_max()),
-            ));
+            );
         }
         let mut v = v.normalize();
         v.rescale(CREDIT_LIMIT_SCALE);
         v
     }
 
-    fn address(&self, a: Address, errors: &mut Vec<FieldError>) -> Address {
+    fn address(&self, a: Address, errors: &mut FieldErrors) -> Address {
         let mut part = |field: &str, v: Option<String>, max: usize| {
             let v = non_blank(v)?;
             if v.chars().count() > max {
-                errors.push(FieldError::new(
+                errors.push(
                     format!("address.{field}"),
                     "max_length",
                     format!("address.{field} must be at most {max} characters"),
-                ));
+                );
             }
             Some(v)
         };
@@ -256,36 +245,28 @@ impl Rules {
         if let Some(c) = non_blank(a.country) {
             let c = c.to_ascii_uppercase();
             if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) {
-                errors.push(FieldError::new(
+                errors.push(
                     "address.country",
                     "country",
                     "address.country must be an ISO 3166-1 alpha-2 code such as ID",
-                ));
+                );
             }
             out.country = Some(c);
         }
         out
     }
 
-    fn birthday(&self, b: Option<NaiveDate>, errors: &mut Vec<FieldError>) -> Option<NaiveDate> {
+    fn birthday(&self, b: Option<NaiveDate>, errors: &mut FieldErrors) -> Option<NaiveDate> {
         let b = b?;
         if b > self.today {
-            errors.push(FieldError::new(
-                "birthday",
-                "past",
-                "birthday cannot be in the future",
-            ));
+            errors.push("birthday", "past", "birthday cannot be in the future");
         } else if b < NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or(NaiveDate::MIN) {
-            errors.push(FieldError::new(
-                "birthday",
-                "min",
-                "birthday cannot be before 1900-01-01",
-            ));
+            errors.push("birthday", "min", "birthday cannot be before 1900-01-01");
         }
         Some(b)
     }
 
-    fn tags(&self, tags: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<String> {
+    fn tags(&self, tags: Vec<String>, errors: &mut FieldErrors) -> Vec<String> {
         let mut out: Vec<String> = tags
             .into_iter()
             .map(|t| t.trim().to_lowercase())
@@ -294,18 +275,14 @@ impl Rules {
         out.sort();
         out.dedup();
         if out.len() > TAGS_MAX {
-            errors.push(FieldError::new(
-                "tags",
-                "max_items",
-                format!("at most {TAGS_MAX} tags"),
-            ));
+            errors.push("tags", "max_items", format!("at most {TAGS_MAX} tags"));
         }
         if out.iter().any(|t| t.chars().count() > TAG_MAX) {
-            errors.push(FieldError::new(
+            errors.push(
                 "tags",
                 "max_length",
                 format!("each tag must be at most {TAG_MAX} characters"),
-            ));
+            );
         }
         out
     }

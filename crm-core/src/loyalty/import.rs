@@ -11,8 +11,10 @@ use super::ledger::purchase_errors;
 use super::model::{NewPurchase, Purchase};
 use super::receipt_key;
 use crate::customer::CustomerId;
+use crate::error::FieldErrors;
+use crate::facade::Loyalty;
 use crate::facade::MAX_IMPORT_BATCH;
-use crate::{Crm, Error, FieldError, Result};
+use crate::{Error, FieldError, Result};
 
 #[cfg(test)]
 use super::ledger::MAX_AMOUNT;
@@ -20,7 +22,7 @@ use super::ledger::MAX_AMOUNT;
 /// How many merges are followed from a customer to the one that survived.
 const MERGE_HOPS: usize = 8;
 
-/// Result of [`Crm::import_purchase_history`].
+/// Result of [`Loyalty::import_history`].
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PurchaseImportReport {
     /// Rows written.
@@ -32,12 +34,12 @@ pub struct PurchaseImportReport {
     pub skipped_rows: Vec<usize>,
 }
 
-impl Crm {
+impl Loyalty {
     /// Imports historical purchases (a migration from another POS): all or
     /// none, in one transaction, at most [`MAX_IMPORT_BATCH`] rows per call.
     ///
     /// Each row is a [`NewPurchase`], checked like
-    /// [`record_purchase`](Crm::record_purchase) checks one (store and receipt
+    /// [`record_purchase`](Loyalty::record_purchase) checks one (store and receipt
     /// ids, amount >= 0 with at most 2 decimals and at most
     /// 9,999,999,999,999.99, the programme's currency, not in the future).
     /// Every failing row is reported at once in one [`Error::Validation`],
@@ -57,18 +59,15 @@ impl Crm {
     /// **Imported purchases earn no points** and write no ledger entry, lot
     /// or outbox event: they are history, not new sales (a re-imported sale
     /// must not pay out points a second time). Carry customers' existing
-    /// balances over with [`adjust_points`](Crm::adjust_points) (one opening
+    /// balances over with [`adjust`](Loyalty::adjust) (one opening
     /// balance per customer). They are ordinary rows of the purchase history
-    /// otherwise: analytics ([`Crm::customer_analytics`],
-    /// [`Crm::refit_analytics`]), purchase reads and refunds see them.
+    /// otherwise: analytics ([`Analytics::customer`](crate::facade::Analytics::customer),
+    /// [`Analytics::refit`](crate::facade::Analytics::refit)), purchase reads and refunds see them.
     ///
     /// Customers may be inactive (past customers have history too); a
     /// purchase of a customer that was merged into another is recorded on
-    /// the customer that survived, as [`record_purchase`](Crm::record_purchase) does.
-    pub async fn import_purchase_history(
-        &self,
-        rows: Vec<NewPurchase>,
-    ) -> Result<PurchaseImportReport> {
+    /// the customer that survived, as [`record_purchase`](Loyalty::record_purchase) does.
+    pub async fn import_history(&self, rows: Vec<NewPurchase>) -> Result<PurchaseImportReport> {
         if rows.len() > MAX_IMPORT_BATCH {
             return Err(Error::invalid(
                 "purchases",
@@ -94,17 +93,22 @@ impl Crm {
             let mut row_errors = purchase_errors(p, currency, now);
             let first = *seen.entry((&p.store_id, &p.receipt_id)).or_insert(i);
             if first != i {
-                row_errors.push(FieldError::new(
+                row_errors.push(
                     "receipt_id",
                     "duplicate_in_batch",
                     format!(
                         "receipt {} is also row {first} of this import",
                         receipt_key(&p.store_id, &p.receipt_id)
                     ),
-                ));
+                );
             }
             valid[i] = row_errors.is_empty();
-            errors.extend(row_errors.into_iter().map(|f| (i, prefixed(i, f))));
+            errors.extend(
+                row_errors
+                    .into_vec()
+                    .into_iter()
+                    .map(|f| (i, prefixed(i, f))),
+            );
         }
         drop(seen);
 
@@ -193,7 +197,7 @@ impl Crm {
             let same = (existing.customer_id == p.customer_id || existing.customer_id == target)
                 && existing.purchase_date == p.purchase_date
                 && existing.total_amount == p.total_amount
-                && existing.currency == p.currency;
+                && p.currency.as_deref().is_none_or(|c| c == existing.currency);
             valid[i] = false;
             if same {
                 skipped_rows.push(i);
@@ -215,13 +219,11 @@ impl Crm {
                 ));
             }
         }
-        if !errors.is_empty() {
-            // Row order, each row's errors in the order they were found.
-            errors.sort_by_key(|(i, _)| *i);
-            return Err(Error::Validation(
-                errors.into_iter().map(|(_, f)| f).collect(),
-            ));
-        }
+        // Row order, each row's errors in the order they were found.
+        errors.sort_by_key(|(i, _)| *i);
+        let mut all = FieldErrors::new();
+        errors.into_iter().for_each(|(_, f)| all.add(f));
+        all.finish()?;
 
         // 3. Everything checked: write the new rows.
         let purchases: Vec<Purchase> = rows
@@ -238,7 +240,7 @@ impl Crm {
                     purchase_date: p.purchase_date,
                     total_amount: p.total_amount,
                     refunded_amount: Decimal::ZERO,
-                    currency: std::mem::take(&mut p.currency),
+                    currency: p.currency.take().unwrap_or_else(|| currency.clone()),
                     created_at: now,
                 })
             })

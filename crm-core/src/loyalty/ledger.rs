@@ -1,16 +1,18 @@
 //! The loyalty rules, written once over [`LedgerTx`] so every backend applies
 //! them identically. See the module docs of [`crate::loyalty`] for the policy.
 
+use crate::events::EventPayload;
 use chrono::{DateTime, Duration, Utc};
 use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
-use serde_json::json;
 
 use super::model::*;
 use super::{RESERVED_REFERENCE_TYPES, receipt_key};
 use crate::customer::{Customer, CustomerId};
+use crate::error::{ConflictReason, FieldErrors};
+use crate::facade::Loyalty;
 use crate::store::LedgerTx;
-use crate::{Crm, Error, FieldError, Result};
+use crate::{Error, Result};
 
 /// How often an operation is retried when a merge moved its data between
 /// the unlocked read and the lock.
@@ -28,9 +30,9 @@ const ALL_LOTS: u32 = u32::MAX;
 /// Customers expired per batch of an expiry run.
 const EXPIRY_BATCH: u32 = 500;
 
-type Tx = Box<dyn LedgerTx>;
+pub(crate) type Tx = Box<dyn LedgerTx>;
 
-fn entry(
+pub(crate) fn entry(
     acct: &LoyaltyAccount,
     entry_type: EntryType,
     points: i64,
@@ -52,23 +54,22 @@ fn entry(
 }
 
 /// Appends an entry, moves the balance and writes its `loyalty_points` event.
-async fn append(tx: &mut Tx, acct: &mut LoyaltyAccount, e: LedgerEntry) -> Result<LedgerEntry> {
+pub(crate) async fn append(
+    tx: &mut Tx,
+    acct: &mut LoyaltyAccount,
+    e: LedgerEntry,
+) -> Result<LedgerEntry> {
     let now = e.created_at;
     let e = tx.append_entry(e).await?;
     acct.balance = e.balance_after;
-    tx.append_event(
-        "loyalty_points",
-        acct.customer_id,
-        json!({
-            "customer_id": acct.customer_id,
-            "points": acct.balance,
-            "delta": e.points,
-            "entry_id": e.id,
-            "entry_type": e.entry_type,
-        }),
-        now,
-    )
-    .await?;
+    let payload = EventPayload::LoyaltyPoints {
+        customer_id: acct.customer_id,
+        balance: acct.balance,
+        delta: e.points,
+        entry_id: e.id,
+        entry_type: e.entry_type,
+    };
+    tx.append_event(payload, now).await?;
     Ok(e)
 }
 
@@ -163,7 +164,11 @@ async fn spend_points(
 }
 
 /// Writes EXPIRE entries for the customer's lots due at `now`.
-async fn expire_due(tx: &mut Tx, acct: &mut LoyaltyAccount, now: DateTime<Utc>) -> Result<i64> {
+pub(crate) async fn expire_due(
+    tx: &mut Tx,
+    acct: &mut LoyaltyAccount,
+    now: DateTime<Utc>,
+) -> Result<i64> {
     let mut expired = 0;
     for lot in tx.due_lots(acct.customer_id, now).await? {
         let Some(at) = lot.expires_at else {
@@ -188,7 +193,7 @@ async fn expire_due(tx: &mut Tx, acct: &mut LoyaltyAccount, now: DateTime<Utc>) 
 }
 
 /// Pays debt out of open lots (after a merge brought lots and debt together).
-async fn settle_debt(tx: &mut Tx, acct: &mut LoyaltyAccount) -> Result<()> {
+pub(crate) async fn settle_debt(tx: &mut Tx, acct: &mut LoyaltyAccount) -> Result<()> {
     if acct.debt == 0 {
         return Ok(());
     }
@@ -209,125 +214,134 @@ fn pro_rata(points: i64, part: Decimal, total: Decimal) -> i64 {
         .unwrap_or(0)
 }
 
-fn check_key(errors: &mut Vec<FieldError>, field: &str, v: &str, max: usize) {
+pub(crate) fn check_key(errors: &mut FieldErrors, field: &str, v: &str, max: usize) {
     if v.trim().is_empty() {
-        errors.push(FieldError::new(
-            field,
-            "required",
-            format!("{field} is required"),
-        ));
+        errors.push(field, "required", format!("{field} is required"));
     } else if v.chars().count() > max {
-        errors.push(FieldError::new(
+        errors.push(
             field,
             "max_length",
             format!("{field} must be at most {max} characters"),
-        ));
+        );
     }
 }
 
 /// Largest amount the stores keep (`DECIMAL(15,2)`): 9,999,999,999,999.99.
 pub(super) const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_7FFF, 0x3_8D7E, 0, false, 2);
 
-fn check_amount(errors: &mut Vec<FieldError>, field: &str, v: Decimal, positive: bool) {
+fn check_amount(errors: &mut FieldErrors, field: &str, v: Decimal, positive: bool) {
     if v < Decimal::ZERO || (positive && v.is_zero()) {
         let what = if positive { "more than 0" } else { "0 or more" };
-        errors.push(FieldError::new(
-            field,
-            "min",
-            format!("{field} must be {what}"),
-        ));
+        errors.push(field, "min", format!("{field} must be {what}"));
     } else if v > MAX_AMOUNT {
-        errors.push(FieldError::new(
+        errors.push(
             field,
             "max",
             format!("{field} must be at most {MAX_AMOUNT}"),
-        ));
+        );
     } else if v.normalize().scale() > 2 {
-        errors.push(FieldError::new(
+        errors.push(
             field,
             "scale",
             format!("{field} has at most 2 decimal places"),
-        ));
-    }
-}
-
-fn done(errors: Vec<FieldError>) -> Result<()> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Validation(errors))
+        );
     }
 }
 
 /// Every rule a purchase breaks (the checks of `record_purchase`, shared
 /// with the history import).
-pub(super) fn purchase_errors(
-    p: &NewPurchase,
-    currency: &str,
-    now: DateTime<Utc>,
-) -> Vec<FieldError> {
-    let mut errors = Vec::new();
+pub(super) fn purchase_errors(p: &NewPurchase, currency: &str, now: DateTime<Utc>) -> FieldErrors {
+    let mut errors = FieldErrors::new();
     check_key(&mut errors, "store_id", &p.store_id, 40);
     if p.store_id.contains('/') {
-        errors.push(FieldError::new(
-            "store_id",
-            "format",
-            "store_id cannot contain '/'",
-        ));
+        errors.push("store_id", "format", "store_id cannot contain '/'");
     }
     check_key(&mut errors, "receipt_id", &p.receipt_id, 80);
     check_amount(&mut errors, "total_amount", p.total_amount, false);
-    if p.currency != currency {
-        errors.push(FieldError::new(
+    if p.currency.as_deref().is_some_and(|c| c != currency) {
+        errors.push(
             "currency",
             "currency",
             format!("the loyalty programme runs in {currency}"),
-        ));
+        );
     }
     if p.purchase_date > now + Duration::minutes(FUTURE_SKEW_MINUTES) {
-        errors.push(FieldError::new(
-            "purchase_date",
-            "past",
-            "purchase_date is in the future",
-        ));
+        errors.push("purchase_date", "past", "purchase_date is in the future");
     }
     errors
 }
 
 fn replay_conflict(what: &str) -> Error {
-    Error::Conflict {
-        message: format!("{what} was already used for a different operation"),
-    }
+    Error::conflict(
+        ConflictReason::IdempotencyKeyReused,
+        format!("{what} was already used for a different operation"),
+    )
 }
 
-impl Crm {
+/// The conflict of an operation that kept losing the race against a merge.
+fn merging() -> Error {
+    Error::conflict(
+        ConflictReason::ConcurrentChange,
+        "the customer is being merged; try again",
+    )
+}
+
+/// The customer an operation applies to: follows merges; refuses inactive customers.
+pub(crate) async fn live_customer(tx: &mut Tx, id: CustomerId) -> Result<Customer> {
+    let mut c = tx
+        .customer(id)
+        .await?
+        .ok_or_else(|| Error::customer_not_found(id))?;
+    for _ in 0..8 {
+        match c.merged_into {
+            Some(into) => {
+                c = tx
+                    .customer(into)
+                    .await?
+                    .ok_or_else(|| Error::customer_not_found(into))?;
+            }
+            None => break,
+        }
+    }
+    if !c.is_active {
+        return Err(Error::conflict(
+            ConflictReason::CustomerInactive,
+            format!("customer {} is inactive", c.customer_code),
+        ));
+    }
+    Ok(c)
+}
+
+impl Loyalty {
     fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        self.inner.now()
     }
 
-    /// The customer an operation applies to: follows merges; refuses inactive customers.
-    async fn live_customer(tx: &mut Tx, id: CustomerId) -> Result<Customer> {
-        let mut c = tx
-            .customer(id)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(id))?;
-        for _ in 0..8 {
-            match c.merged_into {
-                Some(into) => {
-                    c = tx
-                        .customer(into)
-                        .await?
-                        .ok_or_else(|| Error::customer_not_found(into))?;
-                }
-                None => break,
-            }
+    async fn customer(&self, id: CustomerId) -> Result<Customer> {
+        self.inner.customer(id).await
+    }
+
+    /// A manual point operation chosen at run time (the server's
+    /// `POST .../loyalty/{operation}`): [`earn`](Self::earn),
+    /// [`redeem`](Self::redeem) or [`adjust`](Self::adjust).
+    pub async fn apply(
+        &self,
+        operation: PointsOperation,
+        req: PointsRequest,
+    ) -> Result<PointsApplied> {
+        match operation {
+            PointsOperation::Earn => self.earn(req).await,
+            PointsOperation::Redeem => self.redeem(req).await,
+            PointsOperation::Adjust => self.adjust(req).await,
         }
-        if !c.is_active {
-            return Err(Error::Conflict {
-                message: format!("customer {} is inactive", c.customer_code),
-            });
-        }
-        Ok(c)
+    }
+
+    /// The purchase with this receipt, if recorded (or imported).
+    pub async fn purchase(&self, receipt: ReceiptRef) -> Result<Option<Purchase>> {
+        self.inner
+            .store
+            .purchase(receipt.store_id, receipt.receipt_id)
+            .await
     }
 
     /// Resolves the merge chain without locking, to know which account to lock.
@@ -357,7 +371,11 @@ impl Crm {
         };
         let program = &self.inner.config.loyalty;
         let now = self.now();
-        done(purchase_errors(&p, &program.currency, now))?;
+        purchase_errors(&p, &program.currency, now).finish()?;
+        let currency = p
+            .currency
+            .clone()
+            .unwrap_or_else(|| program.currency.clone());
         let key = receipt_key(&p.store_id, &p.receipt_id);
 
         for _ in 0..ATTEMPTS {
@@ -368,14 +386,13 @@ impl Crm {
                     existing.customer_id == p.customer_id || existing.customer_id == target;
                 if !same_customer
                     || existing.total_amount != p.total_amount
-                    || existing.currency != p.currency
+                    || existing.currency != currency
                     || existing.purchase_date != p.purchase_date
                 {
-                    return Err(Error::Conflict {
-                        message: format!(
-                            "receipt {key} was already recorded with different details"
-                        ),
-                    });
+                    return Err(Error::conflict(
+                        ConflictReason::IdempotencyKeyReused,
+                        format!("receipt {key} was already recorded with different details"),
+                    ));
                 }
                 let earned = tx.entry_by_key("purchase", &key).await?;
                 return Ok(PurchaseRecorded {
@@ -384,7 +401,7 @@ impl Crm {
                     replayed: true,
                 });
             }
-            let customer = Self::live_customer(&mut tx, p.customer_id).await?;
+            let customer = live_customer(&mut tx, p.customer_id).await?;
             if customer.id != target {
                 continue; // merged meanwhile: lock the new target
             }
@@ -399,7 +416,7 @@ impl Crm {
                     purchase_date: p.purchase_date,
                     total_amount: p.total_amount,
                     refunded_amount: Decimal::ZERO,
-                    currency: p.currency.clone(),
+                    currency: currency.clone(),
                     created_at: now,
                 })
                 .await?;
@@ -432,19 +449,17 @@ impl Crm {
                 replayed: false,
             });
         }
-        Err(Error::Conflict {
-            message: "the customer is being merged; try again".into(),
-        })
+        Err(merging())
     }
 
     /// Refunds (part of) a purchase: reverses the points it earned and gives
     /// back the points redeemed on it, pro rata, exactly once per `refund_id`.
-    pub async fn refund_purchase(&self, r: RefundRequest) -> Result<RefundRecorded> {
+    pub async fn refund(&self, r: RefundRequest) -> Result<RefundRecorded> {
         let now = self.now();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         check_key(&mut errors, "refund_id", &r.refund_id, 80);
         check_amount(&mut errors, "amount", r.amount, true);
-        done(errors)?;
+        errors.finish()?;
         let key = receipt_key(&r.store_id, &r.receipt_id);
         let refund_key = format!("{key}/{}", r.refund_id);
 
@@ -582,13 +597,14 @@ impl Crm {
                 replayed: false,
             });
         }
-        Err(Error::Conflict {
-            message: "the purchase is being moved by a merge; try again".into(),
-        })
+        Err(Error::conflict(
+            ConflictReason::ConcurrentChange,
+            "the purchase is being moved by a merge; try again",
+        ))
     }
 
     /// Earns points outside a purchase (a promotion, a goodwill gesture).
-    pub async fn earn_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+    pub async fn earn(&self, req: PointsRequest) -> Result<PointsApplied> {
         self.points_op(req, EntryType::Earn).await
     }
 
@@ -597,27 +613,27 @@ impl Crm {
     /// receipt should use `reference_type = "receipt"` and
     /// `reference_id = receipt_key(store_id, receipt_id)` so that refunding the
     /// receipt gives the points back.
-    pub async fn redeem_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+    pub async fn redeem(&self, req: PointsRequest) -> Result<PointsApplied> {
         self.points_op(req, EntryType::Redeem).await
     }
 
     /// A manual correction, positive (a new lot) or negative (taken like a
     /// redemption, never below zero).
-    pub async fn adjust_points(&self, req: PointsRequest) -> Result<PointsApplied> {
+    pub async fn adjust(&self, req: PointsRequest) -> Result<PointsApplied> {
         self.points_op(req, EntryType::Adjust).await
     }
 
     async fn points_op(&self, req: PointsRequest, kind: EntryType) -> Result<PointsApplied> {
         let now = self.now();
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         check_key(&mut errors, "reference_type", &req.reference_type, 40);
         check_key(&mut errors, "reference_id", &req.reference_id, 120);
         if RESERVED_REFERENCE_TYPES.contains(&req.reference_type.as_str()) {
-            errors.push(FieldError::new(
+            errors.push(
                 "reference_type",
                 "reserved",
                 format!("{} is used by the SDK itself", req.reference_type),
-            ));
+            );
         }
         let positive_only = kind != EntryType::Adjust;
         if (positive_only && req.points <= 0) || req.points == 0 {
@@ -626,13 +642,9 @@ impl Crm {
             } else {
                 "non-zero"
             };
-            errors.push(FieldError::new(
-                "points",
-                "min",
-                format!("points must be {what}"),
-            ));
+            errors.push("points", "min", format!("points must be {what}"));
         }
-        done(errors)?;
+        errors.finish()?;
         let signed = if kind == EntryType::Redeem {
             -req.points
         } else {
@@ -659,7 +671,7 @@ impl Crm {
                     replayed: true,
                 });
             }
-            let customer = Self::live_customer(&mut tx, req.customer_id).await?;
+            let customer = live_customer(&mut tx, req.customer_id).await?;
             if customer.id != target {
                 continue;
             }
@@ -685,9 +697,7 @@ impl Crm {
                 replayed: false,
             });
         }
-        Err(Error::Conflict {
-            message: "the customer is being merged; try again".into(),
-        })
+        Err(merging())
     }
 
     /// Expires every lot due now, customer by customer. Idempotent: a second
@@ -729,7 +739,7 @@ impl Crm {
     /// A customer's loyalty position: available points, tier, open lots,
     /// recent entries. Points past their expiry are excluded even before the
     /// expiry run has written them off.
-    pub async fn loyalty_summary(&self, customer: CustomerId) -> Result<LoyaltySummary> {
+    pub async fn summary(&self, customer: CustomerId) -> Result<LoyaltySummary> {
         let now = self.now();
         let program = &self.inner.config.loyalty;
         self.customer(customer).await?;
@@ -763,7 +773,7 @@ impl Crm {
     /// The points balance in O(1): one account row (plus any lots past their
     /// expiry that the expiry run has not written off yet), whatever the
     /// length of the customer's history.
-    pub async fn points_balance(&self, customer: CustomerId) -> Result<PointsBalance> {
+    pub async fn balance(&self, customer: CustomerId) -> Result<PointsBalance> {
         let now = self.now();
         let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
         let acct = tx.account(customer).await?;
@@ -798,119 +808,6 @@ impl Crm {
             debt: acct.debt,
             consistent: acct.balance == ledger_sum && ledger_sum == open_lots - acct.debt,
         })
-    }
-
-    /// Merges duplicate customer `from` into `into` (see the module docs).
-    /// `merged_by` names who did it (a user, a job). Idempotent.
-    pub async fn merge_customers(
-        &self,
-        into: CustomerId,
-        from: CustomerId,
-        merged_by: String,
-    ) -> Result<MergeResult> {
-        let now = self.now();
-        let mut errors = Vec::new();
-        if into == from {
-            errors.push(FieldError::new(
-                "from",
-                "different",
-                "cannot merge a customer into itself",
-            ));
-        }
-        check_key(&mut errors, "merged_by", &merged_by, 100);
-        done(errors)?;
-        let mut tx = self
-            .inner
-            .store
-            .begin_ledger(vec![into, from], true)
-            .await?;
-        let a = tx
-            .customer(into)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(into))?;
-        let b = tx
-            .customer(from)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(from))?;
-        if b.merged_into == Some(into) {
-            return Ok(MergeResult {
-                into: a,
-                merged: b,
-                replayed: true,
-            });
-        }
-        if b.merged_into.is_some() {
-            return Err(Error::Conflict {
-                message: format!(
-                    "customer {} was already merged into another customer",
-                    b.customer_code
-                ),
-            });
-        }
-        if a.merged_into.is_some() || !a.is_active {
-            return Err(Error::Conflict {
-                message: format!("cannot merge into inactive customer {}", a.customer_code),
-            });
-        }
-        let mut acct_a = tx.account(into).await?;
-        let mut acct_b = tx.account(from).await?;
-        expire_due(&mut tx, &mut acct_a, now).await?;
-        expire_due(&mut tx, &mut acct_b, now).await?;
-        tx.move_history(from, into).await?;
-        let key = format!("{from}->{into}");
-        let moved = acct_b.balance;
-        if moved != 0 {
-            let out = entry(
-                &acct_b,
-                EntryType::Adjust,
-                -moved,
-                ("merge_out", &key),
-                now,
-                now,
-            );
-            append(&mut tx, &mut acct_b, out).await?;
-            let inn = entry(
-                &acct_a,
-                EntryType::Adjust,
-                moved,
-                ("merge_in", &key),
-                now,
-                now,
-            );
-            append(&mut tx, &mut acct_a, inn).await?;
-        }
-        acct_a.debt += acct_b.debt;
-        acct_b.debt = 0;
-        settle_debt(&mut tx, &mut acct_a).await?;
-        tx.save_account(&acct_a, now).await?;
-        tx.save_account(&acct_b, now).await?;
-        let merged = tx.mark_merged(from, into, &merged_by, now).await?;
-        tx.append_event("customer_update", from, json!({ "customer": merged }), now)
-            .await?;
-        let into_customer = tx
-            .customer(into)
-            .await?
-            .ok_or_else(|| Error::customer_not_found(into))?;
-        tx.commit().await?;
-        Ok(MergeResult {
-            into: into_customer,
-            merged,
-            replayed: false,
-        })
-    }
-
-    /// Outbox events after `after` (an event id; 0 for the start), oldest first.
-    pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
-        self.inner
-            .store
-            .events_after(after, limit.clamp(1, 1000))
-            .await
-    }
-
-    /// The id of the newest outbox event (0 when there is none): where a
-    /// publisher that only wants new events starts.
-    pub async fn last_event_id(&self) -> Result<i64> {
-        self.inner.store.last_event_id().await
     }
 }
 

@@ -22,7 +22,7 @@
 //!   customer's due lots, so the balance never includes expired points.
 //! - **The balance is maintained**, in the same transaction as each entry, and
 //!   always equals the sum of the customer's ledger entries and the sum of
-//!   the open lots minus the debt; [`Crm::check_balance`](crate::Crm::check_balance)
+//!   the open lots minus the debt; [`Loyalty::check_balance`](crate::facade::Loyalty::check_balance)
 //!   recomputes both and reports any difference.
 //! - **Refund policy.** Refunding a receipt reverses the points it earned pro
 //!   rata to the amount refunded (cumulative, rounded down, so a full refund
@@ -43,25 +43,25 @@
 //!   with a pointer to A, records who merged and when, and is idempotent.
 //!   Later operations addressed to B are applied to A.
 //! - **Imported history earns nothing.**
-//!   [`Crm::import_purchase_history`](crate::Crm::import_purchase_history)
+//!   [`Loyalty::import_history`](crate::facade::Loyalty::import_history)
 //!   bulk-loads past purchases (a migration) for analytics, without ledger
 //!   entries, lots or events; opening balances go through
-//!   [`Crm::adjust_points`](crate::Crm::adjust_points). Re-running an import
+//!   [`Loyalty::adjust`](crate::facade::Loyalty::adjust). Re-running an import
 //!   skips the receipts already stored.
 //! - **Every change writes an outbox event** in its transaction:
 //!   `new_customer`, `customer_update`, and one `loyalty_points` per ledger
 //!   entry (`customer_id`, `points` = the new balance, `delta`).
 
 mod import;
-mod ledger;
+pub(crate) mod ledger;
 pub mod model;
 pub mod program;
 
 pub use import::PurchaseImportReport;
 pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
-    MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsRequest, Purchase,
-    PurchaseRecorded, Refund, RefundRecorded, RefundRequest,
+    MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsOperation,
+    PointsRequest, Purchase, PurchaseRecorded, ReceiptRef, Refund, RefundRecorded, RefundRequest,
 };
 pub use program::{LoyaltyProgram, PointsExpiry, Tier};
 

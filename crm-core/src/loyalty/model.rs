@@ -5,7 +5,11 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use serde_json::Value;
+
 use crate::customer::{Customer, CustomerId};
+use crate::json::JsonFields;
+use crate::{Error, Result};
 
 /// Kind of ledger entry. The ledger is append-only: entries are never
 /// updated or deleted; corrections are new entries.
@@ -171,21 +175,65 @@ pub struct OutboxEvent {
     pub created_at: DateTime<Utc>,
 }
 
-/// Input of [`Crm::record_purchase`](crate::Crm::record_purchase).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Input of [`Loyalty::record_purchase`](crate::facade::Loyalty::record_purchase):
+/// a receipt. `(store_id, receipt_id)` is its idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NewPurchase {
     /// Buyer.
     pub customer_id: CustomerId,
-    /// Store id (1 to 40 characters).
+    /// Store id (1 to 40 characters, no `/`).
     pub store_id: String,
     /// Receipt id (1 to 80 characters).
     pub receipt_id: String,
-    /// When the sale happened.
+    /// When the sale happened (a re-sent receipt must carry the same time).
     pub purchase_date: DateTime<Utc>,
     /// Total paid (>= 0, at most 2 decimals).
     pub total_amount: Decimal,
-    /// ISO 4217 currency; must be the programme's.
-    pub currency: String,
+    /// ISO 4217 currency; `None` means the programme's
+    /// ([`LoyaltyProgram::currency`](super::LoyaltyProgram::currency)), any
+    /// other value must be it.
+    pub currency: Option<String>,
+}
+
+const TEXT: &str = "a string";
+const DECIMAL: &str = "a decimal number (preferably as a string, e.g. \"150000.00\")";
+const CUSTOMER_ID: &str = "a customer id (integer)";
+
+impl NewPurchase {
+    /// Reads a purchase from a JSON object, reporting every failing field.
+    pub fn from_json(value: Value) -> Result<Self> {
+        Self::read(value, None)
+    }
+
+    /// Reads the body of a purchase whose buyer comes from elsewhere (a URL
+    /// path): `customer_id` is not a field of the body.
+    pub fn from_json_for(customer_id: CustomerId, body: Value) -> Result<Self> {
+        Self::read(body, Some(customer_id))
+    }
+
+    fn read(value: Value, customer_id: Option<CustomerId>) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let customer_id = customer_id.unwrap_or_else(|| r.required("customer_id", CUSTOMER_ID));
+        let p = Self {
+            customer_id,
+            store_id: r.required("store_id", TEXT),
+            receipt_id: r.required("receipt_id", TEXT),
+            total_amount: r.required("total_amount", DECIMAL),
+            currency: r.optional("currency", "an ISO 4217 code"),
+            purchase_date: r.required("purchase_date", "an RFC 3339 date-time"),
+        };
+        r.finish("purchase")?;
+        Ok(p)
+    }
+}
+
+/// Where a receipt is: its store and its number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptRef {
+    /// Store that issued the receipt.
+    pub store_id: String,
+    /// Receipt number within the store.
+    pub receipt_id: String,
 }
 
 /// Result of recording a purchase (also of its replays).
@@ -200,8 +248,8 @@ pub struct PurchaseRecorded {
     pub replayed: bool,
 }
 
-/// Input of [`Crm::refund_purchase`](crate::Crm::refund_purchase).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Input of [`Loyalty::refund`](crate::facade::Loyalty::refund).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RefundRequest {
     /// Store of the original receipt.
     pub store_id: String,
@@ -211,6 +259,34 @@ pub struct RefundRequest {
     pub refund_id: String,
     /// Amount refunded (> 0; all refunds together at most the total).
     pub amount: Decimal,
+}
+
+impl RefundRequest {
+    /// Reads a refund from a JSON object, reporting every failing field.
+    pub fn from_json(value: Value) -> Result<Self> {
+        Self::read(value, None)
+    }
+
+    /// Reads the body of a refund of a receipt named elsewhere (a URL path).
+    pub fn from_json_for(receipt: ReceiptRef, body: Value) -> Result<Self> {
+        Self::read(body, Some(receipt))
+    }
+
+    fn read(value: Value, receipt: Option<ReceiptRef>) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let receipt = receipt.unwrap_or_else(|| ReceiptRef {
+            store_id: r.required("store_id", TEXT),
+            receipt_id: r.required("receipt_id", TEXT),
+        });
+        let out = Self {
+            store_id: receipt.store_id,
+            receipt_id: receipt.receipt_id,
+            refund_id: r.required("refund_id", TEXT),
+            amount: r.required("amount", DECIMAL),
+        };
+        r.finish("refund")?;
+        Ok(out)
+    }
 }
 
 /// Result of a refund (also of its replays).
@@ -230,7 +306,7 @@ pub struct RefundRecorded {
 }
 
 /// Input of the manual point operations (the guide's `{points, reference_type, reference_id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PointsRequest {
     /// Whose points.
     pub customer_id: CustomerId,
@@ -240,6 +316,66 @@ pub struct PointsRequest {
     pub reference_type: String,
     /// Idempotency key, part 2 (1 to 120 characters).
     pub reference_id: String,
+}
+
+impl PointsRequest {
+    /// Reads a points request from a JSON object, reporting every failing field.
+    pub fn from_json(value: Value) -> Result<Self> {
+        Self::read(value, None)
+    }
+
+    /// Reads the body of a points request whose customer comes from
+    /// elsewhere (a URL path).
+    pub fn from_json_for(customer_id: CustomerId, body: Value) -> Result<Self> {
+        Self::read(body, Some(customer_id))
+    }
+
+    fn read(value: Value, customer_id: Option<CustomerId>) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let customer_id = customer_id.unwrap_or_else(|| r.required("customer_id", CUSTOMER_ID));
+        let out = Self {
+            customer_id,
+            points: r.required("points", "an integer"),
+            reference_type: r.required("reference_type", TEXT),
+            reference_id: r.required("reference_id", TEXT),
+        };
+        r.finish("points request")?;
+        Ok(out)
+    }
+}
+
+crate::json::json_input!(NewPurchase, RefundRequest, PointsRequest);
+
+/// A manual point operation, chosen at run time
+/// ([`Loyalty::apply`](crate::facade::Loyalty::apply)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum PointsOperation {
+    /// Add points (a new lot).
+    Earn,
+    /// Spend points; never below zero.
+    Redeem,
+    /// Correct the balance either way.
+    Adjust,
+}
+
+impl std::str::FromStr for PointsOperation {
+    type Err = Error;
+
+    /// `earn`, `redeem` or `adjust`; anything else is `NotFound` (there is
+    /// no such operation).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "earn" => Ok(Self::Earn),
+            "redeem" => Ok(Self::Redeem),
+            "adjust" => Ok(Self::Adjust),
+            other => Err(Error::NotFound {
+                entity: "loyalty operation",
+                id: format!("{other:?}"),
+            }),
+        }
+    }
 }
 
 /// Result of a manual point operation.

@@ -8,8 +8,9 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
+use crate::Result;
 use crate::customer::CustomerType;
-use crate::{Error, FieldError, Result};
+use crate::error::FieldErrors;
 
 /// When earned points expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,45 +86,25 @@ impl Default for LoyaltyProgram {
 impl LoyaltyProgram {
     /// Checks the programme; every problem is reported.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = Vec::new();
+        let mut errors = FieldErrors::new();
         if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            errors.push(FieldError::new(
-                "currency",
-                "currency",
-                "an ISO 4217 code such as IDR",
-            ));
+            errors.push("currency", "currency", "an ISO 4217 code such as IDR");
         }
         if self.spend_per_point <= Decimal::ZERO {
-            errors.push(FieldError::new(
-                "spend_per_point",
-                "min",
-                "must be more than 0",
-            ));
+            errors.push("spend_per_point", "min", "must be more than 0");
         }
         if self.min_spend < Decimal::ZERO {
-            errors.push(FieldError::new("min_spend", "min", "must be 0 or more"));
+            errors.push("min_spend", "min", "must be 0 or more");
         }
         if self.type_multipliers.values().any(|m| *m < Decimal::ZERO)
             || self.tiers.iter().any(|t| t.multiplier < Decimal::ZERO)
         {
-            errors.push(FieldError::new(
-                "multiplier",
-                "min",
-                "multipliers must be 0 or more",
-            ));
+            errors.push("multiplier", "min", "multipliers must be 0 or more");
         }
         if self.tier_window_days == 0 {
-            errors.push(FieldError::new(
-                "tier_window_days",
-                "min",
-                "must be at least 1",
-            ));
+            errors.push("tier_window_days", "min", "must be at least 1");
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Validation(errors))
-        }
+        errors.finish()
     }
 
     /// The tier reached with `earned` points in the window (`None` if no tier applies).

@@ -79,7 +79,7 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
         .collect();
     let mut created = Vec::with_capacity(customers);
     for chunk in inputs.chunks(1000) {
-        created.extend(crm.import_customers(chunk.to_vec()).await?);
+        created.extend(crm.customers().import(chunk.to_vec()).await?);
     }
     let mut report = DemoReport {
         customers: created.len(),
@@ -105,37 +105,40 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
             let receipt = format!("D{i}-{n}");
             let at = now - Duration::days(days_ago) - Duration::minutes(dice.below(600) as i64);
             let store_id = format!("DEMO-{:02}", dice.below(8));
-            crm.record_purchase(NewPurchase {
-                customer_id: c.id,
-                store_id: store_id.clone(),
-                receipt_id: receipt.clone(),
-                purchase_date: at,
-                total_amount: amount,
-                currency: crm.config().loyalty.currency.clone(),
-            })
-            .await?;
+            crm.loyalty()
+                .record_purchase(NewPurchase {
+                    customer_id: c.id,
+                    store_id: store_id.clone(),
+                    receipt_id: receipt.clone(),
+                    purchase_date: at,
+                    total_amount: amount,
+                    currency: None,
+                })
+                .await?;
             report.purchases += 1;
             // About one receipt in eleven is half refunded.
             if dice.below(11) == 0 {
-                crm.refund_purchase(RefundRequest {
-                    store_id,
-                    receipt_id: receipt,
-                    refund_id: "demo-refund".into(),
-                    amount: (amount / Decimal::from(2)).round_dp(2),
-                })
-                .await?;
+                crm.loyalty()
+                    .refund(RefundRequest {
+                        store_id,
+                        receipt_id: receipt,
+                        refund_id: "demo-refund".into(),
+                        amount: (amount / Decimal::from(2)).round_dp(2),
+                    })
+                    .await?;
             }
         }
         if i % 5 == 0 {
-            let balance = crm.points_balance(c.id).await?;
+            let balance = crm.loyalty().balance(c.id).await?;
             if balance.available >= 10 {
-                crm.redeem_points(PointsRequest {
-                    customer_id: c.id,
-                    points: balance.available / 2,
-                    reference_type: "voucher".into(),
-                    reference_id: receipt_key("DEMO", &format!("V{i}")),
-                })
-                .await?;
+                crm.loyalty()
+                    .redeem(PointsRequest {
+                        customer_id: c.id,
+                        points: balance.available / 2,
+                        reference_type: "voucher".into(),
+                        reference_id: receipt_key("DEMO", &format!("V{i}")),
+                    })
+                    .await?;
             }
         }
     }

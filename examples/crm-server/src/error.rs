@@ -9,7 +9,7 @@ use axum::Json;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crm_core::{Error, ErrorKind};
+use crm_core::{Error, ErrorCode};
 use serde::Serialize;
 
 use crate::openapi::{Envelope, ErrorBody, ErrorEnvelope};
@@ -26,7 +26,8 @@ pub fn ok<T: Serialize>(status: StatusCode, data: T) -> Response {
         .into_response()
 }
 
-/// An API error: a status and the body of the error envelope.
+/// An API error: a status and the body of the error envelope. The code
+/// and its status come from [`ErrorCode`], the SDK's contract.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
@@ -34,14 +35,16 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// An error with a status, code and message.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with a code (its status follows) and a message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: StatusCode::from_u16(code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body: Box::new(ErrorBody {
                 code,
                 message: message.into(),
                 fields: Vec::new(),
+                reason: None,
                 requested: None,
                 available: None,
                 field: None,
@@ -59,52 +62,39 @@ impl ApiError {
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
-        let message = e.to_string();
-        match &e {
+        let code = e.code();
+        if code == ErrorCode::Internal {
+            let request_id = uuid::Uuid::new_v4().to_string();
+            tracing::error!(%request_id, error = ?e, "internal error");
+            let mut err = Self::new(
+                code,
+                format!("internal error; quote request id {request_id}"),
+            );
+            err.body.request_id = Some(request_id);
+            return err;
+        }
+        let mut err = Self::new(code, e.to_string());
+        err.body.fields = e.field_errors().to_vec();
+        err.body.reason = e.conflict_reason();
+        match e {
             Error::InsufficientPoints {
                 requested,
                 available,
             } => {
-                let mut err = Self::new(StatusCode::CONFLICT, "insufficient_points", message);
-                err.body.requested = Some(*requested);
-                err.body.available = Some(*available);
-                err
+                err.body.requested = Some(requested);
+                err.body.available = Some(available);
             }
             Error::DuplicateCustomer {
                 field,
                 existing_code,
                 ..
             } => {
-                let mut err = Self::new(StatusCode::CONFLICT, "duplicate_customer", message);
                 err.body.field = Some(field.to_string());
                 err.body.existing_customer_code = Some(existing_code.to_string());
-                err
             }
-            _ => match e.kind() {
-                ErrorKind::NotFound => Self::new(StatusCode::NOT_FOUND, "not_found", message),
-                ErrorKind::Unauthorized => {
-                    Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
-                }
-                ErrorKind::Conflict => Self::new(StatusCode::CONFLICT, "conflict", message),
-                ErrorKind::Validation => {
-                    let mut err =
-                        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation", message);
-                    err.body.fields = e.field_errors().to_vec();
-                    err
-                }
-                _ => {
-                    let request_id = uuid::Uuid::new_v4().to_string();
-                    tracing::error!(%request_id, error = ?e, "internal error");
-                    let mut err = Self::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        format!("internal error; quote request id {request_id}"),
-                    );
-                    err.body.request_id = Some(request_id);
-                    err
-                }
-            },
+            _ => {}
         }
+        err
     }
 }
 
@@ -116,17 +106,15 @@ impl From<JsonRejection> for ApiError {
             }
             _ => r.status(),
         };
-        Self::new(status, "malformed_json", r.body_text())
+        let mut err = Self::new(ErrorCode::MalformedJson, r.body_text());
+        err.status = status;
+        err
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation",
-            r.body_text(),
-        )
+        Self::new(ErrorCode::Validation, r.body_text())
     }
 }
 

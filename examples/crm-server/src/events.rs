@@ -13,11 +13,11 @@
 //! event, once, in id order, whichever process caused it and whether or not
 //! Redis was there at the time.
 //!
-//! On MySQL, ids are taken at insert and become visible at commit, so a
-//! later id can be visible before an earlier one. The relay never skips
-//! ahead of a hole: it waits for the missing id up to
-//! [`EventOptions::gap_grace`] (a rolled-back transaction leaves a hole that
-//! never fills), then moves on.
+//! The relay reads with the SDK's in-order follower
+//! (`crm_core::events::EventFollower`), which never skips ahead of a MySQL
+//! id that may still commit (it waits up to [`EventOptions::gap_grace`]),
+//! and sends each event in the SDK's wire format
+//! (`OutboxEvent::to_wire_json`).
 //!
 //! A client sends its last seen event id (`?last_event_id=` or the
 //! `Last-Event-ID` header) to get what it missed, from the database, before
@@ -29,18 +29,17 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use crm_core::loyalty::OutboxEvent;
+use crm_core::Crm;
+use crm_core::events::{EventQuery, EventType, FollowOptions};
 use crm_core::users::Role;
-use crm_core::{Crm, Customer};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use serde_json::{Map, Value};
 use tokio::sync::{Notify, broadcast};
 
 use crate::{ApiError, AppState};
@@ -171,33 +170,29 @@ impl EventHub {
     }
 }
 
-/// The wire form of an outbox event: the payload's fields plus `type` and
-/// `event_id`.
-pub fn wire(event: &OutboxEvent) -> String {
-    let mut out = Map::new();
-    out.insert("type".into(), Value::String(event.event_type.clone()));
-    out.insert("event_id".into(), Value::from(event.id));
-    if let Value::Object(payload) = &event.payload {
-        for (k, v) in payload {
-            out.entry(k.clone()).or_insert_with(|| v.clone());
-        }
-    }
-    Value::Object(out).to_string()
-}
-
 /// Reads the outbox in order and broadcasts; refreshes cached customers.
 async fn relay(state: std::sync::Weak<AppState>) {
     // Start after the newest event: clients ask for older ones by id.
-    let (hub, crm, cache) = loop {
+    let follow = FollowOptions {
+        after: None,
+        gap_grace: Duration::ZERO,
+    };
+    let (hub, mut follower, cache) = loop {
         let Some(s) = state.upgrade() else { return };
-        match s.crm.last_event_id().await {
-            Ok(last) => {
-                s.events.cursor.store(last, Ordering::Release);
+        let follow = FollowOptions {
+            gap_grace: s.events.options.gap_grace,
+            ..follow
+        };
+        match s.crm.events().follow(follow).await {
+            Ok(follower) => {
+                s.events
+                    .cursor
+                    .store(follower.position(), Ordering::Release);
                 s.events.ready_flag.store(true, Ordering::Release);
                 s.events.ready.notify_waiters();
                 break (
                     Arc::clone(&s.events),
-                    s.crm.clone(),
+                    follower,
                     s.cache.as_ref().map(Arc::clone),
                 );
             }
@@ -208,10 +203,9 @@ async fn relay(state: std::sync::Weak<AppState>) {
             }
         }
     };
-    let mut cursor = hub.cursor();
-    let mut gap: Option<(i64, Instant)> = None;
+    let mut skipped = 0;
     loop {
-        let wait = if gap.is_some() {
+        let wait = if follower.waiting_on_gap() {
             Duration::from_millis(20)
         } else {
             hub.options.poll
@@ -226,62 +220,41 @@ async fn relay(state: std::sync::Weak<AppState>) {
         // Nobody listens and nothing is cached: do not read events, only
         // follow the newest id (a client that connects later starts there).
         if cache.is_none() && hub.clients() == 0 {
-            if let Ok(last) = crm.last_event_id().await
-                && last > cursor
-            {
-                cursor = last;
-                hub.cursor.store(cursor, Ordering::Release);
+            if let Ok(position) = follower.skip_to_latest().await {
+                hub.cursor.store(position, Ordering::Release);
             }
-            gap = None;
             tokio::time::sleep(hub.options.min_interval).await;
             continue;
         }
-        'drain: loop {
-            let batch = match crm.events_after(cursor, 500).await {
+        loop {
+            let batch = match follower.next_batch(RELAY_BATCH).await {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::warn!(error = %e, "event relay: outbox read failed");
                     break;
                 }
             };
-            let full = batch.len() >= 500;
+            if follower.skipped_ids() > skipped {
+                skipped = follower.skipped_ids();
+                tracing::warn!(
+                    skipped,
+                    "event relay: ids never committed (rolled back); moved on"
+                );
+            }
+            let full = batch.len() >= RELAY_BATCH as usize;
             for event in batch {
-                if event.id != cursor + 1 {
-                    match gap {
-                        Some((missing, since))
-                            if missing == cursor + 1
-                                && since.elapsed() >= hub.options.gap_grace =>
-                        {
-                            tracing::warn!(
-                                from = cursor + 1,
-                                to = event.id - 1,
-                                "event relay: ids never committed (rolled back); moving on"
-                            );
-                        }
-                        Some((missing, _)) if missing == cursor + 1 => break 'drain,
-                        _ => {
-                            gap = Some((cursor + 1, Instant::now()));
-                            break 'drain;
-                        }
-                    }
-                }
-                gap = None;
                 // A new customer cannot be cached yet: only updates can be stale.
                 if let Some(cache) = &cache
-                    && event.event_type == "customer_update"
-                    && let Some(c) = event
-                        .payload
-                        .get("customer")
-                        .and_then(|c| serde_json::from_value::<Customer>(c.clone()).ok())
+                    && event.kind() == Some(EventType::CustomerUpdate)
+                    && let Some(c) = event.customer()
                 {
                     cache.refresh(&c).await;
                 }
-                cursor = event.id;
                 let delivered = Arc::new(Delivered {
                     id: event.id,
-                    json: wire(&event),
+                    json: event.to_wire_json(),
                 });
-                hub.cursor.store(cursor, Ordering::Release);
+                hub.cursor.store(event.id, Ordering::Release);
                 let _ = hub.tx.send(delivered);
             }
             if !full {
@@ -291,6 +264,9 @@ async fn relay(state: std::sync::Weak<AppState>) {
         tokio::time::sleep(hub.options.min_interval).await;
     }
 }
+
+/// Events read per outbox query.
+const RELAY_BATCH: u32 = 500;
 
 /// Sends coalesced wake-ups through Redis after this process's writes.
 async fn announcer(hub: Arc<EventHub>, cache: Arc<crate::cache::Cache>) {
@@ -403,7 +379,7 @@ async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
     // relay may be behind it, or idle).
     let mut last = match last {
         Some(id) => id,
-        None => match crm.last_event_id().await {
+        None => match crm.events().last_id().await {
             Ok(id) => id,
             Err(_) => hub.cursor(),
         },
@@ -466,9 +442,16 @@ async fn catch_up(
         if *last >= upto {
             return Ok(());
         }
-        let batch = crm.events_after(*last, 500).await.map_err(|e| {
-            tracing::warn!(error = %e, "event catch-up failed");
-        })?;
+        let batch = crm
+            .events()
+            .list(EventQuery {
+                after: *last,
+                limit: RELAY_BATCH,
+            })
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "event catch-up failed");
+            })?;
         if batch.is_empty() {
             return Ok(());
         }
@@ -476,7 +459,7 @@ async fn catch_up(
             if event.id > upto {
                 return Ok(());
             }
-            send(sink, wire(&event), timeout).await?;
+            send(sink, event.to_wire_json(), timeout).await?;
             *last = event.id;
         }
     }

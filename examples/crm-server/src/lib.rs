@@ -75,7 +75,12 @@ pub async fn jwt_secret(crm: &Crm, configured: Option<String>) -> crm_core::Resu
         uuid::Uuid::new_v4().simple(),
         uuid::Uuid::new_v4().simple()
     );
-    crm.setting_or_insert("jwt_secret".into(), random).await
+    crm.users()
+        .setting_or_insert(crm_core::users::Setting {
+            key: "jwt_secret".into(),
+            value: random,
+        })
+        .await
 }
 
 /// Creates the first admin when there is no user: from the given
@@ -86,7 +91,7 @@ pub async fn bootstrap_admin(
     email: Option<String>,
     password: Option<String>,
 ) -> crm_core::Result<Option<(String, Option<String>)>> {
-    if !crm.users().await?.is_empty() {
+    if !crm.users().list().await?.is_empty() {
         return Ok(None);
     }
     let email = email.unwrap_or_else(|| "admin@crm.local".into());
@@ -97,12 +102,13 @@ pub async fn bootstrap_admin(
             (p.clone(), Some(p))
         }
     };
-    crm.create_user(crm_core::users::NewUser {
-        email: email.clone(),
-        password,
-        role: crm_core::users::Role::Admin,
-    })
-    .await?;
+    crm.users()
+        .create(crm_core::users::NewUser {
+            email: email.clone(),
+            password,
+            role: crm_core::users::Role::Admin,
+        })
+        .await?;
     Ok(Some((email, generated)))
 }
 

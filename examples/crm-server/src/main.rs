@@ -60,7 +60,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let no_demo = std::env::args().any(|a| a == "--no-demo");
     let empty = crm
-        .list_customers(crm_core::CustomerQuery {
+        .customers()
+        .list(crm_core::CustomerQuery {
             status: crm_core::ActivityFilter::All,
             limit: Some(1),
             ..Default::default()
@@ -80,7 +81,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     let listener = tokio::net::TcpListener::bind(&bind).await?;
-    println!("CRM server on http://{bind} ({})", crm.store().backend());
+    println!("CRM server on http://{bind} ({})", crm.backend());
     // CRM_CORS_ORIGINS: "*" for any origin, or a comma-separated list.
     let cors_origins = std::env::var("CRM_CORS_ORIGINS").ok().map(|v| {
         v.split(',')

@@ -80,7 +80,7 @@ impl Metrics {
     }
 
     fn render(&self, state: &AppState) -> String {
-        if let Some((size, idle)) = state.crm.store().pool_status() {
+        if let Some((size, idle)) = state.crm.pool_status() {
             self.pool.with_label_values(&["open"]).set(i64::from(size));
             self.pool.with_label_values(&["idle"]).set(i64::from(idle));
         }

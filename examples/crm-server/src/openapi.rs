@@ -10,7 +10,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use crm_core::FieldError;
+use crm_core::{ConflictReason, ErrorCode, FieldError};
 
 /// `{"success": true, "data": ...}`: every successful answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,14 +58,19 @@ pub struct ErrorEnvelope {
 /// The error of an [`ErrorEnvelope`].
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable machine-readable code: `validation`, `malformed_json`,
-    /// `unauthorized`, `forbidden`, `not_found`, `conflict`,
+    /// Stable machine-readable code (the SDK's `ErrorCode`, the same in
+    /// Python and Node): `validation`, `malformed_json`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `idempotency_conflict`,
     /// `duplicate_customer`, `insufficient_points`, `rate_limited`, `internal`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// Human-readable message.
     pub message: String,
     /// Every failing field (validation errors), else empty.
     pub fields: Vec<FieldError>,
+    /// `conflict` and `idempotency_conflict`: why (`concurrent_change` may
+    /// succeed on retry; the others will not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<ConflictReason>,
     /// `insufficient_points`: points asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub requested: Option<i64>,
@@ -113,7 +118,7 @@ pub struct E404(#[to_schema] pub ErrorEnvelope);
 #[derive(IntoResponses)]
 #[response(
     status = 409,
-    description = "Conflict: duplicate email/phone (`duplicate_customer`), not enough points (`insufficient_points`, with `available`), an idempotency key reused with another payload, or a stale state (`conflict`)"
+    description = "Conflict: duplicate email/phone (`duplicate_customer`), not enough points (`insufficient_points`, with `available`), an idempotency key reused with another payload (`idempotency_conflict`), or another clash with stored state (`conflict`, with a `reason`)"
 )]
 pub struct E409(#[to_schema] pub ErrorEnvelope);
 
@@ -156,7 +161,7 @@ pub struct E500(#[to_schema] pub ErrorEnvelope);
         FieldError,
         crm_core::CustomerSort,
         crm_core::SortDirection,
-        crate::routes::LoyaltyOperation
+        crm_core::loyalty::PointsOperation
     )),
     tags(
         (name = "auth", description = "Login and users"),

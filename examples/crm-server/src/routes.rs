@@ -1,7 +1,7 @@
-//! The endpoints: each parses the request, calls one `Crm` method and wraps
-//! the result in the envelope.
+//! The endpoints: each parses the request (with the SDK's readers), makes one
+//! call on a handle of the `Crm` and wraps the answer in the envelope. Rules,
+//! defaults and error codes all live in the SDK.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,19 +10,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
-use crm_core::analytics::{AnalyticsModel, CustomerAnalytics};
-use crm_core::json::JsonFields;
+use crm_core::analytics::{AnalyticsModel, CustomerAnalytics, SegmentTotal};
 use crm_core::loyalty::{
-    LoyaltySummary, MergeResult, NewPurchase, PointsApplied, PointsRequest, PurchaseRecorded,
-    RefundRecorded, RefundRequest,
+    LoyaltySummary, MergeResult, NewPurchase, PointsApplied, PointsOperation, PointsRequest,
+    PurchaseRecorded, ReceiptRef, RefundRecorded, RefundRequest,
 };
-use crm_core::users::User;
+use crm_core::users::{Credentials, User};
 use crm_core::{
-    ActivityFilter, Customer, CustomerId, CustomerPatch, CustomerQuery, CustomerSort, CustomerType,
-    NewCustomer, SortDirection,
+    Customer, CustomerId, CustomerPatch, CustomerQuery, CustomerSort, MergeCustomers, NewCustomer,
+    SortDirection, UpdateCustomer,
 };
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -101,9 +100,6 @@ fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     Ok(json?.0)
 }
 
-const TEXT: &str = "a string";
-const DECIMAL: &str = "a decimal number (preferably as a string, e.g. \"150000.00\")";
-
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = Envelope<HealthData>),
@@ -111,7 +107,7 @@ const DECIMAL: &str = "a decimal number (preferably as a string, e.g. \"150000.0
     )
 )]
 async fn health(State(s): St) -> Response {
-    let database = s.crm.store().backend();
+    let database = s.crm.backend();
     match s.crm.ping().await {
         Ok(()) => ok(
             StatusCode::OK,
@@ -142,8 +138,10 @@ struct HealthData {
     database: &'static str,
 }
 
-/// Query string of the guide's `getCustomers(page, limit, filters)`.
-#[derive(Debug, Deserialize, IntoParams)]
+/// Query string of the guide's `getCustomers(page, limit, filters)` (for
+/// the OpenAPI document; `CustomerQuery::from_params` reads it).
+#[allow(dead_code)]
+#[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
     /// Page number, 1-based (default 1).
@@ -152,8 +150,7 @@ struct ListParams {
     limit: Option<u32>,
     /// `meta.next_cursor` of the previous page (keyset paging; same sort).
     cursor: Option<String>,
-    /// Customer type: `RETAIL`, `WHOLESALE`, `DISTRIBUTOR`, `CORPORATE` (or the code prefix).
-    #[serde(rename = "type")]
+    /// Customer type: `RETAIL`, `WHOLESALE`, `DISTRIBUTOR`, `CORPORATE`.
     #[param(rename = "type")]
     customer_type: Option<String>,
     /// `true` (default), `false` or `all`.
@@ -183,42 +180,14 @@ struct ListParams {
 async fn list_customers(
     State(s): St,
     caller: Caller,
-    params: Result<Query<ListParams>, QueryRejection>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> ApiResult {
     caller.require(STAFF)?;
-    let Query(p) = params?;
-    let status = match p.active.as_deref() {
-        None | Some("true") | Some("1") => ActivityFilter::Active,
-        Some("false") | Some("0") => ActivityFilter::Inactive,
-        Some("all") => ActivityFilter::All,
-        Some(other) => {
-            return Err(crm_core::Error::invalid(
-                "active",
-                "one_of",
-                format!("active must be true, false or all, not {other:?}"),
-            )
-            .into());
-        }
-    };
-    let customer_type = match p.customer_type.as_deref().filter(|t| !t.is_empty()) {
-        Some(t) => Some(t.parse::<CustomerType>()?),
-        None => None,
-    };
+    let Query(params) = params?;
     let page = s
         .crm
-        .list_customers(CustomerQuery {
-            page: p.page,
-            limit: p.limit,
-            cursor: p.cursor,
-            customer_type,
-            status,
-            tag: p.tag,
-            created_from: p.created_from,
-            created_to: p.created_to,
-            q: p.q,
-            sort: p.sort.unwrap_or_default(),
-            direction: p.direction.unwrap_or_default(),
-        })
+        .customers()
+        .list(CustomerQuery::from_params(params)?)
         .await?;
     Ok(axum::response::IntoResponse::into_response((
         StatusCode::OK,
@@ -250,7 +219,10 @@ async fn create_customer(
 ) -> ApiResult {
     caller.require(WRITERS)?;
     let input = NewCustomer::from_json(body(json)?)?;
-    Ok(ok(StatusCode::CREATED, s.crm.create_customer(input).await?))
+    Ok(ok(
+        StatusCode::CREATED,
+        s.crm.customers().create(input).await?,
+    ))
 }
 
 /// One customer. Roles: manager, cashier, analyst.
@@ -268,11 +240,11 @@ async fn get_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiR
         if let Some(hit) = cache.customer(id).await {
             return Ok(ok(StatusCode::OK, hit));
         }
-        let c = s.crm.customer(id).await?;
+        let c = s.crm.customers().get(id).await?;
         cache.fill(&c).await;
         return Ok(ok(StatusCode::OK, c));
     }
-    Ok(ok(StatusCode::OK, s.crm.customer(id).await?))
+    Ok(ok(StatusCode::OK, s.crm.customers().get(id).await?))
 }
 
 /// Change some fields; every failing field is reported. Role: manager.
@@ -292,7 +264,14 @@ async fn update_customer(
 ) -> ApiResult {
     caller.require(WRITERS)?;
     let patch = CustomerPatch::from_json(body(json)?)?;
-    let c = s.crm.update_customer(CustomerId(id), patch).await?;
+    let c = s
+        .crm
+        .customers()
+        .update(UpdateCustomer {
+            id: CustomerId(id),
+            patch,
+        })
+        .await?;
     written_customer(&s, &c).await;
     Ok(ok(StatusCode::OK, c))
 }
@@ -307,7 +286,7 @@ async fn update_customer(
 )]
 async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    let c = s.crm.deactivate_customer(CustomerId(id)).await?;
+    let c = s.crm.customers().deactivate(CustomerId(id)).await?;
     written_customer(&s, &c).await;
     Ok(ok(StatusCode::OK, c))
 }
@@ -322,12 +301,13 @@ async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 )]
 async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    let c = s.crm.reactivate_customer(CustomerId(id)).await?;
+    let c = s.crm.customers().reactivate(CustomerId(id)).await?;
     written_customer(&s, &c).await;
     Ok(ok(StatusCode::OK, c))
 }
 
 /// Body of a merge.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 struct MergeBody {
     /// The duplicate, deactivated and pointed at the customer that stays.
@@ -353,18 +333,15 @@ async fn merge_customer(
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(WRITERS)?;
-    let b = MergeBody::read(body(json)?)?;
-    let by = b.merged_by.unwrap_or_else(|| caller.0.email.clone());
-    let r = s
-        .crm
-        .merge_customers(CustomerId(id), CustomerId(b.duplicate_id), by)
-        .await?;
+    let req = MergeCustomers::from_json_for(CustomerId(id), caller.0.email.clone(), body(json)?)?;
+    let r = s.crm.customers().merge(req).await?;
     written_customer(&s, &r.into).await;
     written_customer(&s, &r.merged).await;
     Ok(written(r.replayed, r))
 }
 
 /// A receipt; `(store_id, receipt_id)` is its idempotency key.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 struct PurchaseBody {
     /// Store that issued the receipt.
@@ -397,24 +374,13 @@ async fn record_purchase(
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(TILL)?;
-    let b = PurchaseBody::read(body(json)?)?;
-    let r = s
-        .crm
-        .record_purchase(NewPurchase {
-            customer_id: CustomerId(id),
-            store_id: b.store_id,
-            receipt_id: b.receipt_id,
-            purchase_date: b.purchase_date,
-            total_amount: b.total_amount,
-            currency: b
-                .currency
-                .unwrap_or_else(|| s.crm.config().loyalty.currency.clone()),
-        })
-        .await?;
+    let req = NewPurchase::from_json_for(CustomerId(id), body(json)?)?;
+    let r = s.crm.loyalty().record_purchase(req).await?;
     Ok(written(r.replayed, r))
 }
 
 /// A refund of part or all of a receipt.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 struct RefundBody {
     /// Idempotency key of this refund within the purchase.
@@ -443,16 +409,12 @@ async fn refund_purchase(
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(WRITERS)?;
-    let b = RefundBody::read(body(json)?)?;
-    let r = s
-        .crm
-        .refund_purchase(RefundRequest {
-            store_id,
-            receipt_id,
-            refund_id: b.refund_id,
-            amount: b.amount,
-        })
-        .await?;
+    let receipt = ReceiptRef {
+        store_id,
+        receipt_id,
+    };
+    let req = RefundRequest::from_json_for(receipt, body(json)?)?;
+    let r = s.crm.loyalty().refund(req).await?;
     Ok(written(r.replayed, r))
 }
 
@@ -468,11 +430,12 @@ async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> A
     caller.require(STAFF)?;
     Ok(ok(
         StatusCode::OK,
-        s.crm.loyalty_summary(CustomerId(id)).await?,
+        s.crm.loyalty().summary(CustomerId(id)).await?,
     ))
 }
 
 /// The guide's `{points, reference_type, reference_id}`.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 struct PointsBody {
     /// Points, > 0 for earn and redeem; adjust takes either sign.
@@ -483,22 +446,10 @@ struct PointsBody {
     reference_id: String,
 }
 
-/// A loyalty operation of `POST /api/customers/{id}/loyalty/{operation}`.
-#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum LoyaltyOperation {
-    /// Add points.
-    Earn,
-    /// Spend points; never below zero.
-    Redeem,
-    /// Correct the balance either way (manager).
-    Adjust,
-}
-
 /// Earn, redeem or adjust points; `(reference_type, reference_id)` is the idempotency key.
 /// Roles: manager, cashier (adjust: manager).
 #[utoipa::path(post, path = "/api/customers/{id}/loyalty/{operation}", tag = "loyalty", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id"), ("operation" = LoyaltyOperation, Path, description = "What to do")),
+    params(("id" = i64, Path, description = "Customer id"), ("operation" = PointsOperation, Path, description = "What to do")),
     request_body = PointsBody,
     responses(
         (status = 201, description = "Applied", body = Envelope<PointsApplied>),
@@ -513,29 +464,12 @@ async fn loyalty_operation(
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(TILL)?;
-    let b = PointsBody::read(body(json)?)?;
-    let req = PointsRequest {
-        customer_id: CustomerId(id),
-        points: b.points,
-        reference_type: b.reference_type,
-        reference_id: b.reference_id,
-    };
-    let operation: LoyaltyOperation = serde_json::from_value(Value::String(operation.clone()))
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("no loyalty operation {operation:?}"),
-            )
-        })?;
-    let r = match operation {
-        LoyaltyOperation::Earn => s.crm.earn_points(req).await?,
-        LoyaltyOperation::Redeem => s.crm.redeem_points(req).await?,
-        LoyaltyOperation::Adjust => {
-            caller.require(WRITERS)?;
-            s.crm.adjust_points(req).await?
-        }
-    };
+    let req = PointsRequest::from_json_for(CustomerId(id), body(json)?)?;
+    let operation: PointsOperation = operation.parse()?;
+    if operation == PointsOperation::Adjust {
+        caller.require(WRITERS)?;
+    }
+    let r = s.crm.loyalty().apply(operation, req).await?;
     Ok(written(r.replayed, r))
 }
 
@@ -551,7 +485,7 @@ async fn customer_analytics(State(s): St, caller: Caller, Path(id): Path<i64>) -
     caller.require(ANALYSTS)?;
     Ok(ok(
         StatusCode::OK,
-        s.crm.customer_analytics(CustomerId(id)).await?,
+        s.crm.analytics().customer(CustomerId(id)).await?,
     ))
 }
 
@@ -564,39 +498,7 @@ async fn customer_analytics(State(s): St, caller: Caller, Path(id): Path<i64>) -
 )]
 async fn segments(State(s): St, caller: Caller) -> ApiResult {
     caller.require(ANALYSTS)?;
-    let mut by_segment: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
-    s.crm
-        .score_all_customers(|a| {
-            let key = serde_json::to_value(a.segment)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            let entry = by_segment.entry(key).or_default();
-            entry.0 += 1;
-            entry.1 += a.lifetime_value;
-            Ok(())
-        })
-        .await?;
-    let data: Vec<SegmentTotal> = by_segment
-        .into_iter()
-        .map(|(segment, (customers, value))| SegmentTotal {
-            segment,
-            customers,
-            total_lifetime_value: value,
-        })
-        .collect();
-    Ok(ok(StatusCode::OK, data))
-}
-
-/// One row of `GET /api/segments`.
-#[derive(Debug, Serialize, ToSchema)]
-struct SegmentTotal {
-    /// The guide's RFM segment (`CHAMPION`, `LOYAL`, `POTENTIAL_LOYAL`, `AT_RISK`, `LOST`).
-    segment: String,
-    /// Customers in it.
-    customers: u64,
-    /// Sum of their yearly lifetime values.
-    total_lifetime_value: Decimal,
+    Ok(ok(StatusCode::OK, s.crm.analytics().segments().await?))
 }
 
 /// Refit the analytics models on all purchases. Role: admin.
@@ -608,10 +510,11 @@ struct SegmentTotal {
 )]
 async fn refit(State(s): St, caller: Caller) -> ApiResult {
     caller.require(&[])?;
-    Ok(ok(StatusCode::OK, s.crm.refit_analytics().await?))
+    Ok(ok(StatusCode::OK, s.crm.analytics().refit().await?))
 }
 
 /// Credentials.
+#[allow(dead_code)]
 #[derive(ToSchema)]
 struct LoginBody {
     /// The user's email.
@@ -646,8 +549,8 @@ async fn login(
 ) -> ApiResult {
     s.limiter
         .check(client_ip(connect.map(|axum::Extension(c)| c)))?;
-    let b = LoginBody::read(body(json)?)?;
-    let user = s.crm.authenticate(b.email, b.password).await?;
+    let credentials = Credentials::from_json(body(json)?)?;
+    let user = s.crm.users().authenticate(credentials).await?;
     let (token, expires_at) = issue(&s.keys, &user, s.crm.clock().now())?;
     Ok(ok(
         StatusCode::OK,
@@ -674,7 +577,7 @@ async fn create_user(
 ) -> ApiResult {
     caller.require(&[])?;
     let b = NewUser::from_json(body(json)?)?;
-    Ok(ok(StatusCode::CREATED, s.crm.create_user(b).await?))
+    Ok(ok(StatusCode::CREATED, s.crm.users().create(b).await?))
 }
 
 /// Every user. Role: admin.
@@ -686,69 +589,5 @@ async fn create_user(
 )]
 async fn list_users(State(s): St, caller: Caller) -> ApiResult {
     caller.require(&[])?;
-    Ok(ok(StatusCode::OK, s.crm.users().await?))
-}
-
-impl MergeBody {
-    fn read(v: Value) -> crm_core::Result<Self> {
-        let mut r = JsonFields::new(v)?;
-        let b = Self {
-            duplicate_id: r.required("duplicate_id", "a customer id (integer)"),
-            merged_by: r.optional("merged_by", TEXT),
-        };
-        r.finish("merge")?;
-        Ok(b)
-    }
-}
-
-impl PurchaseBody {
-    fn read(v: Value) -> crm_core::Result<Self> {
-        let mut r = JsonFields::new(v)?;
-        let b = Self {
-            store_id: r.required("store_id", TEXT),
-            receipt_id: r.required("receipt_id", TEXT),
-            total_amount: r.required("total_amount", DECIMAL),
-            currency: r.optional("currency", "an ISO 4217 code"),
-            purchase_date: r.required("purchase_date", "an RFC 3339 date-time"),
-        };
-        r.finish("purchase")?;
-        Ok(b)
-    }
-}
-
-impl RefundBody {
-    fn read(v: Value) -> crm_core::Result<Self> {
-        let mut r = JsonFields::new(v)?;
-        let b = Self {
-            refund_id: r.required("refund_id", TEXT),
-            amount: r.required("amount", DECIMAL),
-        };
-        r.finish("refund")?;
-        Ok(b)
-    }
-}
-
-impl PointsBody {
-    fn read(v: Value) -> crm_core::Result<Self> {
-        let mut r = JsonFields::new(v)?;
-        let b = Self {
-            points: r.required("points", "an integer"),
-            reference_type: r.required("reference_type", TEXT),
-            reference_id: r.required("reference_id", TEXT),
-        };
-        r.finish("points request")?;
-        Ok(b)
-    }
-}
-
-impl LoginBody {
-    fn read(v: Value) -> crm_core::Result<Self> {
-        let mut r = JsonFields::new(v)?;
-        let b = Self {
-            email: r.required("email", TEXT),
-            password: r.required("password", TEXT),
-        };
-        r.finish("login")?;
-        Ok(b)
-    }
+    Ok(ok(StatusCode::OK, s.crm.users().list().await?))
 }

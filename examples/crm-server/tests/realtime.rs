@@ -467,7 +467,11 @@ async fn two_processes(url: &str, redis_url: &str, prefix: &str) {
     let store = crm_sqlx::connect(url).await.expect("store");
     let crm = crm_core::Crm::from_arc(store);
     let outbox: Vec<i64> = crm
-        .events_after(0, 1000)
+        .events()
+        .list(crm_core::events::EventQuery {
+            after: 0,
+            limit: 1000,
+        })
         .await
         .expect("outbox")
         .iter()
@@ -529,15 +533,16 @@ async fn two_processes(url: &str, redis_url: &str, prefix: &str) {
     // A write made outside the servers (the SDK on the same database)
     // reaches the cache through the outbox relay.
     a.ok("GET", &format!("/api/customers/{}", ids[4]), None);
-    crm.update_customer(
-        crm_core::CustomerId(ids[4]),
-        crm_core::CustomerPatch {
-            name: Some("Lewat SDK".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("sdk update");
+    crm.customers()
+        .update(crm_core::UpdateCustomer {
+            id: crm_core::CustomerId(ids[4]),
+            patch: crm_core::CustomerPatch {
+                name: Some("Lewat SDK".into()),
+                ..Default::default()
+            },
+        })
+        .await
+        .expect("sdk update");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let seen = a.ok("GET", &format!("/api/customers/{}", ids[4]), None);
@@ -693,7 +698,11 @@ async fn in_process_server(
     let app = crm_server::app(state.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let user = crm
-        .authenticate(ADMIN.into(), PASSWORD.into())
+        .users()
+        .authenticate(crm_core::users::Credentials {
+            email: ADMIN.into(),
+            password: PASSWORD.into(),
+        })
         .await
         .expect("login");
     let (token, _) =
@@ -722,7 +731,7 @@ async fn a_client_behind_the_buffer_catches_up_from_the_database() {
             ..Default::default()
         })
         .collect();
-    crm.import_customers(burst).await.expect("import");
+    crm.customers().import(burst).await.expect("import");
     let mut names = Vec::new();
     let mut last = 0;
     while names.len() < 2_000 {
@@ -788,7 +797,7 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_up_others() {
                 ..Default::default()
             })
             .collect();
-        crm.import_customers(rows).await.expect("import");
+        crm.customers().import(rows).await.expect("import");
     }
     let fast = reader.await.expect("the reading client got every event");
     let deadline = Instant::now() + Duration::from_secs(10);

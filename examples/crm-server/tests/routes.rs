@@ -456,7 +456,7 @@ async fn tokens_are_checked_and_roles_enforced(backend: Backend) {
     let (status, _) = send(&app, Method::GET, "/api/customers", None, Some("not-a-jwt")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // Forged: signed with another secret. Expired: right secret, past `exp`.
-    let admin = app.crm.users().await.expect("users").remove(0);
+    let admin = app.crm.users().list().await.expect("users").remove(0);
     let forged_keys = crm_server::auth::TokenKeys::new(
         b"another-secret-0123456789abcdef-xyz",
         chrono::Duration::hours(1),
@@ -630,6 +630,7 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent(backend
     for id in [1, 7, 60, 119] {
         let check = app
             .crm
+            .loyalty()
             .check_balance(crm_core::CustomerId(id))
             .await
             .expect("check");
@@ -907,7 +908,7 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
         "bearer"
     );
 
-    // Every endpoint of the API, as the issue lists them.
+    // Every endpoint of the API.
     let endpoints = [
         ("post", "/api/auth/login"),
         ("get", "/api/customers"),

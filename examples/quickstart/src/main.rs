@@ -12,7 +12,7 @@ use crm_core::{Crm, CustomerQuery, CustomerType, Error, NewCustomer};
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://crm-quickstart.db".into());
     let crm = Crm::from_arc(crm_sqlx::connect(&url).await?);
-    println!("Connected to {} ({url})", crm.store().backend());
+    println!("Connected to {} ({url})", crm.backend());
 
     let samples = [
         (
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             customer_type,
             ..NewCustomer::default()
         };
-        match crm.create_customer(input).await {
+        match crm.customers().create(input).await {
             Ok(c) => println!(
                 "created  {} {:<26} {:<32} {}",
                 c.customer_code,
@@ -75,20 +75,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         credit_limit: (-5).into(),
         ..NewCustomer::default()
     };
-    if let Err(e) = crm.create_customer(invalid).await {
+    if let Err(e) = crm.customers().create(invalid).await {
         println!("rejected invalid input:");
         for f in e.field_errors() {
             println!("  - {} ({}): {}", f.field, f.rule, f.message);
         }
     }
 
-    let page = crm.list_customers(CustomerQuery::default()).await?;
+    let page = crm.customers().list(CustomerQuery::default()).await?;
     println!("\n{} active customers:", page.total);
     for c in &page.items {
         println!("  {} {:<26} {}", c.customer_code, c.name, c.customer_type);
     }
     let found = crm
-        .list_customers(CustomerQuery {
+        .customers()
+        .list(CustomerQuery {
             q: Some("081234567890".into()),
             ..CustomerQuery::default()
         })
