@@ -66,7 +66,7 @@ pub fn name_prefix(i: u64) -> String {
         .collect()
 }
 
-/// Imports `n` synthetic customers through [`Crm::import_customers`].
+/// Imports `n` synthetic customers through `crm.customers().import`.
 pub async fn load(crm: &Crm, n: u64) -> crm_core::Result<()> {
     let mut i = 0;
     while i < n {

@@ -255,19 +255,29 @@ impl EventFollower {
                 limit: max,
             })
             .await?;
+        Ok(self.accept(batch, Instant::now()))
+    }
+
+    /// Takes the events of a page that follow the position without a hole;
+    /// a hole older than the grace period is passed over.
+    fn accept(&mut self, batch: Vec<OutboxEvent>, now: Instant) -> Vec<OutboxEvent> {
         let mut out = Vec::with_capacity(batch.len());
         for event in batch {
             let expected = self.position + 1;
+            if event.id < expected {
+                continue;
+            }
             if event.id != expected {
                 match self.gap {
                     Some((missing, since))
-                        if missing == expected && since.elapsed() >= self.grace =>
+                        if missing == expected
+                            && now.saturating_duration_since(since) >= self.grace =>
                     {
                         self.skipped += u64::try_from(event.id - expected).unwrap_or(0);
                     }
                     Some((missing, _)) if missing == expected => break,
                     _ => {
-                        self.gap = Some((expected, Instant::now()));
+                        self.gap = Some((expected, now));
                         break;
                     }
                 }
@@ -276,7 +286,7 @@ impl EventFollower {
             self.position = event.id;
             out.push(event);
         }
-        Ok(out)
+        out
     }
 
     /// The events as an endless stream, in order: reads a batch, and when
@@ -340,6 +350,93 @@ impl Events {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::memory::MemoryStore;
+
+    fn event(id: i64) -> OutboxEvent {
+        OutboxEvent {
+            id,
+            event_type: EventType::CustomerUpdate.as_str().into(),
+            customer_id: CustomerId(1),
+            payload: json!({}),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn ids(events: &[OutboxEvent]) -> Vec<i64> {
+        events.iter().map(|e| e.id).collect()
+    }
+
+    #[tokio::test]
+    async fn follower_waits_for_a_hole_then_moves_on_after_the_grace() {
+        let crm = crate::Crm::new(MemoryStore::new());
+        let grace = Duration::from_secs(2);
+        let mut f = crm
+            .events()
+            .follow(FollowOptions {
+                after: Some(10),
+                gap_grace: grace,
+            })
+            .await
+            .expect("follower");
+        let t0 = Instant::now();
+        // 11 and 12 are visible, 13 is not yet (a MySQL transaction still
+        // open), 14 is: stop before the hole.
+        let got = f.accept(vec![event(11), event(12), event(14)], t0);
+        assert_eq!(ids(&got), [11, 12]);
+        assert!(f.waiting_on_gap());
+        // Still inside the grace: 14 stays held back.
+        assert!(f.accept(vec![event(14)], t0 + grace / 2).is_empty());
+        assert_eq!(f.position(), 12);
+        // 13 commits: everything flows, in order.
+        let got = f.accept(vec![event(13), event(14)], t0 + grace / 2);
+        assert_eq!(ids(&got), [13, 14]);
+        assert!(!f.waiting_on_gap());
+        // 15 never commits (rolled back): after the grace, 16 goes out.
+        assert!(f.accept(vec![event(16)], t0 + grace).is_empty());
+        assert!(f.accept(vec![event(16)], t0 + grace + grace / 2).is_empty());
+        let got = f.accept(vec![event(16), event(17)], t0 + grace * 2);
+        assert_eq!(ids(&got), [16, 17]);
+        assert_eq!((f.position(), f.skipped_ids()), (17, 1));
+        // Events at or before the position are never delivered twice.
+        assert!(f.accept(vec![event(17)], t0 + grace * 3).is_empty());
+    }
+
+    #[tokio::test]
+    async fn follower_stream_delivers_in_order_from_the_start() {
+        use futures::StreamExt;
+        let crm = crate::Crm::new(MemoryStore::new());
+        for name in ["Ani", "Budi", "Citra"] {
+            crm.customers()
+                .create(crate::NewCustomer {
+                    name: name.into(),
+                    ..Default::default()
+                })
+                .await
+                .expect("created");
+        }
+        let follower = crm
+            .events()
+            .follow(FollowOptions {
+                after: Some(0),
+                ..Default::default()
+            })
+            .await
+            .expect("follower");
+        let got: Vec<_> = follower
+            .into_stream(Duration::from_millis(5))
+            .take(3)
+            .collect()
+            .await;
+        let names: Vec<_> = got
+            .iter()
+            .map(|e| {
+                let e = e.as_ref().expect("event");
+                e.customer().map(|c| c.name).unwrap_or_default()
+            })
+            .collect();
+        assert_eq!(names, ["Ani", "Budi", "Citra"]);
+        assert_eq!(crm.events().last_id().await.expect("last"), 3);
+    }
 
     #[test]
     fn wire_form_puts_type_and_id_first_and_keeps_the_payload() {

@@ -183,3 +183,165 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::FromJson;
+    use crate::customer::CustomerId;
+    use crate::loyalty::{NewPurchase, PointsOperation, PointsRequest, ReceiptRef, RefundRequest};
+    use crate::users::{Credentials, NewUser};
+    use crate::{CustomerQuery, CustomerType, MergeCustomers, NewCustomer, UpdateCustomer};
+
+    /// `(field, rule)` of every failing field of a read.
+    fn failures<T: FromJson + std::fmt::Debug>(value: serde_json::Value) -> Vec<(String, String)> {
+        let err = T::from_json(value).expect_err("invalid input");
+        err.field_errors()
+            .iter()
+            .map(|f| (f.field.clone(), f.rule.clone()))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_request_reports_every_failing_field() {
+        assert_eq!(
+            failures::<NewPurchase>(json!({"store_id": 5, "total_amount": "lots", "tip": 1})),
+            pairs(&[
+                ("customer_id", "required"),
+                ("store_id", "type"),
+                ("receipt_id", "required"),
+                ("total_amount", "type"),
+                ("purchase_date", "required"),
+                ("tip", "unknown_field"),
+            ])
+        );
+        assert_eq!(
+            failures::<PointsRequest>(json!({"customer_id": "x", "points": 1.5})),
+            pairs(&[
+                ("customer_id", "type"),
+                ("points", "type"),
+                ("reference_type", "required"),
+                ("reference_id", "required"),
+            ])
+        );
+        assert_eq!(
+            failures::<RefundRequest>(json!({"store_id": "S", "amount": -1, "x": 0})),
+            pairs(&[
+                ("receipt_id", "required"),
+                ("refund_id", "required"),
+                ("x", "unknown_field"),
+            ])
+        );
+        assert_eq!(
+            failures::<MergeCustomers>(json!({"into": 1})),
+            pairs(&[("from", "required"), ("merged_by", "required")])
+        );
+        assert_eq!(
+            failures::<UpdateCustomer>(json!({"patch": {"is_active": false, "name": 3}})),
+            pairs(&[
+                ("id", "required"),
+                ("patch.name", "type"),
+                ("patch.is_active", "not_updatable"),
+            ])
+        );
+        assert_eq!(
+            failures::<CustomerQuery>(json!({"limit": -1, "sort": "age", "colour": "red"})),
+            pairs(&[
+                ("limit", "type"),
+                ("sort", "type"),
+                ("colour", "unknown_field"),
+            ])
+        );
+        assert_eq!(
+            failures::<Credentials>(json!({"email": "a@b.c"})),
+            pairs(&[("password", "required")])
+        );
+        assert_eq!(
+            failures::<NewUser>(json!({"role": "boss"})),
+            pairs(&[
+                ("email", "required"),
+                ("password", "required"),
+                ("role", "type"),
+            ])
+        );
+        assert_eq!(
+            failures::<NewCustomer>(json!({"name": []})),
+            pairs(&[("name", "type")])
+        );
+    }
+
+    #[test]
+    fn serde_reads_through_the_same_rule() {
+        let p: NewPurchase = serde_json::from_value(json!({
+            "customer_id": 7, "store_id": "S1", "receipt_id": "R1",
+            "purchase_date": "2026-11-01T10:00:00Z", "total_amount": "150000.00"
+        }))
+        .expect("a purchase");
+        assert_eq!((p.customer_id, p.currency), (CustomerId(7), None));
+        let err =
+            serde_json::from_value::<PointsRequest>(json!({"points": 1})).expect_err("incomplete");
+        let text = err.to_string();
+        for field in ["customer_id", "reference_type", "reference_id"] {
+            assert!(text.contains(field), "{text}");
+        }
+        let q: CustomerQuery =
+            serde_json::from_value(json!({"customer_type": "RETAIL", "limit": 5}))
+                .expect("a query");
+        assert_eq!(
+            (q.customer_type, q.limit),
+            (Some(CustomerType::Retail), Some(5))
+        );
+    }
+
+    #[test]
+    fn bodies_with_the_path_fields_elsewhere() {
+        let p = NewPurchase::from_json_for(
+            CustomerId(3),
+            json!({"store_id": "S", "receipt_id": "R", "total_amount": 10,
+                   "purchase_date": "2026-11-01T10:00:00Z", "currency": "IDR"}),
+        )
+        .expect("purchase");
+        assert_eq!(
+            (p.customer_id, p.currency.as_deref()),
+            (CustomerId(3), Some("IDR"))
+        );
+        // The path names the customer: the body cannot.
+        let err = PointsRequest::from_json_for(
+            CustomerId(3),
+            json!({"customer_id": 4, "points": 1, "reference_type": "a", "reference_id": "b"}),
+        )
+        .expect_err("customer_id comes from the path");
+        assert_eq!(err.field_errors()[0].rule, "unknown_field");
+        let r = RefundRequest::from_json_for(
+            ReceiptRef {
+                store_id: "S".into(),
+                receipt_id: "R".into(),
+            },
+            json!({"refund_id": "F", "amount": "5.50"}),
+        )
+        .expect("refund");
+        assert_eq!(r.amount.to_string(), "5.50");
+        let m =
+            MergeCustomers::from_json_for(CustomerId(1), "me".into(), json!({"duplicate_id": 2}))
+                .expect("merge");
+        assert_eq!((m.from, m.merged_by.as_str()), (CustomerId(2), "me"));
+        assert_eq!(
+            "redeem".parse::<PointsOperation>().ok(),
+            Some(PointsOperation::Redeem)
+        );
+        assert_eq!(
+            "mint"
+                .parse::<PointsOperation>()
+                .map_err(|e| e.code())
+                .err(),
+            Some(crate::ErrorCode::NotFound)
+        );
+    }
+}

@@ -1,5 +1,5 @@
 //! Conformance cases of the purchase-history import
-//! (`Crm::import_purchase_history`).
+//! (`crm.loyalty().import_history`).
 
 use chrono::Duration;
 use crm_core::loyalty::{NewPurchase, Purchase, RefundRequest};

@@ -1,6 +1,6 @@
 //! Fills a database with the load-benchmark data set (customers, then their
 //! purchase history) through the SDK's bulk importers
-//! (`Crm::import_customers`, `Crm::import_purchase_history`).
+//! (`customers().import`, `loyalty().import_history`).
 //!
 //! Run: `cargo run --release -p crm-benches --bin crm-load -- --url mysql://crm:crm@127.0.0.1:3306/crm_load`
 //! (defaults: 1,000,000 customers, 10,000,000 purchases, seed 42; see `--help`).

@@ -199,6 +199,21 @@ const TEXT: &str = "a string";
 const DECIMAL: &str = "a decimal number (preferably as a string, e.g. \"150000.00\")";
 const CUSTOMER_ID: &str = "a customer id (integer)";
 
+/// Reads a request about one customer, whose id is a field of `value` or,
+/// when given, comes from elsewhere (a URL path) and is not a field.
+fn read_for_customer<T>(
+    value: Value,
+    customer_id: Option<CustomerId>,
+    what: &str,
+    fields: impl FnOnce(&mut JsonFields, CustomerId) -> T,
+) -> Result<T> {
+    let mut r = JsonFields::new(value)?;
+    let customer_id = customer_id.unwrap_or_else(|| r.required("customer_id", CUSTOMER_ID));
+    let out = fields(&mut r, customer_id);
+    r.finish(what)?;
+    Ok(out)
+}
+
 impl NewPurchase {
     /// Reads a purchase from a JSON object, reporting every failing field.
     pub fn from_json(value: Value) -> Result<Self> {
@@ -212,18 +227,14 @@ impl NewPurchase {
     }
 
     fn read(value: Value, customer_id: Option<CustomerId>) -> Result<Self> {
-        let mut r = JsonFields::new(value)?;
-        let customer_id = customer_id.unwrap_or_else(|| r.required("customer_id", CUSTOMER_ID));
-        let p = Self {
+        read_for_customer(value, customer_id, "purchase", |r, customer_id| Self {
             customer_id,
             store_id: r.required("store_id", TEXT),
             receipt_id: r.required("receipt_id", TEXT),
             total_amount: r.required("total_amount", DECIMAL),
             currency: r.optional("currency", "an ISO 4217 code"),
             purchase_date: r.required("purchase_date", "an RFC 3339 date-time"),
-        };
-        r.finish("purchase")?;
-        Ok(p)
+        })
     }
 }
 
@@ -331,16 +342,14 @@ impl PointsRequest {
     }
 
     fn read(value: Value, customer_id: Option<CustomerId>) -> Result<Self> {
-        let mut r = JsonFields::new(value)?;
-        let customer_id = customer_id.unwrap_or_else(|| r.required("customer_id", CUSTOMER_ID));
-        let out = Self {
-            customer_id,
-            points: r.required("points", "an integer"),
-            reference_type: r.required("reference_type", TEXT),
-            reference_id: r.required("reference_id", TEXT),
-        };
-        r.finish("points request")?;
-        Ok(out)
+        read_for_customer(value, customer_id, "points request", |r, customer_id| {
+            Self {
+                customer_id,
+                points: r.required("points", "an integer"),
+                reference_type: r.required("reference_type", TEXT),
+                reference_id: r.required("reference_id", TEXT),
+            }
+        })
     }
 }
 

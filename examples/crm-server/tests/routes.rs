@@ -792,6 +792,117 @@ async fn merge_adjust_and_deactivate_over_http(backend: Backend) {
     );
 }
 
+/// The `error.code` of every failure is the SDK's `ErrorCode`, conflicts
+/// say why, and a bad query string reports every bad parameter.
+async fn error_codes_and_reasons_come_from_the_sdk(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
+    let codes: Vec<&str> = crm_core::ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str())
+        .collect();
+    let (_, c) = call(
+        &app,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Sari"}"#),
+    )
+    .await;
+    let id = c["data"]["id"].as_i64().expect("id");
+    let earn = format!("/api/customers/{id}/loyalty/earn");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &earn,
+        Some(r#"{"points":10,"reference_type":"promo","reference_id":"P1"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // The same key for another amount: an idempotency conflict, for good.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &earn,
+        Some(r#"{"points":11,"reference_type":"promo","reference_id":"P1"}"#),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["reason"].as_str()
+        ),
+        (
+            StatusCode::CONFLICT,
+            Some("idempotency_conflict"),
+            Some("idempotency_key_reused")
+        ),
+        "{body}"
+    );
+    // An inactive customer takes no points: a conflict with its reason.
+    let (status, _) = call(&app, Method::DELETE, &format!("/api/customers/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &earn,
+        Some(r#"{"points":5,"reference_type":"promo","reference_id":"P2"}"#),
+    )
+    .await;
+    assert_eq!(
+        (
+            status,
+            body["error"]["code"].as_str(),
+            body["error"]["reason"].as_str()
+        ),
+        (
+            StatusCode::CONFLICT,
+            Some("conflict"),
+            Some("customer_inactive")
+        ),
+        "{body}"
+    );
+    // Every bad parameter of a listing, at once.
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/customers?page=x&active=maybe&sort=age&type=VIP&_=17",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let mut fields: Vec<&str> = body["error"]["fields"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["field"].as_str()).collect())
+        .unwrap_or_default();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        ["active", "customer_type", "page", "sort"],
+        "{body}"
+    );
+    for code in [
+        body["error"]["code"].as_str(),
+        Some("idempotency_conflict"),
+        Some("conflict"),
+    ] {
+        assert!(codes.contains(&code.unwrap_or_default()), "{code:?}");
+    }
+    // A listing that is fine still lists (unknown parameters are ignored).
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/customers?active=all&limit=5&_=17",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["meta"]["total"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+}
+
 /// Every router test runs on SQLite and on MySQL/MariaDB.
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -815,6 +926,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    error_codes_and_reasons_come_from_the_sdk,
     merge_adjust_and_deactivate_over_http,
     customers_crud_with_the_guide_envelope,
     errors_have_one_shape,
