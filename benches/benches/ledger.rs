@@ -24,6 +24,7 @@ fn earn(customer: CustomerId, key: String) -> PointsRequest {
         points: 1,
         reference_type: "bench".into(),
         reference_id: key,
+        actor: None,
     }
 }
 

@@ -422,6 +422,22 @@ impl LedgerTx for MemoryTx {
             .sum())
     }
 
+    async fn manual_points_since(
+        &mut self,
+        customer: CustomerId,
+        since: DateTime<Utc>,
+    ) -> Result<i64> {
+        Ok(self
+            .state
+            .entries
+            .iter()
+            .filter(|e| e.customer_id == customer && e.occurred_at >= since && e.points > 0)
+            .filter(|e| matches!(e.entry_type, EntryType::Earn | EntryType::Adjust))
+            .filter(|e| !matches!(e.reference_type.as_str(), "purchase" | "merge_in"))
+            .map(|e| e.points)
+            .sum())
+    }
+
     async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
         Ok(self
             .state

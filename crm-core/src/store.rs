@@ -143,6 +143,14 @@ pub trait LedgerTx: Send {
     async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>>;
     /// Sum of EARN entries and earn reversals since `since` (tiers).
     async fn earned_since(&mut self, customer: CustomerId, since: DateTime<Utc>) -> Result<i64>;
+    /// Manual points the customer received since `since`: its positive
+    /// EARN and ADJUST entries other than purchases and merges (the daily
+    /// caps of manual operations).
+    async fn manual_points_since(
+        &mut self,
+        customer: CustomerId,
+        since: DateTime<Utc>,
+    ) -> Result<i64>;
     /// Sum of all the customer's entries (balance check).
     async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64>;
     /// The customer's newest entries, newest first.

@@ -17,7 +17,7 @@ use crate::{Error, Result};
 pub const PASSWORD_MIN: usize = 10;
 
 /// What a user may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
@@ -48,6 +48,18 @@ impl Role {
             .into_iter()
             .find(|r| r.as_str() == s)
     }
+}
+
+/// Who does an operation: a user and the role it acts in. The caps of
+/// manual point operations follow the role
+/// ([`ManualLimits`](crate::loyalty::program::ManualLimits)). Set by the
+/// application from its own authentication, never read from a request body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// The user (an email, a login, a job name).
+    pub user: String,
+    /// The role it acts in.
+    pub role: Role,
 }
 
 /// A user (never carries the password hash).

@@ -292,6 +292,19 @@ macro_rules! impl_ledger_store {
                     Ok(sum.unwrap_or(0))
                 }
 
+                async fn manual_points_since(&mut self, customer: CustomerId, since: chrono::DateTime<chrono::Utc>) -> Result<i64> {
+                    let sum: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(SUM(points) AS SIGNED) FROM loyalty_transactions WHERE customer_id = ? AND transaction_date >= ? \
+                         AND transaction_type IN ('EARN', 'ADJUST') AND points > 0 AND reference_type NOT IN ('purchase', 'merge_in')",
+                    )
+                    .bind(customer.0)
+                    .bind(ts(since))
+                    .fetch_one(&mut *self.tx)
+                    .await
+                    .map_err(db_err)?;
+                    Ok(sum.unwrap_or(0))
+                }
+
                 async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
                     let sum: Option<i64> = sqlx::query_scalar("SELECT CAST(SUM(points) AS SIGNED) FROM loyalty_transactions WHERE customer_id = ?")
                         .bind(customer.0)

@@ -10,6 +10,7 @@
 //! missing or unreachable MySQL fails them.
 
 pub mod cases;
+pub mod hardening_cases;
 pub mod harness;
 pub mod import_cases;
 pub mod loyalty_cases;
@@ -55,6 +56,11 @@ macro_rules! conformance_suite {
             replay_after_a_dropped_connection_applies_once,
             analytics_score_customers_from_the_store,
         );
+        $crate::conformance_suite!(@hardening $factory;
+            manual_points_are_capped_by_role,
+            points_never_overflow,
+            refunds_give_back_only_the_customers_own_redemption,
+        );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,
             history_import_reports_every_bad_row_and_writes_nothing,
@@ -73,6 +79,15 @@ macro_rules! conformance_suite {
             async fn $case() {
                 let Some(backend) = $factory().await else { return };
                 $crate::harness::run(backend, $crate::loyalty_cases::$case).await;
+            }
+        )*
+    };
+    (@hardening $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::hardening_cases::$case).await;
             }
         )*
     };

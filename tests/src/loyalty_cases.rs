@@ -31,12 +31,18 @@ pub fn purchase(b: &Backend, c: CustomerId, receipt: &str, amount: i64) -> NewPu
     }
 }
 
-fn points(c: CustomerId, points: i64, reference_type: &str, reference_id: &str) -> PointsRequest {
+pub(crate) fn points(
+    c: CustomerId,
+    points: i64,
+    reference_type: &str,
+    reference_id: &str,
+) -> PointsRequest {
     PointsRequest {
         customer_id: c,
         points,
         reference_type: reference_type.into(),
         reference_id: reference_id.into(),
+        actor: None,
     }
 }
 

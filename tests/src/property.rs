@@ -118,6 +118,7 @@ impl Run<'_> {
                         points,
                         reference_type: "promo".into(),
                         reference_id: format!("{}-{key}-{points}", self.tag),
+                        actor: None,
                     })
                     .await?;
                 Ok(!r.replayed)
@@ -141,6 +142,7 @@ impl Run<'_> {
                         points,
                         reference_type: reference_type.into(),
                         reference_id,
+                        actor: None,
                     })
                     .await?;
                 assert!(

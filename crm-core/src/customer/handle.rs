@@ -15,7 +15,7 @@ use crate::error::{ConflictReason, FieldErrors};
 use crate::events::EventPayload;
 use crate::facade::{Customers, MAX_IMPORT_BATCH};
 use crate::json::JsonFields;
-use crate::loyalty::ledger::{append, check_key, entry, expire_due, settle_debt};
+use crate::loyalty::ledger::{add, append, check_key, entry, expire_due, settle_debt};
 use crate::loyalty::{EntryType, MergeResult};
 use crate::{Error, Result};
 
@@ -378,7 +378,7 @@ impl Customers {
                 ("merge_out", &key),
                 now,
                 now,
-            );
+            )?;
             append(&mut tx, &mut acct_b, out).await?;
             let inn = entry(
                 &acct_a,
@@ -387,10 +387,10 @@ impl Customers {
                 ("merge_in", &key),
                 now,
                 now,
-            );
+            )?;
             append(&mut tx, &mut acct_a, inn).await?;
         }
-        acct_a.debt += acct_b.debt;
+        acct_a.debt = add(acct_a.debt, acct_b.debt, "from")?;
         acct_b.debt = 0;
         settle_debt(&mut tx, &mut acct_a).await?;
         tx.save_account(&acct_a, now).await?;

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 
 use super::model::*;
-use super::{RESERVED_REFERENCE_TYPES, receipt_key};
+use super::{MAX_POINTS_PER_OPERATION, RECEIPT, RESERVED_REFERENCE_TYPES, receipt_key};
 use crate::customer::{Customer, CustomerId};
 use crate::error::{ConflictReason, FieldErrors};
 use crate::facade::Loyalty;
@@ -32,6 +32,18 @@ const EXPIRY_BATCH: u32 = 500;
 
 pub(crate) type Tx = Box<dyn LedgerTx>;
 
+/// `a + b` for points, or a validation error on `field`: points are money,
+/// and never wrap.
+pub(crate) fn add(a: i64, b: i64, field: &str) -> Result<i64> {
+    a.checked_add(b).ok_or_else(|| {
+        Error::invalid(
+            field,
+            "overflow",
+            format!("{field} would take a points total beyond {}", i64::MAX),
+        )
+    })
+}
+
 pub(crate) fn entry(
     acct: &LoyaltyAccount,
     entry_type: EntryType,
@@ -39,18 +51,18 @@ pub(crate) fn entry(
     key: (&str, &str),
     occurred_at: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> LedgerEntry {
-    LedgerEntry {
+) -> Result<LedgerEntry> {
+    Ok(LedgerEntry {
         id: 0,
         customer_id: acct.customer_id,
         entry_type,
         points,
-        balance_after: acct.balance + points,
+        balance_after: add(acct.balance, points, "points")?,
         reference_type: key.0.to_string(),
         reference_id: key.1.to_string(),
         occurred_at,
         created_at: now,
-    }
+    })
 }
 
 /// Appends an entry, moves the balance and writes its `loyalty_points` event.
@@ -84,7 +96,7 @@ async fn add_points(
     let pay = acct.debt.min(points);
     acct.debt -= pay;
     if e.entry_type == EntryType::Earn {
-        acct.lifetime_earned += points;
+        acct.lifetime_earned = add(acct.lifetime_earned, points, "points")?;
     }
     let earned_at = e.occurred_at;
     let e = append(tx, acct, e).await?;
@@ -182,12 +194,12 @@ pub(crate) async fn expire_due(
             ("lot_expiry", &id),
             at,
             now,
-        );
+        )?;
         let e = append(tx, acct, e).await?;
         tx.set_lot_remaining(lot.id, 0).await?;
         tx.insert_allocations(e.id, &[(lot.id, lot.remaining)])
             .await?;
-        expired += lot.remaining;
+        expired = add(expired, lot.remaining, "points")?;
     }
     Ok(expired)
 }
@@ -208,10 +220,16 @@ fn pro_rata(points: i64, part: Decimal, total: Decimal) -> i64 {
     if total <= Decimal::ZERO || part >= total {
         return points;
     }
-    (Decimal::from(points) * part / total)
-        .floor()
-        .to_i64()
-        .unwrap_or(0)
+    // part < total, so the result lies between 0 and `points`; a product
+    // too large for a decimal is computed as a share of the total instead.
+    let share = Decimal::from(points)
+        .checked_mul(part)
+        .and_then(|v| v.checked_div(total))
+        .or_else(|| {
+            part.checked_div(total)
+                .and_then(|f| f.checked_mul(Decimal::from(points)))
+        });
+    share.and_then(|v| v.floor().to_i64()).unwrap_or(0)
 }
 
 pub(crate) fn check_key(errors: &mut FieldErrors, field: &str, v: &str, max: usize) {
@@ -278,12 +296,35 @@ fn replay_conflict(what: &str) -> Error {
     )
 }
 
+/// "a cashier", "an application without an actor", ... for messages.
+fn actor_name(req: &PointsRequest) -> String {
+    match &req.actor {
+        Some(a) => format!("{} ({})", a.user, a.role.as_str()),
+        None => "a request without an actor".into(),
+    }
+}
+
 /// The conflict of an operation that kept losing the race against a merge.
 fn merging() -> Error {
     Error::conflict(
         ConflictReason::ConcurrentChange,
         "the customer is being merged; try again",
     )
+}
+
+/// Whether `from` is `into`, or was merged (through any chain) into it.
+async fn same_account(tx: &mut Tx, from: CustomerId, into: CustomerId) -> Result<bool> {
+    let mut at = from;
+    for _ in 0..8 {
+        if at == into {
+            return Ok(true);
+        }
+        match tx.customer(at).await?.and_then(|c| c.merged_into) {
+            Some(next) => at = next,
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
 }
 
 /// The customer an operation applies to: follows merges; refuses inactive customers.
@@ -432,7 +473,7 @@ impl Loyalty {
                     ("purchase", &key),
                     p.purchase_date,
                     now,
-                );
+                )?;
                 let e =
                     add_points(&mut tx, &mut acct, e, program.expires_at(p.purchase_date)).await?;
                 // A late receipt may carry points that are already past expiry.
@@ -496,7 +537,10 @@ impl Loyalty {
                     replayed: true,
                 });
             }
-            let new_refunded = purchase.refunded_amount + r.amount;
+            let new_refunded = purchase
+                .refunded_amount
+                .checked_add(r.amount)
+                .unwrap_or(Decimal::MAX);
             if new_refunded > purchase.total_amount {
                 return Err(Error::invalid(
                     "amount",
@@ -524,7 +568,7 @@ impl Loyalty {
                     ("refund_earn", &refund_key),
                     now,
                     now,
-                );
+                )?;
                 let e = append(&mut tx, &mut acct, e).await?;
                 let mut lots = tx.open_lots(acct.customer_id, ALL_LOTS).await?;
                 // The purchase's own lot first.
@@ -532,7 +576,7 @@ impl Loyalty {
                     lots.sort_by_key(|l| l.entry_id != earn.id);
                 }
                 let (allocations, short) = take_from_lots(&mut tx, lots, reverse).await?;
-                acct.debt += short;
+                acct.debt = add(acct.debt, short, "amount")?;
                 tx.insert_allocations(e.id, &allocations).await?;
                 Some(e)
             } else {
@@ -540,11 +584,18 @@ impl Loyalty {
             };
 
             // Give back redeemed points, pro rata.
-            let redeem = tx.entry_by_key("receipt", &key).await?;
-            let redeemed = redeem
-                .as_ref()
-                .filter(|e| e.entry_type == EntryType::Redeem)
-                .map_or(0, |e| -e.points);
+            // Only the refunded customer's own redemption on the receipt
+            // comes back (another customer may have used the receipt's key).
+            let redeem = match tx.entry_by_key(RECEIPT, &key).await? {
+                Some(e)
+                    if e.entry_type == EntryType::Redeem
+                        && same_account(&mut tx, e.customer_id, purchase.customer_id).await? =>
+                {
+                    Some(e)
+                }
+                _ => None,
+            };
+            let redeemed = redeem.as_ref().map_or(0, |e| -e.points);
             let give_back =
                 pro_rata(redeemed, new_refunded, total) - pro_rata(redeemed, old, total);
             let redeem_returned = match (give_back > 0, &redeem) {
@@ -566,7 +617,7 @@ impl Loyalty {
                         ("refund_redeem", &refund_key),
                         now,
                         now,
-                    );
+                    )?;
                     let e = add_points(&mut tx, &mut acct, e, expires_at).await?;
                     expire_due(&mut tx, &mut acct, now).await?;
                     Some(e)
@@ -628,7 +679,8 @@ impl Loyalty {
         let mut errors = FieldErrors::new();
         check_key(&mut errors, "reference_type", &req.reference_type, 40);
         check_key(&mut errors, "reference_id", &req.reference_id, 120);
-        if RESERVED_REFERENCE_TYPES.contains(&req.reference_type.as_str()) {
+        let receipt_redeem = kind == EntryType::Redeem && req.reference_type == RECEIPT;
+        if RESERVED_REFERENCE_TYPES.contains(&req.reference_type.as_str()) && !receipt_redeem {
             errors.push(
                 "reference_type",
                 "reserved",
@@ -643,6 +695,24 @@ impl Loyalty {
                 "non-zero"
             };
             errors.push("points", "min", format!("points must be {what}"));
+        } else if req.points.unsigned_abs() > MAX_POINTS_PER_OPERATION.unsigned_abs() {
+            errors.push(
+                "points",
+                "max",
+                format!("points must be at most {MAX_POINTS_PER_OPERATION} per operation"),
+            );
+        } else if let Some(cap) = self.operation_cap(&req, kind)
+            && req.points.unsigned_abs() > cap.unsigned_abs()
+        {
+            errors.push(
+                "points",
+                "role_cap",
+                format!(
+                    "{} may {} at most {cap} points per operation",
+                    actor_name(&req),
+                    kind.as_str().to_lowercase()
+                ),
+            );
         }
         errors.finish()?;
         let signed = if kind == EntryType::Redeem {
@@ -675,10 +745,13 @@ impl Loyalty {
             if customer.id != target {
                 continue;
             }
+            if signed > 0 && kind != EntryType::Redeem {
+                self.check_daily_cap(&mut tx, &req, target, now).await?;
+            }
             let mut acct = tx.account(target).await?;
             expire_due(&mut tx, &mut acct, now).await?;
             let key = (req.reference_type.as_str(), req.reference_id.as_str());
-            let e = entry(&acct, kind, signed, key, now, now);
+            let e = entry(&acct, kind, signed, key, now, now)?;
             let e = if signed > 0 {
                 add_points(
                     &mut tx,
@@ -698,6 +771,57 @@ impl Loyalty {
             });
         }
         Err(merging())
+    }
+
+    /// The per-operation cap of the actor's role for a manual earn or
+    /// adjustment (`None`: no cap; redemptions have none).
+    fn operation_cap(&self, req: &PointsRequest, kind: EntryType) -> Option<i64> {
+        let caps = self
+            .inner
+            .config
+            .loyalty
+            .manual_limits
+            .caps_for(req.actor.as_ref().map(|a| a.role));
+        match kind {
+            EntryType::Earn => caps.earn_per_operation,
+            EntryType::Adjust => caps.adjust_per_operation,
+            _ => None,
+        }
+    }
+
+    /// Refuses manual points beyond what the actor's role may give one
+    /// customer in 24 hours (counting every manual point it received).
+    async fn check_daily_cap(
+        &self,
+        tx: &mut Tx,
+        req: &PointsRequest,
+        customer: CustomerId,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let caps = self
+            .inner
+            .config
+            .loyalty
+            .manual_limits
+            .caps_for(req.actor.as_ref().map(|a| a.role));
+        let Some(cap) = caps.per_customer_per_day else {
+            return Ok(());
+        };
+        let received = tx
+            .manual_points_since(customer, now - Duration::hours(24))
+            .await?;
+        if add(received, req.points, "points")? > cap {
+            return Err(Error::invalid(
+                "points",
+                "daily_cap",
+                format!(
+                    "{} may give a customer at most {cap} manual points in 24 hours; \
+                     this customer received {received}",
+                    actor_name(req)
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// Expires every lot due now, customer by customer. Idempotent: a second
@@ -726,7 +850,7 @@ impl Loyalty {
                 tx.commit().await?;
                 if expired > 0 {
                     run.customers += 1;
-                    run.points += expired;
+                    run.points = run.points.saturating_add(expired);
                     progressed = true;
                 }
             }
@@ -828,5 +952,20 @@ mod tests {
         assert_eq!(reversed, 10);
         assert_eq!(pro_rata(10, Decimal::from(100), total), 3);
         assert_eq!(pro_rata(7, Decimal::ZERO, Decimal::ZERO), 7);
+    }
+
+    #[test]
+    fn point_sums_never_wrap_or_panic() {
+        assert_eq!(add(2, 3, "points").ok(), Some(5));
+        let err = add(i64::MAX, 1, "points").expect_err("overflow");
+        assert_eq!(err.field_errors()[0].rule, "overflow");
+        assert!(add(i64::MIN, -1, "points").is_err());
+        // The largest amounts and balances still pro-rate without a panic.
+        let total = MAX_AMOUNT;
+        let half = pro_rata(i64::MAX, total / Decimal::TWO, total);
+        assert!(
+            half > i64::MAX / 2 - 2 && half <= i64::MAX / 2 + 1,
+            "{half}"
+        );
     }
 }

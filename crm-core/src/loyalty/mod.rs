@@ -14,6 +14,13 @@
 //!   [`InsufficientPoints`](crate::Error::InsufficientPoints) stating the
 //!   available balance. (The guide's `redeemPoints` inserted a negative row
 //!   whatever the balance.)
+//! - **Points are money.** Manual earns and adjustments are capped per
+//!   role of the actor, per operation and per customer per 24 hours
+//!   ([`ManualLimits`]; a cashier earns at most 10,000 points a call);
+//!   nobody moves more than [`MAX_POINTS_PER_OPERATION`] at once; every
+//!   point sum is checked, so an overflow is a validation error, never a
+//!   wrap. `receipt` is reserved for redemptions on a receipt, and a refund
+//!   gives back only the refunded customer's own redemption.
 //! - **Points live in lots.** Each EARN creates a lot with an expiry date
 //!   (the programme's, counted from the purchase date). Redemptions take from
 //!   the soonest-expiring lots first and record which lots they used. Expiry
@@ -63,9 +70,15 @@ pub use model::{
     MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsOperation,
     PointsRequest, Purchase, PurchaseRecorded, ReceiptRef, Refund, RefundRecorded, RefundRequest,
 };
-pub use program::{LoyaltyProgram, PointsExpiry, Tier};
+pub use program::{LoyaltyProgram, ManualCaps, ManualLimits, PointsExpiry, Tier};
+
+/// Most points one operation may move, whoever asks (caps per role are
+/// lower): far below overflow, however many operations follow.
+pub const MAX_POINTS_PER_OPERATION: i64 = 1_000_000_000;
 
 /// Reference types the SDK writes itself; manual operations cannot use them.
+/// `receipt` is reserved too, except for redemptions (a redemption on a
+/// receipt, given back when the receipt is refunded).
 pub const RESERVED_REFERENCE_TYPES: &[&str] = &[
     "purchase",
     "lot_expiry",
@@ -73,7 +86,11 @@ pub const RESERVED_REFERENCE_TYPES: &[&str] = &[
     "refund_redeem",
     "merge_in",
     "merge_out",
+    RECEIPT,
 ];
+
+/// The reference type of a redemption made on a receipt.
+pub const RECEIPT: &str = "receipt";
 
 /// The key of a receipt: `"{store_id}/{receipt_id}"`. A redemption made on a
 /// receipt uses `reference_type = "receipt"` and this as `reference_id`, so a

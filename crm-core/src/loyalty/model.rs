@@ -317,16 +317,22 @@ pub struct RefundRecorded {
 }
 
 /// Input of the manual point operations (the guide's `{points, reference_type, reference_id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct PointsRequest {
     /// Whose points.
     pub customer_id: CustomerId,
-    /// Points: > 0 for earn and redeem; non-zero, either sign, for adjust.
+    /// Points: > 0 for earn and redeem; non-zero, either sign, for adjust;
+    /// at most [`MAX_POINTS_PER_OPERATION`](super::MAX_POINTS_PER_OPERATION)
+    /// either way, and within the actor's caps for earn and adjust.
     pub points: i64,
     /// Idempotency key, part 1 (1 to 40 characters).
     pub reference_type: String,
     /// Idempotency key, part 2 (1 to 120 characters).
     pub reference_id: String,
+    /// Who asks (its role sets the caps of earn and adjust); `None` for the
+    /// application's own code. Never read from JSON: the application sets
+    /// it from its authentication.
+    pub actor: Option<crate::users::Actor>,
 }
 
 impl PointsRequest {
@@ -348,6 +354,7 @@ impl PointsRequest {
                 points: r.required("points", "an integer"),
                 reference_type: r.required("reference_type", TEXT),
                 reference_id: r.required("reference_id", TEXT),
+                actor: None,
             }
         })
     }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::Result;
 use crate::customer::CustomerType;
 use crate::error::FieldErrors;
+use crate::users::Role;
 
 /// When earned points expire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +52,105 @@ pub struct LoyaltyProgram {
     pub tier_window_days: u32,
     /// When points expire (default 12 months).
     pub expiry: PointsExpiry,
+    /// Caps on manual earns and adjustments, per role of the actor.
+    pub manual_limits: ManualLimits,
+}
+
+/// Caps on the manual point operations (earn, adjust) of one kind of actor.
+/// `None` is no cap; `Some(0)` forbids the operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManualCaps {
+    /// Most points one manual earn may add.
+    pub earn_per_operation: Option<i64>,
+    /// Most points one adjustment may move, either way.
+    pub adjust_per_operation: Option<i64>,
+    /// Most manual points (earns and positive adjustments, by anyone) a
+    /// customer may have received in the last 24 hours, this operation
+    /// included.
+    pub per_customer_per_day: Option<i64>,
+}
+
+/// Who may mint how many points by hand: manual earns and adjustments are
+/// money, so each role has caps per operation and per customer per day.
+///
+/// Defaults: a cashier earns at most 10,000 points per call and cannot
+/// adjust; a manager earns or adjusts at most 100,000 per call; a customer
+/// receives at most 50,000 manual points a day from cashiers and 500,000
+/// from managers; an analyst mints nothing; an admin has no cap. Requests
+/// without an actor (code of the embedding application) get the
+/// `unattributed` caps, a manager's by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ManualLimits {
+    /// Caps per role; a role missing here gets `unattributed`.
+    pub roles: BTreeMap<Role, ManualCaps>,
+    /// Caps of requests that name no actor.
+    pub unattributed: ManualCaps,
+}
+
+impl Default for ManualLimits {
+    fn default() -> Self {
+        let manager = ManualCaps {
+            earn_per_operation: Some(100_000),
+            adjust_per_operation: Some(100_000),
+            per_customer_per_day: Some(500_000),
+        };
+        let roles = BTreeMap::from([
+            (Role::Admin, ManualCaps::default()),
+            (Role::Manager, manager),
+            (
+                Role::Cashier,
+                ManualCaps {
+                    earn_per_operation: Some(10_000),
+                    adjust_per_operation: Some(0),
+                    per_customer_per_day: Some(50_000),
+                },
+            ),
+            (
+                Role::Analyst,
+                ManualCaps {
+                    earn_per_operation: Some(0),
+                    adjust_per_operation: Some(0),
+                    per_customer_per_day: Some(0),
+                },
+            ),
+        ]);
+        Self {
+            roles,
+            unattributed: manager,
+        }
+    }
+}
+
+impl ManualLimits {
+    /// The caps of an actor's role (or of unattributed requests).
+    pub fn caps_for(&self, role: Option<Role>) -> ManualCaps {
+        role.and_then(|r| self.roles.get(&r).copied())
+            .unwrap_or(self.unattributed)
+    }
+
+    fn validate(&self, errors: &mut FieldErrors) {
+        let caps = self
+            .roles
+            .iter()
+            .map(|(r, c)| (format!("manual_limits.roles.{}", r.as_str()), c))
+            .chain(std::iter::once((
+                "manual_limits.unattributed".to_string(),
+                &self.unattributed,
+            )));
+        for (path, c) in caps {
+            for (name, v) in [
+                ("earn_per_operation", c.earn_per_operation),
+                ("adjust_per_operation", c.adjust_per_operation),
+                ("per_customer_per_day", c.per_customer_per_day),
+            ] {
+                if v.is_some_and(|v| v < 0) {
+                    errors.push(format!("{path}.{name}"), "min", "must be 0 or more");
+                }
+            }
+        }
+    }
 }
 
 impl Default for LoyaltyProgram {
@@ -79,6 +179,7 @@ impl Default for LoyaltyProgram {
             ],
             tier_window_days: 365,
             expiry: PointsExpiry::Months(12),
+            manual_limits: ManualLimits::default(),
         }
     }
 }
@@ -104,6 +205,7 @@ impl LoyaltyProgram {
         if self.tier_window_days == 0 {
             errors.push("tier_window_days", "min", "must be at least 1");
         }
+        self.manual_limits.validate(&mut errors);
         errors.finish()
     }
 

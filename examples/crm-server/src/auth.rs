@@ -88,6 +88,15 @@ pub fn issue(
 pub struct Caller(pub Claims);
 
 impl Caller {
+    /// The caller as the SDK's actor (its role sets the caps of manual
+    /// point operations).
+    pub fn actor(&self) -> crm_core::users::Actor {
+        crm_core::users::Actor {
+            user: self.0.email.clone(),
+            role: self.0.role,
+        }
+    }
+
     /// Fails with 403 unless the caller has one of `roles` (admin always passes).
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.0.role == Role::Admin || roles.contains(&self.0.role) {

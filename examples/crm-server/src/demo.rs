@@ -137,6 +137,7 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
                         points: balance.available / 2,
                         reference_type: "voucher".into(),
                         reference_id: receipt_key("DEMO", &format!("V{i}")),
+                        actor: None,
                     })
                     .await?;
             }

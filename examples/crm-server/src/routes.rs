@@ -464,7 +464,10 @@ async fn loyalty_operation(
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
     caller.require(TILL)?;
-    let req = PointsRequest::from_json_for(CustomerId(id), body(json)?)?;
+    let req = PointsRequest {
+        actor: Some(caller.actor()),
+        ..PointsRequest::from_json_for(CustomerId(id), body(json)?)?
+    };
     let operation: PointsOperation = operation.parse()?;
     if operation == PointsOperation::Adjust {
         caller.require(WRITERS)?;

@@ -544,6 +544,30 @@ async fn tokens_are_checked_and_roles_enforced(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::CREATED);
+    // A cashier cannot mint points: the caps of the role apply over HTTP.
+    let mint = r#"{"points":10001,"reference_type":"promo","reference_id":"M1"}"#;
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/earn"),
+        Some(mint),
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["fields"][0]["rule"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("role_cap")),
+        "{body}"
+    );
+    let (status, _) = send(
+        &app,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/earn"),
+        Some(mint),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "a manager's cap is higher");
     let (status, _) = send(
         &app,
         Method::GET,

@@ -1,0 +1,208 @@
+//! Conformance cases of the rules that keep points as safe as money: caps
+//! on manual points by role, no overflow, and refunds that give back only
+//! the refunded customer's own redemption.
+
+use chrono::Duration;
+use crm_core::loyalty::{MAX_POINTS_PER_OPERATION, PointsRequest, RefundRequest, receipt_key};
+use crm_core::users::{Actor, Role};
+use crm_core::{CustomerId, Error};
+use rust_decimal::Decimal;
+
+use crate::Backend;
+use crate::loyalty_cases::{consistent_balance, customer, points, purchase};
+
+fn by(role: Role, req: PointsRequest) -> PointsRequest {
+    PointsRequest {
+        actor: Some(Actor {
+            user: format!("{}@toko.id", role.as_str()),
+            role,
+        }),
+        ..req
+    }
+}
+
+/// The rule of the one failing field of a validation error.
+fn rule(result: Result<crm_core::loyalty::PointsApplied, Error>) -> String {
+    match result {
+        Err(Error::Validation(fields)) if fields.len() == 1 => fields[0].rule.clone(),
+        other => format!("not a one-field validation error: {other:?}"),
+    }
+}
+
+/// A cashier cannot mint points: at most 10,000 per earn, no adjustment,
+/// at most 50,000 manual points per customer per day; analysts mint
+/// nothing; managers and unattributed calls have higher caps; an admin has
+/// none but the absolute maximum per operation.
+pub async fn manual_points_are_capped_by_role(b: Backend) {
+    let c = customer(&b, "Capped").await;
+    let loyalty = b.crm.loyalty();
+    let earn = |n: i64, key: &str| points(c.id, n, "promo", key);
+    assert_eq!(
+        rule(loyalty.earn(by(Role::Cashier, earn(10_001, "big"))).await),
+        "role_cap",
+        "{}",
+        b.name
+    );
+    assert_eq!(
+        rule(loyalty.adjust(by(Role::Cashier, earn(1, "adj"))).await),
+        "role_cap"
+    );
+    assert_eq!(
+        rule(loyalty.earn(by(Role::Analyst, earn(1, "an"))).await),
+        "role_cap"
+    );
+    for i in 0..5 {
+        loyalty
+            .earn(by(Role::Cashier, earn(10_000, &format!("day1-{i}"))))
+            .await
+            .expect("within the cashier's caps");
+    }
+    assert_eq!(
+        rule(loyalty.earn(by(Role::Cashier, earn(1, "day1-6"))).await),
+        "daily_cap",
+        "{}: 50,000 manual points a day from cashiers",
+        b.name
+    );
+    // Points from purchases do not count against the manual caps.
+    let bought = loyalty
+        .record_purchase(purchase(&b, c.id, "CAP1", 1_000_000))
+        .await
+        .expect("purchase")
+        .earned
+        .map_or(0, |e| e.points);
+    assert!(bought > 0, "{}: the purchase earned", b.name);
+    // A manager may still give more that day, up to the manager's cap.
+    loyalty
+        .earn(by(Role::Manager, earn(100_000, "mgr")))
+        .await
+        .expect("manager");
+    assert_eq!(
+        rule(loyalty.earn(by(Role::Manager, earn(100_001, "mgr2"))).await),
+        "role_cap"
+    );
+    assert_eq!(
+        rule(loyalty.earn(earn(100_001, "app")).await),
+        "role_cap",
+        "an unattributed call has a manager's caps"
+    );
+    // A day later the cashier may give points again.
+    b.clock.advance(Duration::hours(25));
+    loyalty
+        .earn(by(Role::Cashier, earn(10_000, "day2")))
+        .await
+        .expect("a new day");
+    // An admin has no role cap, but no one passes the absolute maximum.
+    loyalty
+        .earn(by(Role::Admin, earn(5_000_000, "admin")))
+        .await
+        .expect("admin");
+    assert_eq!(
+        rule(
+            loyalty
+                .earn(by(Role::Admin, earn(MAX_POINTS_PER_OPERATION + 1, "huge")))
+                .await
+        ),
+        "max"
+    );
+    // Nothing refused was written.
+    assert_eq!(
+        consistent_balance(&b, c.id).await,
+        50_000 + bought + 100_000 + 10_000 + 5_000_000
+    );
+}
+
+/// Points never wrap: an amount that would overflow a total is refused as
+/// a validation error, and every balance stays consistent.
+pub async fn points_never_overflow(b: Backend) {
+    let c = customer(&b, "Overflow").await;
+    let loyalty = b.crm.loyalty();
+    for (n, key) in [(i64::MAX, "max"), (i64::MIN + 1, "min")] {
+        assert_eq!(
+            rule(
+                loyalty
+                    .adjust(by(Role::Admin, points(c.id, n, "fix", key)))
+                    .await
+            ),
+            "max",
+            "{}: {n}",
+            b.name
+        );
+    }
+    assert_eq!(
+        rule(
+            loyalty
+                .earn(by(Role::Admin, points(c.id, i64::MAX, "promo", "p")))
+                .await
+        ),
+        "max"
+    );
+    // The largest allowed operations, many times over, still add up.
+    for i in 0..3 {
+        loyalty
+            .earn(by(
+                Role::Admin,
+                points(c.id, MAX_POINTS_PER_OPERATION, "promo", &format!("big{i}")),
+            ))
+            .await
+            .expect("within the maximum");
+    }
+    assert_eq!(
+        consistent_balance(&b, c.id).await,
+        3 * MAX_POINTS_PER_OPERATION
+    );
+    // Later purchases still work (the sums stay within range).
+    loyalty
+        .record_purchase(purchase(&b, c.id, "OV1", 100_000))
+        .await
+        .expect("purchase after large balances");
+}
+
+/// `receipt` is reserved for redemptions on a receipt; refunding a receipt
+/// gives back only what its own customer redeemed on it, never points
+/// another customer redeemed under the same key.
+pub async fn refunds_give_back_only_the_customers_own_redemption(b: Backend) {
+    let buyer = customer(&b, "Buyer").await;
+    let other = customer(&b, "Other").await;
+    let loyalty = b.crm.loyalty();
+    let key = receipt_key("S1", "OWN1");
+    for op in ["earn", "adjust"] {
+        let req = points(other.id, 10, "receipt", &key);
+        let result = if op == "earn" {
+            loyalty.earn(req).await
+        } else {
+            loyalty.adjust(req).await
+        };
+        assert_eq!(rule(result), "reserved", "{}: {op}", b.name);
+    }
+    loyalty
+        .earn(points(other.id, 500, "promo", "o1"))
+        .await
+        .expect("earn");
+    loyalty
+        .record_purchase(purchase(&b, buyer.id, "OWN1", 100_000))
+        .await
+        .expect("purchase"); // +10 for the buyer
+    // The other customer redeems under the buyer's receipt key.
+    loyalty
+        .redeem(points(other.id, 300, "receipt", &key))
+        .await
+        .expect("redeem");
+    let refund = loyalty
+        .refund(RefundRequest {
+            store_id: "S1".into(),
+            receipt_id: "OWN1".into(),
+            refund_id: "RF1".into(),
+            amount: Decimal::from(100_000),
+        })
+        .await
+        .expect("refund");
+    assert_eq!(refund.earn_reversed.map(|e| e.points), Some(-10));
+    assert!(
+        refund.redeem_returned.is_none(),
+        "{}: another customer's redemption is not the buyer's to get back",
+        b.name
+    );
+    assert_eq!(consistent_balance(&b, buyer.id).await, 0);
+    assert_eq!(consistent_balance(&b, other.id).await, 200);
+    let _: CustomerId = other.id;
+}
