@@ -18,7 +18,9 @@ use crate::customer::{
 };
 use crate::error::ConflictReason;
 use crate::events::EventPayload;
-use crate::loyalty::{EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
+use crate::loyalty::{
+    EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal,
+};
 use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx, PurchaseCursor};
 use crate::users::{Role, User, UserStore};
 use crate::{Error, Result};
@@ -36,6 +38,7 @@ struct State {
     purchases: BTreeMap<i64, Purchase>,
     receipts: HashMap<(String, String), i64>,
     refunds: Vec<Refund>,
+    refusals: HashMap<(String, String), Refusal>,
     events: Vec<OutboxEvent>,
     users: Vec<(User, String)>,
     settings: HashMap<String, String>,
@@ -565,6 +568,30 @@ impl LedgerTx for MemoryTx {
 
     async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64> {
         Ok(self.state.push_event(event, now))
+    }
+
+    async fn refusal_by_key(
+        &mut self,
+        reference_type: &str,
+        reference_id: &str,
+    ) -> Result<Option<Refusal>> {
+        Ok(self
+            .state
+            .refusals
+            .get(&(reference_type.to_string(), reference_id.to_string()))
+            .cloned())
+    }
+
+    async fn insert_refusal(&mut self, refusal: Refusal) -> Result<()> {
+        let key = (refusal.reference_type.clone(), refusal.reference_id.clone());
+        if self.state.refusals.contains_key(&key) {
+            return Err(Error::conflict(
+                ConflictReason::ConcurrentChange,
+                format!("reference {}/{} was refused concurrently", key.0, key.1),
+            ));
+        }
+        self.state.refusals.insert(key, refusal);
+        Ok(())
     }
 
     async fn commit(mut self: Box<Self>) -> Result<()> {

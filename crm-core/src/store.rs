@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::Result;
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
 use crate::events::EventPayload;
-use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund};
+use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal};
 use rust_decimal::Decimal;
 
 /// The rows of one listing page, as a store returns them.
@@ -122,6 +122,15 @@ pub trait LedgerTx: Send {
         reference_type: &str,
         reference_id: &str,
     ) -> Result<Option<LedgerEntry>>;
+    /// The refusal remembered under this idempotency key.
+    async fn refusal_by_key(
+        &mut self,
+        reference_type: &str,
+        reference_id: &str,
+    ) -> Result<Option<Refusal>>;
+    /// Remembers a refusal; another one under the same key is a
+    /// [`Conflict`](crate::Error::Conflict).
+    async fn insert_refusal(&mut self, refusal: Refusal) -> Result<()>;
     /// Appends an entry (the id is assigned).
     async fn append_entry(&mut self, entry: LedgerEntry) -> Result<LedgerEntry>;
     /// The customer's lots with points remaining, soonest expiry first

@@ -27,7 +27,7 @@ macro_rules! impl_ledger_store {
             use super::*;
             use crm_core::customer::{Customer, CustomerId};
             use crm_core::loyalty::{
-                EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund,
+                EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal,
             };
             use crm_core::store::{LedgerStore, LedgerTx, PurchaseCursor};
             use crm_core::{Error, Result};
@@ -488,6 +488,63 @@ macro_rules! impl_ledger_store {
                         })?;
                     r.id = last_insert_id(&done);
                     Ok(r)
+                }
+
+                async fn refusal_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<Refusal>> {
+                    let row = sqlx::query(
+                        "SELECT reference_type, reference_id, customer_id, operation, points, amount, outcome, created_at \
+                         FROM loyalty_refusals WHERE reference_type = ? AND reference_id = ?",
+                    )
+                    .bind(reference_type.to_string())
+                    .bind(reference_id.to_string())
+                    .fetch_optional(&mut *self.tx)
+                    .await
+                    .map_err(db_err)?;
+                    let Some(row) = row else { return Ok(None) };
+                    let outcome: String = row.try_get("outcome").map_err(db_err)?;
+                    Ok(Some(Refusal {
+                        reference_type: row.try_get("reference_type").map_err(db_err)?,
+                        reference_id: row.try_get("reference_id").map_err(db_err)?,
+                        customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                        operation: row.try_get("operation").map_err(db_err)?,
+                        points: row.try_get("points").map_err(db_err)?,
+                        amount: row
+                            .try_get::<Option<MoneyCol>, _>("amount")
+                            .map_err(db_err)?
+                            .map(from_money)
+                            .transpose()?,
+                        outcome: serde_json::from_str(&outcome).map_err(|e| corrupt("refusal outcome", e))?,
+                        created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                    }))
+                }
+
+                async fn insert_refusal(&mut self, r: Refusal) -> Result<()> {
+                    let outcome = serde_json::to_string(&r.outcome).map_err(|e| Error::storage("refusal outcome", e))?;
+                    sqlx::query(
+                        "INSERT INTO loyalty_refusals (reference_type, reference_id, customer_id, operation, points, amount, outcome, created_at) \
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(r.reference_type.clone())
+                    .bind(r.reference_id.clone())
+                    .bind(r.customer_id.0)
+                    .bind(r.operation.clone())
+                    .bind(r.points)
+                    .bind(r.amount.map(money))
+                    .bind(outcome)
+                    .bind(ts(r.created_at))
+                    .execute(&mut *self.tx)
+                    .await
+                    .map_err(|err| {
+                        if is_unique_violation(&err) {
+                            Error::conflict(
+                                crm_core::ConflictReason::ConcurrentChange,
+                                format!("reference {}/{} was refused concurrently; retry", r.reference_type, r.reference_id),
+                            )
+                        } else {
+                            db_err(err)
+                        }
+                    })?;
+                    Ok(())
                 }
 
                 async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()> {

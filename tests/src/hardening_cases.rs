@@ -206,3 +206,186 @@ pub async fn refunds_give_back_only_the_customers_own_redemption(b: Backend) {
     assert_eq!(consistent_balance(&b, other.id).await, 200);
     let _: CustomerId = other.id;
 }
+
+/// The comparable part of an answer: the entry of a success, or the code
+/// and numbers of a refusal.
+fn answer(r: &Result<crm_core::loyalty::PointsApplied, Error>) -> String {
+    match r {
+        Ok(applied) => format!("ok {:?}", applied.entry),
+        Err(Error::InsufficientPoints {
+            requested,
+            available,
+        }) => format!("insufficient {requested} {available}"),
+        Err(e) => format!("{} {e}", e.code()),
+    }
+}
+
+/// An idempotent outcome is final: a redemption refused for insufficient
+/// points and a refund beyond the refundable amount are refused again on a
+/// replay, even once they would fit; a new key is a new attempt; input that
+/// fails validation and refused purchases are not remembered.
+pub async fn refusals_are_final(b: Backend) {
+    let c = customer(&b, "Final").await;
+    let loyalty = b.crm.loyalty();
+    loyalty
+        .earn(points(c.id, 10, "promo", "f1"))
+        .await
+        .expect("earn");
+    let first = loyalty.redeem(points(c.id, 50, "voucher", "V1")).await;
+    assert_eq!(answer(&first), "insufficient 50 10", "{}", b.name);
+    loyalty
+        .earn(points(c.id, 100, "promo", "f2"))
+        .await
+        .expect("earn");
+    // The till's offline queue replays V1 now that the points are there.
+    let replay = loyalty.redeem(points(c.id, 50, "voucher", "V1")).await;
+    assert_eq!(answer(&replay), answer(&first), "{}: final", b.name);
+    let other = loyalty.redeem(points(c.id, 60, "voucher", "V1")).await;
+    assert_eq!(
+        other.map_err(|e| e.code()).err(),
+        Some(crm_core::ErrorCode::IdempotencyConflict)
+    );
+    loyalty
+        .redeem(points(c.id, 50, "voucher", "V2"))
+        .await
+        .expect("a new key is a new attempt");
+    // Validation failures are not remembered: the key stays free.
+    assert!(
+        loyalty
+            .redeem(points(c.id, 0, "voucher", "V3"))
+            .await
+            .is_err()
+    );
+    loyalty
+        .redeem(points(c.id, 5, "voucher", "V3"))
+        .await
+        .expect("the key of an invalid request is unused");
+    assert_eq!(consistent_balance(&b, c.id).await, 10 + 100 - 50 - 5);
+
+    // A refund beyond the refundable amount is final too.
+    loyalty
+        .record_purchase(purchase(&b, c.id, "FIN1", 100_000))
+        .await
+        .expect("purchase");
+    let refund = |id: &str, amount: i64| RefundRequest {
+        store_id: "S1".into(),
+        receipt_id: "FIN1".into(),
+        refund_id: id.into(),
+        amount: Decimal::from(amount),
+    };
+    let first = loyalty
+        .refund(refund("RF9", 150_000))
+        .await
+        .expect_err("beyond the purchase");
+    let replay = loyalty
+        .refund(refund("RF9", 150_000))
+        .await
+        .expect_err("refused again");
+    assert_eq!(
+        (replay.code(), replay.field_errors(), replay.to_string()),
+        (first.code(), first.field_errors(), first.to_string())
+    );
+    assert_eq!(
+        loyalty
+            .refund(refund("RF9", 50_000))
+            .await
+            .map_err(|e| e.code())
+            .err(),
+        Some(crm_core::ErrorCode::IdempotencyConflict)
+    );
+    loyalty
+        .refund(refund("RF10", 50_000))
+        .await
+        .expect("a new refund id");
+
+    // A receipt is a fact: refused while the customer was inactive, it is
+    // recorded by a later retry.
+    b.crm
+        .customers()
+        .deactivate(c.id)
+        .await
+        .expect("deactivate");
+    let refused = loyalty
+        .record_purchase(purchase(&b, c.id, "FIN2", 20_000))
+        .await
+        .expect_err("inactive");
+    assert_eq!(
+        refused.conflict_reason(),
+        Some(crm_core::ConflictReason::CustomerInactive)
+    );
+    b.crm
+        .customers()
+        .reactivate(c.id)
+        .await
+        .expect("reactivate");
+    loyalty
+        .record_purchase(purchase(&b, c.id, "FIN2", 20_000))
+        .await
+        .expect("recorded on retry");
+    consistent_balance(&b, c.id).await;
+}
+
+/// 16 tills share one customer; each sends every earn and redeem, then
+/// replays all of them after the others moved the balance: every replay
+/// answers exactly as its first try (the same entry, or the same refusal).
+pub async fn concurrent_replays_answer_like_the_first_try(b: Backend) {
+    let c = customer(&b, "Busy").await;
+    b.crm
+        .loyalty()
+        .earn(points(c.id, 100, "promo", "seed"))
+        .await
+        .expect("seed");
+    let mut tasks = Vec::new();
+    for till in 0..16 {
+        let loyalty = b.crm.loyalty();
+        let id = c.id;
+        tasks.push(tokio::spawn(async move {
+            let ops: Vec<(bool, PointsRequest)> = (0..6)
+                .map(|j| {
+                    let earn = (till + j) % 3 == 0;
+                    let n = if earn { 10 } else { 35 };
+                    (earn, points(id, n, "till", &format!("t{till}-{j}")))
+                })
+                .collect();
+            let mut firsts = Vec::new();
+            for (earn, req) in &ops {
+                let r = if *earn {
+                    loyalty.earn(req.clone()).await
+                } else {
+                    loyalty.redeem(req.clone()).await
+                };
+                firsts.push(answer(&r));
+                tokio::task::yield_now().await;
+            }
+            let mut replays = Vec::new();
+            for (earn, req) in &ops {
+                let r = if *earn {
+                    loyalty.earn(req.clone()).await
+                } else {
+                    loyalty.redeem(req.clone()).await
+                };
+                replays.push(answer(&r));
+            }
+            (firsts, replays)
+        }));
+    }
+    let mut refusals = 0;
+    for task in tasks {
+        let (firsts, replays) = task.await.expect("till task");
+        for (first, replay) in firsts.iter().zip(&replays) {
+            assert_eq!(
+                first, replay,
+                "{}: a replay answers like its first try",
+                b.name
+            );
+            assert!(
+                first.starts_with("ok") || first.starts_with("insufficient"),
+                "{}: {first}",
+                b.name
+            );
+            refusals += usize::from(first.starts_with("insufficient"));
+        }
+    }
+    assert!(refusals > 0, "{}: some redemptions did not fit", b.name);
+    consistent_balance(&b, c.id).await;
+}

@@ -60,6 +60,8 @@ macro_rules! conformance_suite {
             manual_points_are_capped_by_role,
             points_never_overflow,
             refunds_give_back_only_the_customers_own_redemption,
+            refusals_are_final,
+            concurrent_replays_answer_like_the_first_try,
         );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,

@@ -221,17 +221,18 @@ pub async fn redeem_never_overdraws(b: Backend) {
         events,
         "a refused redemption wrote nothing"
     );
+    // The refusal is final for its key: a new attempt takes a new key.
     let ok = b
         .crm
         .loyalty()
-        .redeem(points(c.id, 10, "receipt", "S1/R9"))
+        .redeem(points(c.id, 10, "receipt", "S1/R10"))
         .await
         .expect("redeem");
     assert_eq!((ok.entry.points, ok.entry.balance_after), (-10, 5));
     let replay = b
         .crm
         .loyalty()
-        .redeem(points(c.id, 10, "receipt", "S1/R9"))
+        .redeem(points(c.id, 10, "receipt", "S1/R10"))
         .await
         .expect("replay");
     assert!(replay.replayed);
@@ -239,7 +240,7 @@ pub async fn redeem_never_overdraws(b: Backend) {
     let err = b
         .crm
         .loyalty()
-        .redeem(points(c.id, 11, "receipt", "S1/R9"))
+        .redeem(points(c.id, 11, "receipt", "S1/R10"))
         .await
         .expect_err("conflicting replay");
     assert_eq!(err.kind(), ErrorKind::Conflict);
@@ -403,9 +404,9 @@ pub async fn refunds_reverse_once_and_record_debt(b: Backend) {
     let rest = b
         .crm
         .loyalty()
-        .refund(refund("RF2", 65_000))
+        .refund(refund("RF3", 65_000))
         .await
-        .expect("refund rest");
+        .expect("refund rest (RF2 was refused, for good)");
     assert_eq!(
         rest.earn_reversed.as_ref().map(|e| e.points),
         Some(-7),

@@ -296,6 +296,20 @@ fn replay_conflict(what: &str) -> Error {
     )
 }
 
+/// The reference type of a refund's refusal (`reference_id` is the
+/// refund's key, `{store_id}/{receipt_id}/{refund_id}`).
+const REFUND: &str = "refund";
+/// The operation of a refund's refusal.
+const REFUND_OPERATION: &str = "REFUND";
+
+/// Remembers a refusal with whatever the transaction did before it (an
+/// expiry run), commits, and answers the refusal.
+async fn refuse<T>(mut tx: Tx, refusal: Refusal, error: Error) -> Result<T> {
+    tx.insert_refusal(refusal).await?;
+    tx.commit().await?;
+    Err(error)
+}
+
 /// "a cashier", "an application without an actor", ... for messages.
 fn actor_name(req: &PointsRequest) -> String {
     match &req.actor {
@@ -537,19 +551,43 @@ impl Loyalty {
                     replayed: true,
                 });
             }
+            // A refund refused before is refused again, whatever happened since.
+            if let Some(refused) = tx.refusal_by_key(REFUND, &refund_key).await? {
+                if refused.amount != Some(r.amount) {
+                    return Err(replay_conflict(&format!("refund {refund_key}")));
+                }
+                return Err(refused.outcome.to_error());
+            }
             let new_refunded = purchase
                 .refunded_amount
                 .checked_add(r.amount)
                 .unwrap_or(Decimal::MAX);
             if new_refunded > purchase.total_amount {
-                return Err(Error::invalid(
+                let refusal = Error::invalid(
                     "amount",
                     "max",
                     format!(
                         "refunds would exceed the purchase: {} of {} already refunded",
                         purchase.refunded_amount, purchase.total_amount
                     ),
-                ));
+                );
+                return refuse(
+                    tx,
+                    Refusal {
+                        reference_type: REFUND.into(),
+                        reference_id: refund_key.clone(),
+                        customer_id: purchase.customer_id,
+                        operation: REFUND_OPERATION.into(),
+                        points: 0,
+                        amount: Some(r.amount),
+                        outcome: RefusalOutcome::Validation {
+                            fields: refusal.field_errors().to_vec(),
+                        },
+                        created_at: now,
+                    },
+                    refusal,
+                )
+                .await;
             }
             let mut acct = tx.account(purchase.customer_id).await?;
             expire_due(&mut tx, &mut acct, now).await?;
@@ -741,6 +779,21 @@ impl Loyalty {
                     replayed: true,
                 });
             }
+            if let Some(refused) = tx
+                .refusal_by_key(&req.reference_type, &req.reference_id)
+                .await?
+            {
+                let same_customer =
+                    refused.customer_id == req.customer_id || refused.customer_id == target;
+                if !same_customer || refused.operation != kind.as_str() || refused.points != signed
+                {
+                    return Err(replay_conflict(&format!(
+                        "reference {}/{}",
+                        req.reference_type, req.reference_id
+                    )));
+                }
+                return Err(refused.outcome.to_error());
+            }
             let customer = live_customer(&mut tx, req.customer_id).await?;
             if customer.id != target {
                 continue;
@@ -761,7 +814,25 @@ impl Loyalty {
                 )
                 .await?
             } else {
-                spend_points(&mut tx, &mut acct, e).await?
+                match spend_points(&mut tx, &mut acct, e).await {
+                    Err(err @ Error::InsufficientPoints { .. }) => {
+                        // Final: a replay of this key answers this refusal.
+                        tx.save_account(&acct, now).await?;
+                        let refusal = Refusal {
+                            reference_type: req.reference_type.clone(),
+                            reference_id: req.reference_id.clone(),
+                            customer_id: req.customer_id,
+                            operation: kind.as_str().into(),
+                            points: signed,
+                            amount: None,
+                            outcome: RefusalOutcome::of(&err)
+                                .ok_or_else(|| Error::storage_msg("refusal without an outcome"))?,
+                            created_at: now,
+                        };
+                        return refuse(tx, refusal, err).await;
+                    }
+                    other => other?,
+                }
             };
             tx.save_account(&acct, now).await?;
             tx.commit().await?;

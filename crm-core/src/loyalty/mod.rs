@@ -21,6 +21,13 @@
 //!   point sum is checked, so an overflow is a validation error, never a
 //!   wrap. `receipt` is reserved for redemptions on a receipt, and a refund
 //!   gives back only the refunded customer's own redemption.
+//! - **An idempotent outcome is final**, refusals included (the rule of
+//!   Stripe's idempotency keys): a redemption refused for insufficient
+//!   points, or a refund beyond the refundable amount, is remembered under
+//!   its key ([`Refusal`]), and a replay answers the same refusal even if the
+//!   points are there by then; a new attempt uses a new key. Input that fails
+//!   validation is not remembered (nothing started), and neither is a
+//!   refused purchase: a receipt is a fact, recorded when a retry can be.
 //! - **Points live in lots.** Each EARN creates a lot with an expiry date
 //!   (the programme's, counted from the purchase date). Redemptions take from
 //!   the soonest-expiring lots first and record which lots they used. Expiry
@@ -69,6 +76,7 @@ pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
     MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsOperation,
     PointsRequest, Purchase, PurchaseRecorded, ReceiptRef, Refund, RefundRecorded, RefundRequest,
+    Refusal, RefusalOutcome,
 };
 pub use program::{LoyaltyProgram, ManualCaps, ManualLimits, PointsExpiry, Tier};
 
@@ -86,6 +94,7 @@ pub const RESERVED_REFERENCE_TYPES: &[&str] = &[
     "refund_redeem",
     "merge_in",
     "merge_out",
+    "refund",
     RECEIPT,
 ];
 

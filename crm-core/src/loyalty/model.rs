@@ -394,6 +394,83 @@ impl std::str::FromStr for PointsOperation {
     }
 }
 
+/// A business refusal remembered under its idempotency key, so that a
+/// replay of the request answers the same refusal (an idempotent outcome
+/// is final, refusals included): a redemption or negative adjustment
+/// refused for insufficient points, a refund beyond the refundable amount.
+/// Input that fails validation is never remembered (nothing started).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// Idempotency key, part 1 (`refund` for refunds).
+    pub reference_type: String,
+    /// Idempotency key, part 2 (`{store_id}/{receipt_id}/{refund_id}` for refunds).
+    pub reference_id: String,
+    /// The customer the request was for (as sent).
+    pub customer_id: CustomerId,
+    /// What was asked: `REDEEM`, `ADJUST` or `REFUND`.
+    pub operation: String,
+    /// Points asked for, signed as the ledger would have had them (0 for refunds).
+    pub points: i64,
+    /// Amount asked for (refunds).
+    pub amount: Option<Decimal>,
+    /// The answer given.
+    pub outcome: RefusalOutcome,
+    /// When it was refused.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The error a [`Refusal`] answered, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RefusalOutcome {
+    /// [`Error::InsufficientPoints`].
+    InsufficientPoints {
+        /// Points asked for.
+        requested: i64,
+        /// Points available then.
+        available: i64,
+    },
+    /// [`Error::Validation`] found against stored state (a refund beyond the
+    /// refundable amount).
+    Validation {
+        /// The failing fields.
+        fields: Vec<crate::FieldError>,
+    },
+}
+
+impl RefusalOutcome {
+    /// The outcome of an error, when it is a refusal that is remembered.
+    pub fn of(error: &Error) -> Option<Self> {
+        match error {
+            Error::InsufficientPoints {
+                requested,
+                available,
+            } => Some(Self::InsufficientPoints {
+                requested: *requested,
+                available: *available,
+            }),
+            Error::Validation(fields) => Some(Self::Validation {
+                fields: fields.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The error to answer again.
+    pub fn to_error(&self) -> Error {
+        match self {
+            Self::InsufficientPoints {
+                requested,
+                available,
+            } => Error::InsufficientPoints {
+                requested: *requested,
+                available: *available,
+            },
+            Self::Validation { fields } => Error::Validation(fields.clone()),
+        }
+    }
+}
+
 /// Result of a manual point operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

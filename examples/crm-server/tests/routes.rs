@@ -864,6 +864,23 @@ async fn error_codes_and_reasons_come_from_the_sdk(backend: Backend) {
         ),
         "{body}"
     );
+    // A refused redemption is final: its replay answers the same status
+    // and body, even once the points are there.
+    let redeem = format!("/api/customers/{id}/loyalty/redeem");
+    let voucher = r#"{"points":25,"reference_type":"voucher","reference_id":"V1"}"#;
+    let first = call(&app, Method::POST, &redeem, Some(voucher)).await;
+    assert_eq!(first.0, StatusCode::CONFLICT, "{}", first.1);
+    assert_eq!(first.1["error"]["code"], "insufficient_points");
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &earn,
+        Some(r#"{"points":50,"reference_type":"promo","reference_id":"P3"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let replay = call(&app, Method::POST, &redeem, Some(voucher)).await;
+    assert_eq!(replay, first, "the replay answers like the first try");
     // An inactive customer takes no points: a conflict with its reason.
     let (status, _) = call(&app, Method::DELETE, &format!("/api/customers/{id}"), None).await;
     assert_eq!(status, StatusCode::OK);
