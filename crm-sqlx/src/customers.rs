@@ -295,9 +295,10 @@ macro_rules! impl_customer_store {
             event: crm_core::events::EventPayload<'_>,
             now: chrono::DateTime<chrono::Utc>,
         ) -> Result<i64> {
-            let done = sqlx::query(
-                "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) VALUES (?, ?, ?, ?)",
-            )
+            let sql = format!(
+                "INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, {EVENT_TOKEN})"
+            );
+            let done = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(event.event_type().as_str())
             .bind(event.customer_id().0)
             .bind(event.to_json().to_string())
@@ -321,14 +322,15 @@ macro_rules! impl_customer_store {
                 });
                 qb.build().execute(&mut *conn).await.map_err(db_err)?;
                 let mut qb = QueryBuilder::<Db>::new(
-                    "INSERT INTO outbox_events (event_type, customer_id, payload, created_at) ",
+                    "INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) ",
                 );
                 qb.push_values(chunk, |mut b, c| {
                     let event = crm_core::events::EventPayload::NewCustomer(c);
                     b.push_bind(event.event_type().as_str())
                         .push_bind(c.id.0)
                         .push_bind(event.to_json().to_string())
-                        .push_bind(ts(now));
+                        .push_bind(ts(now))
+                        .push_unseparated(format!(", {EVENT_TOKEN}"));
                 });
                 qb.build().execute(&mut *conn).await.map_err(db_err)?;
             }
@@ -550,6 +552,7 @@ macro_rules! impl_customer_store {
                     updated_at: now,
                 };
                 customers_created(&mut tx, std::slice::from_ref(&customer), now).await?;
+                seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
             }
@@ -655,6 +658,7 @@ macro_rules! impl_customer_store {
                     qb.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
                 customers_created(&mut tx, &out, now).await?;
+                seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(out)
             }
@@ -699,6 +703,7 @@ macro_rules! impl_customer_store {
                 if let Some(c) = &customer {
                     append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
                 }
+                seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
             }
@@ -731,6 +736,7 @@ macro_rules! impl_customer_store {
                 if let (true, Some(c)) = (changed, &customer) {
                     append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
                 }
+                seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
             }

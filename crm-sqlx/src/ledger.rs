@@ -580,7 +580,8 @@ macro_rules! impl_ledger_store {
                     append_event(&mut self.tx, event, now).await
                 }
 
-                async fn commit(self: Box<Self>) -> Result<()> {
+                async fn commit(mut self: Box<Self>) -> Result<()> {
+                    seal_events(&mut self.tx).await?;
                     self.tx.commit().await.map_err(db_err)
                 }
             }
@@ -623,7 +624,11 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>> {
-                    sqlx::query("SELECT id, event_type, customer_id, payload, created_at FROM outbox_events WHERE id > ? ORDER BY id LIMIT ?")
+                    let sql = format!(
+                        "SELECT {EVENT_ID} AS id, event_type, customer_id, payload, created_at FROM outbox_events \
+                         WHERE {EVENT_ID} > ? ORDER BY {EVENT_ID} LIMIT ?"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(after)
                         .bind(i64::from(limit))
                         .fetch_all(&self.pool)
@@ -635,7 +640,8 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn last_event_id(&self) -> Result<i64> {
-                    let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM outbox_events")
+                    let sql = format!("SELECT MAX({EVENT_ID}) FROM outbox_events");
+                    let id: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
                         .fetch_one(&self.pool)
                         .await
                         .map_err(db_err)?;

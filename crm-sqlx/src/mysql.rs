@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::migrate::Migrator;
 use sqlx::mysql::{
-    MySql, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlQueryResult, MySqlRow,
+    MySql, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions, MySqlQueryResult,
+    MySqlRow,
 };
 
 use crate::StoreOptions;
@@ -43,6 +44,61 @@ fn last_insert_id(done: &MySqlQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = None;
 const FOR_UPDATE: &str = " FOR UPDATE";
 const INSERT_IGNORE: &str = "INSERT IGNORE";
+/// Outbox events are read in commit order: `seq`, assigned by
+/// [`seal_events`] just before commit (ids are taken at insert, so a later
+/// id can commit first and a reader could pass over an event still to
+/// commit).
+const EVENT_ID: &str = "seq";
+/// Marks the events of this transaction until they are sealed.
+const EVENT_TOKEN: &str = "CONNECTION_ID()";
+
+/// Gives this transaction's outbox events their commit sequence numbers:
+/// the next numbers of the one `outbox_sequence` row, whose lock is the
+/// last one the transaction takes and is held until it commits. A later
+/// transaction therefore gets later numbers and can only commit after: the
+/// numbers are gapless and in commit order, whatever the ids and
+/// `auto_increment_increment` (Galera, Group Replication) do.
+async fn seal_events(conn: &mut MySqlConnection) -> crm_core::Result<()> {
+    use crate::error::db_err;
+    // A plain read (no locks) sees this transaction's own rows; the writes
+    // below go by primary key, so they lock only rows this transaction
+    // already holds (a range lock here would deadlock with writers inserting
+    // their events).
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM outbox_events WHERE tx_token = CONNECTION_ID() AND seq IS NULL ORDER BY id",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db_err)?;
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+    let done = sqlx::query("UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + ?) WHERE id = 1")
+        .bind(n)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut next = last_insert_id(&done) - n;
+    for chunk in ids.chunks(1_000) {
+        let mut qb = sqlx::QueryBuilder::<MySql>::new("UPDATE outbox_events SET seq = CASE id");
+        for id in chunk {
+            next += 1;
+            qb.push(" WHEN ")
+                .push_bind(*id)
+                .push(" THEN ")
+                .push_bind(next);
+        }
+        qb.push(" END WHERE id IN (");
+        let mut list = qb.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        qb.push(")");
+        qb.build().execute(&mut *conn).await.map_err(db_err)?;
+    }
+    Ok(())
+}
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");
 

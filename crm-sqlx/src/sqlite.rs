@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteQueryResult, SqliteRow, SqliteSynchronous,
+    Sqlite, SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool,
+    SqlitePoolOptions, SqliteQueryResult, SqliteRow, SqliteSynchronous,
 };
 
 use crate::StoreOptions;
@@ -48,6 +48,16 @@ fn last_insert_id(done: &SqliteQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = Some("BEGIN IMMEDIATE");
 const FOR_UPDATE: &str = "";
 const INSERT_IGNORE: &str = "INSERT OR IGNORE";
+/// One writer at a time: ids are in commit order already.
+const EVENT_ID: &str = "id";
+/// No marking needed (see [`seal_events`]).
+const EVENT_TOKEN: &str = "NULL";
+
+/// SQLite commits one writer at a time, so outbox ids are already in commit
+/// order: nothing to seal.
+async fn seal_events(_conn: &mut SqliteConnection) -> crm_core::Result<()> {
+    Ok(())
+}
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 

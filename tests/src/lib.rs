@@ -62,6 +62,7 @@ macro_rules! conformance_suite {
             refunds_give_back_only_the_customers_own_redemption,
             refusals_are_final,
             concurrent_replays_answer_like_the_first_try,
+            late_commits_are_delivered_once_in_order,
         );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,

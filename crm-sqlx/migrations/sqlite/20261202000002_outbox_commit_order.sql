@@ -1,0 +1,3 @@
+-- Shared insert SQL with MySQL; SQLite's ids are in commit order already,
+-- so the column stays NULL.
+ALTER TABLE outbox_events ADD COLUMN tx_token INTEGER;
