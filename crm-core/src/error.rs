@@ -86,6 +86,10 @@ impl ErrorKind {
 /// | `forbidden` | 403 | the caller's role may not do this |
 /// | `rate_limited` | 429 | too many attempts; try later |
 /// | `malformed_json` | 400 | the body is not JSON |
+/// | `bad_request` | 400 | the request itself is malformed (a path parameter of the wrong type) |
+/// | `method_not_allowed` | 405 | the path exists, the method does not |
+/// | `payload_too_large` | 413 | the body is over the server's limit |
+/// | `unsupported_media_type` | 415 | the body's content type is not accepted |
 /// | `internal` | 500 | the backend failed; details only in logs |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,13 +116,21 @@ pub enum ErrorCode {
     RateLimited,
     /// `malformed_json`
     MalformedJson,
+    /// `bad_request`
+    BadRequest,
+    /// `method_not_allowed`
+    MethodNotAllowed,
+    /// `payload_too_large`
+    PayloadTooLarge,
+    /// `unsupported_media_type`
+    UnsupportedMediaType,
     /// `internal`
     Internal,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and binding tests.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Validation,
         ErrorCode::NotFound,
         ErrorCode::DuplicateCustomer,
@@ -129,6 +141,10 @@ impl ErrorCode {
         ErrorCode::Forbidden,
         ErrorCode::RateLimited,
         ErrorCode::MalformedJson,
+        ErrorCode::BadRequest,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
         ErrorCode::Internal,
     ];
 
@@ -145,8 +161,31 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::MalformedJson => "malformed_json",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
         }
+    }
+
+    /// The code a server answers for a bare HTTP status (a rejection made
+    /// before any handler ran); `None` for statuses without a code.
+    pub fn for_http_status(status: u16) -> Option<Self> {
+        Some(match status {
+            400 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            409 => ErrorCode::Conflict,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::Validation,
+            429 => ErrorCode::RateLimited,
+            500..=599 => ErrorCode::Internal,
+            _ => return None,
+        })
     }
 
     /// The HTTP status that carries this code.
@@ -161,7 +200,10 @@ impl ErrorCode {
             ErrorCode::Unauthorized => 401,
             ErrorCode::Forbidden => 403,
             ErrorCode::RateLimited => 429,
-            ErrorCode::MalformedJson => 400,
+            ErrorCode::MalformedJson | ErrorCode::BadRequest => 400,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Internal => 500,
         }
     }

@@ -118,6 +118,50 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
+/// Answers every error the router or a layer made before a handler ran
+/// (axum's plain-text 400 for a malformed path parameter, the empty 405 of
+/// a wrong method, 404 of an unknown path, 413 of a body over the limit)
+/// with the JSON envelope, keeping the status and headers (`Allow`).
+pub async fn envelope_rejections(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let Some(code) = ErrorCode::for_http_status(status.as_u16()) else {
+        return res;
+    };
+    let (mut parts, body) = res.into_parts();
+    let text = axum::body::to_bytes(body, 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_string()
+    } else {
+        text
+    };
+    let mut err = ApiError::new(code, message);
+    err.status = status;
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let fresh = err.into_response();
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.headers.extend(fresh_parts.headers);
+    Response::from_parts(parts, body)
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -178,6 +178,7 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             options.body_limit,
         ))
+        .layer(axum::middleware::from_fn(error::envelope_rejections))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid));

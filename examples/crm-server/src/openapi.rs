@@ -177,10 +177,58 @@ pub struct ApiDoc;
 pub fn spec_json() -> &'static str {
     static SPEC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     SPEC.get_or_init(|| {
-        let (_, api) = crate::routes::router().split_for_parts();
+        let (_, mut api) = crate::routes::router().split_for_parts();
+        document_rejections(&mut api);
         api.to_json()
             .unwrap_or_else(|e| format!("{{\"error\": \"openapi: {e}\"}}"))
     })
+}
+
+/// Adds to every operation the rejections the router makes before a
+/// handler runs, all with the error envelope: 405 (`method_not_allowed`),
+/// 413 (`payload_too_large`) on operations with a body, and 400
+/// (`bad_request`) on operations with path parameters.
+fn document_rejections(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let envelope = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                    .build(),
+            )
+            .build()
+    };
+    for (path, item) in api.paths.paths.iter_mut() {
+        let has_params = path.contains('{');
+        for op in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let responses = &mut op.responses.responses;
+            responses.entry("405".into()).or_insert_with(|| {
+                envelope("Method not allowed on this path (`method_not_allowed`)").into()
+            });
+            if op.request_body.is_some() {
+                responses.entry("413".into()).or_insert_with(|| {
+                    envelope("Body over the server's limit (`payload_too_large`)").into()
+                });
+            }
+            if has_params {
+                responses.entry("400".into()).or_insert_with(|| {
+                    envelope("A path parameter of the wrong type (`bad_request`), or malformed JSON (`malformed_json`)").into()
+                });
+            }
+        }
+    }
 }
 
 /// Adds the `bearer` security scheme (JWT).

@@ -944,6 +944,69 @@ async fn error_codes_and_reasons_come_from_the_sdk(backend: Backend) {
     );
 }
 
+/// What the router refuses before a handler runs answers the envelope too,
+/// with a documented status: a malformed path parameter, a wrong method,
+/// an unknown path, a body over the limit.
+async fn rejections_before_a_handler_use_the_envelope(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
+    for (method, uri, status, code) in [
+        (
+            Method::GET,
+            "/api/customers/abc",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Method::PUT,
+            "/api/customers",
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            Method::GET,
+            "/api/no-such-thing",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+    ] {
+        let (got, body) = call(&app, method.clone(), uri, None).await;
+        assert_eq!(
+            (
+                got,
+                body["success"].as_bool(),
+                body["error"]["code"].as_str()
+            ),
+            (status, Some(false), Some(code)),
+            "{method} {uri}: {body}"
+        );
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+    let big = format!(r#"{{"name": "{}"}}"#, "x".repeat(2 * 1024 * 1024));
+    let (got, body) = call(&app, Method::POST, "/api/customers", Some(&big)).await;
+    assert_eq!(got, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["success"], false);
+    // The document states them.
+    let doc: Value = serde_json::from_str(crm_server::openapi::spec_json()).expect("json");
+    let ops = doc["paths"]["/api/customers/{id}"]
+        .as_object()
+        .expect("path");
+    for (method, op) in ops {
+        for status in ["400", "405"] {
+            assert!(
+                op["responses"].get(status).is_some(),
+                "{method} /api/customers/{{id}} documents {status}"
+            );
+        }
+    }
+}
+
 /// Every router test runs on SQLite and on MySQL/MariaDB.
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
@@ -967,6 +1030,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    rejections_before_a_handler_use_the_envelope,
     error_codes_and_reasons_come_from_the_sdk,
     merge_adjust_and_deactivate_over_http,
     customers_crud_with_the_guide_envelope,
