@@ -91,6 +91,7 @@ impl ErrorKind {
 /// | `payload_too_large` | 413 | the body is over the server's limit |
 /// | `unsupported_media_type` | 415 | the body's content type is not accepted |
 /// | `internal` | 500 | the backend failed; details only in logs |
+/// | `unavailable` | 503 | overloaded or timed out; retry after `Retry-After` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -126,11 +127,13 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// `internal`
     Internal,
+    /// `unavailable`
+    Unavailable,
 }
 
 impl ErrorCode {
     /// Every code, for documentation and binding tests.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Validation,
         ErrorCode::NotFound,
         ErrorCode::DuplicateCustomer,
@@ -146,6 +149,7 @@ impl ErrorCode {
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
         ErrorCode::Internal,
+        ErrorCode::Unavailable,
     ];
 
     /// The code as sent (`insufficient_points`, ...).
@@ -166,6 +170,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unavailable => "unavailable",
         }
     }
 
@@ -183,6 +188,7 @@ impl ErrorCode {
             415 => ErrorCode::UnsupportedMediaType,
             422 => ErrorCode::Validation,
             429 => ErrorCode::RateLimited,
+            503 => ErrorCode::Unavailable,
             500..=599 => ErrorCode::Internal,
             _ => return None,
         })
@@ -205,6 +211,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 }

@@ -140,6 +140,12 @@ pub struct ServerOptions {
     pub cors_origins: Option<Vec<String>>,
     /// Largest request body, in bytes (default 1 MiB).
     pub body_limit: usize,
+    /// Longest time a request may take before it is answered 503
+    /// `unavailable` (default 30 s).
+    pub request_timeout: std::time::Duration,
+    /// Requests handled at once; more are shed at once with 503
+    /// `unavailable` and `Retry-After: 1` (default 512).
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerOptions {
@@ -147,12 +153,62 @@ impl Default for ServerOptions {
         Self {
             cors_origins: None,
             body_limit: 1024 * 1024,
+            request_timeout: std::time::Duration::from_secs(30),
+            max_in_flight: 512,
         }
+    }
+}
+
+/// The in-flight limit and the deadline of every request.
+#[derive(Debug)]
+struct Limits {
+    in_flight: Arc<tokio::sync::Semaphore>,
+    timeout: std::time::Duration,
+}
+
+/// Sheds load beyond the in-flight limit (503 with `Retry-After`), answers a
+/// request that overruns its deadline with 503, and turns a panic in a
+/// handler into the 500 envelope (logged with a request id) instead of a
+/// dropped connection.
+async fn limits(
+    axum::extract::State(limits): axum::extract::State<Arc<Limits>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use futures_util::FutureExt;
+    let unavailable = |message: &str| {
+        let mut res =
+            ApiError::new(crm_core::ErrorCode::Unavailable, message.to_string()).into_response();
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("1"),
+        );
+        res
+    };
+    let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
+        return unavailable("the server is busy; retry in a second");
+    };
+    let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+    match tokio::time::timeout(limits.timeout, run).await {
+        Ok(Ok(res)) => res,
+        Ok(Err(_panic)) => {
+            ApiError::from(crm_core::Error::storage_msg("a request handler panicked"))
+                .into_response()
+        }
+        Err(_) => unavailable("the request took too long; retry later"),
     }
 }
 
 /// The router with explicit HTTP settings.
 pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
+    let (router, _) = routes::router().split_for_parts();
+    let router = router.route("/crm-updates", axum::routing::get(events::updates));
+    layered(router, state, options)
+}
+
+/// Wraps routes in the server's layers (limits, envelope, ids, tracing, CORS).
+fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>, options: ServerOptions) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
         |req: &axum::http::Request<axum::body::Body>| {
@@ -164,9 +220,11 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
             tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
         },
     );
-    let (router, _) = routes::router().split_for_parts();
+    let limits = Arc::new(Limits {
+        in_flight: Arc::new(tokio::sync::Semaphore::new(options.max_in_flight.max(1))),
+        timeout: options.request_timeout,
+    });
     let mut router = router
-        .route("/crm-updates", axum::routing::get(events::updates))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             announce_writes,
@@ -178,6 +236,7 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
             options.body_limit,
         ))
+        .layer(axum::middleware::from_fn_with_state(limits, self::limits))
         .layer(axum::middleware::from_fn(error::envelope_rejections))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(trace)
@@ -197,4 +256,107 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
         router = router.layer(cors);
     }
     router.with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use tower::ServiceExt;
+
+    fn app(options: ServerOptions) -> Router {
+        let crm = Crm::new(crm_core::memory::MemoryStore::new());
+        let state = AppState::new(crm, b"a test secret of at least 32 bytes!!");
+        let routes = Router::new()
+            .route(
+                "/boom",
+                axum::routing::get(|| async {
+                    let v: Vec<u8> = Vec::new();
+                    // An out-of-bounds index: a bug in a handler.
+                    axum::Json(v[usize::from(v.is_empty())])
+                }),
+            )
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+                    "done"
+                }),
+            );
+        layered(routes, state, options)
+    }
+
+    async fn get(app: &Router, uri: &str) -> (StatusCode, Option<String>, serde_json::Value) {
+        let res = app
+            .clone()
+            .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
+            .await
+            .expect("response");
+        let status = res.status();
+        let retry = res
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20)
+            .await
+            .expect("body");
+        (
+            status,
+            retry,
+            serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_panic_answers_the_500_envelope() {
+        let app = app(ServerOptions::default());
+        let (status, _, body) = get(&app, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(body["error"]["code"], "internal");
+        assert!(body["error"]["request_id"].is_string(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn load_beyond_the_limit_is_shed_and_slow_requests_time_out() {
+        let app = app(ServerOptions {
+            max_in_flight: 1,
+            ..Default::default()
+        });
+        let first = tokio::spawn({
+            let app = app.clone();
+            async move { get(&app, "/slow").await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (status, retry, body) = get(&app, "/slow").await;
+        assert_eq!(
+            (status, retry.as_deref(), body["error"]["code"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1"),
+                Some("unavailable")
+            )
+        );
+        let (status, _, _) = first.await.expect("first");
+        assert_eq!(status, StatusCode::OK, "the request in flight finishes");
+
+        let app = app_with_timeout(std::time::Duration::from_millis(100));
+        let (status, retry, body) = get(&app, "/slow").await;
+        assert_eq!(
+            (status, retry.as_deref(), body["error"]["code"].as_str()),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some("1"),
+                Some("unavailable")
+            )
+        );
+    }
+
+    fn app_with_timeout(timeout: std::time::Duration) -> Router {
+        app(ServerOptions {
+            request_timeout: timeout,
+            ..Default::default()
+        })
+    }
 }

@@ -90,10 +90,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(String::from)
             .collect::<Vec<_>>()
     });
+    let seconds = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+    };
+    let defaults = crm_server::ServerOptions::default();
     let options = crm_server::ServerOptions {
         cors_origins,
-        ..Default::default()
+        request_timeout: seconds("CRM_REQUEST_TIMEOUT_SECS").unwrap_or(defaults.request_timeout),
+        max_in_flight: std::env::var("CRM_MAX_IN_FLIGHT")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(defaults.max_in_flight),
+        ..defaults
     };
+    let shutdown_deadline =
+        seconds("CRM_SHUTDOWN_DEADLINE_SECS").unwrap_or(std::time::Duration::from_secs(10));
     let cache = match std::env::var("REDIS_URL").ok().filter(|u| !u.is_empty()) {
         Some(url) => {
             let prefix = std::env::var("CRM_REDIS_PREFIX").unwrap_or_else(|_| "crm:".into());
@@ -113,9 +127,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     crm_server::events::EventHub::start(&state);
     let service = crm_server::app_with(state, options)
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // On SIGTERM: stop accepting, let requests in flight finish, but not
+    // for longer than the deadline (a WebSocket would keep it open forever).
+    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stopping.send(true);
+    });
+    tokio::select! {
+        served = async { server.await } => served?,
+        _ = async {
+            let _ = stopped.wait_for(|s| *s).await;
+            tokio::time::sleep(shutdown_deadline).await;
+        } => eprintln!("shutdown deadline of {shutdown_deadline:?} passed; closing the remaining connections"),
+    }
     Ok(())
 }
 

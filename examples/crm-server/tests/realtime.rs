@@ -77,6 +77,7 @@ fn start_server(database_url: &str, redis: Option<(&str, &str)>) -> Server {
         .env("CRM_ADMIN_PASSWORD", PASSWORD)
         .env("CRM_JWT_SECRET", "realtime-test-secret-0123456789abcdef")
         .env("RUST_LOG", "warn")
+        .env("CRM_SHUTDOWN_DEADLINE_SECS", "1")
         .env_remove("REDIS_URL")
         .stdout(if std::env::var_os("CRM_TEST_SERVER_LOGS").is_some() {
             Stdio::inherit()
@@ -196,6 +197,42 @@ fn remove_sqlite(path: &std::path::Path) {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// SIGTERM stops the server promptly even while a WebSocket stays open
+/// (upgraded connections do not hold the graceful shutdown; requests in
+/// flight get at most `CRM_SHUTDOWN_DEADLINE_SECS`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_server_within_the_deadline() {
+    let (url, path) = sqlite_url("term");
+    let mut server = start_server(&url, None);
+    let _ws = server.websocket(None).await;
+    let pid = server._proc.0.id().to_string();
+    let started = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let exited = loop {
+        if let Ok(Some(status)) = server._proc.0.try_wait() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(8) {
+            break None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        exited.is_some(),
+        "the server did not stop on SIGTERM with a WebSocket open"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
