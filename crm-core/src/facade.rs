@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use phonenumber::country::Id as Region;
 use serde::{Deserialize, Serialize};
 
-use crate::analytics::{AnalyticsModel, AnalyticsSettings};
+use crate::analytics::{AnalyticsSettings, FittedAnalytics};
 use crate::clock::{Clock, SystemClock};
 use crate::customer::validate::{Rules, parse_region};
 use crate::customer::{Customer, CustomerId};
@@ -73,8 +73,10 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: CrmConfig,
     pub(crate) region: Region,
-    /// The fitted analytics model, shared by clones and reconfigured copies.
-    pub(crate) analytics: Arc<std::sync::RwLock<Option<Arc<AnalyticsModel>>>>,
+    /// The last fitted analytics, shared by clones and reconfigured copies.
+    pub(crate) analytics: Arc<std::sync::RwLock<Option<Arc<FittedAnalytics>>>>,
+    /// Held while fitting: one refit at a time per process.
+    pub(crate) refit_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Inner {
@@ -148,6 +150,7 @@ impl Crm {
                 region: Region::ID,
                 config: CrmConfig::default(),
                 analytics: Default::default(),
+                refit_lock: Default::default(),
             }),
         }
     }
@@ -162,6 +165,7 @@ impl Crm {
                 config: inner.config.clone(),
                 region: inner.region,
                 analytics: inner.analytics.clone(),
+                refit_lock: inner.refit_lock.clone(),
             }),
         }
     }
@@ -192,6 +196,7 @@ impl Crm {
                 config,
                 region,
                 analytics: inner.analytics.clone(),
+                refit_lock: inner.refit_lock.clone(),
             }),
         })
     }

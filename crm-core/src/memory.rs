@@ -731,6 +731,15 @@ impl UserStore for MemoryStore {
             .collect())
     }
 
+    async fn setting(&self, key: String) -> Result<Option<String>> {
+        Ok(self.state.lock().await.settings.get(&key).cloned())
+    }
+
+    async fn put_setting(&self, key: String, value: String) -> Result<()> {
+        self.state.lock().await.settings.insert(key, value);
+        Ok(())
+    }
+
     async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
         Ok(self
             .state

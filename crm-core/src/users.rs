@@ -166,6 +166,10 @@ pub trait UserStore: Send + Sync {
     /// The value of a setting, storing `value` first if the key is absent
     /// (so concurrent first starts agree on one value).
     async fn setting_or_insert(&self, key: String, value: String) -> Result<String>;
+    /// The value of a setting, if stored.
+    async fn setting(&self, key: String) -> Result<Option<String>>;
+    /// Stores a setting, replacing any value.
+    async fn put_setting(&self, key: String, value: String) -> Result<()>;
 }
 
 impl Users {

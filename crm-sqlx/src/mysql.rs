@@ -44,6 +44,9 @@ fn last_insert_id(done: &MySqlQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = None;
 const FOR_UPDATE: &str = " FOR UPDATE";
 const INSERT_IGNORE: &str = "INSERT IGNORE";
+/// Stores a setting, replacing any value.
+const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_value) VALUES (?, ?) \
+     ON DUPLICATE KEY UPDATE setting_value = VALUES(setting_value)";
 /// Outbox events are read in commit order: `seq`, assigned by
 /// [`seal_events`] just before commit (ids are taken at insert, so a later
 /// id can commit first and a reader could pass over an event still to

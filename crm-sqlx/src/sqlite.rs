@@ -48,6 +48,9 @@ fn last_insert_id(done: &SqliteQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = Some("BEGIN IMMEDIATE");
 const FOR_UPDATE: &str = "";
 const INSERT_IGNORE: &str = "INSERT OR IGNORE";
+/// Stores a setting, replacing any value.
+const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_value) VALUES (?, ?) \
+     ON CONFLICT (setting_key) DO UPDATE SET setting_value = excluded.setting_value";
 /// One writer at a time: ids are in commit order already.
 const EVENT_ID: &str = "id";
 /// No marking needed (see [`seal_events`]).

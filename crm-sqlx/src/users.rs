@@ -64,6 +64,24 @@ macro_rules! impl_user_store {
                         .collect()
                 }
 
+                async fn setting(&self, key: String) -> Result<Option<String>> {
+                    sqlx::query_scalar("SELECT setting_value FROM app_settings WHERE setting_key = ?")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)
+                }
+
+                async fn put_setting(&self, key: String, value: String) -> Result<()> {
+                    sqlx::query(sqlx::AssertSqlSafe(UPSERT_SETTING))
+                        .bind(key)
+                        .bind(value)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(())
+                }
+
                 async fn setting_or_insert(&self, key: String, value: String) -> Result<String> {
                     sqlx::query(sqlx::AssertSqlSafe(format!(
                         "{INSERT_IGNORE} INTO app_settings (setting_key, setting_value) VALUES (?, ?)"

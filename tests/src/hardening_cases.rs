@@ -465,3 +465,88 @@ pub async fn late_commits_are_delivered_once_in_order(b: Backend) {
     assert_eq!(late, 1, "{}: the late event arrived once", b.name);
     assert_eq!(follower.skipped_ids(), 0, "{}", b.name);
 }
+
+/// Segments come from the last fit (no refit, no scan of the history per
+/// call); the fit is persisted, so a restarted process serves it without
+/// refitting; concurrent refits share one fit.
+pub async fn segments_come_from_the_last_fit(b: Backend) {
+    let analytics = b.crm.analytics();
+    assert!(analytics.segments().await.expect("segments").is_empty());
+    assert!(analytics.last_fit().await.expect("last fit").is_none());
+    let loyalty = b.crm.loyalty();
+    for (name, n) in [("Seg A", 3), ("Seg B", 1)] {
+        let c = customer(&b, name).await;
+        for k in 0..n {
+            loyalty
+                .record_purchase(purchase(&b, c.id, &format!("{name}-{k}"), 150_000))
+                .await
+                .expect("purchase");
+            b.clock.advance(Duration::days(9));
+        }
+    }
+    analytics.refit().await.expect("refit");
+    let first = analytics.segments().await.expect("segments");
+    let total =
+        |s: &[crm_core::analytics::SegmentTotal]| s.iter().map(|r| r.customers).sum::<u64>();
+    assert_eq!(total(&first), 2, "{}", b.name);
+    let fit = analytics.last_fit().await.expect("fit").expect("a fit");
+    // New purchases do not change the served segments until a refit.
+    let late = customer(&b, "Seg C").await;
+    loyalty
+        .record_purchase(purchase(&b, late.id, "SEG-C", 90_000))
+        .await
+        .expect("purchase");
+    assert_eq!(analytics.segments().await.expect("segments"), first);
+    // A restarted process (a new Crm on the same database) serves the
+    // persisted fit without fitting.
+    let restarted = crm_core::Crm::from_arc(b.store.clone()).with_clock(b.clock.clone());
+    let again = restarted
+        .analytics()
+        .last_fit()
+        .await
+        .expect("last fit")
+        .expect("persisted");
+    assert_eq!(
+        (again.generation, &again.model),
+        (fit.generation, &fit.model)
+    );
+    assert_eq!(
+        restarted.analytics().segments().await.expect("segments"),
+        first
+    );
+    // Eight refits at once: one fit, shared.
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let mut refits = Vec::new();
+    for _ in 0..8 {
+        let a = restarted.analytics();
+        let start = start.clone();
+        refits.push(tokio::spawn(async move {
+            start.wait().await;
+            a.refit().await
+        }));
+    }
+    let mut models = Vec::new();
+    for r in refits {
+        models.push(r.await.expect("task").expect("refit"));
+    }
+    assert!(models.windows(2).all(|w| w[0] == w[1]), "{}", b.name);
+    let after = restarted
+        .analytics()
+        .last_fit()
+        .await
+        .expect("fit")
+        .expect("a fit");
+    // Calls that arrive while a fit runs share it; one that arrives after
+    // it ended asks for a fresh one (at most one such straggler here).
+    assert!(
+        after.generation <= fit.generation + 2,
+        "{}: one fit for eight calls",
+        b.name
+    );
+    assert_eq!(
+        total(&restarted.analytics().segments().await.expect("segments")),
+        3
+    );
+    // The first process sees the newer fit too.
+    assert_eq!(total(&analytics.segments().await.expect("segments")), 3);
+}

@@ -63,6 +63,7 @@ macro_rules! conformance_suite {
             refusals_are_final,
             concurrent_replays_answer_like_the_first_try,
             late_commits_are_delivered_once_in_order,
+            segments_come_from_the_last_fit,
         );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,

@@ -187,9 +187,97 @@ impl ScoreCursor {
     }
 }
 
+/// The setting under which the last fit is persisted.
+const FIT_SETTING: &str = "analytics_fit";
+/// Its generation alone: a cheap check whether another process refitted.
+const FIT_GENERATION_SETTING: &str = "analytics_fit_generation";
+
+/// The last fitted analytics: the model, when and how often it was fitted,
+/// and the segment totals it gives. Persisted with the data, so every
+/// process serves the same model and a restart does not refit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FittedAnalytics {
+    /// Counts the fits of this database (1 for the first).
+    pub generation: u64,
+    /// When it was fitted.
+    pub fitted_at: chrono::DateTime<chrono::Utc>,
+    /// The model.
+    pub model: AnalyticsModel,
+    /// Customers and lifetime value per segment under this model; `None`
+    /// until first asked for (a model loaded from elsewhere, or fitted by
+    /// [`Analytics::score_all`]).
+    pub segments: Option<Vec<SegmentTotal>>,
+}
+
 impl Analytics {
-    /// Fits the models on the whole history in one streaming pass; `None`
-    /// when there is no purchase yet.
+    /// The kept fit, if any, without reading the store.
+    fn kept(&self) -> Option<Arc<FittedAnalytics>> {
+        self.inner
+            .analytics
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Keeps a fit in memory and persists it.
+    async fn keep(&self, fit: FittedAnalytics) -> Result<Arc<FittedAnalytics>> {
+        let json =
+            serde_json::to_string(&fit).map_err(|e| Error::storage("analytics fit snapshot", e))?;
+        self.inner
+            .store
+            .put_setting(FIT_SETTING.into(), json)
+            .await?;
+        self.inner
+            .store
+            .put_setting(FIT_GENERATION_SETTING.into(), fit.generation.to_string())
+            .await?;
+        let fit = Arc::new(fit);
+        *self
+            .inner
+            .analytics
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(fit.clone());
+        Ok(fit)
+    }
+
+    /// The last fit: kept in memory unless a newer one was persisted by a
+    /// refit of any process (then that one, kept from then on).
+    async fn last(&self) -> Result<Option<Arc<FittedAnalytics>>> {
+        let persisted: u64 = self
+            .inner
+            .store
+            .setting(FIT_GENERATION_SETTING.into())
+            .await?
+            .and_then(|g| g.parse().ok())
+            .unwrap_or(0);
+        if let Some(fit) = self.kept()
+            && fit.generation >= persisted
+        {
+            return Ok(Some(fit));
+        }
+        let Some(json) = self.inner.store.setting(FIT_SETTING.into()).await? else {
+            return Ok(None);
+        };
+        let fit: FittedAnalytics = serde_json::from_str(&json)
+            .map_err(|e| Error::storage("stored analytics fit is unreadable", e))?;
+        let fit = Arc::new(fit);
+        *self
+            .inner
+            .analytics
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(fit.clone());
+        Ok(Some(fit))
+    }
+
+    /// The last fit, if there is one (kept or persisted): the model with its
+    /// generation, time and segment totals.
+    pub async fn last_fit(&self) -> Result<Option<FittedAnalytics>> {
+        Ok(self.last().await?.map(|f| (*f).clone()))
+    }
+
+    /// Fits the models on the whole history in one streaming pass (the
+    /// optimisation runs on the blocking pool, off the async workers);
+    /// `None` when there is no purchase yet.
     async fn fit(&self) -> Result<Option<AnalyticsModel>> {
         let mut builder = self.inner.model_builder()?;
         let mut pages = SummaryPages::new(self.inner.clone())?;
@@ -199,49 +287,83 @@ impl Analytics {
         if builder.customers() == 0 {
             return Ok(None);
         }
-        let model = builder.finish()?;
-        self.load_model(model.clone());
+        let model = tokio::task::spawn_blocking(move || builder.finish())
+            .await
+            .map_err(|e| Error::storage("the model fit stopped", e))??;
         Ok(Some(model))
     }
 
-    /// Fits the analytics models (RFM cut points, BG/NBD, Gamma-Gamma) on the
-    /// whole purchase history and keeps them for [`Analytics::customer`].
-    /// One streaming pass; returns the fitted model (its snapshot). Without
-    /// any purchase there is nothing to fit: a validation error on
-    /// `customers`.
-    pub async fn refit(&self) -> Result<AnalyticsModel> {
-        self.fit().await?.ok_or_else(|| {
-            Error::invalid(
-                "customers",
-                "required",
-                "analytics need at least one customer",
-            )
-        })
-    }
-
-    /// Replaces the kept model with a snapshot (e.g. fitted elsewhere).
-    pub fn load_model(&self, model: AnalyticsModel) {
-        *self
-            .inner
-            .analytics
-            .write()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(model));
-    }
-
-    /// The kept model, fitted on first use; a placeholder (recency fallback,
-    /// nothing fitted, not kept) while there is no history.
-    async fn model(&self) -> Result<Arc<AnalyticsModel>> {
-        let kept = self
-            .inner
-            .analytics
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(model) = kept {
-            return Ok(model);
+    /// Fits, and with `segments` also totals the segments, once at a time:
+    /// a caller that waited while another fit ran gets that fit.
+    async fn refit_once(&self, segments: bool) -> Result<Option<Arc<FittedAnalytics>>> {
+        let seen = self.last().await?.map_or(0, |f| f.generation);
+        let _single = self.inner.refit_lock.lock().await;
+        if let Some(fit) = self.kept()
+            && fit.generation > seen
+            && (fit.segments.is_some() || !segments)
+        {
+            return Ok(Some(fit));
         }
-        match self.fit().await? {
-            Some(model) => Ok(Arc::new(model)),
+        let Some(model) = self.fit().await? else {
+            return Ok(None);
+        };
+        let segments = match segments {
+            true => Some(self.segment_totals(&model).await?),
+            false => None,
+        };
+        let fit = FittedAnalytics {
+            generation: self.last().await?.map_or(0, |f| f.generation) + 1,
+            fitted_at: self.inner.now(),
+            model,
+            segments,
+        };
+        self.keep(fit).await.map(Some)
+    }
+
+    /// Fits the analytics models (RFM cut points, BG/NBD, Gamma-Gamma) on
+    /// the whole purchase history and totals the segments under them; keeps
+    /// and persists both for [`Analytics::customer`] and
+    /// [`Analytics::segments`] (every process, and restarts, serve them).
+    /// One refit runs at a time; concurrent callers share it. Without any
+    /// purchase there is nothing to fit: a validation error on `customers`.
+    pub async fn refit(&self) -> Result<AnalyticsModel> {
+        self.refit_once(true)
+            .await?
+            .map(|f| f.model.clone())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "customers",
+                    "required",
+                    "analytics need at least one customer",
+                )
+            })
+    }
+
+    /// Replaces the kept model with a snapshot (e.g. fitted elsewhere); it
+    /// is persisted like a refit, its segments totalled when first asked for.
+    pub async fn load_model(&self, model: AnalyticsModel) -> Result<()> {
+        let _single = self.inner.refit_lock.lock().await;
+        let generation = self.last().await?.map_or(0, |f| f.generation) + 1;
+        self.keep(FittedAnalytics {
+            generation,
+            fitted_at: self.inner.now(),
+            model,
+            segments: None,
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The model to score with: the last fit, fitted on first use; a
+    /// placeholder (recency fallback, nothing fitted, not kept) while there
+    /// is no history.
+    async fn model(&self) -> Result<Arc<AnalyticsModel>> {
+        let fit = match self.last().await? {
+            Some(fit) => Some(fit),
+            None => self.refit_once(false).await?,
+        };
+        match fit {
+            Some(fit) => Ok(Arc::new(fit.model.clone())),
             None => {
                 let mut builder = self.inner.model_builder()?;
                 builder.add(&empty_summary(CustomerId(0)));
@@ -285,11 +407,13 @@ impl Analytics {
     }
 
     /// Scores every customer with purchases: one streaming pass to fit (the
-    /// model is kept), then a cursor that scores as it reads, in customer id
-    /// order, with bounded memory. Without any purchase the cursor is empty
-    /// and its [`model`](ScoreCursor::model) is `None`.
+    /// model is kept and persisted, as by a refit), then a cursor that
+    /// scores as it reads, in customer id order, with bounded memory.
+    /// Without any purchase the cursor is empty and its
+    /// [`model`](ScoreCursor::model) is `None`.
     pub async fn score_all(&self) -> Result<ScoreCursor> {
-        let scorer = self.fit().await?.map(AnalyticsModel::into_scorer);
+        let fit = self.refit_once(false).await?;
+        let scorer = fit.map(|f| f.model.clone().into_scorer());
         let pages = match scorer {
             Some(_) => Some(Box::new(SummaryPages::new(self.inner.clone())?)),
             None => None,
@@ -301,18 +425,50 @@ impl Analytics {
         })
     }
 
-    /// Customers and total lifetime value per RFM segment, over every
-    /// customer with purchases (one row per segment present, by segment
-    /// name).
+    /// Customers and total lifetime value per RFM segment (one row per
+    /// segment present, by segment name), **from the last fit**: no refit
+    /// and no pass over the history on each call. Totals not yet computed
+    /// for the last model are computed once (one scoring pass) and kept;
+    /// without any fit yet, the first call fits. Refit to take new purchases
+    /// in.
     pub async fn segments(&self) -> Result<Vec<SegmentTotal>> {
+        if let Some(fit) = self.last().await?
+            && let Some(segments) = &fit.segments
+        {
+            return Ok(segments.clone());
+        }
+        let Some(fit) = self.last().await? else {
+            return Ok(self
+                .refit_once(true)
+                .await?
+                .and_then(|f| f.segments.clone())
+                .unwrap_or_default());
+        };
+        let _single = self.inner.refit_lock.lock().await;
+        if let Some(kept) = self.kept()
+            && kept.generation == fit.generation
+            && let Some(segments) = &kept.segments
+        {
+            return Ok(segments.clone());
+        }
+        let segments = self.segment_totals(&fit.model).await?;
+        self.keep(FittedAnalytics {
+            segments: Some(segments.clone()),
+            ..(*fit).clone()
+        })
+        .await?;
+        Ok(segments)
+    }
+
+    /// One scoring pass over the history with `model`: customers and
+    /// lifetime value per segment.
+    async fn segment_totals(&self, model: &AnalyticsModel) -> Result<Vec<SegmentTotal>> {
         let mut by_segment: BTreeMap<&'static str, SegmentTotal> = BTreeMap::new();
-        let mut cursor = self.score_all().await?;
-        loop {
-            let batch = cursor.next_batch(1024).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for a in batch {
+        let mut scorer = model.scorer();
+        let mut pages = SummaryPages::new(self.inner.clone())?;
+        while let Some(summaries) = pages.next_page().await? {
+            for summary in summaries {
+                let a = scorer.score_owned(summary);
                 let row = by_segment
                     .entry(a.segment.as_str())
                     .or_insert_with(|| SegmentTotal {

@@ -60,7 +60,7 @@ pub use churn::{
 pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig};
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
-pub use history::{AnalyticsSettings, CustomerScore, ScoreCursor, SegmentTotal};
+pub use history::{AnalyticsSettings, CustomerScore, FittedAnalytics, ScoreCursor, SegmentTotal};
 pub use period::{PeriodUnit, Span};
 pub use rfm::{QuintileCuts, RfmBreakpoints, RfmDetailedSegment, RfmScore, RfmSegment};
 pub use score::{
