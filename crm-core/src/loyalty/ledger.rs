@@ -844,15 +844,19 @@ impl Loyalty {
         Err(merging())
     }
 
-    /// The per-operation cap of the actor's role for a manual earn or
-    /// adjustment (`None`: no cap; redemptions have none).
-    fn operation_cap(&self, req: &PointsRequest, kind: EntryType) -> Option<i64> {
-        let caps = self
-            .inner
+    /// The caps of the request's actor.
+    fn caps(&self, req: &PointsRequest) -> crate::loyalty::ManualCaps {
+        self.inner
             .config
             .loyalty
             .manual_limits
-            .caps_for(req.actor.as_ref().map(|a| a.role));
+            .caps_for(req.actor.as_ref().map(|a| a.role))
+    }
+
+    /// The per-operation cap of the actor's role for a manual earn or
+    /// adjustment (`None`: no cap; redemptions have none).
+    fn operation_cap(&self, req: &PointsRequest, kind: EntryType) -> Option<i64> {
+        let caps = self.caps(req);
         match kind {
             EntryType::Earn => caps.earn_per_operation,
             EntryType::Adjust => caps.adjust_per_operation,
@@ -869,13 +873,7 @@ impl Loyalty {
         customer: CustomerId,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let caps = self
-            .inner
-            .config
-            .loyalty
-            .manual_limits
-            .caps_for(req.actor.as_ref().map(|a| a.role));
-        let Some(cap) = caps.per_customer_per_day else {
+        let Some(cap) = self.caps(req).per_customer_per_day else {
             return Ok(());
         };
         let received = tx

@@ -146,7 +146,8 @@ struct HealthData {
 struct ListParams {
     /// Page number, 1-based (default 1).
     page: Option<u32>,
-    /// Page size (default 20, at most 100).
+    /// Page size (default 20). A larger value is not an error: it is capped
+    /// to the maximum, 100, and `meta.limit` says the size used.
     limit: Option<u32>,
     /// `meta.next_cursor` of the previous page (keyset paging; same sort).
     cursor: Option<String>,
