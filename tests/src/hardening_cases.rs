@@ -514,7 +514,40 @@ pub async fn segments_come_from_the_last_fit(b: Backend) {
         restarted.analytics().segments().await.expect("segments"),
         first
     );
-    // Eight refits at once: one fit, shared.
+    // Eight refits at once: one fit, shared. Enough history that a fit
+    // takes a while (all eight calls arrive while it runs).
+    let crowd = restarted
+        .customers()
+        .import(
+            (0..300)
+                .map(|i| crm_core::NewCustomer {
+                    name: format!("Crowd {i}"),
+                    ..Default::default()
+                })
+                .collect(),
+        )
+        .await
+        .expect("import customers");
+    let now = crm_core::Clock::now(&b.clock);
+    let history = crowd
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            (0..1 + i % 4).map(move |k| crm_core::loyalty::NewPurchase {
+                customer_id: c.id,
+                store_id: "CROWD".into(),
+                receipt_id: format!("{i}-{k}"),
+                purchase_date: now - Duration::days(7 * (k as i64 + 1) + (i % 30) as i64),
+                total_amount: Decimal::from(50_000 + 10_000 * (i % 7) as i64),
+                currency: None,
+            })
+        })
+        .collect();
+    restarted
+        .loyalty()
+        .import_history(history)
+        .await
+        .expect("import history");
     let start = std::sync::Arc::new(tokio::sync::Barrier::new(8));
     let mut refits = Vec::new();
     for _ in 0..8 {
@@ -545,8 +578,8 @@ pub async fn segments_come_from_the_last_fit(b: Backend) {
     );
     assert_eq!(
         total(&restarted.analytics().segments().await.expect("segments")),
-        3
+        303
     );
     // The first process sees the newer fit too.
-    assert_eq!(total(&analytics.segments().await.expect("segments")), 3);
+    assert_eq!(total(&analytics.segments().await.expect("segments")), 303);
 }
