@@ -77,6 +77,8 @@ pub(crate) struct Inner {
     pub(crate) analytics: Arc<std::sync::RwLock<Option<Arc<FittedAnalytics>>>>,
     /// Held while fitting: one refit at a time per process.
     pub(crate) refit_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Slots for password hashing on the blocking pool.
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl Inner {
@@ -151,6 +153,7 @@ impl Crm {
                 config: CrmConfig::default(),
                 analytics: Default::default(),
                 refit_lock: Default::default(),
+                hashing: Arc::new(tokio::sync::Semaphore::new(crate::users::HASHING_SLOTS)),
             }),
         }
     }
@@ -166,6 +169,7 @@ impl Crm {
                 region: inner.region,
                 analytics: inner.analytics.clone(),
                 refit_lock: inner.refit_lock.clone(),
+                hashing: inner.hashing.clone(),
             }),
         }
     }
@@ -197,6 +201,7 @@ impl Crm {
                 region,
                 analytics: inner.analytics.clone(),
                 refit_lock: inner.refit_lock.clone(),
+                hashing: inner.hashing.clone(),
             }),
         })
     }

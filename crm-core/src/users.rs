@@ -13,6 +13,10 @@ use crate::facade::Users;
 use crate::json::JsonFields;
 use crate::{Error, Result};
 
+/// Password hashes computed at once (argon2id takes tens of milliseconds
+/// and 19 MiB each); more wait their turn.
+pub const HASHING_SLOTS: usize = 2;
+
 /// Shortest password accepted.
 pub const PASSWORD_MIN: usize = 10;
 
@@ -188,10 +192,15 @@ impl Users {
             );
         }
         errors.finish()?;
-        let hash = Argon2::default()
-            .hash_password(input.password.as_bytes())
-            .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))?
-            .to_string();
+        let password = input.password;
+        let hash = self
+            .hashing(move || {
+                Argon2::default()
+                    .hash_password(password.as_bytes())
+                    .map(|h| h.to_string())
+                    .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))
+            })
+            .await?;
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -210,15 +219,47 @@ impl Users {
         let denied = || Error::Unauthorized {
             message: "wrong email or password".into(),
         };
-        let Some((user, hash)) = found else {
-            // Spend the same time as a real check, so timing does not reveal emails.
-            let _ = Argon2::default().hash_password(password.as_bytes());
-            return Err(denied());
+        let (user, hash) = match found {
+            Some((user, hash)) => (Some(user), Some(hash)),
+            None => (None, None),
         };
-        Argon2::default()
-            .verify_password(password.as_bytes(), hash.as_str())
-            .map_err(|_| denied())?;
-        Ok(user)
+        let verified = self
+            .hashing(move || {
+                Ok(match hash {
+                    Some(hash) => Argon2::default()
+                        .verify_password(password.as_bytes(), hash.as_str())
+                        .is_ok(),
+                    None => {
+                        // Spend the same time as a real check, so timing does
+                        // not reveal which emails exist.
+                        let _ = Argon2::default().hash_password(password.as_bytes());
+                        false
+                    }
+                })
+            })
+            .await?;
+        match user {
+            Some(user) if verified => Ok(user),
+            _ => Err(denied()),
+        }
+    }
+
+    /// Runs password hashing on the blocking pool, at most
+    /// [`HASHING_SLOTS`] at once: a flood of logins queues here instead of
+    /// occupying the async workers that serve every other request.
+    async fn hashing<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let _slot = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| Error::storage("password hashing is shut down", e))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| Error::storage("password hashing stopped", e))?
     }
 
     /// Every user.
@@ -232,5 +273,76 @@ impl Users {
             .store
             .setting_or_insert(setting.key, setting.value)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::MemoryStore;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    /// On a single-threaded runtime, other tasks keep running while
+    /// passwords are hashed (the hashing is off the async worker).
+    #[test]
+    fn logins_do_not_block_the_async_worker() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let crm = crate::Crm::new(MemoryStore::new());
+            crm.users()
+                .create(NewUser {
+                    email: "kasir@toko.id".into(),
+                    password: "a long enough password".into(),
+                    role: Role::Cashier,
+                })
+                .await
+                .expect("user");
+            let ticks = std::sync::Arc::new(AtomicU64::new(0));
+            let ticker = tokio::spawn({
+                let ticks = ticks.clone();
+                async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            let started = std::time::Instant::now();
+            let mut logins = Vec::new();
+            for i in 0..6 {
+                let users = crm.users();
+                logins.push(tokio::spawn(async move {
+                    users
+                        .authenticate(Credentials {
+                            email: "kasir@toko.id".into(),
+                            password: if i % 2 == 0 {
+                                "a long enough password".into()
+                            } else {
+                                "wrong".into()
+                            },
+                        })
+                        .await
+                        .is_ok()
+                }));
+            }
+            let mut ok = 0;
+            for l in logins {
+                ok += usize::from(l.await.expect("login"));
+            }
+            let busy_ms = started.elapsed().as_millis() as u64;
+            ticker.abort();
+            assert_eq!(ok, 3);
+            // A ticker starved by inline hashing ticks a handful of times;
+            // a free one ticks about once per millisecond (timer
+            // granularity), so ask for a fifth of that.
+            let ticked = ticks.load(Ordering::Relaxed);
+            assert!(
+                ticked >= busy_ms / 5,
+                "{ticked} ticks in {busy_ms} ms of hashing"
+            );
+        });
     }
 }

@@ -146,38 +146,203 @@ pub fn verify(keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
     Ok(Caller(data.claims))
 }
 
-/// Per-address login attempt counter (one process; several processes behind a
-/// load balancer each count their own share).
-#[derive(Debug, Default)]
+/// Login throttling, per client address (every attempt) and per account
+/// (failed attempts), each at most [`LOGIN_ATTEMPTS`] a minute. Memory is
+/// bounded: at most `capacity` addresses and accounts are tracked; past it,
+/// expired entries go first, then the oldest.
+#[derive(Debug)]
 pub struct LoginLimiter {
-    attempts: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    by_address: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    by_account: Mutex<HashMap<String, (Instant, u32)>>,
+    capacity: usize,
 }
 
-impl LoginLimiter {
-    /// Counts an attempt; `Err(429)` past the limit.
-    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let mut map = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if map.len() > 10_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
-        }
-        let entry = map.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= LOGIN_WINDOW {
-            *entry = (now, 0);
-        }
-        entry.1 += 1;
-        if entry.1 > LOGIN_ATTEMPTS {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                "too many login attempts; wait a minute",
-            ));
-        }
-        Ok(())
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self::with_capacity(10_000)
     }
 }
 
-/// The client address, when the server runs with connect info.
-pub fn client_ip(parts: Option<ConnectInfo<SocketAddr>>) -> Option<IpAddr> {
-    parts.map(|ConnectInfo(addr)| addr.ip())
+/// Counts one hit of `key` in its window; returns the count.
+fn hit<K: std::hash::Hash + Eq + Clone>(
+    map: &Mutex<HashMap<K, (Instant, u32)>>,
+    key: &K,
+    capacity: usize,
+) -> u32 {
+    let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+    let now = Instant::now();
+    if !map.contains_key(key) && map.len() >= capacity {
+        map.retain(|_, (start, _)| now.duration_since(*start) < LOGIN_WINDOW);
+        if map.len() >= capacity
+            && let Some(oldest) = map
+                .iter()
+                .min_by_key(|(_, (start, _))| *start)
+                .map(|(k, _)| k.clone())
+        {
+            map.remove(&oldest);
+        }
+    }
+    let entry = map.entry(key.clone()).or_insert((now, 0));
+    if now.duration_since(entry.0) >= LOGIN_WINDOW {
+        *entry = (now, 0);
+    }
+    entry.1 = entry.1.saturating_add(1);
+    entry.1
+}
+
+fn count<K: std::hash::Hash + Eq>(map: &Mutex<HashMap<K, (Instant, u32)>>, key: &K) -> u32 {
+    let map = map.lock().unwrap_or_else(|e| e.into_inner());
+    match map.get(key) {
+        Some((start, n)) if start.elapsed() < LOGIN_WINDOW => *n,
+        _ => 0,
+    }
+}
+
+impl LoginLimiter {
+    /// A limiter tracking at most `capacity` addresses and accounts each.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            by_address: Mutex::default(),
+            by_account: Mutex::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// Counts an attempt from `ip` for `account`; `Err(429)` past the limit
+    /// of the address, or of the account's failures.
+    pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), ApiError> {
+        let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let limited = || {
+            ApiError::new(
+                ErrorCode::RateLimited,
+                "too many login attempts; wait a minute",
+            )
+        };
+        if count(&self.by_account, &account.trim().to_lowercase()) >= LOGIN_ATTEMPTS {
+            return Err(limited());
+        }
+        if hit(&self.by_address, &ip, self.capacity) > LOGIN_ATTEMPTS {
+            return Err(limited());
+        }
+        Ok(())
+    }
+
+    /// Records a failed login of `account` (from any address).
+    pub fn failed(&self, account: &str) {
+        hit(
+            &self.by_account,
+            &account.trim().to_lowercase(),
+            self.capacity,
+        );
+    }
+
+    /// Addresses and accounts tracked now (bounded by the capacity).
+    pub fn tracked(&self) -> (usize, usize) {
+        let a = self
+            .by_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let b = self
+            .by_account
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        (a, b)
+    }
+}
+
+/// The client address: the peer's, unless the peer is one of
+/// `trusted_proxies`, in which case the right-most address of
+/// `X-Forwarded-For` that is not a trusted proxy (what a client cannot
+/// forge: each trusted proxy appends the address it saw).
+pub fn client_ip(
+    peer: Option<ConnectInfo<SocketAddr>>,
+    headers: &axum::http::HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> Option<IpAddr> {
+    let peer = peer.map(|ConnectInfo(addr)| addr.ip())?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !trusted_proxies.contains(a))
+            .unwrap_or(peer),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn failed_logins_lock_the_account_from_every_address() {
+        let limiter = LoginLimiter::default();
+        for i in 0..LOGIN_ATTEMPTS {
+            let from = Some(ip(&format!("10.0.0.{i}")));
+            assert!(limiter.check(from, "Budi@Toko.id").is_ok());
+            limiter.failed("budi@toko.id");
+        }
+        let err = limiter
+            .check(Some(ip("10.9.9.9")), "budi@toko.id")
+            .expect_err("the account is throttled whatever the address");
+        assert_eq!(err.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
+        assert!(limiter.check(Some(ip("10.9.9.9")), "sari@toko.id").is_ok());
+    }
+
+    #[test]
+    fn memory_stays_bounded() {
+        let limiter = LoginLimiter::with_capacity(100);
+        for i in 0..5_000u32 {
+            let [a, b, c, d] = i.to_be_bytes();
+            let _ = limiter.check(Some(IpAddr::from([10, b | a, c, d])), &format!("u{i}@x.id"));
+            limiter.failed(&format!("u{i}@x.id"));
+        }
+        let (addresses, accounts) = limiter.tracked();
+        assert!(
+            addresses <= 100 && accounts <= 100,
+            "{addresses} {accounts}"
+        );
+    }
+
+    #[test]
+    fn the_client_address_comes_through_trusted_proxies_only() {
+        let proxy = ip("192.168.1.10");
+        let peer = |a: IpAddr| Some(ConnectInfo(SocketAddr::new(a, 40000)));
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "6.6.6.6, 203.0.113.7".parse().expect("header"),
+        );
+        // Behind the trusted proxy: the address it saw (the right-most);
+        // the left-most entry is whatever the client claimed.
+        assert_eq!(
+            client_ip(peer(proxy), &headers, &[proxy]),
+            Some(ip("203.0.113.7"))
+        );
+        // Not a trusted proxy: the header is ignored.
+        assert_eq!(
+            client_ip(peer(ip("203.0.113.9")), &headers, &[proxy]),
+            Some(ip("203.0.113.9"))
+        );
+        assert_eq!(
+            client_ip(peer(proxy), &headers, &[]),
+            Some(proxy),
+            "no trusted proxy configured"
+        );
+    }
 }

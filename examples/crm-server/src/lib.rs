@@ -30,8 +30,10 @@ pub struct AppState {
     pub crm: Crm,
     /// Token keys.
     pub keys: auth::TokenKeys,
-    /// Login attempts per address.
+    /// Login attempts per address and failed logins per account.
     pub limiter: auth::LoginLimiter,
+    /// Peers whose `X-Forwarded-For` names the client (`CRM_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Prometheus metrics.
     pub metrics: metrics::Metrics,
     /// The outbox relay and WebSocket clients of this process.
@@ -53,10 +55,23 @@ impl AppState {
         cache: Option<cache::Cache>,
         events: events::EventOptions,
     ) -> Arc<Self> {
+        Self::behind(crm, secret, cache, events, Vec::new())
+    }
+
+    /// State as [`AppState::with`], behind reverse proxies whose
+    /// `X-Forwarded-For` names the client (login throttling by address).
+    pub fn behind(
+        crm: Crm,
+        secret: &[u8],
+        cache: Option<cache::Cache>,
+        events: events::EventOptions,
+        trusted_proxies: Vec<std::net::IpAddr>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             crm,
             keys: auth::TokenKeys::new(secret, chrono::Duration::hours(12)),
             limiter: auth::LoginLimiter::default(),
+            trusted_proxies,
             metrics: metrics::Metrics::new(),
             events: Arc::new(events::EventHub::new(events)),
             cache: cache.map(Arc::new),

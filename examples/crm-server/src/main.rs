@@ -118,11 +118,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         None => None,
     };
-    let state = AppState::with(
+    // CRM_TRUSTED_PROXIES: comma-separated addresses of the reverse proxies
+    // in front (their X-Forwarded-For names the client).
+    let trusted_proxies = std::env::var("CRM_TRUSTED_PROXIES")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.parse::<std::net::IpAddr>()
+                .map_err(|e| format!("CRM_TRUSTED_PROXIES: {p:?} is not an IP address ({e})"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let state = AppState::behind(
         crm,
         secret.as_bytes(),
         cache,
         crm_server::events::EventOptions::default(),
+        trusted_proxies,
     );
     crm_server::events::EventHub::start(&state);
     let service = crm_server::app_with(state, options)

@@ -549,12 +549,24 @@ struct LoginData {
 async fn login(
     State(s): St,
     connect: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
+    headers: axum::http::HeaderMap,
     json: Result<Json<Value>, JsonRejection>,
 ) -> ApiResult {
-    s.limiter
-        .check(client_ip(connect.map(|axum::Extension(c)| c)))?;
     let credentials = Credentials::from_json(body(json)?)?;
-    let user = s.crm.users().authenticate(credentials).await?;
+    let ip = client_ip(
+        connect.map(|axum::Extension(c)| c),
+        &headers,
+        &s.trusted_proxies,
+    );
+    s.limiter.check(ip, &credentials.email)?;
+    let account = credentials.email.clone();
+    let user = match s.crm.users().authenticate(credentials).await {
+        Ok(user) => user,
+        Err(e) => {
+            s.limiter.failed(&account);
+            return Err(e.into());
+        }
+    };
     let (token, expires_at) = issue(&s.keys, &user, s.crm.clock().now())?;
     Ok(ok(
         StatusCode::OK,
