@@ -209,31 +209,60 @@ impl LoginLimiter {
     }
 
     /// Counts an attempt from `ip` for `account`; `Err(429)` past the limit
-    /// of the address, or of the account's failures.
-    pub fn check(&self, ip: Option<IpAddr>, account: &str) -> Result<(), ApiError> {
+    /// of the address, or of the account's failures. With `shared` (Redis),
+    /// the counts are those of every process; if Redis does not answer,
+    /// this process's own.
+    pub async fn check(
+        &self,
+        shared: Option<&crate::cache::Cache>,
+        ip: Option<IpAddr>,
+        account: &str,
+    ) -> Result<(), ApiError> {
         let ip = ip.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let account = account.trim().to_lowercase();
         let limited = || {
             ApiError::new(
                 ErrorCode::RateLimited,
                 "too many login attempts; wait a minute",
             )
         };
-        if count(&self.by_account, &account.trim().to_lowercase()) >= LOGIN_ATTEMPTS {
+        let failures = match shared {
+            Some(cache) => cache.login_count(&format!("account:{account}")).await,
+            None => None,
+        };
+        let failures = failures.unwrap_or_else(|| count(&self.by_account, &account));
+        if failures >= LOGIN_ATTEMPTS {
             return Err(limited());
         }
-        if hit(&self.by_address, &ip, self.capacity) > LOGIN_ATTEMPTS {
+        let attempts = match shared {
+            Some(cache) => {
+                cache
+                    .login_hit(&format!("ip:{ip}"), LOGIN_WINDOW.as_secs())
+                    .await
+            }
+            None => None,
+        };
+        let attempts = attempts.unwrap_or_else(|| hit(&self.by_address, &ip, self.capacity));
+        if attempts > LOGIN_ATTEMPTS {
             return Err(limited());
         }
         Ok(())
     }
 
-    /// Records a failed login of `account` (from any address).
-    pub fn failed(&self, account: &str) {
-        hit(
-            &self.by_account,
-            &account.trim().to_lowercase(),
-            self.capacity,
-        );
+    /// Records a failed login of `account` (from any address, in any
+    /// process sharing `shared`).
+    pub async fn failed(&self, shared: Option<&crate::cache::Cache>, account: &str) {
+        let account = account.trim().to_lowercase();
+        let counted = match shared {
+            Some(cache) => cache
+                .login_hit(&format!("account:{account}"), LOGIN_WINDOW.as_secs())
+                .await
+                .is_some(),
+            None => false,
+        };
+        if !counted {
+            hit(&self.by_account, &account, self.capacity);
+        }
     }
 
     /// Addresses and accounts tracked now (bounded by the capacity).
@@ -289,28 +318,37 @@ mod tests {
         s.parse().expect("ip")
     }
 
-    #[test]
-    fn failed_logins_lock_the_account_from_every_address() {
+    #[tokio::test]
+    async fn failed_logins_lock_the_account_from_every_address() {
         let limiter = LoginLimiter::default();
         for i in 0..LOGIN_ATTEMPTS {
             let from = Some(ip(&format!("10.0.0.{i}")));
-            assert!(limiter.check(from, "Budi@Toko.id").is_ok());
-            limiter.failed("budi@toko.id");
+            assert!(limiter.check(None, from, "Budi@Toko.id").await.is_ok());
+            limiter.failed(None, "budi@toko.id").await;
         }
         let err = limiter
-            .check(Some(ip("10.9.9.9")), "budi@toko.id")
+            .check(None, Some(ip("10.9.9.9")), "budi@toko.id")
+            .await
             .expect_err("the account is throttled whatever the address");
         assert_eq!(err.status(), axum::http::StatusCode::TOO_MANY_REQUESTS);
-        assert!(limiter.check(Some(ip("10.9.9.9")), "sari@toko.id").is_ok());
+        assert!(
+            limiter
+                .check(None, Some(ip("10.9.9.9")), "sari@toko.id")
+                .await
+                .is_ok()
+        );
     }
 
-    #[test]
-    fn memory_stays_bounded() {
+    #[tokio::test]
+    async fn memory_stays_bounded() {
         let limiter = LoginLimiter::with_capacity(100);
         for i in 0..5_000u32 {
             let [a, b, c, d] = i.to_be_bytes();
-            let _ = limiter.check(Some(IpAddr::from([10, b | a, c, d])), &format!("u{i}@x.id"));
-            limiter.failed(&format!("u{i}@x.id"));
+            let account = format!("u{i}@x.id");
+            let _ = limiter
+                .check(None, Some(IpAddr::from([10, b | a, c, d])), &account)
+                .await;
+            limiter.failed(None, &account).await;
         }
         let (addresses, accounts) = limiter.tracked();
         assert!(

@@ -259,6 +259,35 @@ impl Cache {
         true
     }
 
+    /// Counts one login attempt under `name` (`ip:...`, `account:...`) for
+    /// every process sharing this Redis, in a window of `window_secs`;
+    /// returns the count, or `None` when Redis is unavailable.
+    pub async fn login_hit(&self, name: &str, window_secs: u64) -> Option<u32> {
+        let key = format!("{}login:{name}", self.prefix);
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.atomic()
+            .incr(&key, 1u32)
+            .cmd("EXPIRE")
+            .arg(&key)
+            .arg(window_secs)
+            .arg("NX")
+            .ignore();
+        self.call("login limit", pipe.query_async::<(u32,)>(&mut conn))
+            .await
+            .map(|(n,)| n)
+    }
+
+    /// The login attempts counted under `name` in the current window;
+    /// `None` when Redis is unavailable.
+    pub async fn login_count(&self, name: &str) -> Option<u32> {
+        let key = format!("{}login:{name}", self.prefix);
+        let mut conn = self.conn.clone();
+        self.call("login limit", conn.get::<_, Option<u32>>(key))
+            .await
+            .map(|n| n.unwrap_or(0))
+    }
+
     /// Tells every process that new outbox events may be waiting.
     pub async fn publish_wakeup(&self) {
         let mut conn = self.conn.clone();

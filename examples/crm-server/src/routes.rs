@@ -558,12 +558,15 @@ async fn login(
         &headers,
         &s.trusted_proxies,
     );
-    s.limiter.check(ip, &credentials.email)?;
+    let shared = s.cache.as_deref();
+    s.limiter.check(shared, ip, &credentials.email).await?;
     let account = credentials.email.clone();
     let user = match s.crm.users().authenticate(credentials).await {
         Ok(user) => user,
         Err(e) => {
-            s.limiter.failed(&account);
+            if e.code() == crm_core::ErrorCode::Unauthorized {
+                s.limiter.failed(shared, &account).await;
+            }
             return Err(e.into());
         }
     };

@@ -592,6 +592,27 @@ async fn two_processes(url: &str, redis_url: &str, prefix: &str) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Login throttling is shared through Redis: the address's attempts
+    // counted by A (2 logins at the start, then 8 wrong passwords) refuse
+    // the next attempt on B.
+    for i in 0..8 {
+        let (status, _) = a.call(
+            "POST",
+            "/api/auth/login",
+            Some(json!({"email": format!("nobody{i}@x.id"), "password": "wrong-password"})),
+        );
+        assert_eq!(status, 401);
+    }
+    let (status, body) = b.call(
+        "POST",
+        "/api/auth/login",
+        Some(json!({"email": "nobody@x.id", "password": "wrong-password"})),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (429, Some("rate_limited")),
+        "{body}"
+    );
 }
 
 /// A private redis-server on a free port (so it can be killed).
