@@ -18,6 +18,13 @@ use crate::{ApiError, AppState};
 
 /// Login attempts allowed per address and window.
 const LOGIN_ATTEMPTS: u32 = 10;
+/// Who issues the tokens (`iss`) and whom they are for (`aud`): a token of
+/// another service signed with the same secret is not accepted here.
+pub const TOKEN_ISSUER: &str = "crm-server";
+/// The audience of the tokens (`aud`).
+pub const TOKEN_AUDIENCE: &str = "crm-api";
+/// Shortest accepted signing secret, in bytes (HS256 wants 256 bits).
+pub const MIN_SECRET_BYTES: usize = 32;
 const LOGIN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Token signing keys and lifetime.
@@ -58,6 +65,10 @@ pub struct Claims {
     pub exp: i64,
     /// Issued at.
     pub iat: i64,
+    /// Issuer ([`TOKEN_ISSUER`]).
+    pub iss: String,
+    /// Audience ([`TOKEN_AUDIENCE`]).
+    pub aud: String,
 }
 
 /// Issues a token for `user`; returns it and its expiry.
@@ -73,6 +84,8 @@ pub fn issue(
         role: user.role,
         exp: exp.timestamp(),
         iat: now.timestamp(),
+        iss: TOKEN_ISSUER.into(),
+        aud: TOKEN_AUDIENCE.into(),
     };
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
         .map_err(|e| {
@@ -141,6 +154,9 @@ pub fn verify(keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
+    validation.set_issuer(&[TOKEN_ISSUER]);
+    validation.set_audience(&[TOKEN_AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     let data = jsonwebtoken::decode::<Claims>(token.trim(), &keys.decoding, &validation)
         .map_err(|_| unauthorized("invalid or expired token"))?;
     Ok(Caller(data.claims))

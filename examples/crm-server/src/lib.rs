@@ -43,7 +43,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State over a CRM, signing tokens with `secret` (valid 12 hours).
+    /// State over a CRM, signing tokens with `secret` (valid
+    /// [`TOKEN_TTL`] unless `CRM_TOKEN_TTL_SECS` says otherwise).
     pub fn new(crm: Crm, secret: &[u8]) -> Arc<Self> {
         Self::with(crm, secret, None, events::EventOptions::default())
     }
@@ -69,7 +70,7 @@ impl AppState {
     ) -> Arc<Self> {
         Arc::new(Self {
             crm,
-            keys: auth::TokenKeys::new(secret, chrono::Duration::hours(12)),
+            keys: auth::TokenKeys::new(secret, token_ttl()),
             limiter: auth::LoginLimiter::default(),
             trusted_proxies,
             metrics: metrics::Metrics::new(),
@@ -79,10 +80,33 @@ impl AppState {
     }
 }
 
+/// Default lifetime of a token: one hour.
+pub const TOKEN_TTL: chrono::Duration = chrono::Duration::hours(1);
+
+/// The token lifetime: `CRM_TOKEN_TTL_SECS`, else [`TOKEN_TTL`].
+fn token_ttl() -> chrono::Duration {
+    std::env::var("CRM_TOKEN_TTL_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<i64>().ok())
+        .filter(|s| *s > 0)
+        .map_or(TOKEN_TTL, chrono::Duration::seconds)
+}
+
 /// The JWT secret: `CRM_JWT_SECRET` when given, else a random one generated
 /// on first start and kept in the database (never a fixed default).
 pub async fn jwt_secret(crm: &Crm, configured: Option<String>) -> crm_core::Result<String> {
     if let Some(s) = configured.filter(|s| !s.trim().is_empty()) {
+        if s.len() < auth::MIN_SECRET_BYTES {
+            return Err(crm_core::Error::invalid(
+                "CRM_JWT_SECRET",
+                "min_length",
+                format!(
+                    "CRM_JWT_SECRET must be at least {} bytes (it has {})",
+                    auth::MIN_SECRET_BYTES,
+                    s.len()
+                ),
+            ));
+        }
         return Ok(s);
     }
     let random = format!(
@@ -361,6 +385,39 @@ mod tests {
                 Some("unavailable")
             )
         );
+    }
+
+    #[tokio::test]
+    async fn short_secrets_are_refused_and_tokens_name_issuer_and_audience() {
+        let crm = Crm::new(crm_core::memory::MemoryStore::new());
+        let short = jwt_secret(&crm, Some("too-short".into())).await;
+        assert_eq!(
+            short.map_err(|e| e.field_errors()[0].rule.clone()).err(),
+            Some("min_length".to_string())
+        );
+        let generated = jwt_secret(&crm, None).await.expect("generated");
+        assert!(generated.len() >= auth::MIN_SECRET_BYTES);
+        let keys = auth::TokenKeys::new(generated.as_bytes(), TOKEN_TTL);
+        let user = crm_core::users::User {
+            id: 1,
+            email: "a@b.id".into(),
+            role: crm_core::users::Role::Admin,
+            created_at: chrono::Utc::now(),
+        };
+        let (token, expires) = auth::issue(&keys, &user, chrono::Utc::now()).expect("token");
+        let caller = auth::verify(&keys, &token).expect("valid");
+        assert_eq!(
+            (caller.0.iss.as_str(), caller.0.aud.as_str()),
+            (auth::TOKEN_ISSUER, auth::TOKEN_AUDIENCE)
+        );
+        assert!(expires <= chrono::Utc::now() + TOKEN_TTL);
+        // Same secret, another audience (another service): refused.
+        let mut foreign = caller.0.clone();
+        foreign.aud = "billing".into();
+        let encoding = jsonwebtoken::EncodingKey::from_secret(generated.as_bytes());
+        let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &foreign, &encoding)
+            .expect("encode");
+        assert!(auth::verify(&keys, &token).is_err());
     }
 
     fn app_with_timeout(timeout: std::time::Duration) -> Router {
