@@ -46,6 +46,13 @@ impl Role {
         }
     }
 
+    /// Whether the role sees customers' contact details (email, phone,
+    /// address, birthday): everyone who serves or contacts customers, not
+    /// analysts ([`Customer::as_seen_by`](crate::Customer::as_seen_by)).
+    pub fn sees_contact_details(self) -> bool {
+        !matches!(self, Role::Analyst)
+    }
+
     /// Parses a stored name.
     pub fn parse(s: &str) -> Option<Self> {
         [Role::Admin, Role::Manager, Role::Cashier, Role::Analyst]

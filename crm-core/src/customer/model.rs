@@ -166,3 +166,19 @@ pub struct Customer {
     /// When the customer was last changed (UTC).
     pub updated_at: DateTime<Utc>,
 }
+
+impl Customer {
+    /// The customer as a viewer in `role` may see it: roles that do not
+    /// contact customers (analysts) get no email, phone, address or
+    /// birthday; the record is otherwise unchanged (same id, code, type,
+    /// tags, dates) so analyses still join on it.
+    pub fn as_seen_by(mut self, role: crate::users::Role) -> Self {
+        if !role.sees_contact_details() {
+            self.email = None;
+            self.phone = None;
+            self.address = Address::default();
+            self.birthday = None;
+        }
+        self
+    }
+}

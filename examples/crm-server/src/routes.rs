@@ -190,11 +190,16 @@ async fn list_customers(
         .customers()
         .list(CustomerQuery::from_params(params)?)
         .await?;
+    let role = caller.0.role;
     Ok(axum::response::IntoResponse::into_response((
         StatusCode::OK,
         Json(ListEnvelope {
             success: true,
-            data: page.items,
+            data: page
+                .items
+                .into_iter()
+                .map(|c| c.as_seen_by(role))
+                .collect::<Vec<_>>(),
             meta: PageMeta {
                 page: page.page,
                 limit: page.limit,
@@ -237,15 +242,17 @@ async fn create_customer(
 async fn get_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(STAFF)?;
     let id = CustomerId(id);
+    let role = caller.0.role;
     if let Some(cache) = &s.cache {
         if let Some(hit) = cache.customer(id).await {
-            return Ok(ok(StatusCode::OK, hit));
+            return Ok(ok(StatusCode::OK, hit.as_seen_by(role)));
         }
         let c = s.crm.customers().get(id).await?;
         cache.fill(&c).await;
-        return Ok(ok(StatusCode::OK, c));
+        return Ok(ok(StatusCode::OK, c.as_seen_by(role)));
     }
-    Ok(ok(StatusCode::OK, s.crm.customers().get(id).await?))
+    let c = s.crm.customers().get(id).await?;
+    Ok(ok(StatusCode::OK, c.as_seen_by(role)))
 }
 
 /// Change some fields; every failing field is reported. Role: manager.

@@ -492,7 +492,7 @@ async fn tokens_are_checked_and_roles_enforced(backend: Backend) {
     let cashier = login(&app, "cashier@test.id", "password-123").await;
     let analyst = login(&app, "analyst@test.id", "password-123").await;
     let manager = login(&app, "manager@test.id", "password-123").await;
-    let new = r#"{"name":"Role Test"}"#;
+    let new = r#"{"name":"Role Test","email":"role.test@toko.id","phone":"0812-1111-2222","address":{"city":"Bandung"}}"#;
     let (status, _) = send(
         &app,
         Method::POST,
@@ -516,6 +516,25 @@ async fn tokens_are_checked_and_roles_enforced(backend: Backend) {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     let id = body["data"]["id"].as_i64().expect("id");
+    // Analysts see no contact details, in a record or a listing; staff who
+    // serve customers do.
+    for (token, sees) in [(&analyst, false), (&cashier, true), (&manager, true)] {
+        let (_, one) = send(
+            &app,
+            Method::GET,
+            &format!("/api/customers/{id}"),
+            None,
+            Some(token),
+        )
+        .await;
+        let (_, list) = send(&app, Method::GET, "/api/customers", None, Some(token)).await;
+        for c in [&one["data"], &list["data"][0]] {
+            assert!(c["customer_code"].is_string(), "{c}");
+            assert_eq!(c["email"].is_string(), sees, "{c}");
+            assert_eq!(c["phone"].is_string(), sees, "{c}");
+            assert_eq!(c["address"]["city"].is_string(), sees, "{c}");
+        }
+    }
     let (status, _) = send(
         &app,
         Method::GET,
