@@ -7,7 +7,7 @@ use crm_core::{CustomerId, Error, ErrorKind, MAX_IMPORT_BATCH};
 use rust_decimal::Decimal;
 
 use crate::Backend;
-use crate::loyalty_cases::{consistent_balance, customer, score_all};
+use crate::loyalty_cases::{consistent_balance, customer, event_count, score_all};
 
 /// A historical purchase: `days_ago` days before the test clock, on `store`.
 fn old(
@@ -60,16 +60,7 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
     let regular = customer(&b, "Regular").await;
     let once = customer(&b, "Once").await;
     let _none = customer(&b, "Nobody").await;
-    let events_before = b
-        .crm
-        .events()
-        .list(crm_core::events::EventQuery {
-            after: 0,
-            limit: 1000,
-        })
-        .await
-        .expect("events")
-        .len();
+    let events_before = event_count(&b).await;
 
     // Ten weekly purchases over the past ten weeks, on two stores, and one.
     let mut rows: Vec<NewPurchase> = (0..10)
@@ -125,15 +116,7 @@ pub async fn history_import_feeds_analytics_without_points(b: Backend) {
         assert_eq!(summary.lifetime_earned, 0);
     }
     assert_eq!(
-        b.crm
-            .events()
-            .list(crm_core::events::EventQuery {
-                after: 0,
-                limit: 1000
-            })
-            .await
-            .expect("events")
-            .len(),
+        event_count(&b).await,
         events_before,
         "{}: an import writes no outbox event",
         b.name

@@ -62,7 +62,8 @@ pub async fn consistent_balance(b: &Backend, c: CustomerId) -> i64 {
     check.stored_balance
 }
 
-async fn event_count(b: &Backend) -> usize {
+/// Events in the outbox (the first 1,000).
+pub(crate) async fn event_count(b: &Backend) -> usize {
     b.crm
         .events()
         .list(crm_core::events::EventQuery {

@@ -130,13 +130,10 @@ impl SummaryPages {
 /// [`into_stream`](Self::into_stream).
 #[derive(Debug)]
 pub struct ScoreCursor {
-    pages: Option<SummaryPagesBox>,
+    pages: Option<Box<SummaryPages>>,
     scorer: Option<Scorer<'static>>,
     pending: VecDeque<CustomerScore>,
 }
-
-/// Boxed so the cursor stays small to move.
-type SummaryPagesBox = Box<SummaryPages>;
 
 impl std::fmt::Debug for SummaryPages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,6 +308,7 @@ impl Analytics {
             true => Some(self.segment_totals(&model).await?),
             false => None,
         };
+        // The latest generation, another process's refit included.
         let fit = FittedAnalytics {
             generation: self.last().await?.map_or(0, |f| f.generation) + 1,
             fitted_at: self.inner.now(),
@@ -432,12 +430,11 @@ impl Analytics {
     /// without any fit yet, the first call fits. Refit to take new purchases
     /// in.
     pub async fn segments(&self) -> Result<Vec<SegmentTotal>> {
-        if let Some(fit) = self.last().await?
-            && let Some(segments) = &fit.segments
-        {
+        let last = self.last().await?;
+        if let Some(segments) = last.as_ref().and_then(|f| f.segments.as_ref()) {
             return Ok(segments.clone());
         }
-        let Some(fit) = self.last().await? else {
+        let Some(fit) = last else {
             return Ok(self
                 .refit_once(true)
                 .await?
