@@ -242,6 +242,8 @@ pub enum ConflictReason {
     AlreadyExists,
     /// A counter ran out (customer codes of a type beyond 8 digits).
     Exhausted,
+    /// The change would leave no active admin.
+    LastAdmin,
 }
 
 impl ConflictReason {
@@ -254,6 +256,7 @@ impl ConflictReason {
             ConflictReason::AlreadyMerged => "already_merged",
             ConflictReason::AlreadyExists => "already_exists",
             ConflictReason::Exhausted => "exhausted",
+            ConflictReason::LastAdmin => "last_admin",
         }
     }
 }

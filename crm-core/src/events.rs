@@ -21,10 +21,10 @@ use futures::Stream;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::Result;
 use crate::customer::{Customer, CustomerId};
 use crate::facade::Events;
 use crate::loyalty::{EntryType, OutboxEvent};
+use crate::{Error, Result};
 
 /// Most events one read returns.
 pub const MAX_EVENT_BATCH: u32 = 1000;
@@ -313,6 +313,32 @@ impl EventFollower {
     }
 }
 
+/// The setting that records how far retention pruned the outbox.
+const PRUNED_THROUGH: &str = "outbox_pruned_through";
+
+/// What [`Events::prune`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Events deleted by this call.
+    pub deleted: u64,
+    /// The highest id ever deleted by retention.
+    pub through: i64,
+}
+
+/// Whether a reader can resume after an event id ([`Events::resume`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Resume {
+    /// Every event after the id is still in the outbox.
+    Continue,
+    /// Events after the id were deleted by retention: reload, then follow
+    /// from the newest event.
+    Resync {
+        /// The highest deleted id.
+        pruned_through: i64,
+    },
+}
+
 impl Events {
     /// Outbox events after `query.after`, oldest first, at most
     /// `query.limit` (clamped to 1..=[`MAX_EVENT_BATCH`]). On MySQL a page
@@ -328,6 +354,55 @@ impl Events {
     /// publisher that only wants new events starts.
     pub async fn last_id(&self) -> Result<i64> {
         self.inner.store.last_event_id().await
+    }
+
+    /// Deletes the outbox events older than `retention` (by the CRM's
+    /// clock) and records how far the outbox was pruned, so that a client
+    /// resuming from an older id is told to resynchronise
+    /// ([`resume`](Self::resume)).
+    pub async fn prune(&self, retention: Duration) -> Result<Pruned> {
+        let retention = chrono::Duration::from_std(retention)
+            .map_err(|_| Error::invalid("retention", "range", "retention is too long"))?;
+        let before = self.inner.clock.now() - retention;
+        let (deleted, through) = self.inner.store.prune_events(before).await?;
+        if through > 0 {
+            let known = self.pruned_through().await?;
+            if through > known {
+                self.inner
+                    .store
+                    .put_setting(PRUNED_THROUGH.into(), through.to_string())
+                    .await?;
+            }
+        }
+        Ok(Pruned {
+            deleted,
+            through: self.pruned_through().await?,
+        })
+    }
+
+    /// The highest event id deleted by retention (0 when none was).
+    pub async fn pruned_through(&self) -> Result<i64> {
+        Ok(self
+            .inner
+            .store
+            .setting(PRUNED_THROUGH.into())
+            .await?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Whether a reader can resume after the event `after`: not when events
+    /// it has not seen were deleted by retention (it must reload its state
+    /// and start from [`last_id`](Self::last_id)).
+    pub async fn resume(&self, after: i64) -> Result<Resume> {
+        let pruned = self.pruned_through().await?;
+        Ok(if after < pruned {
+            Resume::Resync {
+                pruned_through: pruned,
+            }
+        } else {
+            Resume::Continue
+        })
     }
 
     /// A follower of the outbox, in order, from `options.after` (or from

@@ -22,7 +22,7 @@ use crate::loyalty::{
     EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal,
 };
 use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx, PurchaseCursor};
-use crate::users::{Role, User, UserStore};
+use crate::users::{Role, User, UserChange, UserStore};
 use crate::{Error, Result};
 
 #[derive(Debug, Default, Clone)]
@@ -645,6 +645,20 @@ impl LedgerStore for MemoryStore {
         Ok(s.events.last().map_or(0, |e| e.id))
     }
 
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<(u64, i64)> {
+        let mut s = self.state.lock().await;
+        let through = s
+            .events
+            .iter()
+            .filter(|e| e.created_at < before)
+            .map(|e| e.id)
+            .max()
+            .unwrap_or(0);
+        let old = s.events.len();
+        s.events.retain(|e| e.id > through);
+        Ok(((old - s.events.len()) as u64, through))
+    }
+
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {
         let s = self.state.lock().await;
         Ok(s.receipts
@@ -704,6 +718,8 @@ impl UserStore for MemoryStore {
             email,
             role,
             created_at: now,
+            active: true,
+            token_version: 0,
         };
         s.users.push((user.clone(), password_hash));
         Ok(user)
@@ -729,6 +745,35 @@ impl UserStore for MemoryStore {
             .iter()
             .map(|(u, _)| u.clone())
             .collect())
+    }
+
+    async fn user(&self, id: i64) -> Result<Option<(User, String)>> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .users
+            .iter()
+            .find(|(u, _)| u.id == id)
+            .cloned())
+    }
+
+    async fn update_user(&self, id: i64, change: UserChange) -> Result<Option<User>> {
+        let mut s = self.state.lock().await;
+        let Some((user, hash)) = s.users.iter_mut().find(|(u, _)| u.id == id) else {
+            return Ok(None);
+        };
+        if let Some(active) = change.active {
+            user.active = active;
+        }
+        if let Some(role) = change.role {
+            user.role = role;
+        }
+        if let Some(new) = change.password_hash {
+            *hash = new;
+        }
+        user.token_version = user.token_version.saturating_add(1);
+        Ok(Some(user.clone()))
     }
 
     async fn setting(&self, key: String) -> Result<Option<String>> {

@@ -289,6 +289,11 @@ pub trait LedgerStore: Send + Sync {
     async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<OutboxEvent>>;
     /// The highest outbox event id, 0 when there is none.
     async fn last_event_id(&self) -> Result<i64>;
+    /// Deletes the outbox events created before `before` (retention);
+    /// returns how many were deleted and the highest id among them (0 when
+    /// none). Events are deleted up to that id, in id order, never past a
+    /// newer event.
+    async fn prune_events(&self, before: DateTime<Utc>) -> Result<(u64, i64)>;
     /// A purchase by receipt, without locking.
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>>;
     /// Purchases in `(customer_id, purchase_date, id)` order, strictly after

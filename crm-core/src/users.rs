@@ -85,6 +85,12 @@ pub struct User {
     pub role: Role,
     /// When created.
     pub created_at: DateTime<Utc>,
+    /// Whether the user may log in; a disabled user's tokens stop working.
+    pub active: bool,
+    /// Raised by every change that ends the user's tokens (disable, enable,
+    /// role change, password change or reset): a token carries the version
+    /// it was issued under and is refused once the user's version moved on.
+    pub token_version: i64,
 }
 
 /// Input of [`Users::create`].
@@ -157,6 +163,111 @@ pub struct Setting {
     pub value: String,
 }
 
+/// What [`UserStore::update_user`] changes (`None` keeps the value).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserChange {
+    /// Enables or disables the user.
+    pub active: Option<bool>,
+    /// A new role.
+    pub role: Option<Role>,
+    /// A new argon2id password hash.
+    pub password_hash: Option<String>,
+}
+
+/// Input of [`Users::set_role`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetRole {
+    /// The user.
+    pub id: i64,
+    /// Its new role.
+    pub role: Role,
+}
+
+impl SetRole {
+    /// Reads `{"role"}` for the user `id` (from the URL path).
+    pub fn from_json_for(id: i64, value: serde_json::Value) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let role = r.require("role", "one of admin, manager, cashier, analyst");
+        r.finish("role change")?;
+        role.map(|role| SetRole { id, role })
+            .ok_or_else(|| Error::invalid("role", "required", "role is required"))
+    }
+}
+
+/// Input of [`Users::change_password`]: a user changing its own password.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct ChangePassword {
+    /// The user (the caller).
+    pub id: i64,
+    /// Its current password, checked first.
+    pub current_password: String,
+    /// The new password, at least [`PASSWORD_MIN`] characters.
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ChangePassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangePassword")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChangePassword {
+    /// Reads `{"current_password", "new_password"}` for the user `id`.
+    pub fn from_json_for(id: i64, value: serde_json::Value) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let out = Self {
+            id,
+            current_password: r.required("current_password", "a string"),
+            new_password: r.required("new_password", "a string"),
+        };
+        r.finish("password change")?;
+        Ok(out)
+    }
+}
+
+/// Input of [`Users::reset_password`]: an administrator setting a user's
+/// password.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct ResetPassword {
+    /// The user.
+    pub id: i64,
+    /// The new password, at least [`PASSWORD_MIN`] characters.
+    pub new_password: String,
+}
+
+impl std::fmt::Debug for ResetPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetPassword")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ResetPassword {
+    /// Reads `{"new_password"}` for the user `id` (from the URL path).
+    pub fn from_json_for(id: i64, value: serde_json::Value) -> Result<Self> {
+        let mut r = JsonFields::new(value)?;
+        let out = Self {
+            id,
+            new_password: r.required("new_password", "a string"),
+        };
+        r.finish("password reset")?;
+        Ok(out)
+    }
+}
+
+fn check_password(errors: &mut FieldErrors, field: &str, password: &str) {
+    if password.chars().count() < PASSWORD_MIN {
+        errors.push(
+            field,
+            "min_length",
+            format!("{field} must be at least {PASSWORD_MIN} characters"),
+        );
+    }
+}
+
 crate::json::json_input!(NewUser, Credentials);
 
 /// Persistence of users and application settings.
@@ -174,6 +285,11 @@ pub trait UserStore: Send + Sync {
     async fn user_by_email(&self, email: String) -> Result<Option<(User, String)>>;
     /// Every user, by id.
     async fn users(&self) -> Result<Vec<User>>;
+    /// A user and its password hash, by id.
+    async fn user(&self, id: i64) -> Result<Option<(User, String)>>;
+    /// Applies `change` and raises the user's `token_version` by one, in one
+    /// write; `None` when the user does not exist.
+    async fn update_user(&self, id: i64, change: UserChange) -> Result<Option<User>>;
     /// The value of a setting, storing `value` first if the key is absent
     /// (so concurrent first starts agree on one value).
     async fn setting_or_insert(&self, key: String, value: String) -> Result<String>;
@@ -191,23 +307,9 @@ impl Users {
         if !email.contains('@') || email.len() > 100 {
             errors.push("email", "email", "a valid email address is required");
         }
-        if input.password.chars().count() < PASSWORD_MIN {
-            errors.push(
-                "password",
-                "min_length",
-                format!("password must be at least {PASSWORD_MIN} characters"),
-            );
-        }
+        check_password(&mut errors, "password", &input.password);
         errors.finish()?;
-        let password = input.password;
-        let hash = self
-            .hashing(move || {
-                Argon2::default()
-                    .hash_password(password.as_bytes())
-                    .map(|h| h.to_string())
-                    .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))
-            })
-            .await?;
+        let hash = self.hash(input.password).await?;
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -246,8 +348,158 @@ impl Users {
             })
             .await?;
         match user {
-            Some(user) if verified => Ok(user),
+            // A disabled user gets the same answer as a wrong password.
+            Some(user) if verified && user.active => Ok(user),
             _ => Err(denied()),
+        }
+    }
+
+    /// The argon2id hash of a password, computed off the async workers.
+    async fn hash(&self, password: String) -> Result<String> {
+        self.hashing(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| Error::storage_msg(format!("password hashing failed: {e}")))
+        })
+        .await
+    }
+
+    /// The user with this id.
+    pub async fn get(&self, id: i64) -> Result<User> {
+        self.inner
+            .store
+            .user(id)
+            .await?
+            .map(|(user, _)| user)
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Disables a user: it can no longer log in and its tokens end. The
+    /// last active admin cannot be disabled.
+    pub async fn disable(&self, id: i64) -> Result<User> {
+        let user = self.get(id).await?;
+        if user.role == Role::Admin && user.active {
+            self.keep_an_admin(id).await?;
+        }
+        self.change(
+            id,
+            UserChange {
+                active: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Enables a user again (tokens issued before it was disabled stay ended).
+    pub async fn enable(&self, id: i64) -> Result<User> {
+        self.change(
+            id,
+            UserChange {
+                active: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// Changes a user's role; its tokens (which carry the old role) end. The
+    /// last active admin cannot be demoted.
+    pub async fn set_role(&self, input: SetRole) -> Result<User> {
+        let user = self.get(input.id).await?;
+        if user.role == Role::Admin && user.active && input.role != Role::Admin {
+            self.keep_an_admin(input.id).await?;
+        }
+        self.change(
+            input.id,
+            UserChange {
+                role: Some(input.role),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// A user changes its own password, proving the current one; every
+    /// token of the user ends (the caller logs in again).
+    pub async fn change_password(&self, input: ChangePassword) -> Result<User> {
+        let mut errors = FieldErrors::new();
+        check_password(&mut errors, "new_password", &input.new_password);
+        errors.finish()?;
+        let (_, hash) = self
+            .inner
+            .store
+            .user(input.id)
+            .await?
+            .ok_or_else(|| not_found(input.id))?;
+        let current = input.current_password;
+        let verified = self
+            .hashing(move || {
+                Ok(Argon2::default()
+                    .verify_password(current.as_bytes(), hash.as_str())
+                    .is_ok())
+            })
+            .await?;
+        if !verified {
+            return Err(Error::invalid(
+                "current_password",
+                "mismatch",
+                "current_password is not the user's password",
+            ));
+        }
+        let hash = self.hash(input.new_password).await?;
+        self.change(
+            input.id,
+            UserChange {
+                password_hash: Some(hash),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    /// An administrator sets a user's password; every token of the user ends.
+    pub async fn reset_password(&self, input: ResetPassword) -> Result<User> {
+        let mut errors = FieldErrors::new();
+        check_password(&mut errors, "new_password", &input.new_password);
+        errors.finish()?;
+        self.get(input.id).await?;
+        let hash = self.hash(input.new_password).await?;
+        self.change(
+            input.id,
+            UserChange {
+                password_hash: Some(hash),
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    async fn change(&self, id: i64, change: UserChange) -> Result<User> {
+        self.inner
+            .store
+            .update_user(id, change)
+            .await?
+            .ok_or_else(|| not_found(id))
+    }
+
+    /// Fails unless an active admin other than `id` remains.
+    async fn keep_an_admin(&self, id: i64) -> Result<()> {
+        let others = self
+            .inner
+            .store
+            .users()
+            .await?
+            .into_iter()
+            .any(|u| u.id != id && u.role == Role::Admin && u.active);
+        if others {
+            Ok(())
+        } else {
+            Err(Error::conflict(
+                crate::ConflictReason::LastAdmin,
+                "the last active admin cannot be disabled or demoted",
+            ))
         }
     }
 
@@ -280,6 +532,13 @@ impl Users {
             .store
             .setting_or_insert(setting.key, setting.value)
             .await
+    }
+}
+
+fn not_found(id: i64) -> Error {
+    Error::NotFound {
+        entity: "user",
+        id: id.to_string(),
     }
 }
 

@@ -648,6 +648,23 @@ macro_rules! impl_ledger_store {
                     Ok(id.unwrap_or(0))
                 }
 
+                async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<(u64, i64)> {
+                    let sql = format!("SELECT MAX({EVENT_ID}) FROM outbox_events WHERE created_at < ?");
+                    let through: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                        .bind(ts(before))
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    let Some(through) = through else { return Ok((0, 0)) };
+                    let sql = format!("DELETE FROM outbox_events WHERE {EVENT_ID} <= ?");
+                    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(through)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok((done.rows_affected(), through))
+                }
+
                 async fn purchases_after(&self, after: Option<PurchaseCursor>, limit: u32) -> Result<Vec<Purchase>> {
                     let mut qb = QueryBuilder::<Db>::new(format!("SELECT {PURCHASE_COLUMNS} FROM customer_purchase_history"));
                     if let Some(c) = after {

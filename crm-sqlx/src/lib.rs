@@ -38,7 +38,7 @@ mod shapes;
 pub mod sqlite;
 
 pub use mysql::MySqlStore;
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, sqlite_file};
 
 /// How to open a store.
 #[derive(Debug, Clone, PartialEq, Eq)]

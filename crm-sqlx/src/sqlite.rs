@@ -99,6 +99,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Each connection to `:memory:` would open its own empty database.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_private(connect.get_filename())?;
+        }
         let max = if in_memory {
             1
         } else {
@@ -118,6 +121,43 @@ impl SqliteStore {
         .finish_connect(&options)
         .await
     }
+}
+
+/// Creates a missing database file readable and writable by its owner only
+/// (mode 0600): it holds customers' personal data. SQLite gives its `-wal`
+/// and `-shm` files the database file's permissions. An existing file is
+/// left as it is.
+fn create_private(path: &std::path::Path) -> crm_core::Result<()> {
+    if path.as_os_str().is_empty() || path.exists() {
+        return Ok(());
+    }
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(_) => Ok(()),
+        // Another process created it meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(crm_core::Error::storage(
+            "cannot create the SQLite database file",
+            e,
+        )),
+    }
+}
+
+/// The file of a `sqlite://` URL, `None` for an in-memory database or
+/// another scheme.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    if !url.to_ascii_lowercase().starts_with("sqlite:")
+        || url.contains(":memory:")
+        || url.contains("mode=memory")
+    {
+        return None;
+    }
+    let options = SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty()).then(|| path.to_path_buf())
 }
 
 impl_customer_store!(SqliteStore, "sqlite", SqlitePool);

@@ -6,10 +6,12 @@ macro_rules! impl_user_store {
     ($store:ident) => {
         mod users_impl {
             use super::*;
-            use crm_core::users::{Role, User, UserStore};
+            use crm_core::users::{Role, User, UserChange, UserStore};
             use crm_core::{Error, Result};
             use sqlx::Row;
             use $crate::error::{corrupt, db_err, is_unique_violation};
+
+            const USER_COLUMNS: &str = "id, email, password_hash, role, created_at, is_active, token_version";
 
             fn user_from_row(row: &DbRow) -> Result<(User, String)> {
                 let role: String = row.try_get("role").map_err(db_err)?;
@@ -19,6 +21,8 @@ macro_rules! impl_user_store {
                         email: row.try_get("email").map_err(db_err)?,
                         role: Role::parse(&role).ok_or_else(|| corrupt("role", &role))?,
                         created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                        active: row.try_get("is_active").map_err(db_err)?,
+                        token_version: row.try_get("token_version").map_err(db_err)?,
                     },
                     row.try_get("password_hash").map_err(db_err)?,
                 ))
@@ -41,11 +45,11 @@ macro_rules! impl_user_store {
                                 db_err(e)
                             }
                         })?;
-                    Ok(User { id: last_insert_id(&done), email, role, created_at: now })
+                    Ok(User { id: last_insert_id(&done), email, role, created_at: now, active: true, token_version: 0 })
                 }
 
                 async fn user_by_email(&self, email: String) -> Result<Option<(User, String)>> {
-                    sqlx::query("SELECT id, email, password_hash, role, created_at FROM users WHERE email = ?")
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?")))
                         .bind(email)
                         .fetch_optional(&self.pool)
                         .await
@@ -55,13 +59,41 @@ macro_rules! impl_user_store {
                 }
 
                 async fn users(&self) -> Result<Vec<User>> {
-                    sqlx::query("SELECT id, email, password_hash, role, created_at FROM users ORDER BY id")
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id")))
                         .fetch_all(&self.pool)
                         .await
                         .map_err(db_err)?
                         .iter()
                         .map(|r| user_from_row(r).map(|(u, _)| u))
                         .collect()
+                }
+
+                async fn user(&self, id: i64) -> Result<Option<(User, String)>> {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?")))
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err(db_err)?
+                        .map(|r| user_from_row(&r))
+                        .transpose()
+                }
+
+                async fn update_user(&self, id: i64, change: UserChange) -> Result<Option<User>> {
+                    let done = sqlx::query(
+                        "UPDATE users SET is_active = COALESCE(?, is_active), role = COALESCE(?, role), \
+                         password_hash = COALESCE(?, password_hash), token_version = token_version + 1 WHERE id = ?",
+                    )
+                    .bind(change.active)
+                    .bind(change.role.map(Role::as_str))
+                    .bind(change.password_hash)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 0 {
+                        return Ok(None);
+                    }
+                    Ok(self.user(id).await?.map(|(user, _)| user))
                 }
 
                 async fn setting(&self, key: String) -> Result<Option<String>> {

@@ -583,3 +583,189 @@ pub async fn segments_come_from_the_last_fit(b: Backend) {
     // The first process sees the newer fit too.
     assert_eq!(total(&analytics.segments().await.expect("segments")), 303);
 }
+
+/// Disabling, enabling, a role change and password changes each raise the
+/// user's token version (what ends its tokens); a disabled user cannot log
+/// in; the last active admin can be neither disabled nor demoted; a
+/// password change proves the current password.
+pub async fn user_changes_end_tokens(b: Backend) {
+    use crm_core::users::{ChangePassword, Credentials, NewUser, ResetPassword, SetRole};
+    let users = b.crm.users();
+    let admin = users
+        .create(NewUser {
+            email: "boss@toko.id".into(),
+            password: "boss password 1".into(),
+            role: Role::Admin,
+        })
+        .await
+        .expect("admin");
+    let kasir = users
+        .create(NewUser {
+            email: "kasir@toko.id".into(),
+            password: "kasir password 1".into(),
+            role: Role::Cashier,
+        })
+        .await
+        .expect("cashier");
+    assert!(kasir.active && kasir.token_version == 0, "{}", b.name);
+    let login = |password: &str| {
+        users.authenticate(Credentials {
+            email: "KASIR@toko.id".into(),
+            password: password.into(),
+        })
+    };
+    assert!(login("kasir password 1").await.is_ok());
+
+    let disabled = users.disable(kasir.id).await.expect("disable");
+    assert_eq!((disabled.active, disabled.token_version), (false, 1));
+    assert_eq!(
+        login("kasir password 1")
+            .await
+            .map(|u| u.id)
+            .map_err(|e| e.code()),
+        Err(crm_core::ErrorCode::Unauthorized),
+        "a disabled user cannot log in ({})",
+        b.name
+    );
+    let enabled = users.enable(kasir.id).await.expect("enable");
+    assert_eq!((enabled.active, enabled.token_version), (true, 2));
+    let manager = users
+        .set_role(SetRole {
+            id: kasir.id,
+            role: Role::Manager,
+        })
+        .await
+        .expect("role");
+    assert_eq!((manager.role, manager.token_version), (Role::Manager, 3));
+
+    let wrong = users
+        .change_password(ChangePassword {
+            id: kasir.id,
+            current_password: "not the password".into(),
+            new_password: "a new password 2".into(),
+        })
+        .await;
+    assert_eq!(
+        wrong
+            .map(|_| ())
+            .map_err(|e| e.field_errors()[0].field.clone()),
+        Err("current_password".to_string())
+    );
+    let short = users
+        .change_password(ChangePassword {
+            id: kasir.id,
+            current_password: "kasir password 1".into(),
+            new_password: "short".into(),
+        })
+        .await;
+    assert_eq!(
+        short
+            .map(|_| ())
+            .map_err(|e| e.field_errors()[0].rule.clone()),
+        Err("min_length".to_string())
+    );
+    assert_eq!(
+        users.get(kasir.id).await.expect("user").token_version,
+        3,
+        "refused changes change nothing"
+    );
+    let changed = users
+        .change_password(ChangePassword {
+            id: kasir.id,
+            current_password: "kasir password 1".into(),
+            new_password: "a new password 2".into(),
+        })
+        .await
+        .expect("change");
+    assert_eq!(changed.token_version, 4);
+    assert!(login("kasir password 1").await.is_err());
+    assert!(login("a new password 2").await.is_ok());
+    let reset = users
+        .reset_password(ResetPassword {
+            id: kasir.id,
+            new_password: "reset by the boss".into(),
+        })
+        .await
+        .expect("reset");
+    assert_eq!(reset.token_version, 5);
+    assert!(login("reset by the boss").await.is_ok());
+
+    // The last active admin stays.
+    let last =
+        |r: crm_core::Result<crm_core::users::User>| r.map(|_| ()).map_err(|e| e.conflict_reason());
+    assert_eq!(
+        last(users.disable(admin.id).await),
+        Err(Some(crm_core::ConflictReason::LastAdmin))
+    );
+    assert_eq!(
+        last(
+            users
+                .set_role(SetRole {
+                    id: admin.id,
+                    role: Role::Analyst
+                })
+                .await
+        ),
+        Err(Some(crm_core::ConflictReason::LastAdmin))
+    );
+    // With a second admin, the first may go.
+    users
+        .set_role(SetRole {
+            id: kasir.id,
+            role: Role::Admin,
+        })
+        .await
+        .expect("second admin");
+    assert!(users.disable(admin.id).await.is_ok());
+    assert_eq!(
+        users.get(999_999).await.map(|_| ()).map_err(|e| e.code()),
+        Err(crm_core::ErrorCode::NotFound)
+    );
+}
+
+/// Outbox retention deletes the events older than the window; a reader
+/// whose last event id is older than what was deleted is told to
+/// resynchronise, one that saw everything deleted is not.
+pub async fn outbox_retention_asks_old_readers_to_resync(b: Backend) {
+    use crm_core::events::{EventQuery, Resume};
+    let events = b.crm.events();
+    for name in ["Old One", "Old Two", "Old Three"] {
+        customer(&b, name).await;
+    }
+    let old_last = events.last_id().await.expect("last");
+    assert!(old_last > 0);
+    b.clock.advance(Duration::days(8));
+    let fresh = customer(&b, "Fresh").await;
+    let week = std::time::Duration::from_secs(7 * 24 * 3600);
+    let pruned = events.prune(week).await.expect("prune");
+    assert!(pruned.deleted >= 3, "{} {pruned:?}", b.name);
+    assert_eq!(pruned.through, old_last, "{}", b.name);
+    let left = events
+        .list(EventQuery {
+            after: 0,
+            limit: 100,
+        })
+        .await
+        .expect("list");
+    assert!(
+        !left.is_empty()
+            && left
+                .iter()
+                .all(|e| e.id > old_last && e.customer_id == fresh.id),
+        "{}: {left:?}",
+        b.name
+    );
+    assert_eq!(
+        events.resume(0).await.expect("resume"),
+        Resume::Resync {
+            pruned_through: old_last
+        }
+    );
+    assert_eq!(
+        events.resume(old_last).await.expect("resume"),
+        Resume::Continue
+    );
+    // Pruning again deletes nothing and keeps the mark.
+    let again = events.prune(week).await.expect("prune again");
+    assert_eq!((again.deleted, again.through), (0, old_last));
+}

@@ -64,6 +64,8 @@ macro_rules! conformance_suite {
             concurrent_replays_answer_like_the_first_try,
             late_commits_are_delivered_once_in_order,
             segments_come_from_the_last_fit,
+            user_changes_end_tokens,
+            outbox_retention_asks_old_readers_to_resync,
         );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,

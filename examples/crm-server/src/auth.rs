@@ -69,6 +69,13 @@ pub struct Claims {
     pub iss: String,
     /// Audience ([`TOKEN_AUDIENCE`]).
     pub aud: String,
+    /// The user's token version when the token was issued: once the user is
+    /// disabled, re-enabled, changes role or password, the version moves on
+    /// and the token is refused ([`Sessions`]).
+    pub ver: i64,
+    /// A WebSocket ticket's one-time id (absent from API tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// Issues a token for `user`; returns it and its expiry.
@@ -86,6 +93,8 @@ pub fn issue(
         iat: now.timestamp(),
         iss: TOKEN_ISSUER.into(),
         aud: TOKEN_AUDIENCE.into(),
+        ver: user.token_version,
+        jti: None,
     };
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
         .map_err(|e| {
@@ -94,6 +103,82 @@ pub fn issue(
             )))
         })?;
     Ok((token, exp))
+}
+
+/// The audience of WebSocket tickets: a ticket is not an API token, and an
+/// API token is not a ticket.
+pub const TICKET_AUDIENCE: &str = "crm-realtime";
+
+/// How long a WebSocket ticket may wait before it is used.
+pub const TICKET_TTL: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Issues a one-time WebSocket ticket for the caller: the claims of its
+/// token (same user, role and token version), for [`TICKET_AUDIENCE`], valid
+/// [`TICKET_TTL`], with a random id.
+pub fn issue_ticket(
+    keys: &TokenKeys,
+    caller: &Caller,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(String, chrono::DateTime<chrono::Utc>), ApiError> {
+    let exp = now + TICKET_TTL;
+    let claims = Claims {
+        exp: exp.timestamp(),
+        iat: now.timestamp(),
+        aud: TICKET_AUDIENCE.into(),
+        jti: Some(uuid::Uuid::new_v4().simple().to_string()),
+        ..caller.0.clone()
+    };
+    let ticket = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+        .map_err(|e| {
+            ApiError::from(crm_core::Error::storage_msg(format!(
+                "ticket signing failed: {e}"
+            )))
+        })?;
+    Ok((ticket, exp))
+}
+
+/// Used ticket ids (this process's; with Redis, every process's).
+#[derive(Debug, Default)]
+pub struct Tickets {
+    used: Mutex<HashMap<String, i64>>,
+}
+
+impl Tickets {
+    /// Checks a ticket and uses it up: the second use, in any process
+    /// sharing `shared` (Redis), is 401. When Redis does not answer, this
+    /// process's own record decides.
+    pub async fn redeem(
+        &self,
+        keys: &TokenKeys,
+        shared: Option<&crate::cache::Cache>,
+        ticket: &str,
+    ) -> Result<Caller, ApiError> {
+        let caller = decode(keys, ticket, TICKET_AUDIENCE)?;
+        let jti = caller
+            .0
+            .jti
+            .clone()
+            .ok_or_else(|| unauthorized("invalid ticket"))?;
+        let ttl = u64::try_from(TICKET_TTL.num_seconds()).unwrap_or(30) * 2;
+        let first = match shared {
+            Some(cache) => cache.claim_once(&format!("ticket:{jti}"), ttl).await,
+            None => None,
+        };
+        let first = match first {
+            Some(first) => first,
+            None => {
+                let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+                let now = chrono::Utc::now().timestamp();
+                used.retain(|_, exp| *exp >= now);
+                used.insert(jti, caller.0.exp).is_none()
+            }
+        };
+        if first {
+            Ok(caller)
+        } else {
+            Err(unauthorized("this ticket was used already"))
+        }
+    }
 }
 
 /// The authenticated caller of a request.
@@ -143,19 +228,97 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         let token = header
             .strip_prefix("Bearer ")
             .ok_or_else(|| unauthorized("expected a Bearer token"))?;
-        verify(&state.keys, token)
+        let caller = verify(&state.keys, token)?;
+        state.sessions.check(&state.crm, &caller.0).await?;
+        Ok(caller)
+    }
+}
+
+/// How long this process trusts what it read of a user's token version
+/// and status: a revocation reaches every process within this time.
+pub const SESSION_CACHE: Duration = Duration::from_secs(1);
+
+/// The live side of tokens: whether a token's user is still active and its
+/// token version still current. Reads the user at most once per
+/// [`SESSION_CACHE`] per user and process (a process caches, it never
+/// decides alone: every process reads the same database).
+#[derive(Debug, Default)]
+pub struct Sessions {
+    seen: Mutex<HashMap<i64, (Instant, Option<UserState>)>>,
+}
+
+/// What a token check needs of a user: its token version and whether it
+/// is active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UserState {
+    version: i64,
+    active: bool,
+}
+
+/// Users whose state is cached at most; past it, stale entries are dropped.
+const SESSION_ENTRIES: usize = 10_000;
+
+impl Sessions {
+    /// `Ok` when the user of `claims` exists, is active and its token
+    /// version is the token's; else 401 `token revoked`.
+    pub async fn check(&self, crm: &crm_core::Crm, claims: &Claims) -> Result<(), ApiError> {
+        let cached = {
+            let seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            seen.get(&claims.sub)
+                .filter(|(at, _)| at.elapsed() < SESSION_CACHE)
+                .map(|(_, state)| *state)
+        };
+        let state = match cached {
+            Some(state) => state,
+            None => {
+                let state = match crm.users().get(claims.sub).await {
+                    Ok(user) => Some(UserState {
+                        version: user.token_version,
+                        active: user.active,
+                    }),
+                    Err(crm_core::Error::NotFound { .. }) => None,
+                    Err(e) => return Err(e.into()),
+                };
+                let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+                if seen.len() >= SESSION_ENTRIES {
+                    seen.retain(|_, (at, _)| at.elapsed() < SESSION_CACHE);
+                }
+                seen.insert(claims.sub, (Instant::now(), state));
+                state
+            }
+        };
+        match state {
+            Some(UserState {
+                version,
+                active: true,
+            }) if version == claims.ver => Ok(()),
+            _ => Err(unauthorized("token revoked; log in again")),
+        }
+    }
+
+    /// Forgets what this process read of `user` (after this process
+    /// changed it: its own requests see the change at once).
+    pub fn forget(&self, user: i64) {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&user);
     }
 }
 
 /// Checks a token (HS256, `exp` with no leeway) and returns its caller.
 pub fn verify(keys: &TokenKeys, token: &str) -> Result<Caller, ApiError> {
+    decode(keys, token, TOKEN_AUDIENCE)
+}
+
+fn decode(keys: &TokenKeys, token: &str, audience: &str) -> Result<Caller, ApiError> {
     if token.trim().is_empty() {
         return Err(unauthorized("authorization required"));
     }
     let mut validation = Validation::new(Algorithm::HS256);
     validation.leeway = 0;
     validation.set_issuer(&[TOKEN_ISSUER]);
-    validation.set_audience(&[TOKEN_AUDIENCE]);
+    validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iss", "aud"]);
     let data = jsonwebtoken::decode::<Claims>(token.trim(), &keys.decoding, &validation)
         .map_err(|_| unauthorized("invalid or expired token"))?;

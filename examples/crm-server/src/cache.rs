@@ -288,6 +288,24 @@ impl Cache {
             .map(|n| n.unwrap_or(0))
     }
 
+    /// Claims `name` (a WebSocket ticket's id) for `ttl_secs`, for every
+    /// process sharing this Redis: `Some(true)` for the first claim,
+    /// `Some(false)` when it was claimed before, `None` when Redis is
+    /// unavailable.
+    pub async fn claim_once(&self, name: &str, ttl_secs: u64) -> Option<bool> {
+        let key = format!("{}once:{name}", self.prefix);
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key)
+            .arg(1)
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl_secs.max(1));
+        self.call("ticket", cmd.query_async::<Option<String>>(&mut conn))
+            .await
+            .map(|set| set.is_some())
+    }
+
     /// Tells every process that new outbox events may be waiting.
     pub async fn publish_wakeup(&self) {
         let mut conn = self.conn.clone();

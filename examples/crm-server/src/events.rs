@@ -58,6 +58,17 @@ pub struct EventOptions {
     /// Shortest time between two outbox reads (and two Redis wake-ups sent):
     /// under a burst of writes one read picks up many events.
     pub min_interval: Duration,
+    /// WebSocket clients connected at once; more are answered 503
+    /// `unavailable` before the upgrade.
+    pub max_clients: usize,
+    /// Largest message a client may send (clients only send pings and
+    /// close frames); a larger one closes the connection.
+    pub max_message_bytes: usize,
+    /// How long outbox events are kept: a client resuming from an older id
+    /// is told to resynchronise (`{"type":"resync"}`).
+    pub retention: Duration,
+    /// How often this process deletes events past the retention.
+    pub prune_every: Duration,
 }
 
 impl Default for EventOptions {
@@ -68,6 +79,10 @@ impl Default for EventOptions {
             buffer: 1024,
             send_timeout: Duration::from_secs(10),
             min_interval: Duration::from_millis(10),
+            max_clients: 1024,
+            max_message_bytes: 4096,
+            retention: Duration::from_secs(7 * 24 * 3600),
+            prune_every: Duration::from_secs(3600),
         }
     }
 }
@@ -163,6 +178,7 @@ impl EventHub {
         }
         let weak = Arc::downgrade(state);
         tokio::spawn(relay(weak.clone()));
+        tokio::spawn(pruner(weak.clone()));
         if let Some(cache) = &state.cache {
             tokio::spawn(subscriber(weak));
             tokio::spawn(announcer(Arc::clone(&state.events), Arc::clone(cache)));
@@ -265,6 +281,23 @@ async fn relay(state: std::sync::Weak<AppState>) {
     }
 }
 
+/// Deletes outbox events past the retention, every `prune_every`.
+async fn pruner(state: std::sync::Weak<AppState>) {
+    loop {
+        let Some(s) = state.upgrade() else { return };
+        let (retention, every) = (s.events.options.retention, s.events.options.prune_every);
+        match s.crm.events().prune(retention).await {
+            Ok(p) if p.deleted > 0 => {
+                tracing::info!(deleted = p.deleted, through = p.through, "outbox pruned");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "outbox pruning failed"),
+        }
+        drop(s);
+        tokio::time::sleep(every.max(Duration::from_secs(1))).await;
+    }
+}
+
 /// Events read per outbox query.
 const RELAY_BATCH: u32 = 500;
 
@@ -324,13 +357,21 @@ async fn subscriber(state: std::sync::Weak<AppState>) {
 /// Query of `/crm-updates`.
 #[derive(Debug, Deserialize)]
 pub struct UpdatesQuery {
-    /// Bearer token (browsers cannot set headers on a WebSocket).
-    token: Option<String>,
+    /// A one-time ticket from `POST /api/realtime/ticket` (browsers cannot
+    /// set headers on a WebSocket; a ticket in a URL is useless once used).
+    ticket: Option<String>,
     /// Resume after this event id.
     last_event_id: Option<i64>,
 }
 
-/// `GET /crm-updates`: upgrade to a WebSocket of events. Any staff role.
+/// Close code sent when the token's lifetime ends.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4001;
+/// Close code sent when the token was revoked (user disabled, role or
+/// password changed).
+pub const CLOSE_TOKEN_REVOKED: u16 = 4003;
+
+/// `GET /crm-updates`: upgrade to a WebSocket of events. Any staff role,
+/// with `Authorization: Bearer` or a one-time `?ticket=`.
 pub async fn updates(
     State(state): State<Arc<AppState>>,
     Query(q): Query<UpdatesQuery>,
@@ -342,8 +383,22 @@ pub async fn updates(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string);
-    let token = q.token.or(header_token).unwrap_or_default();
-    let caller = crate::auth::verify(&state.keys, &token)?;
+    let caller = match (q.ticket, header_token) {
+        (Some(ticket), _) => {
+            state
+                .tickets
+                .redeem(&state.keys, state.cache.as_deref(), &ticket)
+                .await?
+        }
+        (None, Some(token)) => crate::auth::verify(&state.keys, &token)?,
+        (None, None) => {
+            return Err(ApiError::new(
+                crm_core::ErrorCode::Unauthorized,
+                "a ticket (POST /api/realtime/ticket) or a bearer token is required",
+            ));
+        }
+    };
+    state.sessions.check(&state.crm, &caller.0).await?;
     caller.require(&[Role::Manager, Role::Cashier, Role::Analyst])?;
     let last = match q.last_event_id {
         Some(id) => Some(id),
@@ -352,22 +407,107 @@ pub async fn updates(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse().ok()),
     };
+    let hub = Arc::clone(&state.events);
+    if hub.clients.fetch_add(1, Ordering::AcqRel) >= hub.options.max_clients {
+        hub.clients.fetch_sub(1, Ordering::AcqRel);
+        let mut res = axum::response::IntoResponse::into_response(ApiError::new(
+            crm_core::ErrorCode::Unavailable,
+            "too many real-time connections; retry later",
+        ));
+        res.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            axum::http::HeaderValue::from_static("5"),
+        );
+        return Ok(res);
+    }
+    let guard = ClientGuard(hub);
     EventHub::start(&state);
-    Ok(ws.on_upgrade(move |socket| client(state, socket, last)))
+    let max = state.events.options.max_message_bytes;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| client(state, socket, last, caller, guard)))
+}
+
+/// A one-time ticket for `GET /crm-updates?ticket=` (browsers cannot set
+/// an `Authorization` header on a WebSocket, and a token in a URL lands in
+/// logs). Valid 30 s, once. Any staff role.
+#[utoipa::path(post, path = "/api/realtime/ticket", tag = "realtime", security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A ticket", body = crate::openapi::Envelope<Ticket>),
+        crate::openapi::E401, crate::openapi::E403, crate::openapi::E500
+    )
+)]
+pub(crate) async fn realtime_ticket(
+    State(state): State<Arc<AppState>>,
+    caller: crate::auth::Caller,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Manager, Role::Cashier, Role::Analyst])?;
+    let (ticket, expires_at) =
+        crate::auth::issue_ticket(&state.keys, &caller, state.crm.clock().now())?;
+    Ok(crate::error::ok(
+        axum::http::StatusCode::CREATED,
+        Ticket { ticket, expires_at },
+    ))
+}
+
+/// A one-time WebSocket ticket.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Ticket {
+    /// Pass as `/crm-updates?ticket=`; works once.
+    pub ticket: String,
+    /// When it stops being accepted if unused.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 struct ClientGuard(Arc<EventHub>);
 
 impl Drop for ClientGuard {
     fn drop(&mut self) {
-        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.clients.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
-async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
+/// Why a client's connection ends on the server's side.
+enum Ended {
+    /// The client left, or could not take a message.
+    Gone,
+    /// Its token expired or was revoked: close with this code.
+    Token(u16, &'static str),
+}
+
+async fn client(
+    state: Arc<AppState>,
+    socket: WebSocket,
+    last: Option<i64>,
+    caller: crate::auth::Caller,
+    _guard: ClientGuard,
+) {
+    let weak = Arc::downgrade(&state);
+    let (mut sink, incoming) = socket.split();
+    let ended = serve_client(state, &mut sink, incoming, last, weak, &caller).await;
+    if let Ended::Token(code, reason) = ended {
+        let frame = axum::extract::ws::CloseFrame {
+            code,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+async fn serve_client(
+    state: Arc<AppState>,
+    sink: &mut Sink,
+    mut incoming: futures_util::stream::SplitStream<WebSocket>,
+    last: Option<i64>,
+    weak: std::sync::Weak<AppState>,
+    caller: &crate::auth::Caller,
+) -> Ended {
     let hub = Arc::clone(&state.events);
-    hub.clients.fetch_add(1, Ordering::Relaxed);
-    let _guard = ClientGuard(Arc::clone(&hub));
     let crm = state.crm.clone();
     let timeout = hub.options.send_timeout;
     drop(state);
@@ -377,43 +517,77 @@ async fn client(state: Arc<AppState>, socket: WebSocket, last: Option<i64>) {
     let mut rx = hub.tx.subscribe();
     // Without a last id: from the newest event in the database now (the
     // relay may be behind it, or idle).
-    let mut last = match last {
-        Some(id) => id,
-        None => match crm.events().last_id().await {
+    let newest = || async {
+        match crm.events().last_id().await {
             Ok(id) => id,
             Err(_) => hub.cursor(),
+        }
+    };
+    let mut last = match last {
+        Some(id) => match crm.events().resume(id).await {
+            Ok(crm_core::events::Resume::Resync { pruned_through }) => {
+                let now = newest().await;
+                let message = serde_json::json!({
+                    "type": "resync",
+                    "event_id": now,
+                    "pruned_through": pruned_through,
+                    "message": "events after your last_event_id are past the retention; reload, then resume from event_id",
+                });
+                if send(sink, message.to_string(), timeout).await.is_err() {
+                    return Ended::Gone;
+                }
+                now
+            }
+            _ => id,
         },
+        None => newest().await,
     };
     hub.wake();
-    let (mut sink, mut incoming) = socket.split();
-    if catch_up(&crm, &hub, &mut sink, &mut last, timeout)
+    if catch_up(&crm, &hub, sink, &mut last, timeout)
         .await
         .is_err()
     {
-        return;
+        return Ended::Gone;
     }
+    // The token's end, and a check of its revocation every second.
+    let expires = caller.0.exp - chrono::Utc::now().timestamp();
+    let expiry = tokio::time::sleep(Duration::from_secs(u64::try_from(expires).unwrap_or(0)));
+    tokio::pin!(expiry);
+    let mut revocation = tokio::time::interval(crate::auth::SESSION_CACHE);
     loop {
         tokio::select! {
+            () = &mut expiry => return Ended::Token(CLOSE_TOKEN_EXPIRED, "token expired"),
+            _ = revocation.tick() => {
+                let Some(state) = weak.upgrade() else { return Ended::Gone };
+                match state.sessions.check(&state.crm, &caller.0).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == axum::http::StatusCode::UNAUTHORIZED => {
+                        return Ended::Token(CLOSE_TOKEN_REVOKED, "token revoked");
+                    }
+                    // The database is away: keep serving what the relay has.
+                    Err(_) => {}
+                }
+            }
             event = rx.recv() => match event {
                 Ok(d) => {
                     if d.id <= last {
                         continue;
                     }
-                    if send(&mut sink, d.json.clone(), timeout).await.is_err() {
-                        return;
+                    if send(sink, d.json.clone(), timeout).await.is_err() {
+                        return Ended::Gone;
                     }
                     last = d.id;
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) => {
                     hub.lagged.fetch_add(1, Ordering::Relaxed);
-                    if catch_up(&crm, &hub, &mut sink, &mut last, timeout).await.is_err() {
-                        return;
+                    if catch_up(&crm, &hub, sink, &mut last, timeout).await.is_err() {
+                        return Ended::Gone;
                     }
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => return Ended::Gone,
             },
             msg = incoming.next() => match msg {
-                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ended::Gone,
                 Some(Ok(_)) => {}
             },
         }

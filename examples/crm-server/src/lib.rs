@@ -16,6 +16,7 @@ pub mod events;
 pub mod metrics;
 pub mod openapi;
 mod routes;
+mod users;
 
 use std::sync::Arc;
 
@@ -32,6 +33,10 @@ pub struct AppState {
     pub keys: auth::TokenKeys,
     /// Login attempts per address and failed logins per account.
     pub limiter: auth::LoginLimiter,
+    /// Whether tokens are still valid (user active, token version current).
+    pub sessions: auth::Sessions,
+    /// Used WebSocket tickets.
+    pub tickets: auth::Tickets,
     /// Peers whose `X-Forwarded-For` names the client (`CRM_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Prometheus metrics.
@@ -72,6 +77,8 @@ impl AppState {
             crm,
             keys: auth::TokenKeys::new(secret, token_ttl()),
             limiter: auth::LoginLimiter::default(),
+            sessions: auth::Sessions::default(),
+            tickets: auth::Tickets::default(),
             trusted_proxies,
             metrics: metrics::Metrics::new(),
             events: Arc::new(events::EventHub::new(events)),
@@ -92,9 +99,16 @@ fn token_ttl() -> chrono::Duration {
         .map_or(TOKEN_TTL, chrono::Duration::seconds)
 }
 
-/// The JWT secret: `CRM_JWT_SECRET` when given, else a random one generated
-/// on first start and kept in the database (never a fixed default).
-pub async fn jwt_secret(crm: &Crm, configured: Option<String>) -> crm_core::Result<String> {
+/// The JWT secret: `CRM_JWT_SECRET` when given (at least 32 bytes). Else:
+/// on MySQL, an error (every process must share one secret, so it comes
+/// from the environment); on a SQLite file, a random secret generated on
+/// first start and kept beside the database in `<database>.jwt-secret`,
+/// mode 0600; in memory, a random one for this process.
+pub async fn jwt_secret(
+    crm: &Crm,
+    configured: Option<String>,
+    database_url: &str,
+) -> crm_core::Result<String> {
     if let Some(s) = configured.filter(|s| !s.trim().is_empty()) {
         if s.len() < auth::MIN_SECRET_BYTES {
             return Err(crm_core::Error::invalid(
@@ -109,17 +123,80 @@ pub async fn jwt_secret(crm: &Crm, configured: Option<String>) -> crm_core::Resu
         }
         return Ok(s);
     }
-    let random = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    crm.users()
-        .setting_or_insert(crm_core::users::Setting {
-            key: "jwt_secret".into(),
-            value: random,
-        })
-        .await
+    let random = || {
+        format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    };
+    if crm.backend() == "mysql" {
+        return Err(crm_core::Error::invalid(
+            "CRM_JWT_SECRET",
+            "required",
+            "on MySQL every server process must sign with the same secret: set CRM_JWT_SECRET (at least 32 bytes)",
+        ));
+    }
+    match crm_sqlx::sqlite_file(database_url) {
+        Some(db) => {
+            let mut path = db.into_os_string();
+            path.push(".jwt-secret");
+            secret_file(std::path::Path::new(&path), &random())
+        }
+        None => Ok(random()),
+    }
+}
+
+/// Reads the secret kept in `path`, creating it (mode 0600) with `fresh`
+/// when missing; a file others can read is made private again.
+fn secret_file(path: &std::path::Path, fresh: &str) -> crm_core::Result<String> {
+    let failed = |what: &str, e: std::io::Error| {
+        crm_core::Error::storage(format!("{what} {}", path.display()), e)
+    };
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut open, 0o600);
+    match open.open(path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| failed("cannot write the secret file", e))?;
+            return Ok(fresh.to_string());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(failed("cannot create the secret file", e)),
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| failed("cannot read the secret file", e))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), "the JWT secret file was readable by others; made it 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| failed("cannot restrict the secret file", e))?;
+        }
+    }
+    let secret = std::fs::read_to_string(path)
+        .map_err(|e| failed("cannot read the secret file", e))?
+        .trim()
+        .to_string();
+    if secret.len() < auth::MIN_SECRET_BYTES {
+        return Err(crm_core::Error::invalid(
+            "CRM_JWT_SECRET",
+            "min_length",
+            format!(
+                "the secret in {} is shorter than {} bytes; delete the file to generate a new one",
+                path.display(),
+                auth::MIN_SECRET_BYTES
+            ),
+        ));
+    }
+    Ok(secret)
 }
 
 /// Creates the first admin when there is no user: from the given
@@ -198,6 +275,105 @@ impl Default for ServerOptions {
     }
 }
 
+/// Settings of the connection loop ([`serve`]).
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Longest time a client may take to send a request's headers (a
+    /// connection that trickles them, slowloris-style, is closed).
+    pub header_read_timeout: std::time::Duration,
+    /// After the shutdown signal, longest time the connections in flight
+    /// (WebSockets included) may take before they are closed.
+    pub shutdown_deadline: std::time::Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            shutdown_deadline: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+/// Serves `app` on `listener` (HTTP/1.1 with upgrades, each request with
+/// its client's `ConnectInfo<SocketAddr>`) until `shutdown` resolves; then
+/// stops accepting and lets the connections in flight finish, for at most
+/// [`ServeOptions::shutdown_deadline`].
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(options.header_read_timeout);
+    // Connections watch `signal` (closed on shutdown) and hold `close`
+    // until they end: the loop waits for every `close` to be dropped.
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(());
+    let (close_tx, close_rx) = tokio::sync::watch::channel(());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, not spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service =
+            hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
+                let mut req = req.map(axum::body::Body::new);
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(peer));
+                tower::ServiceExt::oneshot(app.clone(), req)
+            });
+        let conn = http
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut signal = signal_rx.clone();
+        let close = close_rx.clone();
+        tokio::spawn(async move {
+            let mut conn = std::pin::pin!(conn);
+            let mut stopping = false;
+            loop {
+                tokio::select! {
+                    result = conn.as_mut() => {
+                        if let Err(e) = result {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    _ = signal.changed(), if !stopping => {
+                        // Finish the request in flight, then close (an
+                        // upgraded WebSocket has left this task already).
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(close);
+        });
+    }
+    drop(listener);
+    drop(signal_tx);
+    drop(signal_rx);
+    drop(close_rx);
+    if tokio::time::timeout(options.shutdown_deadline, close_tx.closed())
+        .await
+        .is_err()
+    {
+        tracing::warn!(deadline = ?options.shutdown_deadline, "shutdown deadline passed; closing the remaining connections");
+    }
+}
+
 /// The in-flight limit and the deadline of every request.
 #[derive(Debug)]
 struct Limits {
@@ -256,7 +432,10 @@ fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>, options: ServerO
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), uri = %req.uri(), request_id = %id)
+            // The path only: a query string may carry a secret (a
+            // WebSocket ticket, a search for an email address).
+            let query = if req.uri().query().is_some() { "?<redacted>" } else { "" };
+            tracing::info_span!("request", method = %req.method(), uri = %format_args!("{}{query}", req.uri().path()), request_id = %id)
         },
     );
     let limits = Arc::new(Limits {
@@ -390,12 +569,12 @@ mod tests {
     #[tokio::test]
     async fn short_secrets_are_refused_and_tokens_name_issuer_and_audience() {
         let crm = Crm::new(crm_core::memory::MemoryStore::new());
-        let short = jwt_secret(&crm, Some("too-short".into())).await;
+        let short = jwt_secret(&crm, Some("too-short".into()), "memory").await;
         assert_eq!(
             short.map_err(|e| e.field_errors()[0].rule.clone()).err(),
             Some("min_length".to_string())
         );
-        let generated = jwt_secret(&crm, None).await.expect("generated");
+        let generated = jwt_secret(&crm, None, "memory").await.expect("generated");
         assert!(generated.len() >= auth::MIN_SECRET_BYTES);
         let keys = auth::TokenKeys::new(generated.as_bytes(), TOKEN_TTL);
         let user = crm_core::users::User {
@@ -403,6 +582,8 @@ mod tests {
             email: "a@b.id".into(),
             role: crm_core::users::Role::Admin,
             created_at: chrono::Utc::now(),
+            active: true,
+            token_version: 0,
         };
         let (token, expires) = auth::issue(&keys, &user, chrono::Utc::now()).expect("token");
         let caller = auth::verify(&keys, &token).expect("valid");
@@ -418,6 +599,55 @@ mod tests {
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &foreign, &encoding)
             .expect("encode");
         assert!(auth::verify(&keys, &token).is_err());
+    }
+
+    /// A client that trickles its headers is cut off after the header
+    /// read timeout; a normal request on the same server is answered.
+    #[tokio::test]
+    async fn slow_headers_are_cut_off() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            app(ServerOptions::default()),
+            ServeOptions {
+                header_read_timeout: std::time::Duration::from_millis(300),
+                shutdown_deadline: std::time::Duration::from_secs(1),
+            },
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        slow.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("write");
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(3),
+            slow.read_to_end(&mut buf),
+        )
+        .await;
+        assert!(read.is_ok(), "the connection was not closed");
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+
+        let mut ok = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        ok.write_all(b"GET /slow HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.expect("read");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        let _ = stop.send(());
+        tokio::time::timeout(std::time::Duration::from_secs(3), server)
+            .await
+            .expect("the server stops")
+            .expect("join");
     }
 
     fn app_with_timeout(timeout: std::time::Duration) -> Router {

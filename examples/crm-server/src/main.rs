@@ -43,7 +43,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         options.acquire_timeout = std::time::Duration::from_secs(n);
     }
     let crm = crm_core::Crm::from_arc(crm_sqlx::connect_with(&url, options).await?);
-    let secret = crm_server::jwt_secret(&crm, std::env::var("CRM_JWT_SECRET").ok()).await?;
+    let secret = crm_server::jwt_secret(&crm, std::env::var("CRM_JWT_SECRET").ok(), &url).await?;
     let admin = crm_server::bootstrap_admin(
         &crm,
         std::env::var("CRM_ADMIN_EMAIL").ok(),
@@ -130,30 +130,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .map_err(|e| format!("CRM_TRUSTED_PROXIES: {p:?} is not an IP address ({e})"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let events_defaults = crm_server::events::EventOptions::default();
     let state = AppState::behind(
         crm,
         secret.as_bytes(),
         cache,
-        crm_server::events::EventOptions::default(),
+        crm_server::events::EventOptions {
+            // CRM_WS_MAX_CLIENTS (default 1024), CRM_OUTBOX_RETENTION_HOURS (default 168).
+            max_clients: std::env::var("CRM_WS_MAX_CLIENTS")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(events_defaults.max_clients),
+            retention: std::env::var("CRM_OUTBOX_RETENTION_HOURS")
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map_or(events_defaults.retention, |h| {
+                    std::time::Duration::from_secs(h.saturating_mul(3600))
+                }),
+            ..events_defaults
+        },
         trusted_proxies,
     );
     crm_server::events::EventHub::start(&state);
-    let service = crm_server::app_with(state, options)
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = crm_server::app_with(state, options);
     // On SIGTERM: stop accepting, let requests in flight finish, but not
     // for longer than the deadline (a WebSocket would keep it open forever).
-    let (stopping, mut stopped) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stopping.send(true);
-    });
-    tokio::select! {
-        served = async { server.await } => served?,
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(shutdown_deadline).await;
-        } => eprintln!("shutdown deadline of {shutdown_deadline:?} passed; closing the remaining connections"),
-    }
+    let serve = crm_server::ServeOptions {
+        header_read_timeout: seconds("CRM_HEADER_TIMEOUT_SECS")
+            .unwrap_or(crm_server::ServeOptions::default().header_read_timeout),
+        shutdown_deadline,
+    };
+    crm_server::serve(listener, app, serve, shutdown_signal()).await;
     Ok(())
 }
 

@@ -168,6 +168,7 @@ pub struct E500(#[to_schema] pub ErrorEnvelope);
         (name = "customers", description = "Customer records"),
         (name = "loyalty", description = "Purchases, refunds and the points ledger"),
         (name = "analytics", description = "RFM segments, lifetime value, churn"),
+        (name = "realtime", description = "Tickets for the WebSocket of events at /crm-updates"),
         (name = "operations", description = "Health, metrics, this document")
     )
 )]

@@ -52,6 +52,13 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(crate::metrics::metrics))
         .routes(routes!(login))
         .routes(routes!(list_users, create_user))
+        .routes(routes!(crate::users::get_user))
+        .routes(routes!(crate::users::disable_user))
+        .routes(routes!(crate::users::enable_user))
+        .routes(routes!(crate::users::set_role))
+        .routes(routes!(crate::users::reset_password))
+        .routes(routes!(crate::users::change_password))
+        .routes(routes!(crate::events::realtime_ticket))
         .routes(routes!(list_customers, create_customer))
         .routes(routes!(get_customer, update_customer, deactivate_customer))
         .routes(routes!(reactivate_customer))
@@ -96,7 +103,7 @@ fn written<T: serde::Serialize>(replayed: bool, data: T) -> Response {
     )
 }
 
-fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
+pub(crate) fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     Ok(json?.0)
 }
 

@@ -46,6 +46,9 @@ fn start(database_url: &str) -> (Server, String) {
         .env("CRM_BIND", format!("127.0.0.1:{port}"))
         .env("CRM_ADMIN_EMAIL", "admin@node.test")
         .env("CRM_ADMIN_PASSWORD", "node-test-password")
+        // MySQL needs the shared secret from the environment; on SQLite the
+        // server would keep a generated one beside the database.
+        .env("CRM_JWT_SECRET", "node-client-test-secret-0123456789abcdef")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()

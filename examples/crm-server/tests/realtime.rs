@@ -149,10 +149,18 @@ impl Server {
         answer["data"].clone()
     }
 
+    /// A one-time ticket for the WebSocket.
+    fn ticket(&self) -> String {
+        let (status, body) = self.call("POST", "/api/realtime/ticket", Some(json!({})));
+        assert_eq!(status, 201, "ticket: {body}");
+        body["data"]["ticket"].as_str().expect("ticket").to_string()
+    }
+
     async fn websocket(&self, last_event_id: Option<i64>) -> Ws {
         let mut url = format!(
-            "ws://127.0.0.1:{}/crm-updates?token={}",
-            self.port, self.token
+            "ws://127.0.0.1:{}/crm-updates?ticket={}",
+            self.port,
+            self.ticket()
         );
         if let Some(id) = last_event_id {
             url.push_str(&format!("&last_event_id={id}"));
@@ -249,12 +257,33 @@ async fn websocket_gets_events_in_order_and_a_reconnect_misses_none() {
         "{refused:?}"
     );
     let forged = tokio_tungstenite::connect_async(format!(
-        "ws://127.0.0.1:{}/crm-updates?token=eyJhbGciOiJIUzI1NiJ9.e30.x",
+        "ws://127.0.0.1:{}/crm-updates?ticket=eyJhbGciOiJIUzI1NiJ9.e30.x",
         server.port
     ))
     .await;
     assert!(
         matches!(&forged, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401)
+    );
+    // A token is not a ticket (and no longer goes in the URL).
+    let token_in_url = tokio_tungstenite::connect_async(format!(
+        "ws://127.0.0.1:{}/crm-updates?ticket={}",
+        server.port, server.token
+    ))
+    .await;
+    assert!(
+        matches!(&token_in_url, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "{token_in_url:?}"
+    );
+    // A ticket works once.
+    let ticket = server.ticket();
+    let once = format!("ws://127.0.0.1:{}/crm-updates?ticket={ticket}", server.port);
+    let (_first, _) = tokio_tungstenite::connect_async(&once)
+        .await
+        .expect("first use of a ticket");
+    let again = tokio_tungstenite::connect_async(&once).await;
+    assert!(
+        matches!(&again, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "a ticket used twice: {again:?}"
     );
 
     let mut ws = server.websocket(None).await;
@@ -724,15 +753,37 @@ async fn killing_redis_leaves_the_api_answering_from_the_database() {
     remove_sqlite(&path);
 }
 
+/// Where a test's WebSocket connects: the URL and an admin token sent in
+/// the `Authorization` header.
+struct WsTarget {
+    url: String,
+    token: String,
+}
+
+impl WsTarget {
+    fn request(&self) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        let mut req =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                self.url.as_str(),
+            )
+            .expect("request");
+        req.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", self.token).parse().expect("header"),
+        );
+        req
+    }
+}
+
 /// A server in this process (so the test can read its event hub), on a
 /// temporary SQLite file, with these event settings; returns its state, the
-/// WebSocket URL with an admin token, the SDK handle and the file.
+/// WebSocket target with an admin token, the SDK handle and the file.
 async fn in_process_server(
     tag: &str,
     options: crm_server::events::EventOptions,
 ) -> (
     std::sync::Arc<crm_server::AppState>,
-    String,
+    WsTarget,
     crm_core::Crm,
     std::path::PathBuf,
 ) {
@@ -765,8 +816,11 @@ async fn in_process_server(
         .expect("login");
     let (token, _) =
         crm_server::auth::issue(&state.keys, &user, chrono::Utc::now()).expect("token");
-    let ws_url = format!("ws://127.0.0.1:{port}/crm-updates?token={token}");
-    (state, ws_url, crm, path)
+    let target = WsTarget {
+        url: format!("ws://127.0.0.1:{port}/crm-updates"),
+        token,
+    };
+    (state, target, crm, path)
 }
 
 /// A burst far larger than the shared buffer: the client falls behind,
@@ -778,7 +832,7 @@ async fn a_client_behind_the_buffer_catches_up_from_the_database() {
         ..Default::default()
     };
     let (state, url, crm, path) = in_process_server("lag", options).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.request())
         .await
         .expect("websocket");
     // Let the connection subscribe before the burst.
@@ -825,9 +879,13 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_up_others() {
         ..Default::default()
     };
     let (state, url, crm, path) = in_process_server("slow", options).await;
-    let (mut fast, _) = tokio_tungstenite::connect_async(&url).await.expect("fast");
+    let (mut fast, _) = tokio_tungstenite::connect_async(url.request())
+        .await
+        .expect("fast");
     // The slow client: connected, never reads a byte.
-    let (_slow, _) = tokio_tungstenite::connect_async(&url).await.expect("slow");
+    let (_slow, _) = tokio_tungstenite::connect_async(url.request())
+        .await
+        .expect("slow");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(state.events.clients(), 2);
     // Enough events (about 30 MB of JSON) to fill every socket buffer
@@ -873,4 +931,184 @@ async fn a_client_that_stops_reading_is_dropped_without_holding_up_others() {
     );
     drop(fast);
     remove_sqlite(&path);
+}
+
+/// The close frame `ws` gets within `within`: its code.
+async fn close_code(ws: &mut Ws, within: Duration) -> Option<u16> {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) | Err(_) => return None,
+        }
+    }
+}
+
+/// A WebSocket closes with 4003 within about a second of its user being
+/// disabled (by anybody, through the database), and with 4001 when its
+/// token's lifetime ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websockets_close_when_their_token_is_revoked_or_expires() {
+    let (state, target, crm, path) =
+        in_process_server("revoke", crm_server::events::EventOptions::default()).await;
+    let kasir = crm
+        .users()
+        .create(crm_core::users::NewUser {
+            email: "kasir@realtime.test".into(),
+            password: "kasir-password-1".into(),
+            role: crm_core::users::Role::Cashier,
+        })
+        .await
+        .expect("cashier");
+    let (token, _) =
+        crm_server::auth::issue(&state.keys, &kasir, chrono::Utc::now()).expect("token");
+    let as_kasir = WsTarget {
+        url: target.url.clone(),
+        token,
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(as_kasir.request())
+        .await
+        .expect("websocket");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let disabled_at = Instant::now();
+    crm.users().disable(kasir.id).await.expect("disable");
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(4)).await,
+        Some(crm_server::events::CLOSE_TOKEN_REVOKED)
+    );
+    let took = disabled_at.elapsed();
+    assert!(took < Duration::from_millis(2500), "closed after {took:?}");
+    // Reconnecting with the revoked token is refused before the upgrade.
+    let again = tokio_tungstenite::connect_async(as_kasir.request()).await;
+    assert!(
+        matches!(&again, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "{again:?}"
+    );
+
+    // A token that lives 2 s: the socket closes when it ends.
+    let short = crm_server::auth::TokenKeys::new(
+        b"in-process-test-secret-0123456789abcdef",
+        chrono::Duration::seconds(2),
+    );
+    let admin = crm.users().get(1).await.expect("admin");
+    let (token, _) = crm_server::auth::issue(&short, &admin, chrono::Utc::now()).expect("token");
+    let brief = WsTarget {
+        url: target.url.clone(),
+        token,
+    };
+    let (mut ws, _) = tokio_tungstenite::connect_async(brief.request())
+        .await
+        .expect("websocket");
+    assert_eq!(
+        close_code(&mut ws, Duration::from_secs(5)).await,
+        Some(crm_server::events::CLOSE_TOKEN_EXPIRED)
+    );
+    drop(state);
+    let _ = std::fs::remove_file(path);
+}
+
+/// Connections beyond the cap are answered 503 before the upgrade; a
+/// client message above the size cap closes its connection; the cap frees
+/// up when a client leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn websocket_connections_and_messages_are_capped() {
+    let options = crm_server::events::EventOptions {
+        max_clients: 2,
+        max_message_bytes: 1024,
+        ..Default::default()
+    };
+    let (state, target, _crm, path) = in_process_server("caps", options).await;
+    let (mut one, _) = tokio_tungstenite::connect_async(target.request())
+        .await
+        .expect("first");
+    let (_two, _) = tokio_tungstenite::connect_async(target.request())
+        .await
+        .expect("second");
+    let third = tokio_tungstenite::connect_async(target.request()).await;
+    assert!(
+        matches!(&third, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 503),
+        "{third:?}"
+    );
+    // A message larger than the cap ends the connection.
+    futures_util::SinkExt::send(&mut one, Message::text("x".repeat(10_000)))
+        .await
+        .expect("send");
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match one.next().await {
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "an oversized message did not end the connection"
+    );
+    // Its slot is free again.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while state.events.clients() >= 2 {
+        assert!(Instant::now() < deadline, "the slot was not freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio_tungstenite::connect_async(target.request())
+        .await
+        .expect("a slot freed by the closed connection");
+    let _ = std::fs::remove_file(path);
+}
+
+/// A client resuming from an event id older than what retention deleted
+/// gets `{"type":"resync"}` first, then live events; one resuming from a
+/// kept id gets what it missed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_past_the_retention_is_told_to_resync() {
+    let (_state, target, crm, path) =
+        in_process_server("resync", crm_server::events::EventOptions::default()).await;
+    for name in ["Lama Satu", "Lama Dua"] {
+        crm.customers()
+            .create(crm_core::NewCustomer {
+                name: name.into(),
+                ..Default::default()
+            })
+            .await
+            .expect("customer");
+    }
+    let first = crm.events().last_id().await.expect("last");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pruned = crm
+        .events()
+        .prune(Duration::from_millis(1))
+        .await
+        .expect("prune");
+    assert_eq!(pruned.through, first);
+    crm.customers()
+        .create(crm_core::NewCustomer {
+            name: "Baru".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("customer");
+    let mut old = target.request();
+    *old.uri_mut() = format!("{}?last_event_id=1", target.url)
+        .parse()
+        .expect("uri");
+    let (mut ws, _) = tokio_tungstenite::connect_async(old).await.expect("ws");
+    let resync = next_event(&mut ws).await;
+    assert_eq!(resync["type"], "resync", "{resync}");
+    assert_eq!(resync["pruned_through"], first);
+    let mut kept = target.request();
+    *kept.uri_mut() = format!("{}?last_event_id={first}", target.url)
+        .parse()
+        .expect("uri");
+    let (mut ws, _) = tokio_tungstenite::connect_async(kept).await.expect("ws");
+    let missed = next_event(&mut ws).await;
+    assert_eq!(
+        (missed["type"].as_str(), missed["customer"]["name"].as_str()),
+        (Some("new_customer"), Some("Baru")),
+        "{missed}"
+    );
+    let _ = std::fs::remove_file(path);
 }

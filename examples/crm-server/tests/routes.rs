@@ -19,6 +19,8 @@ enum Backend {
 }
 
 enum Cleanup {
+    /// Another handle on a database some other `TestApp` cleans up.
+    Shared,
     File(std::path::PathBuf),
     MySql(String, String),
 }
@@ -33,6 +35,7 @@ struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         match &self.cleanup {
+            Cleanup::Shared => {}
             Cleanup::File(path) => {
                 for suffix in ["", "-wal", "-shm"] {
                     let mut p = path.clone().into_os_string();
@@ -1027,6 +1030,240 @@ async fn rejections_before_a_handler_use_the_envelope(backend: Backend) {
 }
 
 /// Every router test runs on SQLite and on MySQL/MariaDB.
+async fn get(app: &TestApp, token: &str) -> StatusCode {
+    send(app, Method::GET, "/api/customers", None, Some(token))
+        .await
+        .0
+}
+
+/// Disabling a user, enabling it, changing its role or password ends its
+/// tokens at once in this process and within a second in another one; a
+/// password change answers a fresh token; the last admin stays.
+async fn user_changes_end_tokens_everywhere(backend: Backend) {
+    let Some(t) = test_app(backend).await else {
+        return;
+    };
+    // A second process over the same database (its own session cache).
+    let other = TestApp {
+        router: app(AppState::new(t.crm.clone(), SECRET)),
+        cleanup: Cleanup::Shared,
+        crm: t.crm.clone(),
+        token: String::new(),
+    };
+    let created = call(
+        &t,
+        Method::POST,
+        "/api/users",
+        Some(r#"{"email":"kasir@test.id","password":"kasir-password-1","role":"cashier"}"#),
+    )
+    .await;
+    assert_eq!(created.0, StatusCode::CREATED, "{}", created.1);
+    let id = created.1["data"]["id"].as_i64().expect("id");
+    assert_eq!(created.1["data"]["active"], true);
+    let token = login(&t, "kasir@test.id", "kasir-password-1").await;
+    assert_eq!(get(&t, &token).await, StatusCode::OK);
+    assert_eq!(get(&other, &token).await, StatusCode::OK);
+
+    // Disable: refused here at once, in the other process within 1 s.
+    let (status, body) = call(
+        &t,
+        Method::POST,
+        &format!("/api/users/{id}/disable"),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["active"], false);
+    let (status, body) = send(&t, Method::GET, "/api/customers", None, Some(&token)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{body}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(get(&other, &token).await, StatusCode::UNAUTHORIZED);
+    let refused = send(
+        &t,
+        Method::POST,
+        "/api/auth/login",
+        Some(r#"{"email":"kasir@test.id","password":"kasir-password-1"}"#),
+        None,
+    )
+    .await;
+    assert_eq!(
+        refused.0,
+        StatusCode::UNAUTHORIZED,
+        "a disabled user cannot log in"
+    );
+
+    // Enable: the old token stays dead, a new login works.
+    let (status, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/users/{id}/enable"),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get(&t, &token).await, StatusCode::UNAUTHORIZED);
+    let token = login(&t, "kasir@test.id", "kasir-password-1").await;
+    assert_eq!(get(&t, &token).await, StatusCode::OK);
+
+    // Role change: the token carrying the old role ends.
+    let (status, body) = call(
+        &t,
+        Method::PUT,
+        &format!("/api/users/{id}/role"),
+        Some(r#"{"role":"manager"}"#),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["data"]["role"]),
+        (StatusCode::OK, &json!("manager")),
+        "{body}"
+    );
+    assert_eq!(get(&t, &token).await, StatusCode::UNAUTHORIZED);
+    let token = login(&t, "kasir@test.id", "kasir-password-1").await;
+
+    // Own password change: proves the current one, answers a new token,
+    // ends the others.
+    let wrong = send(
+        &t,
+        Method::PUT,
+        "/api/auth/password",
+        Some(r#"{"current_password":"nope","new_password":"kasir-password-2"}"#),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(wrong.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", wrong.1);
+    assert_eq!(wrong.1["error"]["fields"][0]["field"], "current_password");
+    let (status, body) = send(
+        &t,
+        Method::PUT,
+        "/api/auth/password",
+        Some(r#"{"current_password":"kasir-password-1","new_password":"kasir-password-2"}"#),
+        Some(&token),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let fresh = body["data"]["token"]
+        .as_str()
+        .expect("new token")
+        .to_string();
+    assert_eq!(get(&t, &token).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(get(&t, &fresh).await, StatusCode::OK);
+
+    // Admin reset: ends the fresh token too.
+    let (status, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/users/{id}/password"),
+        Some(r#"{"new_password":"reset-by-admin-1"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(get(&t, &fresh).await, StatusCode::UNAUTHORIZED);
+    login(&t, "kasir@test.id", "reset-by-admin-1").await;
+
+    // Only admins manage users; the last admin stays.
+    let manager = login(&t, "kasir@test.id", "reset-by-admin-1").await;
+    let (status, _) = send(
+        &t,
+        Method::POST,
+        "/api/users/1/disable",
+        Some("{}"),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let admin_id = t
+        .crm
+        .users()
+        .list()
+        .await
+        .expect("users")
+        .into_iter()
+        .find(|u| u.email == "admin@test.id")
+        .expect("admin")
+        .id;
+    let (status, body) = call(
+        &t,
+        Method::POST,
+        &format!("/api/users/{admin_id}/disable"),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["error"]["reason"]),
+        (StatusCode::CONFLICT, &json!("last_admin")),
+        "{body}"
+    );
+    let (status, _) = call(&t, Method::POST, "/api/users/999999/disable", Some("{}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The SQLite database file and the generated signing secret beside it are
+/// private to their owner (0600); on MySQL, where several processes must
+/// share the secret, the server does not start without `CRM_JWT_SECRET`.
+async fn secrets_and_database_files_are_private(backend: Backend) {
+    let Some(t) = test_app(backend).await else {
+        return;
+    };
+    match &t.cleanup {
+        Cleanup::File(path) => {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| {
+                std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+            };
+            assert_eq!(mode(path), 0o600, "database file");
+            let url = format!("sqlite://{}", path.display());
+            let secret = crm_server::jwt_secret(&t.crm, None, &url)
+                .await
+                .expect("secret");
+            let mut file = path.clone().into_os_string();
+            file.push(".jwt-secret");
+            let file = std::path::PathBuf::from(file);
+            assert_eq!(mode(&file), 0o600, "secret file");
+            assert!(secret.len() >= 32);
+            assert_eq!(
+                crm_server::jwt_secret(&t.crm, None, &url)
+                    .await
+                    .expect("again"),
+                secret,
+                "the kept secret is reused"
+            );
+            // Not in the database any more.
+            assert!(
+                t.crm
+                    .users()
+                    .setting_or_insert(crm_core::users::Setting {
+                        key: "jwt_secret".into(),
+                        value: "absent".into()
+                    })
+                    .await
+                    .expect("setting")
+                    == "absent"
+            );
+            let _ = std::fs::remove_file(file);
+        }
+        Cleanup::MySql(..) => {
+            let err = crm_server::jwt_secret(&t.crm, None, "mysql://ignored")
+                .await
+                .expect_err("MySQL needs CRM_JWT_SECRET");
+            assert_eq!(err.field_errors()[0].field, "CRM_JWT_SECRET");
+            assert!(
+                crm_server::jwt_secret(&t.crm, Some("x".repeat(32)), "mysql://ignored")
+                    .await
+                    .is_ok()
+            );
+        }
+        Cleanup::Shared => {}
+    }
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1049,6 +1286,8 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    secrets_and_database_files_are_private,
+    user_changes_end_tokens_everywhere,
     rejections_before_a_handler_use_the_envelope,
     error_codes_and_reasons_come_from_the_sdk,
     merge_adjust_and_deactivate_over_http,
@@ -1163,6 +1402,13 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
         ("post", "/api/analytics/refit"),
         ("post", "/api/users"),
         ("get", "/api/users"),
+        ("get", "/api/users/{id}"),
+        ("post", "/api/users/{id}/disable"),
+        ("post", "/api/users/{id}/enable"),
+        ("put", "/api/users/{id}/role"),
+        ("post", "/api/users/{id}/password"),
+        ("put", "/api/auth/password"),
+        ("post", "/api/realtime/ticket"),
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/api/openapi.json"),
@@ -1196,7 +1442,10 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
         );
         if !public {
             assert!(responses.contains_key("401"), "{method} {path}: no 401");
-            assert!(responses.contains_key("403"), "{method} {path}: no 403");
+            // Changing one's own password is open to every role.
+            if path != "/api/auth/password" {
+                assert!(responses.contains_key("403"), "{method} {path}: no 403");
+            }
         }
     }
 
@@ -1241,13 +1490,20 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
     // (no 404 from the router itself, no 405), and what it answers to a
     // minimal request is one of its documented statuses.
     for (method, path) in endpoints {
+        // Users by an id that does not exist: a minimal request must not
+        // change the caller (enabling it would end its token).
+        let id = if path.starts_with("/api/users/") {
+            "999999"
+        } else {
+            "1"
+        };
         let uri = path
-            .replace("{id}", "1")
+            .replace("{id}", id)
             .replace("{store_id}", "S1")
             .replace("{receipt_id}", "R1")
             .replace("{operation}", "earn");
         let m = Method::from_bytes(method.to_uppercase().as_bytes()).expect("method");
-        let body = matches!(method, "post" | "patch").then_some("{}");
+        let body = matches!(method, "post" | "patch" | "put").then_some("{}");
         let (status, answer) = send(&t, m, &uri, body, Some(&t.token)).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{method} {uri}");
         if path == "/api/openapi.json" {
