@@ -64,6 +64,8 @@ impl Default for CrmConfig {
 #[derive(Clone, Debug)]
 pub struct Crm {
     pub(crate) inner: Arc<Inner>,
+    /// Who the handles act for ([`Crm::acting_as`]).
+    pub(crate) actor: Option<Arc<crate::users::Actor>>,
 }
 
 /// What every handle shares: the store, the clock, the settings.
@@ -107,6 +109,17 @@ macro_rules! handle {
         #[derive(Clone, Debug)]
         pub struct $name {
             pub(crate) inner: Arc<Inner>,
+            // Every handle carries it; not every area records changes.
+            #[allow(dead_code)]
+            pub(crate) actor: Option<Arc<crate::users::Actor>>,
+        }
+
+        impl $name {
+            /// The user this handle acts for, if any.
+            #[allow(dead_code)]
+            pub(crate) fn actor(&self) -> Option<&crate::users::Actor> {
+                self.actor.as_deref()
+            }
         }
     };
 }
@@ -155,6 +168,7 @@ impl Crm {
                 refit_lock: Default::default(),
                 hashing: Arc::new(tokio::sync::Semaphore::new(crate::users::HASHING_SLOTS)),
             }),
+            actor: None,
         }
     }
 
@@ -171,6 +185,19 @@ impl Crm {
                 refit_lock: inner.refit_lock.clone(),
                 hashing: inner.hashing.clone(),
             }),
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// The same CRM acting for `actor`: every change made through its
+    /// handles is recorded in the audit trail ([`crate::audit`]) under this
+    /// user and role, and manual points follow the role's caps (unless a
+    /// [`PointsRequest`](crate::loyalty::PointsRequest) names its own actor).
+    /// Cheap: a server calls it once per request with the caller.
+    pub fn acting_as(&self, actor: crate::users::Actor) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            actor: Some(Arc::new(actor)),
         }
     }
 
@@ -203,6 +230,7 @@ impl Crm {
                 refit_lock: inner.refit_lock.clone(),
                 hashing: inner.hashing.clone(),
             }),
+            actor: self.actor.clone(),
         })
     }
 
@@ -236,6 +264,7 @@ impl Crm {
     pub fn customers(&self) -> Customers {
         Customers {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 
@@ -243,6 +272,7 @@ impl Crm {
     pub fn loyalty(&self) -> Loyalty {
         Loyalty {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 
@@ -250,6 +280,7 @@ impl Crm {
     pub fn analytics(&self) -> Analytics {
         Analytics {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 
@@ -257,6 +288,7 @@ impl Crm {
     pub fn events(&self) -> Events {
         Events {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 
@@ -264,6 +296,7 @@ impl Crm {
     pub fn users(&self) -> Users {
         Users {
             inner: self.inner.clone(),
+            actor: self.actor.clone(),
         }
     }
 }

@@ -54,6 +54,7 @@
 //! ```
 
 pub mod analytics;
+pub mod audit;
 pub mod clock;
 pub mod customer;
 pub mod error;

@@ -13,11 +13,12 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
 };
 use crate::error::ConflictReason;
-use crate::events::EventPayload;
+use crate::events::{EventPayload, EventType};
 use crate::loyalty::{
     EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal,
 };
@@ -39,6 +40,7 @@ struct State {
     receipts: HashMap<(String, String), i64>,
     refunds: Vec<Refund>,
     refusals: HashMap<(String, String), Refusal>,
+    audit: Vec<AuditEntry>,
     events: Vec<OutboxEvent>,
     users: Vec<(User, String)>,
     settings: HashMap<String, String>,
@@ -106,6 +108,19 @@ impl State {
         Ok(c)
     }
 
+    fn push_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) {
+        let id = self.audit.len() as i64 + 1;
+        self.audit.push(AuditEntry {
+            id,
+            at: now,
+            actor: record.actor.clone(),
+            role: record.role,
+            action: record.action.clone(),
+            customer_id: record.customer_id,
+            detail: record.detail.clone(),
+        });
+    }
+
     fn push_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> i64 {
         let id = self.events.len() as i64 + 1;
         self.events.push(OutboxEvent {
@@ -149,16 +164,20 @@ impl CustomerStore for MemoryStore {
         &self,
         fields: CustomerFields,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Customer> {
         let mut s = self.state.lock().await;
         s.check_unique(&fields, None)?;
-        s.insert(fields, now)
+        let c = s.insert(fields, now)?;
+        s.push_audit(&audit.clone().about(c.id), now);
+        Ok(c)
     }
 
     async fn insert_customers(
         &self,
         batch: Vec<CustomerFields>,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Vec<Customer>> {
         let mut s = self.state.lock().await;
         // Work on a copy and swap it in at the end: all or nothing.
@@ -166,7 +185,9 @@ impl CustomerStore for MemoryStore {
         let mut out = Vec::with_capacity(batch.len());
         for fields in batch {
             next.check_unique(&fields, None)?;
-            out.push(next.insert(fields, now)?);
+            let c = next.insert(fields, now)?;
+            next.push_audit(&audit.clone().about(c.id), now);
+            out.push(c);
         }
         *s = next;
         Ok(out)
@@ -193,6 +214,7 @@ impl CustomerStore for MemoryStore {
         fields: CustomerFields,
         expected_version: i64,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Option<Customer>> {
         let mut s = self.state.lock().await;
         match s.customers.get(&id) {
@@ -211,6 +233,7 @@ impl CustomerStore for MemoryStore {
         c.updated_at = now;
         let c = c.clone();
         s.push_event(EventPayload::CustomerUpdate(&c), now);
+        s.push_audit(&audit.clone().about(id), now);
         Ok(Some(c))
     }
 
@@ -219,6 +242,7 @@ impl CustomerStore for MemoryStore {
         id: CustomerId,
         active: bool,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Option<Customer>> {
         let mut s = self.state.lock().await;
         let Some(current) = s.customers.get(&id) else {
@@ -238,6 +262,38 @@ impl CustomerStore for MemoryStore {
         c.updated_at = now;
         let c = c.clone();
         s.push_event(EventPayload::CustomerUpdate(&c), now);
+        s.push_audit(&audit.clone().about(id), now);
+        Ok(Some(c))
+    }
+
+    async fn erase_customer(
+        &self,
+        id: CustomerId,
+        fields: CustomerFields,
+        now: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<Option<Customer>> {
+        let mut s = self.state.lock().await;
+        let Some(c) = s.customers.get_mut(&id) else {
+            return Ok(None);
+        };
+        apply(c, fields);
+        c.is_active = false;
+        c.version += 1;
+        c.updated_at = now;
+        let c = c.clone();
+        let payload = EventPayload::CustomerUpdate(&c).to_json();
+        for e in s.events.iter_mut().filter(|e| {
+            e.customer_id == id
+                && matches!(
+                    EventType::parse(&e.event_type),
+                    Some(EventType::NewCustomer | EventType::CustomerUpdate)
+                )
+        }) {
+            e.payload = payload.clone();
+        }
+        s.push_event(EventPayload::CustomerUpdate(&c), now);
+        s.push_audit(&audit.clone().about(id), now);
         Ok(Some(c))
     }
 
@@ -570,6 +626,11 @@ impl LedgerTx for MemoryTx {
         Ok(self.state.push_event(event, now))
     }
 
+    async fn append_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) -> Result<()> {
+        self.state.push_audit(record, now);
+        Ok(())
+    }
+
     async fn refusal_by_key(
         &mut self,
         reference_type: &str,
@@ -643,6 +704,21 @@ impl LedgerStore for MemoryStore {
     async fn last_event_id(&self) -> Result<i64> {
         let s = self.state.lock().await;
         Ok(s.events.last().map_or(0, |e| e.id))
+    }
+
+    async fn audit_of(
+        &self,
+        customer: CustomerId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        let s = self.state.lock().await;
+        Ok(s.audit
+            .iter()
+            .filter(|a| a.customer_id == Some(customer) && a.id > after)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
 
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<(u64, i64)> {

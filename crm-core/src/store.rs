@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
 use crate::events::EventPayload;
 use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal};
@@ -42,17 +43,25 @@ pub struct CustomerSlice {
 /// - Every write increments `version` and sets `updated_at`.
 #[async_trait]
 pub trait CustomerStore: Send + Sync + std::fmt::Debug {
-    /// Inserts a customer, allocating its id and code.
-    async fn insert_customer(&self, fields: CustomerFields, now: DateTime<Utc>)
-    -> Result<Customer>;
+    /// Inserts a customer, allocating its id and code, with its audit
+    /// record (`audit`, about the new customer) in the same transaction.
+    async fn insert_customer(
+        &self,
+        fields: CustomerFields,
+        now: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<Customer>;
 
     /// Inserts many customers in one transaction (bulk import): all or none.
     /// Codes are allocated as one block per type, in input order; the result
     /// is in input order.
+    /// One audit record per customer (`audit`, about each), in the same
+    /// transaction.
     async fn insert_customers(
         &self,
         batch: Vec<CustomerFields>,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Vec<Customer>>;
 
     /// The customer with this id, active or not.
@@ -64,22 +73,40 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
     /// Replaces the caller-controlled fields if the stored `version` still is
     /// `expected_version`. Returns `None` when the customer is missing or was
     /// changed meanwhile (the caller re-reads and retries).
+    /// Writes `audit` with the change, in its transaction.
     async fn update_customer(
         &self,
         id: CustomerId,
         fields: CustomerFields,
         expected_version: i64,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Option<Customer>>;
 
     /// Sets `is_active`. Returns `None` when the customer does not exist.
     /// Reactivating a customer whose email or phone another active customer
     /// took meanwhile fails with `DuplicateCustomer`.
+    /// Writes `audit` with the change, in its transaction (nothing when
+    /// the status was already `active`).
     async fn set_customer_active(
         &self,
         id: CustomerId,
         active: bool,
         now: DateTime<Utc>,
+        audit: &AuditRecord,
+    ) -> Result<Option<Customer>>;
+
+    /// Erases a customer's personal data in one transaction: replaces its
+    /// fields with `fields` (the rules' erased values), deactivates it,
+    /// rewrites the payloads of its `new_customer` and `customer_update`
+    /// outbox events to the erased record, appends a `customer_update`
+    /// event, and writes `audit`. `None` when the customer does not exist.
+    async fn erase_customer(
+        &self,
+        id: CustomerId,
+        fields: CustomerFields,
+        now: DateTime<Utc>,
+        audit: &AuditRecord,
     ) -> Result<Option<Customer>>;
 
     /// One page of customers matching `filter`, plus the total count.
@@ -239,6 +266,8 @@ pub trait LedgerTx: Send {
     /// Appends an outbox event (type, customer and JSON body from
     /// [`EventPayload`]); returns its id.
     async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64>;
+    /// Appends an audit record (its `customer_id` set).
+    async fn append_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) -> Result<()>;
     /// Commits everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
 }
@@ -294,6 +323,14 @@ pub trait LedgerStore: Send + Sync {
     /// none). Events are deleted up to that id, in id order, never past a
     /// newer event.
     async fn prune_events(&self, before: DateTime<Utc>) -> Result<(u64, i64)>;
+    /// The audit records of a customer with id > `after`, oldest first, at
+    /// most `limit`.
+    async fn audit_of(
+        &self,
+        customer: CustomerId,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
     /// A purchase by receipt, without locking.
     async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>>;
     /// Purchases in `(customer_id, purchase_date, id)` order, strictly after

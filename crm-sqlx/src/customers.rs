@@ -309,12 +309,39 @@ macro_rules! impl_customer_store {
             Ok(last_insert_id(&done))
         }
 
-        /// Opens the loyalty accounts and writes the `new_customer` events of new customers.
+        /// Appends audit records in the caller's transaction.
+        async fn append_audits(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            records: &[crm_core::audit::AuditRecord],
+            now: chrono::DateTime<chrono::Utc>,
+        ) -> Result<()> {
+            for chunk in shaped_chunks(records, IMPORT_CHUNK) {
+                let mut qb = QueryBuilder::<Db>::new(
+                    "INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) ",
+                );
+                qb.push_values(chunk, |mut b, r| {
+                    b.push_bind(ts(now))
+                        .push_bind(r.actor.clone())
+                        .push_bind(r.role.map(|role| role.as_str()))
+                        .push_bind(r.action.clone())
+                        .push_bind(r.customer_id.map(|c| c.0))
+                        .push_bind(r.detail.to_string());
+                });
+                qb.build().execute(&mut *conn).await.map_err(db_err)?;
+            }
+            Ok(())
+        }
+
+        /// Opens the loyalty accounts and writes the `new_customer` events
+        /// and the audit records of new customers.
         async fn customers_created(
             conn: &mut <Db as sqlx::Database>::Connection,
             created: &[Customer],
             now: chrono::DateTime<chrono::Utc>,
+            audit: &crm_core::audit::AuditRecord,
         ) -> Result<()> {
+            let records: Vec<_> = created.iter().map(|c| audit.clone().about(c.id)).collect();
+            append_audits(conn, &records, now).await?;
             for chunk in shaped_chunks(created, IMPORT_CHUNK) {
                 let mut qb = QueryBuilder::<Db>::new("INSERT INTO loyalty_accounts (customer_id) ");
                 qb.push_values(chunk, |mut b, c| {
@@ -504,6 +531,7 @@ macro_rules! impl_customer_store {
                 &self,
                 fields: CustomerFields,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &crm_core::audit::AuditRecord,
             ) -> Result<Customer> {
                 let prefix = fields.customer_type.code_prefix();
                 let _gate = self.gate().await;
@@ -551,7 +579,7 @@ macro_rules! impl_customer_store {
                     created_at: now,
                     updated_at: now,
                 };
-                customers_created(&mut tx, std::slice::from_ref(&customer), now).await?;
+                customers_created(&mut tx, std::slice::from_ref(&customer), now, audit).await?;
                 seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
@@ -561,6 +589,7 @@ macro_rules! impl_customer_store {
                 &self,
                 batch: Vec<CustomerFields>,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &crm_core::audit::AuditRecord,
             ) -> Result<Vec<Customer>> {
                 if batch.is_empty() {
                     return Ok(Vec::new());
@@ -657,7 +686,7 @@ macro_rules! impl_customer_store {
                     });
                     qb.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
-                customers_created(&mut tx, &out, now).await?;
+                customers_created(&mut tx, &out, now, audit).await?;
                 seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(out)
@@ -679,6 +708,7 @@ macro_rules! impl_customer_store {
                 fields: CustomerFields,
                 expected_version: i64,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &crm_core::audit::AuditRecord,
             ) -> Result<Option<Customer>> {
                 let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -702,6 +732,7 @@ macro_rules! impl_customer_store {
                 let customer = fetch_customer(&mut tx, id).await?;
                 if let Some(c) = &customer {
                     append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
+                    append_audits(&mut tx, &[audit.clone().about(id)], now).await?;
                 }
                 seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
@@ -713,6 +744,7 @@ macro_rules! impl_customer_store {
                 id: CustomerId,
                 active: bool,
                 now: chrono::DateTime<chrono::Utc>,
+                audit: &crm_core::audit::AuditRecord,
             ) -> Result<Option<Customer>> {
                 let _gate = self.gate().await;
                 let mut tx = self.pool.begin().await.map_err(db_err)?;
@@ -735,10 +767,57 @@ macro_rules! impl_customer_store {
                 let customer = fetch_customer(&mut tx, id).await?;
                 if let (true, Some(c)) = (changed, &customer) {
                     append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&c), now).await?;
+                    append_audits(&mut tx, &[audit.clone().about(id)], now).await?;
                 }
                 seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(customer)
+            }
+
+            async fn erase_customer(
+                &self,
+                id: CustomerId,
+                fields: CustomerFields,
+                now: chrono::DateTime<chrono::Utc>,
+                audit: &crm_core::audit::AuditRecord,
+            ) -> Result<Option<Customer>> {
+                let _gate = self.gate().await;
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                let Some(current) = fetch_customer(&mut tx, id).await? else {
+                    return Ok(None);
+                };
+                bind_fields(sqlx::query(UPDATE_CUSTOMER), &fields)
+                    .bind(ts(now))
+                    .bind(id.0)
+                    .bind(current.version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                sqlx::query("UPDATE customers SET is_active = ? WHERE id = ?")
+                    .bind(false)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                write_tags(&mut tx, id, &fields.tags, true).await?;
+                let Some(erased) = fetch_customer(&mut tx, id).await? else {
+                    return Ok(None);
+                };
+                let payload = crm_core::events::EventPayload::CustomerUpdate(&erased).to_json().to_string();
+                sqlx::query(
+                    "UPDATE outbox_events SET payload = ? WHERE customer_id = ? \
+                     AND event_type IN ('new_customer', 'customer_update')",
+                )
+                .bind(payload)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+                append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&erased), now).await?;
+                append_audits(&mut tx, &[audit.clone().about(id)], now).await?;
+                seal_events(&mut tx).await?;
+                tx.commit().await.map_err(db_err)?;
+                Ok(Some(erased))
             }
 
             async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {

@@ -580,6 +580,10 @@ macro_rules! impl_ledger_store {
                     append_event(&mut self.tx, event, now).await
                 }
 
+                async fn append_audit(&mut self, record: &crm_core::audit::AuditRecord, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+                    append_audits(&mut self.tx, std::slice::from_ref(record), now).await
+                }
+
                 async fn commit(mut self: Box<Self>) -> Result<()> {
                     seal_events(&mut self.tx).await?;
                     self.tx.commit().await.map_err(db_err)
@@ -646,6 +650,37 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(db_err)?;
                     Ok(id.unwrap_or(0))
+                }
+
+                async fn audit_of(&self, customer: CustomerId, after: i64, limit: u32) -> Result<Vec<crm_core::audit::AuditEntry>> {
+                    sqlx::query(
+                        "SELECT id, created_at, actor, role, action, customer_id, detail FROM audit_log \
+                         WHERE customer_id = ? AND id > ? ORDER BY id LIMIT ?",
+                    )
+                    .bind(customer.0)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?
+                    .iter()
+                    .map(|row| {
+                        let role: Option<String> = row.try_get("role").map_err(db_err)?;
+                        let detail: String = row.try_get("detail").map_err(db_err)?;
+                        Ok(crm_core::audit::AuditEntry {
+                            id: row.try_get("id").map_err(db_err)?,
+                            at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                            actor: row.try_get("actor").map_err(db_err)?,
+                            role: match role {
+                                Some(r) => Some(crm_core::users::Role::parse(&r).ok_or_else(|| corrupt("role", &r))?),
+                                None => None,
+                            },
+                            action: row.try_get("action").map_err(db_err)?,
+                            customer_id: row.try_get::<Option<i64>, _>("customer_id").map_err(db_err)?.map(CustomerId),
+                            detail: serde_json::from_str(&detail).map_err(|e| corrupt("audit detail", e))?,
+                        })
+                    })
+                    .collect()
                 }
 
                 async fn prune_events(&self, before: chrono::DateTime<chrono::Utc>) -> Result<(u64, i64)> {

@@ -769,3 +769,261 @@ pub async fn outbox_retention_asks_old_readers_to_resync(b: Backend) {
     let again = events.prune(week).await.expect("prune again");
     assert_eq!((again.deleted, again.through), (0, old_last));
 }
+
+fn acting(role: Role) -> Actor {
+    Actor {
+        user: format!("{}@toko.id", role.as_str()),
+        role,
+    }
+}
+
+/// Every customer change, ledger entry, purchase, refund and merge is in
+/// the audit trail with the user and role that made it, in order; a
+/// refused operation and a replay add nothing.
+pub async fn audit_trail_names_the_actor_of_every_change(b: Backend) {
+    use crm_core::audit::AuditQuery;
+    use crm_core::{CustomerPatch, MergeCustomers, UpdateCustomer};
+    let manager = b.crm.acting_as(acting(Role::Manager));
+    let cashier = b.crm.acting_as(acting(Role::Cashier));
+    let c = manager
+        .customers()
+        .create(crm_core::NewCustomer {
+            name: "Audit Satu".into(),
+            email: Some("satu@audit.id".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    let patch = CustomerPatch {
+        phone: Some(Some("0812-7777-1111".into())),
+        ..Default::default()
+    };
+    manager
+        .customers()
+        .update(UpdateCustomer { id: c.id, patch })
+        .await
+        .expect("update");
+    cashier
+        .loyalty()
+        .record_purchase(purchase(&b, c.id, "A-1", 250_000))
+        .await
+        .expect("purchase");
+    cashier
+        .loyalty()
+        .earn(points(c.id, 40, "promo", "p-1"))
+        .await
+        .expect("earn");
+    // A replay and a refusal write no record.
+    cashier
+        .loyalty()
+        .earn(points(c.id, 40, "promo", "p-1"))
+        .await
+        .expect("replay");
+    assert!(
+        cashier
+            .loyalty()
+            .redeem(points(c.id, 1_000_000, "voucher", "too-much"))
+            .await
+            .is_err()
+    );
+    manager
+        .loyalty()
+        .refund(RefundRequest {
+            store_id: "S1".into(),
+            receipt_id: "A-1".into(),
+            refund_id: "r-1".into(),
+            amount: Decimal::from(50_000),
+        })
+        .await
+        .expect("refund");
+    let dup = customer(&b, "Audit Dua").await;
+    b.crm
+        .acting_as(acting(Role::Admin))
+        .customers()
+        .merge(MergeCustomers {
+            into: c.id,
+            from: dup.id,
+            merged_by: "admin@toko.id".into(),
+        })
+        .await
+        .expect("merge");
+    manager.customers().deactivate(c.id).await.expect("off");
+
+    let trail = b
+        .crm
+        .customers()
+        .audit(AuditQuery {
+            customer_id: c.id,
+            after: 0,
+            limit: 100,
+        })
+        .await
+        .expect("audit");
+    let seen: Vec<(String, Option<String>)> = trail
+        .iter()
+        .map(|a| (a.action.clone(), a.actor.clone()))
+        .collect();
+    let m = Some("manager@toko.id".to_string());
+    let k = Some("cashier@toko.id".to_string());
+    let a = Some("admin@toko.id".to_string());
+    let expected_start = [
+        ("customer.create".to_string(), m.clone()),
+        ("customer.update".to_string(), m.clone()),
+        ("purchase.record".to_string(), k.clone()),
+        ("points.earn".to_string(), k.clone()),
+        ("points.earn".to_string(), k.clone()),
+        ("points.reversal".to_string(), m.clone()),
+        ("purchase.refund".to_string(), m.clone()),
+    ];
+    assert_eq!(
+        seen[..expected_start.len()],
+        expected_start[..],
+        "{}: {seen:?}",
+        b.name
+    );
+    assert_eq!(
+        seen.last(),
+        Some(&("customer.deactivate".to_string(), m.clone())),
+        "{}",
+        b.name
+    );
+    assert!(
+        seen.contains(&("customer.merge".to_string(), a.clone())),
+        "{}: {seen:?}",
+        b.name
+    );
+    assert_eq!(trail[1].detail["fields"], serde_json::json!(["phone"]));
+    assert_eq!(trail[0].role, Some(Role::Manager));
+    assert!(trail.windows(2).all(|w| w[0].id < w[1].id));
+    // No personal data in the trail.
+    let text = serde_json::to_string(&trail).expect("json");
+    assert!(
+        !text.contains("satu@audit.id") && !text.contains("7777"),
+        "{text}"
+    );
+    // The merged customer's trail has the merge too.
+    let other = b
+        .crm
+        .customers()
+        .audit(AuditQuery {
+            customer_id: dup.id,
+            after: 0,
+            limit: 100,
+        })
+        .await
+        .expect("audit");
+    assert_eq!(
+        other.last().map(|a| a.action.as_str()),
+        Some("customer.merge")
+    );
+}
+
+/// Erasure removes the personal data from the customer and from every
+/// stored event about it, keeps the ledger consistent, frees the email and
+/// phone, and is recorded.
+pub async fn erasure_removes_personal_data_and_keeps_the_ledger(b: Backend) {
+    use crm_core::events::EventQuery;
+    let c = b
+        .crm
+        .customers()
+        .create(crm_core::NewCustomer {
+            name: "Rahasia Pribadi".into(),
+            email: Some("rahasia@privat.id".into()),
+            phone: Some("0813-9999-0000".into()),
+            address: crm_core::Address {
+                line1: Some("Jalan Sunyi 7".into()),
+                city: Some("Bandung".into()),
+                ..Default::default()
+            },
+            birthday: chrono::NaiveDate::from_ymd_opt(1990, 5, 17),
+            tags: vec!["vip".into()],
+            ..Default::default()
+        })
+        .await
+        .expect("create");
+    b.crm
+        .loyalty()
+        .record_purchase(purchase(&b, c.id, "E-1", 300_000))
+        .await
+        .expect("purchase");
+    let before = b.crm.loyalty().balance(c.id).await.expect("balance");
+    let erased = b
+        .crm
+        .acting_as(acting(Role::Admin))
+        .customers()
+        .erase(c.id)
+        .await
+        .expect("erase");
+    assert_eq!(
+        (
+            erased.email.as_deref(),
+            erased.phone.as_deref(),
+            erased.birthday,
+            erased.address.line1.as_deref(),
+            erased.tags.len(),
+            erased.is_active
+        ),
+        (None, None, None, None, 0, false),
+        "{}",
+        b.name
+    );
+    assert_ne!(erased.name, "Rahasia Pribadi");
+    assert_eq!(erased.customer_code, c.customer_code);
+    let stored = b.crm.customers().get(c.id).await.expect("get");
+    assert_eq!(stored.email, None);
+    // Nothing personal left in the outbox.
+    let events = b
+        .crm
+        .events()
+        .list(EventQuery {
+            after: 0,
+            limit: 1000,
+        })
+        .await
+        .expect("events");
+    let text = serde_json::to_string(&events).expect("json");
+    for secret in [
+        "Rahasia",
+        "rahasia@privat.id",
+        "9999",
+        "Sunyi",
+        "1990-05-17",
+    ] {
+        assert!(!text.contains(secret), "{}: {secret} in {text}", b.name);
+    }
+    // The ledger is untouched and consistent.
+    let after = b.crm.loyalty().balance(c.id).await.expect("balance");
+    assert_eq!(after, before);
+    let check = b.crm.loyalty().check_balance(c.id).await.expect("check");
+    assert!(check.consistent, "{}: {check:?}", b.name);
+    // The email and phone are free again.
+    b.crm
+        .customers()
+        .create(crm_core::NewCustomer {
+            name: "Orang Lain".into(),
+            email: Some("rahasia@privat.id".into()),
+            phone: Some("0813-9999-0000".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("the contact details are free");
+    let trail = b
+        .crm
+        .customers()
+        .audit(crm_core::audit::AuditQuery {
+            customer_id: c.id,
+            after: 0,
+            limit: 100,
+        })
+        .await
+        .expect("audit");
+    let last = trail.last().expect("a record");
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_deref()),
+        ("customer.erase", Some("admin@toko.id"))
+    );
+    assert!(matches!(
+        b.crm.customers().erase(crm_core::CustomerId(999_999)).await,
+        Err(Error::NotFound { .. })
+    ));
+}

@@ -66,6 +66,8 @@ macro_rules! conformance_suite {
             segments_come_from_the_last_fit,
             user_changes_end_tokens,
             outbox_retention_asks_old_readers_to_resync,
+            audit_trail_names_the_actor_of_every_change,
+            erasure_removes_personal_data_and_keeps_the_ledger,
         );
         $crate::conformance_suite!(@import $factory;
             history_import_feeds_analytics_without_points,

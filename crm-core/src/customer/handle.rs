@@ -6,16 +6,17 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::audit::{AuditRecord, actions};
 use crate::customer::query::{Cursor, SearchTerm};
 use crate::customer::{
-    Customer, CustomerCode, CustomerFilter, CustomerId, CustomerPage, CustomerPatch, CustomerQuery,
-    NewCustomer,
+    Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerPage,
+    CustomerPatch, CustomerQuery, NewCustomer,
 };
 use crate::error::{ConflictReason, FieldErrors};
 use crate::events::EventPayload;
 use crate::facade::{Customers, MAX_IMPORT_BATCH};
 use crate::json::JsonFields;
-use crate::loyalty::ledger::{add, append, check_key, entry, expire_due, settle_debt};
+use crate::loyalty::ledger::{Tx, add, append, check_key, entry, expire_due, settle_debt};
 use crate::loyalty::{EntryType, MergeResult};
 use crate::{Error, Result};
 
@@ -103,7 +104,8 @@ impl Customers {
     pub async fn create(&self, input: NewCustomer) -> Result<Customer> {
         let fields = self.inner.rules().check_new(input)?;
         let now = self.inner.clock.now();
-        self.inner.store.insert_customer(fields, now).await
+        let audit = self.record(actions::CUSTOMER_CREATE, serde_json::json!({}));
+        self.inner.store.insert_customer(fields, now, &audit).await
     }
 
     /// Creates many customers at once (imports from another system): all or
@@ -144,7 +146,11 @@ impl Customers {
         }
         errors.finish()?;
         let now = self.inner.clock.now();
-        self.inner.store.insert_customers(batch, now).await
+        let audit = self.record(
+            actions::CUSTOMER_IMPORT,
+            serde_json::json!({ "batch_size": batch.len() }),
+        );
+        self.inner.store.insert_customers(batch, now, &audit).await
     }
 
     /// The customer with this id (active or not).
@@ -176,10 +182,17 @@ impl Customers {
             }
             let fields = self.inner.rules().check_patch(&current, patch.clone())?;
             let now = self.inner.now();
+            let audit = self.record(
+                actions::CUSTOMER_UPDATE,
+                serde_json::json!({
+                    "fields": changed_fields(&CustomerFields::of(&current), &fields),
+                    "version": current.version + 1,
+                }),
+            );
             if let Some(updated) = self
                 .inner
                 .store
-                .update_customer(id, fields, current.version, now)
+                .update_customer(id, fields, current.version, now, &audit)
                 .await?
             {
                 return Ok(updated);
@@ -198,7 +211,47 @@ impl Customers {
         let now = self.inner.clock.now();
         self.inner
             .store
-            .set_customer_active(id, false, now)
+            .set_customer_active(
+                id,
+                false,
+                now,
+                &self.record(actions::CUSTOMER_DEACTIVATE, serde_json::json!({})),
+            )
+            .await?
+            .ok_or_else(|| Error::customer_not_found(id))
+    }
+
+    /// Erases a customer's personal data on request (the GDPR's right to
+    /// erasure): name, email, phone, address, birthday and tags are
+    /// removed from the record and from every stored event about it (the
+    /// outbox payloads), and the customer is deactivated. Its code, ledger,
+    /// lots, purchases and refunds stay, so balances and
+    /// [`check_balance`](crate::Loyalty::check_balance) still add up; the
+    /// audit trail holds no personal data and stays too. Erasing twice
+    /// changes nothing more. Caches outside the SDK must drop the customer
+    /// (the example server refreshes its Redis entry).
+    pub async fn erase(&self, id: CustomerId) -> Result<Customer> {
+        let current = self.inner.customer(id).await?;
+        let fields = CustomerFields {
+            name: ERASED_NAME.into(),
+            email: None,
+            phone: None,
+            customer_type: current.customer_type,
+            credit_limit: current.credit_limit,
+            address: Default::default(),
+            birthday: None,
+            tags: Vec::new(),
+        };
+        let audit = self.record(
+            actions::CUSTOMER_ERASE,
+            serde_json::json!({
+                "fields": changed_fields(&CustomerFields::of(&current), &fields),
+            }),
+        );
+        let now = self.inner.now();
+        self.inner
+            .store
+            .erase_customer(id, fields, now, &audit)
             .await?
             .ok_or_else(|| Error::customer_not_found(id))
     }
@@ -209,7 +262,12 @@ impl Customers {
         let now = self.inner.clock.now();
         self.inner
             .store
-            .set_customer_active(id, true, now)
+            .set_customer_active(
+                id,
+                true,
+                now,
+                &self.record(actions::CUSTOMER_REACTIVATE, serde_json::json!({})),
+            )
             .await?
             .ok_or_else(|| Error::customer_not_found(id))
     }
@@ -328,11 +386,13 @@ impl Customers {
         }
         check_key(&mut errors, "merged_by", &merged_by, 100);
         errors.finish()?;
-        let mut tx = self
-            .inner
-            .store
-            .begin_ledger(vec![into, from], true)
-            .await?;
+        let mut tx = Tx::new(
+            self.inner
+                .store
+                .begin_ledger(vec![into, from], true)
+                .await?,
+            self.actor(),
+        );
         let a = tx
             .customer(into)
             .await?
@@ -398,6 +458,10 @@ impl Customers {
         let merged = tx.mark_merged(from, into, &merged_by, now).await?;
         tx.append_event(EventPayload::CustomerUpdate(&merged), now)
             .await?;
+        let detail = serde_json::json!({ "into": into, "from": from, "merged_by": merged_by });
+        tx.audit(actions::CUSTOMER_MERGE, into, detail.clone(), now)
+            .await?;
+        tx.audit(actions::CUSTOMER_MERGE, from, detail, now).await?;
         let into_customer = tx
             .customer(into)
             .await?
@@ -409,4 +473,34 @@ impl Customers {
             replayed: false,
         })
     }
+}
+
+/// The name an erased customer keeps.
+pub const ERASED_NAME: &str = "(erased)";
+
+impl Customers {
+    /// An audit record of `action` by the user this handle acts for.
+    fn record(&self, action: &str, detail: Value) -> AuditRecord {
+        AuditRecord::new(self.actor(), action, detail)
+    }
+}
+
+/// The names of the fields that differ (never their values: the audit
+/// trail holds no personal data).
+fn changed_fields(before: &CustomerFields, after: &CustomerFields) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let mut check = |name: &'static str, changed: bool| {
+        if changed {
+            out.push(name);
+        }
+    };
+    check("name", before.name != after.name);
+    check("email", before.email != after.email);
+    check("phone", before.phone != after.phone);
+    check("customer_type", before.customer_type != after.customer_type);
+    check("credit_limit", before.credit_limit != after.credit_limit);
+    check("address", before.address != after.address);
+    check("birthday", before.birthday != after.birthday);
+    check("tags", before.tags != after.tags);
+    out
 }

@@ -8,10 +8,12 @@ use rust_decimal::prelude::ToPrimitive;
 
 use super::model::*;
 use super::{MAX_POINTS_PER_OPERATION, RECEIPT, RESERVED_REFERENCE_TYPES, receipt_key};
+use crate::audit::{AuditRecord, actions};
 use crate::customer::{Customer, CustomerId};
 use crate::error::{ConflictReason, FieldErrors};
 use crate::facade::Loyalty;
 use crate::store::LedgerTx;
+use crate::users::Actor;
 use crate::{Error, Result};
 
 /// How often an operation is retried when a merge moved its data between
@@ -30,7 +32,65 @@ const ALL_LOTS: u32 = u32::MAX;
 /// Customers expired per batch of an expiry run.
 const EXPIRY_BATCH: u32 = 500;
 
-pub(crate) type Tx = Box<dyn LedgerTx>;
+/// A ledger transaction and the user it acts for: every ledger entry
+/// appended through it gets an audit record naming that user.
+pub(crate) struct Tx {
+    tx: Box<dyn LedgerTx>,
+    actor: Option<Actor>,
+}
+
+impl std::ops::Deref for Tx {
+    type Target = dyn LedgerTx;
+    fn deref(&self) -> &Self::Target {
+        &*self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut *self.tx
+    }
+}
+
+impl Tx {
+    /// Wraps a store's transaction, acting for `actor`.
+    pub(crate) fn new(tx: Box<dyn LedgerTx>, actor: Option<&Actor>) -> Self {
+        Self {
+            tx,
+            actor: actor.cloned(),
+        }
+    }
+
+    /// Commits everything done through this transaction.
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await
+    }
+
+    /// Records `action` on `customer` by this transaction's actor.
+    pub(crate) async fn audit(
+        &mut self,
+        action: &str,
+        customer: CustomerId,
+        detail: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let record = AuditRecord::new(self.actor.as_ref(), action, detail).about(customer);
+        self.tx.append_audit(&record, now).await
+    }
+}
+
+impl Loyalty {
+    /// Opens a ledger transaction acting for `actor`.
+    async fn begin(
+        &self,
+        customers: Vec<CustomerId>,
+        lock: bool,
+        actor: Option<&Actor>,
+    ) -> Result<Tx> {
+        let tx = self.inner.store.begin_ledger(customers, lock).await?;
+        Ok(Tx::new(tx, actor))
+    }
+}
 
 /// `a + b` for points, or a validation error on `field`: points are money,
 /// and never wrap.
@@ -82,6 +142,25 @@ pub(crate) async fn append(
         entry_type: e.entry_type,
     };
     tx.append_event(payload, now).await?;
+    let action = format!(
+        "{}{}",
+        actions::POINTS_PREFIX,
+        e.entry_type.as_str().to_ascii_lowercase()
+    );
+    let detail = serde_json::json!({
+        "entry_id": e.id,
+        "points": e.points,
+        "balance_after": e.balance_after,
+        "reference_type": e.reference_type,
+        "reference_id": e.reference_id,
+    });
+    if e.entry_type == EntryType::Expire {
+        // Nobody expires points: time does.
+        let record = AuditRecord::new(None, action, detail).about(acct.customer_id);
+        tx.append_audit(&record, now).await?;
+    } else {
+        tx.audit(&action, acct.customer_id, detail, now).await?;
+    }
     Ok(e)
 }
 
@@ -435,7 +514,7 @@ impl Loyalty {
 
         for _ in 0..ATTEMPTS {
             let target = self.target_of(p.customer_id).await?;
-            let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
+            let mut tx = self.begin(vec![target], true, self.actor()).await?;
             if let Some(existing) = tx.purchase_by_receipt(&p.store_id, &p.receipt_id).await? {
                 let same_customer =
                     existing.customer_id == p.customer_id || existing.customer_id == target;
@@ -475,6 +554,19 @@ impl Loyalty {
                     created_at: now,
                 })
                 .await?;
+            tx.audit(
+                actions::PURCHASE_RECORD,
+                target,
+                serde_json::json!({
+                    "purchase_id": purchase.id,
+                    "store_id": purchase.store_id,
+                    "receipt_id": purchase.receipt_id,
+                    "total_amount": purchase.total_amount,
+                    "currency": purchase.currency,
+                }),
+                now,
+            )
+            .await?;
             let window = Duration::days(i64::from(program.tier_window_days));
             let earned_in_window = tx.earned_since(target, p.purchase_date - window).await?;
             let tier = program.tier_for(earned_in_window);
@@ -529,9 +621,7 @@ impl Loyalty {
                     id: key.clone(),
                 })?;
             let mut tx = self
-                .inner
-                .store
-                .begin_ledger(vec![seen.customer_id], true)
+                .begin(vec![seen.customer_id], true, self.actor())
                 .await?;
             let Some(purchase) = tx.purchase_by_receipt(&r.store_id, &r.receipt_id).await? else {
                 continue;
@@ -673,6 +763,18 @@ impl Loyalty {
                     created_at: now,
                 })
                 .await?;
+            tx.audit(
+                actions::PURCHASE_REFUND,
+                purchase.customer_id,
+                serde_json::json!({
+                    "purchase_id": purchase.id,
+                    "refund_id": refund.refund_id,
+                    "amount": refund.amount,
+                    "refunded_total": new_refunded,
+                }),
+                now,
+            )
+            .await?;
             tx.save_account(&acct, now).await?;
             tx.commit().await?;
             return Ok(RefundRecorded {
@@ -713,6 +815,11 @@ impl Loyalty {
     }
 
     async fn points_op(&self, req: PointsRequest, kind: EntryType) -> Result<PointsApplied> {
+        // The request's own actor, else the one this handle acts for.
+        let req = PointsRequest {
+            actor: req.actor.or_else(|| self.actor().cloned()),
+            ..req
+        };
         let now = self.now();
         let mut errors = FieldErrors::new();
         check_key(&mut errors, "reference_type", &req.reference_type, 40);
@@ -761,7 +868,7 @@ impl Loyalty {
 
         for _ in 0..ATTEMPTS {
             let target = self.target_of(req.customer_id).await?;
-            let mut tx = self.inner.store.begin_ledger(vec![target], true).await?;
+            let mut tx = self.begin(vec![target], true, req.actor.as_ref()).await?;
             if let Some(existing) = tx
                 .entry_by_key(&req.reference_type, &req.reference_id)
                 .await?
@@ -912,7 +1019,7 @@ impl Loyalty {
             }
             let mut progressed = false;
             for customer in due {
-                let mut tx = self.inner.store.begin_ledger(vec![customer], true).await?;
+                let mut tx = self.begin(vec![customer], true, None).await?;
                 let mut acct = tx.account(customer).await?;
                 let expired = expire_due(&mut tx, &mut acct, now).await?;
                 tx.save_account(&acct, now).await?;
@@ -936,7 +1043,7 @@ impl Loyalty {
         let now = self.now();
         let program = &self.inner.config.loyalty;
         self.customer(customer).await?;
-        let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
+        let mut tx = self.begin(vec![customer], false, self.actor()).await?;
         let acct = tx.account(customer).await?;
         let due = tx.due_points(customer, now).await?;
         let lots = tx
@@ -968,7 +1075,7 @@ impl Loyalty {
     /// length of the customer's history.
     pub async fn balance(&self, customer: CustomerId) -> Result<PointsBalance> {
         let now = self.now();
-        let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
+        let mut tx = self.begin(vec![customer], false, self.actor()).await?;
         let acct = tx.account(customer).await?;
         let due = tx.due_points(customer, now).await?;
         let balance = acct.balance - due;
@@ -984,7 +1091,7 @@ impl Loyalty {
     /// compares it with the maintained one.
     pub async fn check_balance(&self, customer: CustomerId) -> Result<BalanceCheck> {
         self.customer(customer).await?;
-        let mut tx = self.inner.store.begin_ledger(vec![customer], false).await?;
+        let mut tx = self.begin(vec![customer], false, self.actor()).await?;
         let acct = tx.account(customer).await?;
         let ledger_sum = tx.ledger_sum(customer).await?;
         let open_lots: i64 = tx

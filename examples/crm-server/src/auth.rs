@@ -195,6 +195,12 @@ impl Caller {
         }
     }
 
+    /// The CRM acting for this caller: its changes are recorded in the
+    /// audit trail under the caller's email and role.
+    pub fn crm(&self, state: &AppState) -> crm_core::Crm {
+        state.crm.acting_as(self.actor())
+    }
+
     /// Fails with 403 unless the caller has one of `roles` (admin always passes).
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.0.role == Role::Admin || roles.contains(&self.0.role) {

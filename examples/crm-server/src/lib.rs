@@ -8,6 +8,7 @@
 //! JWT auth and roles, Prometheus metrics, demo data, and the OpenAPI 3.1
 //! document at `GET /api/openapi.json` (see [`openapi`]).
 
+pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod demo;

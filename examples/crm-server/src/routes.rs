@@ -59,6 +59,8 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(crate::users::reset_password))
         .routes(routes!(crate::users::change_password))
         .routes(routes!(crate::events::realtime_ticket))
+        .routes(routes!(crate::admin::audit))
+        .routes(routes!(crate::admin::erase))
         .routes(routes!(list_customers, create_customer))
         .routes(routes!(get_customer, update_customer, deactivate_customer))
         .routes(routes!(reactivate_customer))
@@ -234,7 +236,7 @@ async fn create_customer(
     let input = NewCustomer::from_json(body(json)?)?;
     Ok(ok(
         StatusCode::CREATED,
-        s.crm.customers().create(input).await?,
+        caller.crm(&s).customers().create(input).await?,
     ))
 }
 
@@ -279,8 +281,8 @@ async fn update_customer(
 ) -> ApiResult {
     caller.require(WRITERS)?;
     let patch = CustomerPatch::from_json(body(json)?)?;
-    let c = s
-        .crm
+    let c = caller
+        .crm(&s)
         .customers()
         .update(UpdateCustomer {
             id: CustomerId(id),
@@ -301,7 +303,11 @@ async fn update_customer(
 )]
 async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    let c = s.crm.customers().deactivate(CustomerId(id)).await?;
+    let c = caller
+        .crm(&s)
+        .customers()
+        .deactivate(CustomerId(id))
+        .await?;
     written_customer(&s, &c).await;
     Ok(ok(StatusCode::OK, c))
 }
@@ -316,7 +322,11 @@ async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 )]
 async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(WRITERS)?;
-    let c = s.crm.customers().reactivate(CustomerId(id)).await?;
+    let c = caller
+        .crm(&s)
+        .customers()
+        .reactivate(CustomerId(id))
+        .await?;
     written_customer(&s, &c).await;
     Ok(ok(StatusCode::OK, c))
 }
@@ -349,7 +359,7 @@ async fn merge_customer(
 ) -> ApiResult {
     caller.require(WRITERS)?;
     let req = MergeCustomers::from_json_for(CustomerId(id), caller.0.email.clone(), body(json)?)?;
-    let r = s.crm.customers().merge(req).await?;
+    let r = caller.crm(&s).customers().merge(req).await?;
     written_customer(&s, &r.into).await;
     written_customer(&s, &r.merged).await;
     Ok(written(r.replayed, r))
@@ -390,7 +400,7 @@ async fn record_purchase(
 ) -> ApiResult {
     caller.require(TILL)?;
     let req = NewPurchase::from_json_for(CustomerId(id), body(json)?)?;
-    let r = s.crm.loyalty().record_purchase(req).await?;
+    let r = caller.crm(&s).loyalty().record_purchase(req).await?;
     Ok(written(r.replayed, r))
 }
 
@@ -429,7 +439,7 @@ async fn refund_purchase(
         receipt_id,
     };
     let req = RefundRequest::from_json_for(receipt, body(json)?)?;
-    let r = s.crm.loyalty().refund(req).await?;
+    let r = caller.crm(&s).loyalty().refund(req).await?;
     Ok(written(r.replayed, r))
 }
 
@@ -487,7 +497,7 @@ async fn loyalty_operation(
     if operation == PointsOperation::Adjust {
         caller.require(WRITERS)?;
     }
-    let r = s.crm.loyalty().apply(operation, req).await?;
+    let r = caller.crm(&s).loyalty().apply(operation, req).await?;
     Ok(written(r.replayed, r))
 }
 

@@ -1264,6 +1264,162 @@ async fn secrets_and_database_files_are_private(backend: Backend) {
     }
 }
 
+/// Admins read a customer's audit trail and erase customers; the erased
+/// record leaves the Redis cache too; other roles get 403.
+async fn audit_and_erasure_over_http(backend: Backend) {
+    let Some(mut t) = test_app(backend).await else {
+        return;
+    };
+    // With Redis when the tests have one: the cache must drop the data too.
+    let cache = std::env::var("CRM_TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .map(|url| {
+            crm_server::cache::Cache::new(&crm_server::cache::RedisSettings {
+                url,
+                prefix: format!("crm-erase-{}:", uuid::Uuid::new_v4().simple()),
+            })
+            .expect("redis")
+        });
+    let state = AppState::with(
+        t.crm.clone(),
+        SECRET,
+        cache,
+        crm_server::events::EventOptions::default(),
+    );
+    t.router = app(state.clone());
+    let (status, c) = call(
+        &t,
+        Method::POST,
+        "/api/customers",
+        Some(r#"{"name":"Dewi Rahasia","email":"dewi@rahasia.id","phone":"0812-5555-4444"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{c}");
+    let id = c["data"]["id"].as_i64().expect("id");
+    let (status, _) = call(
+        &t,
+        Method::POST,
+        &format!("/api/customers/{id}/loyalty/earn"),
+        Some(r#"{"points":25,"reference_type":"promo","reference_id":"p1"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    // Reading caches the customer when Redis is there.
+    let (status, _) = call(&t, Method::GET, &format!("/api/customers/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, trail) = call(
+        &t,
+        Method::GET,
+        &format!("/api/audit?customer_id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{trail}");
+    let actions: Vec<_> = trail["data"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or_default().to_string(),
+                r["actor"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        vec![
+            ("customer.create".to_string(), json!("admin@test.id")),
+            ("points.earn".to_string(), json!("admin@test.id")),
+        ]
+    );
+    let (status, bad) = call(&t, Method::GET, "/api/audit?customer_id=x&colour=red", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+    let fields: Vec<_> = bad["error"]["fields"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|f| f["field"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(fields, ["customer_id", "colour"]);
+
+    call(
+        &t,
+        Method::POST,
+        "/api/users",
+        Some(r#"{"email":"mgr@test.id","password":"manager-password-1","role":"manager"}"#),
+    )
+    .await;
+    let manager = login(&t, "mgr@test.id", "manager-password-1").await;
+    let (status, _) = send(
+        &t,
+        Method::GET,
+        &format!("/api/audit?customer_id={id}"),
+        None,
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = send(
+        &t,
+        Method::POST,
+        &format!("/api/customers/{id}/erase"),
+        Some("{}"),
+        Some(&manager),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (status, erased) = call(
+        &t,
+        Method::POST,
+        &format!("/api/customers/{id}/erase"),
+        Some("{}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{erased}");
+    assert_eq!(erased["data"]["email"], Value::Null);
+    let (_, read) = call(&t, Method::GET, &format!("/api/customers/{id}"), None).await;
+    let text = read.to_string();
+    assert!(
+        !text.contains("dewi@rahasia.id") && !text.contains("Rahasia"),
+        "{text}"
+    );
+    if let Some(cache) = &state.cache {
+        let cached = cache.customer(crm_core::CustomerId(id)).await;
+        assert!(
+            cached
+                .as_ref()
+                .is_none_or(|c| c.email.is_none() && c.phone.is_none()),
+            "the cache still holds personal data: {cached:?}"
+        );
+    }
+    let (_, summary) = call(
+        &t,
+        Method::GET,
+        &format!("/api/customers/{id}/loyalty"),
+        None,
+    )
+    .await;
+    assert_eq!(summary["data"]["balance"], 25, "{summary}");
+    let (_, trail) = call(
+        &t,
+        Method::GET,
+        &format!("/api/audit?customer_id={id}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        trail["data"]
+            .as_array()
+            .and_then(|a| a.last())
+            .map(|r| r["action"].clone()),
+        Some(json!("customer.erase"))
+    );
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -1286,6 +1442,7 @@ macro_rules! on_every_backend {
 }
 
 on_every_backend!(
+    audit_and_erasure_over_http,
     secrets_and_database_files_are_private,
     user_changes_end_tokens_everywhere,
     rejections_before_a_handler_use_the_envelope,
@@ -1409,6 +1566,8 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
         ("post", "/api/users/{id}/password"),
         ("put", "/api/auth/password"),
         ("post", "/api/realtime/ticket"),
+        ("get", "/api/audit"),
+        ("post", "/api/customers/{id}/erase"),
         ("get", "/health"),
         ("get", "/metrics"),
         ("get", "/api/openapi.json"),
