@@ -2,13 +2,47 @@
 
 use crm_core::Error;
 
-/// Wraps any database error as a storage error.
+/// Wraps any database error: [`Error::Unavailable`] when the database cannot
+/// be reached right now (see [`unreachable`]), else a storage error.
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    match unreachable(&e) {
+        Some(why) => Error::unavailable(why, e),
+        None => Error::storage("database error", e),
+    }
+}
+
+/// A failure to open a store or a connection, named by `what`:
+/// [`Error::Unavailable`] when the server cannot be reached, else a storage
+/// error.
+pub(crate) fn connect_err(what: &str, e: sqlx::Error) -> Error {
+    match unreachable(&e) {
+        Some(why) => Error::unavailable(format!("{what}: {why}"), e),
+        None => Error::storage(what.to_string(), e),
+    }
+}
+
+/// Why `e` means the database cannot be reached right now, if it does: no
+/// connection came free within the pool's acquire timeout (the server
+/// refuses connections, or every connection is busy), a connection broke
+/// (the server went away mid-query), or the server refused the work because
+/// it is shutting down, killed the connection, or has no connection left.
+/// Such failures pass when the server is back: they are answered as
+/// `unavailable` (503), not as internal errors.
+fn unreachable(e: &sqlx::Error) -> Option<&'static str> {
     match e {
-        sqlx::Error::PoolTimedOut => {
-            Error::storage("timed out waiting for a database connection", e)
+        sqlx::Error::PoolTimedOut => Some("no database connection within the acquire timeout"),
+        sqlx::Error::Io(_) => Some("the connection to the database failed"),
+        sqlx::Error::Database(db) => {
+            let mysql = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?;
+            match mysql.number() {
+                // ER_CON_COUNT_ERROR: too many connections.
+                1040 => Some("the database has no free connection"),
+                // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB).
+                1053 | 1927 => Some("the database is shutting down"),
+                _ => None,
+            }
         }
-        other => Error::storage("database error", other),
+        _ => None,
     }
 }
 
