@@ -337,7 +337,7 @@ fn writer(client: Arc<Client>, n: usize, stop: Arc<AtomicBool>, record: Arc<Mute
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
-        if pending.is_none() && (mine.is_empty() || i % 2 == 0) {
+        if pending.is_none() && (mine.is_empty() || i.is_multiple_of(2)) {
             let (answer, body) = client.call(
                 Call::Customer,
                 "/api/customers",
