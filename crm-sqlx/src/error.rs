@@ -85,3 +85,29 @@ pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_core::ErrorCode;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_other_failures_internal() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(refused)] {
+            let err = db_err(e);
+            assert_eq!(
+                (err.code(), err.kind()),
+                (ErrorCode::Unavailable, crm_core::ErrorKind::Storage),
+                "{err}"
+            );
+        }
+        // A pool closed on purpose and a bug are not outages.
+        for e in [sqlx::Error::PoolClosed, sqlx::Error::RowNotFound] {
+            assert_eq!(db_err(e).code(), ErrorCode::Internal);
+        }
+        let err = connect_err("cannot connect to MySQL", sqlx::Error::PoolTimedOut);
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert!(err.to_string().contains("cannot connect to MySQL"), "{err}");
+    }
+}
