@@ -91,7 +91,7 @@ impl ErrorKind {
 /// | `payload_too_large` | 413 | the body is over the server's limit |
 /// | `unsupported_media_type` | 415 | the body's content type is not accepted |
 /// | `internal` | 500 | the backend failed; details only in logs |
-/// | `unavailable` | 503 | overloaded or timed out; retry after `Retry-After` |
+/// | `unavailable` | 503 | overloaded, timed out, or the database cannot be reached; retry after `Retry-After` |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -311,6 +311,19 @@ pub enum Error {
         /// Why (never which of email or password was wrong).
         message: String,
     },
+    /// The storage backend cannot be reached right now: the connection was
+    /// refused or lost, the server is shutting down, or no connection came
+    /// free in time. Retrying later may succeed; a write that failed this way
+    /// may or may not have been applied, so retry it with the same
+    /// idempotency key (receipt, refund id, reference).
+    #[error("unavailable: {message}")]
+    Unavailable {
+        /// What failed, without secrets.
+        message: String,
+        /// The backend's own error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
     /// The storage backend failed.
     #[error("storage error: {message}")]
     Storage {
@@ -339,7 +352,7 @@ impl Error {
             | Error::Conflict { .. }
             | Error::InsufficientPoints { .. } => ErrorKind::Conflict,
             Error::Validation(_) => ErrorKind::Validation,
-            Error::Storage { .. } => ErrorKind::Storage,
+            Error::Storage { .. } | Error::Unavailable { .. } => ErrorKind::Storage,
             Error::Unauthorized { .. } => ErrorKind::Unauthorized,
         }
     }
@@ -359,6 +372,7 @@ impl Error {
             Error::Validation(_) => ErrorCode::Validation,
             Error::Unauthorized { .. } => ErrorCode::Unauthorized,
             Error::Storage { .. } => ErrorCode::Internal,
+            Error::Unavailable { .. } => ErrorCode::Unavailable,
         }
     }
 
@@ -392,6 +406,18 @@ impl Error {
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> Self {
         Error::Storage {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The backend cannot be reached right now ([`Error::Unavailable`]),
+    /// wrapping the backend's error.
+    pub fn unavailable(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Unavailable {
             message: message.into(),
             source: Some(Box::new(source)),
         }
@@ -558,5 +584,10 @@ mod tests {
             (ErrorCode::Conflict, Some(ConflictReason::CustomerInactive))
         );
         assert_eq!(Error::storage_msg("x").code(), ErrorCode::Internal);
+        let down = Error::unavailable("connection refused", std::io::Error::other("refused"));
+        assert_eq!(
+            (down.kind(), down.code(), down.code().http_status()),
+            (ErrorKind::Storage, ErrorCode::Unavailable, 503)
+        );
     }
 }

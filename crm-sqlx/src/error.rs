@@ -2,13 +2,47 @@
 
 use crm_core::Error;
 
-/// Wraps any database error as a storage error.
+/// Wraps any database error: [`Error::Unavailable`] when the database cannot
+/// be reached right now (see [`unreachable`]), else a storage error.
 pub(crate) fn db_err(e: sqlx::Error) -> Error {
+    match unreachable(&e) {
+        Some(why) => Error::unavailable(why, e),
+        None => Error::storage("database error", e),
+    }
+}
+
+/// A failure to open a store or a connection, named by `what`:
+/// [`Error::Unavailable`] when the server cannot be reached, else a storage
+/// error.
+pub(crate) fn connect_err(what: &str, e: sqlx::Error) -> Error {
+    match unreachable(&e) {
+        Some(why) => Error::unavailable(format!("{what}: {why}"), e),
+        None => Error::storage(what.to_string(), e),
+    }
+}
+
+/// Why `e` means the database cannot be reached right now, if it does: no
+/// connection came free within the pool's acquire timeout (the server
+/// refuses connections, or every connection is busy), a connection broke
+/// (the server went away mid-query), or the server refused the work because
+/// it is shutting down, killed the connection, or has no connection left.
+/// Such failures pass when the server is back: they are answered as
+/// `unavailable` (503), not as internal errors.
+fn unreachable(e: &sqlx::Error) -> Option<&'static str> {
     match e {
-        sqlx::Error::PoolTimedOut => {
-            Error::storage("timed out waiting for a database connection", e)
+        sqlx::Error::PoolTimedOut => Some("no database connection within the acquire timeout"),
+        sqlx::Error::Io(_) => Some("the connection to the database failed"),
+        sqlx::Error::Database(db) => {
+            let mysql = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()?;
+            match mysql.number() {
+                // ER_CON_COUNT_ERROR: too many connections.
+                1040 => Some("the database has no free connection"),
+                // ER_SERVER_SHUTDOWN, ER_CONNECTION_KILLED (MariaDB).
+                1053 | 1927 => Some("the database is shutting down"),
+                _ => None,
+            }
         }
-        other => Error::storage("database error", other),
+        _ => None,
     }
 }
 
@@ -50,4 +84,30 @@ pub(crate) fn corrupt(what: &str, detail: impl std::fmt::Display) -> Error {
 /// Whether a write failed on a unique key.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_core::ErrorCode;
+
+    #[test]
+    fn an_unreachable_database_is_unavailable_and_other_failures_internal() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        for e in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(refused)] {
+            let err = db_err(e);
+            assert_eq!(
+                (err.code(), err.kind()),
+                (ErrorCode::Unavailable, crm_core::ErrorKind::Storage),
+                "{err}"
+            );
+        }
+        // A pool closed on purpose and a bug are not outages.
+        for e in [sqlx::Error::PoolClosed, sqlx::Error::RowNotFound] {
+            assert_eq!(db_err(e).code(), ErrorCode::Internal);
+        }
+        let err = connect_err("cannot connect to MySQL", sqlx::Error::PoolTimedOut);
+        assert_eq!(err.code(), ErrorCode::Unavailable);
+        assert!(err.to_string().contains("cannot connect to MySQL"), "{err}");
+    }
 }

@@ -138,7 +138,7 @@ impl MySqlStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await
-            .map_err(|e| crm_core::Error::storage("cannot connect to MySQL", e))?;
+            .map_err(|e| crate::error::connect_err("cannot connect to MySQL", e))?;
         Self { pool }.finish_connect(&options).await
     }
 }
@@ -228,7 +228,7 @@ async fn admin(server_url: &str, sql: &str) -> crm_core::Result<()> {
         .database("");
     let mut conn = sqlx::MySqlConnection::connect_with(&options)
         .await
-        .map_err(|e| crm_core::Error::storage("cannot connect to MySQL", e))?;
+        .map_err(|e| crate::error::connect_err("cannot connect to MySQL", e))?;
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
         .execute(&mut conn)
         .await

@@ -73,6 +73,9 @@ impl From<Error> for ApiError {
             err.body.request_id = Some(request_id);
             return err;
         }
+        if code == ErrorCode::Unavailable {
+            tracing::warn!(error = ?e, "backend unavailable");
+        }
         let mut err = Self::new(code, e.to_string());
         err.body.fields = e.field_errors().to_vec();
         err.body.reason = e.conflict_reason();
@@ -164,13 +167,22 @@ pub async fn envelope_rejections(
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
+        let unavailable = self.body.code == ErrorCode::Unavailable;
+        let mut res = (
             self.status,
             Json(ErrorEnvelope {
                 success: false,
                 error: *self.body,
             }),
         )
-            .into_response()
+            .into_response();
+        if unavailable {
+            // Every 503 says when to come back.
+            res.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("1"),
+            );
+        }
+        res
     }
 }

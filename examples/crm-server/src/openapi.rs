@@ -186,7 +186,8 @@ pub fn spec_json() -> &'static str {
 }
 
 /// Adds to every operation the rejections the router makes before a
-/// handler runs, all with the error envelope: 405 (`method_not_allowed`),
+/// handler runs, all with the error envelope: 503 (`unavailable`: load
+/// shed, deadline passed, database down), 405 (`method_not_allowed`),
 /// 413 (`payload_too_large`) on operations with a body, and 400
 /// (`bad_request`) on operations with path parameters.
 fn document_rejections(api: &mut utoipa::openapi::OpenApi) {
@@ -215,6 +216,9 @@ fn document_rejections(api: &mut utoipa::openapi::OpenApi) {
         .flatten()
         {
             let responses = &mut op.responses.responses;
+            responses.entry("503".into()).or_insert_with(|| {
+                envelope("The server is busy, the request took too long, or the database does not answer; retry after `Retry-After` (`unavailable`)").into()
+            });
             responses.entry("405".into()).or_insert_with(|| {
                 envelope("Method not allowed on this path (`method_not_allowed`)").into()
             });

@@ -31,7 +31,7 @@ use crate::AppState;
 use crate::auth::{Caller, client_ip, issue};
 use crate::error::{ApiError, ok};
 use crate::openapi::{
-    E400, E401, E403, E404, E409, E422, E429, E500, Envelope, ListEnvelope, PageMeta,
+    E400, E401, E403, E404, E409, E422, E429, E500, Envelope, ErrorEnvelope, ListEnvelope, PageMeta,
 };
 use axum::extract::ConnectInfo;
 use crm_core::users::{NewUser, Role};
@@ -112,7 +112,7 @@ pub(crate) fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, Ap
 #[utoipa::path(get, path = "/health", tag = "operations",
     responses(
         (status = 200, description = "The database answers", body = Envelope<HealthData>),
-        (status = 503, description = "The database does not answer", body = Envelope<HealthData>)
+        (status = 503, description = "The database does not answer (`unavailable`, with `Retry-After`)", body = ErrorEnvelope)
     )
 )]
 async fn health(State(s): St) -> Response {
@@ -127,13 +127,10 @@ async fn health(State(s): St) -> Response {
         ),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            ok(
-                StatusCode::SERVICE_UNAVAILABLE,
-                HealthData {
-                    status: "unavailable",
-                    database,
-                },
-            )
+            axum::response::IntoResponse::into_response(ApiError::new(
+                crm_core::ErrorCode::Unavailable,
+                format!("the database ({database}) does not answer"),
+            ))
         }
     }
 }
@@ -141,7 +138,7 @@ async fn health(State(s): St) -> Response {
 /// What `GET /health` reports.
 #[derive(Debug, Serialize, ToSchema)]
 struct HealthData {
-    /// `ok` or `unavailable`.
+    /// `ok` (a database that does not answer gets the 503 error envelope).
     status: &'static str,
     /// The storage backend (`sqlite`, `mysql`, `memory`).
     database: &'static str,

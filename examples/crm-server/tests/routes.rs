@@ -1500,7 +1500,7 @@ async fn internal_errors_hide_their_details_behind_a_request_id() {
     );
     let (status, body) = send(&app, Method::GET, "/health", None, None).await;
     assert_eq!(
-        (status, body["data"]["status"].as_str()),
+        (status, body["error"]["code"].as_str()),
         (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable"))
     );
 }
