@@ -423,6 +423,16 @@ pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
     layered(router, state, options)
 }
 
+/// A request's URI as logged: the path only, the query string replaced by
+/// `?<redacted>` (it may carry a WebSocket ticket or a search for an email
+/// address or phone number).
+pub fn logged_uri(uri: &axum::http::Uri) -> String {
+    match uri.query() {
+        Some(_) => format!("{}?<redacted>", uri.path()),
+        None => uri.path().to_string(),
+    }
+}
+
 /// Wraps routes in the server's layers (limits, envelope, ids, tracing, CORS).
 fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>, options: ServerOptions) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -433,10 +443,7 @@ fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>, options: ServerO
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            // The path only: a query string may carry a secret (a
-            // WebSocket ticket, a search for an email address).
-            let query = if req.uri().query().is_some() { "?<redacted>" } else { "" };
-            tracing::info_span!("request", method = %req.method(), uri = %format_args!("{}{query}", req.uri().path()), request_id = %id)
+            tracing::info_span!("request", method = %req.method(), uri = %logged_uri(req.uri()), request_id = %id)
         },
     );
     let limits = Arc::new(Limits {
@@ -600,6 +607,16 @@ mod tests {
         let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &foreign, &encoding)
             .expect("encode");
         assert!(auth::verify(&keys, &token).is_err());
+    }
+
+    #[test]
+    fn logged_uris_carry_no_query_string() {
+        let uri: axum::http::Uri = "/crm-updates?ticket=eyJsecret&last_event_id=4"
+            .parse()
+            .expect("uri");
+        assert_eq!(logged_uri(&uri), "/crm-updates?<redacted>");
+        let uri: axum::http::Uri = "/api/customers/7".parse().expect("uri");
+        assert_eq!(logged_uri(&uri), "/api/customers/7");
     }
 
     /// A client that trickles its headers is cut off after the header
