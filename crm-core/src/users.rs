@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::customer::validate::{EMAIL_MAX, is_email};
 use crate::error::FieldErrors;
 use crate::facade::Users;
 use crate::json::JsonFields;
@@ -187,8 +188,9 @@ impl Users {
     /// Creates a user with an argon2id hash of the password.
     pub async fn create(&self, input: NewUser) -> Result<User> {
         let mut errors = FieldErrors::new();
+        let too_long = input.email.chars().count() > EMAIL_MAX;
         let email = input.email.trim().to_lowercase();
-        if !email.contains('@') || email.len() > 100 {
+        if too_long || !is_email(&email) {
             errors.push("email", "email", "a valid email address is required");
         }
         if input.password.chars().count() < PASSWORD_MIN {

@@ -128,7 +128,7 @@ impl NewCustomer {
             customer_type: r.take("customer_type", TYPE).unwrap_or_default(),
             credit_limit: r.take("credit_limit", DECIMAL).unwrap_or_default(),
             address: r
-                .nullable("address", "an address object")
+                .nullable_object("address", "an address object")
                 .flatten()
                 .unwrap_or_default(),
             birthday: r.nullable("birthday", DATE).flatten(),
@@ -152,7 +152,7 @@ impl CustomerPatch {
             email: r.nullable("email", "a string or null"),
             phone: r.nullable("phone", "a string or null"),
             credit_limit: r.take("credit_limit", DECIMAL),
-            address: r.take("address", "an address object"),
+            address: r.take_object("address", "an address object"),
             birthday: r.nullable("birthday", DATE),
             tags: r.take("tags", "a list of strings"),
         };
@@ -228,6 +228,20 @@ mod tests {
                 ("is_active", "not_updatable")
             ]
         );
+    }
+
+    #[test]
+    fn an_address_is_an_object() {
+        for address in [json!([null, null]), json!("Jl. Merdeka 1"), json!(5)] {
+            let err = NewCustomer::from_json(json!({"name": "A", "address": address.clone()}))
+                .expect_err("not an object");
+            assert_eq!(err.field_errors()[0].rule, "type", "{address}");
+            let err = CustomerPatch::from_json(json!({"address": address.clone()}))
+                .expect_err("not an object");
+            assert_eq!(err.field_errors()[0].rule, "type", "{address}");
+        }
+        let c = NewCustomer::from_json(json!({"name": "A", "address": null})).expect("null");
+        assert_eq!(c.address, Address::default());
     }
 
     #[test]
