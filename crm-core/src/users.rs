@@ -92,9 +92,12 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
-    /// Email (login).
+    /// Email (login): an email address with a dotted domain, at most 100
+    /// characters; stored lower-cased.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::UserEmail))]
     pub email: String,
     /// Password, at least [`PASSWORD_MIN`] characters; only its argon2id hash is stored.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10))]
     pub password: String,
     /// Role.
     pub role: Role,
