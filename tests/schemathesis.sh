@@ -82,7 +82,8 @@ token="$(http POST /api/auth/login "{\"email\": \"$email\", \"password\": \"$pas
 export token
 api() { http "$@" >/dev/null; }
 # A few records, so that the document's examples (receipt JKT-01/R-1001,
-# customers 1 and 2) find something to work on.
+# customers 1 and 2, user 2) find something to work on.
+api POST /api/users '{"email": "kasir@schemathesis.example", "password": "cashier-password", "role": "cashier"}'
 api POST /api/customers '{"name": "Budi Santoso", "email": "budi@example.com", "phone": "0812-3456-7890"}'
 api POST /api/customers '{"name": "Toko Sinar Jaya", "customer_type": "WHOLESALE"}'
 api POST /api/customers/1/purchases \
