@@ -82,18 +82,14 @@ def _unstated(error, case):
 
 
 @schemathesis.hook
-def map_path_parameters(ctx, path_parameters):
+def before_call(ctx, case, kwargs):
     """The run's own administrator (user 1) is not disabled, demoted or
     given a new password by the run: its token would end, and every later
-    request would answer 401. User 2, made by the script, stands in."""
-    operation = ctx.operation
-    if (
-        operation is not None
-        and operation.path.startswith("/api/users/{id}")
-        and path_parameters.get("id") == 1
-    ):
-        return {**path_parameters, "id": 2}
-    return path_parameters
+    request would answer 401. User 2, made by the script, stands in. (At
+    call time, so that every phase's requests are covered.)"""
+    parameters = case.path_parameters or {}
+    if case.operation.path.startswith("/api/users/{id}") and parameters.get("id") in (1, "1"):
+        parameters["id"] = 2
 
 
 @schemathesis.hook
