@@ -6,10 +6,13 @@ clock, on stored data, or on another field or parameter. The document
 states those in its descriptions, and the server refuses such a request
 with 422 `validation`, naming each failing field and rule.
 
-This hook drops one kind of report only: "schema-valid request rejected"
-(ST202) when the answer is a 422 whose failing fields are all such rules.
-A 422 naming any other rule (a length, a pattern, a type the document does
-not state) is still a failure, and so is every other check.
+`filter_failure` drops one kind of report only: "schema-valid request
+rejected" (ST202) when the answer is a 422 whose failing fields are all
+such rules. A 422 naming any other rule (a length, a pattern, a type the
+document does not state) is still a failure, and so is every other check.
+
+`before_call` keeps the run from locking itself out: requests that would
+disable, demote or reset the run's own administrator go to another user.
 """
 
 import atexit
