@@ -1,7 +1,7 @@
 # Task runner. `make help` lists the targets.
 MYSQL_URL ?= mysql://crm:crm@127.0.0.1:3306/crm_test
 
-.PHONY: help fmt lint test test-mysql bench run ci
+.PHONY: help fmt lint test test-mysql bench run ci schemathesis
 
 help:          ## This list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -23,6 +23,9 @@ bench:         ## Benchmarks (SQLite, and MySQL with CRM_BENCH_MYSQL_URL)
 
 run:           ## The quickstart example on an embedded SQLite file
 	cargo run -p crm-quickstart
+
+schemathesis:  ## The server against its OpenAPI document, every check
+	bash tests/schemathesis.sh
 
 ci:            ## What CI runs: services, fmt, clippy, tests
 	bash .ci/run

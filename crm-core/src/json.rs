@@ -84,8 +84,12 @@ impl JsonFields {
 
     /// Takes a field as it is: absent -> `None`, present -> parsed (so `null`
     /// is an error unless `T` accepts it).
+    ///
+    /// A number written with a zero fraction (`5.0`) is the integer it
+    /// equals, as JSON Schema reads it, up to 2^53 (beyond, a float is not
+    /// exact and stays a float).
     pub fn take<T: DeserializeOwned>(&mut self, field: &str, expected: &str) -> Option<T> {
-        let value = self.map.remove(field)?;
+        let value = integral(self.map.remove(field)?);
         match serde_json::from_value::<T>(value) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -93,6 +97,40 @@ impl JsonFields {
                     .push(field, "type", format!("{field} must be {expected} ({e})"));
                 None
             }
+        }
+    }
+
+    /// Takes a field that must be a JSON object, as [`take`](Self::take)
+    /// does (serde reads a struct from a JSON array too; requests may not).
+    pub fn take_object<T: DeserializeOwned>(&mut self, field: &str, expected: &str) -> Option<T> {
+        match self.map.get(field)? {
+            Value::Object(_) => self.take(field, expected),
+            other => {
+                let got = json_type(other);
+                self.map.remove(field);
+                self.errors.push(
+                    field,
+                    "type",
+                    format!("{field} must be {expected}, not {got}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Takes a nullable field that must be a JSON object when it is not
+    /// `null` (see [`nullable`](Self::nullable), [`take_object`](Self::take_object)).
+    pub fn nullable_object<T: DeserializeOwned>(
+        &mut self,
+        field: &str,
+        expected: &str,
+    ) -> Option<Option<T>> {
+        match self.map.get(field)? {
+            Value::Null => {
+                self.map.remove(field);
+                Some(None)
+            }
+            _ => self.take_object(field, expected).map(Some),
         }
     }
 
@@ -169,6 +207,21 @@ impl JsonFields {
             );
         }
         self.errors
+    }
+}
+
+/// `5.0` as `5`: a float with a zero fraction whose magnitude is at most
+/// 2^53 (where every integer is exact) becomes an integer; anything else
+/// is returned as it is.
+fn integral(value: Value) -> Value {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match &value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => match n.as_f64() {
+            // In range and integral, so the cast is exact.
+            Some(f) if f.fract() == 0.0 && f.abs() <= EXACT => Value::from(f as i64),
+            _ => value,
+        },
+        _ => value,
     }
 }
 
@@ -274,6 +327,27 @@ mod tests {
         assert_eq!(
             failures::<NewCustomer>(json!({"name": []})),
             pairs(&[("name", "type")])
+        );
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let p = PointsRequest::from_json(
+            json!({"customer_id": 7.0, "points": -1.0, "reference_type": "a", "reference_id": "b"}),
+        )
+        .expect("integral floats are integers");
+        assert_eq!((p.customer_id, p.points), (CustomerId(7), -1));
+        assert_eq!(
+            failures::<PointsRequest>(
+                json!({"customer_id": 7, "points": 1.5, "reference_type": "a", "reference_id": "b"})
+            ),
+            pairs(&[("points", "type")])
+        );
+        assert_eq!(
+            failures::<PointsRequest>(
+                json!({"customer_id": 7, "points": 1e300, "reference_type": "a", "reference_id": "b"})
+            ),
+            pairs(&[("points", "type")])
         );
     }
 

@@ -63,6 +63,8 @@ pub mod facade;
 pub mod json;
 pub mod loyalty;
 pub mod memory;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod store;
 pub mod users;
 

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::customer::validate::{EMAIL_MAX, is_email};
 use crate::error::FieldErrors;
 use crate::facade::Users;
 use crate::json::JsonFields;
@@ -97,9 +98,12 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
-    /// Email (login).
+    /// Email (login): an email address with a dotted domain, at most 100
+    /// characters; stored lower-cased.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::UserEmail))]
     pub email: String,
     /// Password, at least [`PASSWORD_MIN`] characters; only its argon2id hash is stored.
+    #[cfg_attr(feature = "openapi", schema(min_length = 10))]
     pub password: String,
     /// Role.
     pub role: Role,
@@ -303,8 +307,9 @@ impl Users {
     /// Creates a user with an argon2id hash of the password.
     pub async fn create(&self, input: NewUser) -> Result<User> {
         let mut errors = FieldErrors::new();
+        let too_long = input.email.chars().count() > EMAIL_MAX;
         let email = input.email.trim().to_lowercase();
-        if !email.contains('@') || email.len() > 100 {
+        if too_long || !is_email(&email) {
             errors.push("email", "email", "a valid email address is required");
         }
         check_password(&mut errors, "password", &input.password);

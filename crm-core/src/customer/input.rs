@@ -21,25 +21,38 @@ use crate::{FieldError, Result};
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCustomer {
     /// Display name: required, at most 150 characters.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::openapi::CustomerName))]
     pub name: String,
     /// Email address: at most 100 characters, valid syntax; stored lower-cased.
+    /// Blank or `null`: none.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::EmailOrBlank>))]
     pub email: Option<String>,
     /// Phone number: at most 20 characters; stored in E.164, numbers without a
     /// country code are read in the configured default region (Indonesia).
+    /// It must be a number that exists in its region's numbering plan (a
+    /// rule no schema can state). Blank or `null`: none.
+    #[cfg_attr(feature = "openapi", schema(max_length = 20))]
     pub phone: Option<String>,
     /// Kind of customer (default `RETAIL`).
     #[cfg_attr(feature = "openapi", schema(required = false))]
     pub customer_type: CustomerType,
     /// Credit limit, an exact decimal >= 0 with at most 2 decimal places (default 0).
-    #[cfg_attr(feature = "openapi", schema(required = false))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = false, value_type = crate::openapi::Money)
+    )]
     pub credit_limit: Decimal,
-    /// Postal address.
-    #[cfg_attr(feature = "openapi", schema(required = false))]
+    /// Postal address (`null`: none).
+    #[cfg_attr(feature = "openapi", schema(required = false, nullable))]
     pub address: Address,
-    /// Date of birth.
+    /// Date of birth: from 1900-01-01 to today (rules no schema can state).
     pub birthday: Option<NaiveDate>,
-    /// Labels.
-    #[cfg_attr(feature = "openapi", schema(required = false))]
+    /// Labels: at most 20, each at most 50 characters; stored trimmed,
+    /// lower-cased, without duplicates or blanks (`null`: none).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(required = false, nullable, max_items = 20, value_type = Vec<crate::openapi::Tag>)
+    )]
     pub tags: Vec<String>,
 }
 
@@ -52,19 +65,35 @@ pub struct NewCustomer {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CustomerPatch {
-    /// New name.
+    /// New name (not `null`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, value_type = Option<crate::openapi::CustomerName>)
+    )]
     pub name: Option<String>,
-    /// New email, or `Some(None)` to clear it.
+    /// New email, or `Some(None)` to clear it (JSON `null` or blank).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::openapi::EmailOrBlank>))]
     pub email: Option<Option<String>>,
-    /// New phone, or `Some(None)` to clear it.
+    /// New phone, or `Some(None)` to clear it (JSON `null` or blank). The
+    /// rules of [`NewCustomer::phone`] apply.
+    #[cfg_attr(feature = "openapi", schema(max_length = 20))]
     pub phone: Option<Option<String>>,
-    /// New credit limit.
+    /// New credit limit (not `null`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, value_type = Option<crate::openapi::Money>)
+    )]
     pub credit_limit: Option<Decimal>,
-    /// New address (replaces the whole address).
+    /// New address (replaces the whole address; not `null`).
+    #[cfg_attr(feature = "openapi", schema(nullable = false))]
     pub address: Option<Address>,
-    /// New birthday, or `Some(None)` to clear it.
+    /// New birthday, or `Some(None)` to clear it (from 1900-01-01 to today).
     pub birthday: Option<Option<NaiveDate>>,
-    /// New tags (replace the whole set).
+    /// New tags (replace the whole set; not `null`; at most 20).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(nullable = false, max_items = 20, value_type = Option<Vec<crate::openapi::Tag>>)
+    )]
     pub tags: Option<Vec<String>>,
 }
 
@@ -128,7 +157,7 @@ impl NewCustomer {
             customer_type: r.take("customer_type", TYPE).unwrap_or_default(),
             credit_limit: r.take("credit_limit", DECIMAL).unwrap_or_default(),
             address: r
-                .nullable("address", "an address object")
+                .nullable_object("address", "an address object")
                 .flatten()
                 .unwrap_or_default(),
             birthday: r.nullable("birthday", DATE).flatten(),
@@ -152,7 +181,7 @@ impl CustomerPatch {
             email: r.nullable("email", "a string or null"),
             phone: r.nullable("phone", "a string or null"),
             credit_limit: r.take("credit_limit", DECIMAL),
-            address: r.take("address", "an address object"),
+            address: r.take_object("address", "an address object"),
             birthday: r.nullable("birthday", DATE),
             tags: r.take("tags", "a list of strings"),
         };
@@ -228,6 +257,20 @@ mod tests {
                 ("is_active", "not_updatable")
             ]
         );
+    }
+
+    #[test]
+    fn an_address_is_an_object() {
+        for address in [json!([null, null]), json!("Jl. Merdeka 1"), json!(5)] {
+            let err = NewCustomer::from_json(json!({"name": "A", "address": address.clone()}))
+                .expect_err("not an object");
+            assert_eq!(err.field_errors()[0].rule, "type", "{address}");
+            let err = CustomerPatch::from_json(json!({"address": address.clone()}))
+                .expect_err("not an object");
+            assert_eq!(err.field_errors()[0].rule, "type", "{address}");
+        }
+        let c = NewCustomer::from_json(json!({"name": "A", "address": null})).expect("null");
+        assert_eq!(c.address, Address::default());
     }
 
     #[test]

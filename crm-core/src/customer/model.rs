@@ -110,17 +110,26 @@ impl std::str::FromStr for CustomerType {
 #[serde(default, deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Address {
-    /// Street and number.
+    /// Street and number (at most 255 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 255))]
     pub line1: Option<String>,
-    /// Building, unit, further detail.
+    /// Building, unit, further detail (at most 255 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 255))]
     pub line2: Option<String>,
-    /// City or regency (kota/kabupaten).
+    /// City or regency (kota/kabupaten; at most 100 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
     pub city: Option<String>,
-    /// Province or state.
+    /// Province or state (at most 100 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 100))]
     pub province: Option<String>,
-    /// Postal code.
+    /// Postal code (at most 20 characters).
+    #[cfg_attr(feature = "openapi", schema(max_length = 20))]
     pub postal_code: Option<String>,
     /// ISO 3166-1 alpha-2 country code, upper case (`ID`).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<crate::openapi::CountryCode>)
+    )]
     pub country: Option<String>,
 }
 
@@ -140,7 +149,11 @@ pub struct Customer {
     pub phone: Option<String>,
     /// Kind of customer.
     pub customer_type: CustomerType,
-    /// Credit limit, an exact decimal >= 0.
+    /// Credit limit, an exact decimal >= 0 with 2 decimals, as a string.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]+\.[0-9]{2}$", example = "1500000.00")
+    )]
     pub credit_limit: Decimal,
     /// Postal address.
     pub address: Address,

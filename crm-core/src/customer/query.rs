@@ -19,6 +19,7 @@ use crate::{Error, Result};
 /// Which customers a listing shows, by activity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ActivityFilter {
     /// Only active customers (the default: deactivated ones are hidden).
     #[default]

@@ -144,10 +144,11 @@ impl Rules {
     }
 
     fn name(&self, raw: String, errors: &mut FieldErrors) -> String {
+        let too_long = raw.chars().count() > NAME_MAX;
         let name = raw.trim().to_string();
         if name.is_empty() {
             errors.push("name", "required", "name is required");
-        } else if name.chars().count() > NAME_MAX {
+        } else if too_long {
             errors.push(
                 "name",
                 "max_length",
@@ -158,14 +159,16 @@ impl Rules {
     }
 
     fn email(&self, raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-        let email = non_blank(raw)?;
-        if email.chars().count() > EMAIL_MAX {
+        if longer_than(raw.as_deref(), EMAIL_MAX) {
             errors.push(
                 "email",
                 "max_length",
                 format!("email must be at most {EMAIL_MAX} characters"),
             );
-        } else if !is_email(&email) {
+            return non_blank(raw);
+        }
+        let email = non_blank(raw)?;
+        if !is_email(&email) {
             errors.push(
                 "email",
                 "email",
@@ -176,15 +179,15 @@ impl Rules {
     }
 
     fn phone(&self, raw: Option<String>, errors: &mut FieldErrors) -> Option<String> {
-        let phone = non_blank(raw)?;
-        if phone.chars().count() > PHONE_MAX {
+        if longer_than(raw.as_deref(), PHONE_MAX) {
             errors.push(
                 "phone",
                 "max_length",
                 format!("phone must be at most {PHONE_MAX} characters"),
             );
-            return Some(phone);
+            return non_blank(raw);
         }
+        let phone = non_blank(raw)?;
         match self.normalize_phone(&phone) {
             Some(e164) => Some(e164),
             None => {
@@ -224,15 +227,14 @@ impl Rules {
 
     fn address(&self, a: Address, errors: &mut FieldErrors) -> Address {
         let mut part = |field: &str, v: Option<String>, max: usize| {
-            let v = non_blank(v)?;
-            if v.chars().count() > max {
+            if longer_than(v.as_deref(), max) {
                 errors.push(
                     format!("address.{field}"),
                     "max_length",
                     format!("address.{field} must be at most {max} characters"),
                 );
             }
-            Some(v)
+            non_blank(v)
         };
         let mut out = Address {
             line1: part("line1", a.line1, 255),
@@ -267,6 +269,16 @@ impl Rules {
     }
 
     fn tags(&self, tags: Vec<String>, errors: &mut FieldErrors) -> Vec<String> {
+        if tags.len() > TAGS_MAX {
+            errors.push("tags", "max_items", format!("at most {TAGS_MAX} tags"));
+        }
+        if tags.iter().any(|t| t.chars().count() > TAG_MAX) {
+            errors.push(
+                "tags",
+                "max_length",
+                format!("each tag must be at most {TAG_MAX} characters"),
+            );
+        }
         let mut out: Vec<String> = tags
             .into_iter()
             .map(|t| t.trim().to_lowercase())
@@ -274,16 +286,6 @@ impl Rules {
             .collect();
         out.sort();
         out.dedup();
-        if out.len() > TAGS_MAX {
-            errors.push("tags", "max_items", format!("at most {TAGS_MAX} tags"));
-        }
-        if out.iter().any(|t| t.chars().count() > TAG_MAX) {
-            errors.push(
-                "tags",
-                "max_length",
-                format!("each tag must be at most {TAG_MAX} characters"),
-            );
-        }
         out
     }
 }
@@ -303,13 +305,20 @@ pub fn parse_region(region: &str) -> Result<Region> {
         })
 }
 
+/// Whether a value has more than `max` characters as sent (lengths are
+/// measured before trimming, as a schema's `maxLength` measures them).
+fn longer_than(v: Option<&str>, max: usize) -> bool {
+    v.is_some_and(|v| v.chars().count() > max)
+}
+
 fn non_blank(v: Option<String>) -> Option<String> {
     v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 /// Email syntax per RFC 5321/5322 (via `email_address`), plus a dotted domain:
-/// a till typing `budi@gmail` is a typo, not an intranet address.
-fn is_email(s: &str) -> bool {
+/// a till typing `budi@gmail` is a typo, not an intranet address. The same
+/// rule applies to customers' and users' emails.
+pub(crate) fn is_email(s: &str) -> bool {
     email_address::EmailAddress::is_valid(s)
         && s.rsplit_once('@').is_some_and(|(local, domain)| {
             !local.is_empty() && domain.contains('.') && !domain.ends_with('.')
@@ -423,6 +432,57 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    #[test]
+    fn lengths_are_those_of_the_values_as_sent() {
+        let r = rules();
+        let padded = |s: &str| format!("\u{85}{s} ");
+        let err = r
+            .check_new(NewCustomer {
+                name: padded(&"n".repeat(NAME_MAX - 1)),
+                email: Some(" ".repeat(EMAIL_MAX + 1)),
+                phone: Some(padded("0812345678901234567")),
+                tags: vec![padded(&"t".repeat(TAG_MAX - 1)), "x".into()],
+                address: Address {
+                    postal_code: Some(padded(&"1".repeat(19))),
+                    ..Address::default()
+                },
+                ..NewCustomer::default()
+            })
+            .expect_err("too long as sent");
+        let got: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|f| (f.field.as_str(), f.rule.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("name", "max_length"),
+                ("email", "max_length"),
+                ("phone", "max_length"),
+                ("address.postal_code", "max_length"),
+                ("tags", "max_length")
+            ]
+        );
+        // Duplicates count: the list as sent has at most 20 tags.
+        let err = r
+            .check_new(NewCustomer {
+                name: "A".into(),
+                tags: vec!["vip".into(); TAGS_MAX + 1],
+                ..NewCustomer::default()
+            })
+            .expect_err("too many");
+        assert_eq!(err.field_errors()[0].rule, "max_items");
+        let ok = r
+            .check_new(NewCustomer {
+                name: "n".repeat(NAME_MAX),
+                tags: vec!["VIP".into(); TAGS_MAX],
+                ..NewCustomer::default()
+            })
+            .expect("at the limits");
+        assert_eq!(ok.tags, ["vip"]);
     }
 
     #[test]

@@ -130,9 +130,17 @@ pub struct Purchase {
     pub receipt_id: String,
     /// When the sale happened (UTC).
     pub purchase_date: DateTime<Utc>,
-    /// Total paid.
+    /// Total paid, an exact decimal as a string.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "150000.00")
+    )]
     pub total_amount: Decimal,
-    /// Sum of refunds so far.
+    /// Sum of refunds so far, an exact decimal as a string.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "0.00")
+    )]
     pub refunded_amount: Decimal,
     /// ISO 4217 currency.
     pub currency: String,
@@ -150,7 +158,11 @@ pub struct Refund {
     pub purchase_id: i64,
     /// The refund's own id (the idempotency key within the purchase).
     pub refund_id: String,
-    /// Amount refunded by this refund.
+    /// Amount refunded by this refund, an exact decimal as a string.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]+(\.[0-9]+)?$", example = "25000.00")
+    )]
     pub amount: Decimal,
     /// When it was recorded.
     pub created_at: DateTime<Utc>,

@@ -36,8 +36,10 @@ pub struct ListEnvelope<T> {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PageMeta {
     /// Page number (1-based) for offset paging.
+    #[schema(minimum = 1)]
     pub page: u32,
-    /// Page size.
+    /// Page size used: the `limit` asked for, capped at 100.
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
     /// Items matching the filters.
     pub total: u64,
@@ -161,6 +163,8 @@ pub struct E500(#[to_schema] pub ErrorEnvelope);
         FieldError,
         crm_core::CustomerSort,
         crm_core::SortDirection,
+        crm_core::ActivityFilter,
+        crate::routes::ActiveParam,
         crm_core::loyalty::PointsOperation
     )),
     tags(
@@ -180,6 +184,8 @@ pub fn spec_json() -> &'static str {
     SPEC.get_or_init(|| {
         let (_, mut api) = crate::routes::router().split_for_parts();
         document_rejections(&mut api);
+        close_request_bodies(&mut api);
+        allow_empty_listing_values(&mut api);
         api.to_json()
             .unwrap_or_else(|e| format!("{{\"error\": \"openapi: {e}\"}}"))
     })
@@ -235,6 +241,86 @@ fn document_rejections(api: &mut utoipa::openapi::OpenApi) {
         }
     }
 }
+
+/// Every request body is read by the SDK's JSON reader, which refuses
+/// unknown fields (`validation`, rule `unknown_field`): marks each request
+/// body schema `additionalProperties: false`.
+fn close_request_bodies(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, Schema};
+    let mut names = std::collections::BTreeSet::new();
+    for item in api.paths.paths.values() {
+        for op in [&item.get, &item.post, &item.put, &item.patch, &item.delete]
+            .into_iter()
+            .flatten()
+        {
+            let contents = op.request_body.iter().flat_map(|b| match b {
+                RefOr::T(body) => body.content.values().collect(),
+                RefOr::Ref(_) => Vec::new(),
+            });
+            for content in contents {
+                if let RefOr::T(content) = content
+                    && let Some(RefOr::Ref(r)) = &content.schema
+                    && let Some(name) = r.ref_location.strip_prefix("#/components/schemas/")
+                {
+                    names.insert(name.to_string());
+                }
+            }
+        }
+    }
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    for name in names {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
+            object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+        }
+    }
+}
+
+/// The listing reads its query string with `CustomerQuery::from_params`,
+/// where an empty value counts as absent (an HTML form's empty field):
+/// marks those parameters `allowEmptyValue`, a field of the OpenAPI
+/// parameter object that `utoipa` does not model.
+fn allow_empty_listing_values(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::ParameterIn;
+    let Some(op) = api
+        .paths
+        .paths
+        .get_mut("/api/customers")
+        .and_then(|item| item.get.as_mut())
+    else {
+        return;
+    };
+    for p in op.parameters.iter_mut().flatten() {
+        if let utoipa::openapi::RefOr::T(p) = p
+            && p.parameter_in == ParameterIn::Query
+        {
+            p.extensions
+                .get_or_insert_with(Default::default)
+                .insert("allowEmptyValue".into(), serde_json::Value::Bool(true));
+        }
+    }
+}
+
+/// The currency of the loyalty programme, the only one purchases may name
+/// (for the document: `currency` of a purchase body).
+pub struct ProgrammeCurrency;
+
+impl utoipa::PartialSchema for ProgrammeCurrency {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let currency = crm_core::loyalty::LoyaltyProgram::default().currency;
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .enum_values(Some([currency.clone()]))
+            .description(Some(format!(
+                "ISO 4217 code of the loyalty programme's currency ({currency}), the only one accepted"
+            )))
+            .into()
+    }
+}
+
+impl ToSchema for ProgrammeCurrency {}
 
 /// Adds the `bearer` security scheme (JWT).
 struct BearerAuth;

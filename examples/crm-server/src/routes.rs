@@ -17,8 +17,8 @@ use crm_core::loyalty::{
 };
 use crm_core::users::{Credentials, User};
 use crm_core::{
-    Customer, CustomerId, CustomerPatch, CustomerQuery, CustomerSort, MergeCustomers, NewCustomer,
-    SortDirection, UpdateCustomer,
+    ActivityFilter, Customer, CustomerId, CustomerPatch, CustomerQuery, CustomerSort, CustomerType,
+    MergeCustomers, NewCustomer, SortDirection, UpdateCustomer,
 };
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -150,18 +150,26 @@ struct HealthData {
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 struct ListParams {
-    /// Page number, 1-based (default 1).
+    /// Page number, 1-based (default 1). A page after the first cannot be
+    /// combined with `cursor`.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64, default = 1)]
     page: Option<u32>,
     /// Page size (default 20). A larger value is not an error: it is capped
     /// to the maximum, 100, and `meta.limit` says the size used.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64, default = 20)]
     limit: Option<u32>,
     /// `meta.next_cursor` of the previous page (keyset paging; same sort).
+    /// Anything else is refused (`validation`, rule `cursor`).
+    #[param(pattern = "^[A-Za-z0-9_-]*$")]
     cursor: Option<String>,
-    /// Customer type: `RETAIL`, `WHOLESALE`, `DISTRIBUTOR`, `CORPORATE`.
+    /// Customer type (any case).
     #[param(rename = "type")]
-    customer_type: Option<String>,
-    /// `true` (default), `false` or `all`.
-    active: Option<String>,
+    customer_type: Option<CustomerType>,
+    /// `true` or `1` (default: active customers only), `false` or `0`
+    /// (deactivated only) or `all`.
+    active: Option<ActiveParam>,
+    /// The same filter by name: `active` (default), `inactive` or `all`.
+    status: Option<ActivityFilter>,
     /// Customers with this tag.
     tag: Option<String>,
     /// Search: name prefix, customer code prefix, exact email, or phone in any format.
@@ -170,13 +178,37 @@ struct ListParams {
     sort: Option<CustomerSort>,
     /// Sort direction (default `asc`).
     direction: Option<SortDirection>,
-    /// Created at or after (RFC 3339).
+    /// Created at or after (RFC 3339); not after `created_to`.
     created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     created_to: Option<DateTime<Utc>>,
 }
 
+/// Values of the `active` parameter of a listing.
+#[allow(dead_code)]
+#[derive(Debug, ToSchema)]
+pub(crate) enum ActiveParam {
+    /// Active customers only (the default).
+    #[schema(rename = "true")]
+    True,
+    /// Active customers only.
+    #[schema(rename = "1")]
+    One,
+    /// Deactivated customers only.
+    #[schema(rename = "false")]
+    False,
+    /// Deactivated customers only.
+    #[schema(rename = "0")]
+    Zero,
+    /// Both.
+    #[schema(rename = "all")]
+    All,
+}
+
 /// List customers (the guide's `getCustomers`). Roles: manager, cashier, analyst.
+///
+/// Parameter values are trimmed and an empty value counts as absent;
+/// unknown parameters are ignored; a parameter given twice is refused.
 #[utoipa::path(get, path = "/api/customers", tag = "customers", security(("bearer" = [])),
     params(ListParams),
     responses(
@@ -239,7 +271,7 @@ async fn create_customer(
 
 /// One customer. Roles: manager, cashier, analyst.
 #[utoipa::path(get, path = "/api/customers/{id}", tag = "customers", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The customer", body = Envelope<Customer>),
         E401, E403, E404, E500
@@ -263,7 +295,7 @@ async fn get_customer(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiR
 
 /// Change some fields; every failing field is reported. Role: manager.
 #[utoipa::path(patch, path = "/api/customers/{id}", tag = "customers", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     request_body = CustomerPatch,
     responses(
         (status = 200, description = "The updated customer", body = Envelope<Customer>),
@@ -291,8 +323,15 @@ async fn update_customer(
 }
 
 /// Deactivate (soft delete). Role: manager.
+///
+/// Nothing is erased, by design: the customer stays readable by id (`GET
+/// /api/customers/{id}` answers 200 with `is_active: false`), can still be
+/// updated or merged into another customer, drops out of listings (unless
+/// `active=false` or `all`), takes no purchases, points or merges into it
+/// (409), frees its email and phone for other customers, and can be
+/// reactivated. Deactivating again answers the same.
 #[utoipa::path(delete, path = "/api/customers/{id}", tag = "customers", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The deactivated customer", body = Envelope<Customer>),
         E401, E403, E404, E500
@@ -311,7 +350,7 @@ async fn deactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 
 /// Reactivate a deactivated customer. Role: manager.
 #[utoipa::path(post, path = "/api/customers/{id}/reactivate", tag = "customers", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The active customer", body = Envelope<Customer>),
         E401, E403, E404, E409, E500
@@ -332,15 +371,18 @@ async fn reactivate_customer(State(s): St, caller: Caller, Path(id): Path<i64>) 
 #[allow(dead_code)]
 #[derive(ToSchema)]
 struct MergeBody {
-    /// The duplicate, deactivated and pointed at the customer that stays.
+    /// The duplicate, deactivated and pointed at the customer that stays
+    /// (not that customer itself).
+    #[schema(minimum = 1, example = 2)]
     duplicate_id: i64,
     /// Who decided (default: the caller's email).
+    #[schema(value_type = Option<crm_core::openapi::MergedBy>)]
     merged_by: Option<String>,
 }
 
 /// Merge a duplicate into this customer (purchases, points, debt). Role: manager.
 #[utoipa::path(post, path = "/api/customers/{id}/merge", tag = "customers", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The customer that stays")),
+    params(("id" = i64, Path, description = "The customer that stays", minimum = 1, example = 1)),
     request_body = MergeBody,
     responses(
         (status = 201, description = "Merged", body = Envelope<MergeResult>),
@@ -367,21 +409,26 @@ async fn merge_customer(
 #[derive(ToSchema)]
 struct PurchaseBody {
     /// Store that issued the receipt.
+    #[schema(value_type = crm_core::openapi::StoreId)]
     store_id: String,
     /// Receipt number, unique per store.
+    #[schema(value_type = crm_core::openapi::ReceiptId)]
     receipt_id: String,
     /// Amount paid, exact decimal (a JSON string such as `"150000.00"`, or a number).
+    #[schema(value_type = crm_core::openapi::Money)]
     total_amount: Decimal,
-    /// ISO 4217 currency (default: the programme's).
+    /// ISO 4217 currency: the programme's (default).
+    #[schema(value_type = Option<crate::openapi::ProgrammeCurrency>)]
     currency: Option<String>,
     /// Required: a re-sent receipt must carry the sale's own time to be
-    /// recognised as the same sale.
+    /// recognised as the same sale. At most 5 minutes ahead of the
+    /// server's clock.
     purchase_date: DateTime<Utc>,
 }
 
 /// Record a receipt and earn its points; a re-sent receipt returns the first answer. Roles: manager, cashier.
 #[utoipa::path(post, path = "/api/customers/{id}/purchases", tag = "loyalty", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     request_body = PurchaseBody,
     responses(
         (status = 201, description = "Recorded", body = Envelope<PurchaseRecorded>),
@@ -406,16 +453,19 @@ async fn record_purchase(
 #[derive(ToSchema)]
 struct RefundBody {
     /// Idempotency key of this refund within the purchase.
+    #[schema(value_type = crm_core::openapi::RefundId)]
     refund_id: String,
-    /// Amount refunded by this refund, exact decimal.
+    /// Amount refunded by this refund, exact decimal; all refunds of a
+    /// purchase together at most its total.
+    #[schema(value_type = crm_core::openapi::PositiveMoney)]
     amount: Decimal,
 }
 
 /// Refund part or all of a receipt; points are reversed pro rata, once per `refund_id`. Role: manager.
 #[utoipa::path(post, path = "/api/purchases/{store_id}/{receipt_id}/refunds", tag = "loyalty", security(("bearer" = [])),
     params(
-        ("store_id" = String, Path, description = "Store of the receipt"),
-        ("receipt_id" = String, Path, description = "Receipt number")
+        ("store_id" = String, Path, description = "Store of the receipt", min_length = 1, max_length = 40, example = "JKT-01"),
+        ("receipt_id" = String, Path, description = "Receipt number", min_length = 1, max_length = 80, example = "R-1001")
     ),
     request_body = RefundBody,
     responses(
@@ -442,7 +492,7 @@ async fn refund_purchase(
 
 /// Balance, tier, open lots and recent ledger entries. Roles: manager, cashier, analyst.
 #[utoipa::path(get, path = "/api/customers/{id}/loyalty", tag = "loyalty", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The loyalty account", body = Envelope<LoyaltySummary>),
         E401, E403, E404, E500
@@ -461,17 +511,20 @@ async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> A
 #[derive(ToSchema)]
 struct PointsBody {
     /// Points, > 0 for earn and redeem; adjust takes either sign.
+    #[schema(value_type = crm_core::openapi::Points)]
     points: i64,
     /// Kind of reference, e.g. `order`, `campaign`; with `reference_id` the idempotency key.
+    #[schema(value_type = crm_core::openapi::ReferenceType)]
     reference_type: String,
     /// The reference; a replay with the same pair returns the first answer.
+    #[schema(value_type = crm_core::openapi::ReferenceId)]
     reference_id: String,
 }
 
 /// Earn, redeem or adjust points; `(reference_type, reference_id)` is the idempotency key.
 /// Roles: manager, cashier (adjust: manager).
 #[utoipa::path(post, path = "/api/customers/{id}/loyalty/{operation}", tag = "loyalty", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id"), ("operation" = PointsOperation, Path, description = "What to do")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1), ("operation" = PointsOperation, Path, description = "What to do")),
     request_body = PointsBody,
     responses(
         (status = 201, description = "Applied", body = Envelope<PointsApplied>),
@@ -500,7 +553,7 @@ async fn loyalty_operation(
 
 /// The guide's `getCustomerAnalytics`: segment, lifetime value, churn. Roles: manager, analyst.
 #[utoipa::path(get, path = "/api/customers/{id}/analytics", tag = "analytics", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "Customer id")),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1)),
     responses(
         (status = 200, description = "The customer's analytics", body = Envelope<CustomerAnalytics<CustomerId>>),
         E401, E403, E404, E500
