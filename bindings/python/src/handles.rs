@@ -21,7 +21,7 @@ use crate::convert::{kwargs_to_json, row_to_json};
 use crate::error::IntoPyResult;
 use crate::frames::scores_frame;
 use crate::records::{
-    AnalyticsModel, BalanceCheck, Customer, CustomerPage, CustomerScore, ExpiryRun,
+    AnalyticsModel, AuditEntry, BalanceCheck, Customer, CustomerPage, CustomerScore, ExpiryRun,
     FittedAnalytics, LoyaltySummary, MergeResult, OutboxEvent, PointsApplied, PointsBalance,
     Purchase, PurchaseImportReport, PurchaseRecorded, RefundRecorded, SegmentTotal, User,
 };
@@ -215,6 +215,14 @@ api! {
     [id, /]
     fn erase(id: i64) -> Customer = |h: crm_core::Customers, id| {
         op(async move { h.erase(CustomerId(id)).await }, Customer)
+    };
+
+    /// One customer's audit trail, oldest first: records after `after`,
+    /// at most `limit` (1 to 500).
+    [customer_id, /, *, after = 0, limit = 100]
+    fn audit(customer_id: i64, after: i64, limit: u32) -> Vec<AuditEntry> = |h: crm_core::Customers, id, after, limit| {
+        let query = crm_core::audit::AuditQuery { customer_id: CustomerId(id), after, limit };
+        op(async move { h.audit(query).await }, |v: Vec<_>| v.into_iter().map(AuditEntry).collect::<Vec<_>>())
     };
 
     /// A page of customers, filtered by the fields of `CustomerQuery`

@@ -551,6 +551,28 @@ record! {
     repr: [id, email, role, active]
 }
 
+record! {
+    /// One record of a customer's audit trail: who did what, when. It holds
+    /// ids, points, amounts and field names, never personal data.
+    AuditEntry(crm_core::audit::AuditEntry) {
+        /// Increasing id.
+        id => |a| a.id,
+        /// When (UTC).
+        at => |a| a.at,
+        /// The acting user (`None` when the application named none).
+        actor => |a| a.actor,
+        /// Its role.
+        role => |a| a.role,
+        /// What happened (`customer.update`, `points.earn`, ...).
+        action => |a| a.action,
+        /// The customer concerned.
+        customer_id => |a| a.customer_id,
+        /// Ids, amounts, points and names of changed fields.
+        detail => |a| a.detail,
+    }
+    repr: [id, action, actor, customer_id]
+}
+
 /// Registers the record classes.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Address>()?;
@@ -576,5 +598,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<FittedAnalytics>()?;
     m.add_class::<OutboxEvent>()?;
     m.add_class::<User>()?;
+    m.add_class::<AuditEntry>()?;
     Ok(())
 }

@@ -138,3 +138,15 @@ def test_import_is_all_or_nothing_with_errors_by_row(crm: crm_sdk.Crm) -> None:
     made = crm.customers.import_([{"name": "A", "tags": [tag]}, {"name": "B", "tags": [tag]}])
     assert [c.name for c in made] == ["A", "B"]
     assert crm.customers.list(tag=tag).total == 2
+
+
+def test_changes_are_audited_under_the_acting_user_and_erasure_keeps_the_books(crm: crm_sdk.Crm) -> None:
+    manager = crm.acting_as("mgr@crm.local", "manager")
+    c = manager.customers.create(name="Audited", email=email())
+    manager.customers.update(c.id, name="Audited Again")
+    trail = crm.customers.audit(c.id)
+    assert [e.action for e in trail][:2] == ["customer.create", "customer.update"]
+    assert trail[0].actor == "mgr@crm.local" and trail[0].role == "manager"
+    assert "name" in str(trail[1].detail) and "Audited" not in str(trail[1].detail)
+    erased = crm.customers.erase(c.id)
+    assert erased.email is None and erased.name != "Audited Again"

@@ -102,3 +102,33 @@ def test_bad_urls_are_validation_errors() -> None:
     with pytest.raises(crm_sdk.ValidationError) as info:
         crm_sdk.Crm.connect("postgres://nowhere/db")
     assert info.value.fields[0].field == "database_url"
+
+
+def test_blocking_calls_release_the_gil(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Python threads keep running while a call works in Rust: password
+    hashing (argon2id, tens of milliseconds of CPU) never stalls the main
+    thread for the length of the call."""
+    import time
+
+    crm = crm_sdk.Crm.connect(f"sqlite://{tmp_path}/crm.db")
+    took: List[float] = []
+
+    def hash_passwords() -> None:
+        for i in range(3):
+            start = time.perf_counter()
+            crm.users.create(email=f"u{i}@crm.local", password="a-long-password", role="cashier")
+            took.append(time.perf_counter() - start)
+
+    worker = threading.Thread(target=hash_passwords)
+    last = time.perf_counter()
+    longest_gap = 0.0
+    worker.start()
+    while worker.is_alive():
+        now = time.perf_counter()
+        longest_gap = max(longest_gap, now - last)
+        last = now
+    worker.join()
+    assert len(took) == 3
+    slowest = max(took)
+    assert slowest > 0.005, f"a call took {slowest:.4f}s: too short to tell"
+    assert longest_gap < slowest / 2, f"main thread stalled {longest_gap:.4f}s during a {slowest:.4f}s call"
