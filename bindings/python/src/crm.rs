@@ -1,0 +1,221 @@
+//! `Crm` and `AsyncCrm`: a connection to a store, handing out the handles.
+
+use crm_core::users::{Actor, Role};
+use pyo3::prelude::*;
+
+use crate::error::IntoPyResult;
+use crate::handles::{
+    Analytics, AsyncAnalytics, AsyncCustomers, AsyncEvents, AsyncLoyalty, AsyncUsers, Customers,
+    Events, Loyalty, Users,
+};
+use crate::runtime::{ProcessGuard, awaitable, block_on};
+
+/// Opens the store a URL names and wraps it in a core `Crm`.
+async fn open(url: String) -> PyResult<crm_core::Crm> {
+    let store = crm_sqlx::connect(&url).await.py()?;
+    Ok(crm_core::Crm::from_arc(store))
+}
+
+/// The actor of `acting_as`, with the role read by the core's names.
+fn actor(user: String, role: &str) -> PyResult<Actor> {
+    let role = Role::parse(role)
+        .ok_or_else(|| {
+            crm_core::Error::invalid(
+                "role",
+                "one_of",
+                format!("role must be admin, manager, cashier or analyst, not {role:?}"),
+            )
+        })
+        .py()?;
+    Ok(Actor { user, role })
+}
+
+/// The CRM, synchronous: every call blocks until done with the GIL
+/// released, so threads run in parallel. Open one per process with
+/// `Crm.connect(url)` and share it.
+#[pyclass(frozen, module = "crm_sdk")]
+pub struct Crm {
+    crm: crm_core::Crm,
+    guard: ProcessGuard,
+}
+
+#[pymethods]
+impl Crm {
+    /// Opens the store at `url`: `sqlite:///path/crm.db` (created if
+    /// missing), `sqlite::memory:`, `mysql://user:pass@host:3306/db`.
+    /// Migrations are applied on connect.
+    #[staticmethod]
+    fn connect(py: Python<'_>, url: String) -> PyResult<Self> {
+        let crm = block_on(py, open(url))?;
+        Ok(Self {
+            crm,
+            guard: ProcessGuard::here(),
+        })
+    }
+
+    /// The same CRM acting for `user` in `role` (`admin`, `manager`,
+    /// `cashier`, `analyst`): changes are audited under this user, and
+    /// manual points follow the role's caps.
+    fn acting_as(&self, user: String, role: &str) -> PyResult<Self> {
+        self.guard.check()?;
+        Ok(Self {
+            crm: self.crm.acting_as(actor(user, role)?),
+            guard: self.guard,
+        })
+    }
+
+    /// The storage backend: `sqlite` or `mysql`.
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.crm.backend()
+    }
+
+    /// Checks that the database answers.
+    fn ping(&self, py: Python<'_>) -> PyResult<()> {
+        self.guard.check()?;
+        let crm = self.crm.clone();
+        block_on(py, async move { crm.ping().await.py() })
+    }
+
+    /// Customers.
+    #[getter]
+    fn customers(&self) -> Customers {
+        Customers {
+            handle: self.crm.customers(),
+            guard: self.guard,
+        }
+    }
+
+    /// The loyalty programme.
+    #[getter]
+    fn loyalty(&self) -> Loyalty {
+        Loyalty {
+            handle: self.crm.loyalty(),
+            guard: self.guard,
+        }
+    }
+
+    /// Customer analytics.
+    #[getter]
+    fn analytics(&self) -> Analytics {
+        Analytics {
+            handle: self.crm.analytics(),
+            guard: self.guard,
+        }
+    }
+
+    /// The outbox of domain events.
+    #[getter]
+    fn events(&self) -> Events {
+        Events {
+            handle: self.crm.events(),
+            guard: self.guard,
+        }
+    }
+
+    /// Staff users.
+    #[getter]
+    fn users(&self) -> Users {
+        Users {
+            handle: self.crm.users(),
+            guard: self.guard,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<crm_sdk.Crm backend={:?}>", self.crm.backend())
+    }
+}
+
+/// The CRM, asynchronous (asyncio): every call returns an awaitable. Open
+/// one with `await AsyncCrm.connect(url)`.
+#[pyclass(frozen, module = "crm_sdk")]
+pub struct AsyncCrm {
+    crm: crm_core::Crm,
+    guard: ProcessGuard,
+}
+
+#[pymethods]
+impl AsyncCrm {
+    /// Opens the store at `url` (see `Crm.connect`); awaitable.
+    #[staticmethod]
+    fn connect(py: Python<'_>, url: String) -> PyResult<Bound<'_, PyAny>> {
+        awaitable(py, async move {
+            Ok(AsyncCrm {
+                crm: open(url).await?,
+                guard: ProcessGuard::here(),
+            })
+        })
+    }
+
+    /// The same CRM acting for `user` in `role` (see `Crm.acting_as`).
+    fn acting_as(&self, user: String, role: &str) -> PyResult<Self> {
+        self.guard.check()?;
+        Ok(Self {
+            crm: self.crm.acting_as(actor(user, role)?),
+            guard: self.guard,
+        })
+    }
+
+    /// The storage backend: `sqlite` or `mysql`.
+    #[getter]
+    fn backend(&self) -> &'static str {
+        self.crm.backend()
+    }
+
+    /// Checks that the database answers; awaitable.
+    fn ping<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.guard.check()?;
+        let crm = self.crm.clone();
+        awaitable(py, async move { crm.ping().await.py() })
+    }
+
+    /// Customers.
+    #[getter]
+    fn customers(&self) -> AsyncCustomers {
+        AsyncCustomers {
+            handle: self.crm.customers(),
+            guard: self.guard,
+        }
+    }
+
+    /// The loyalty programme.
+    #[getter]
+    fn loyalty(&self) -> AsyncLoyalty {
+        AsyncLoyalty {
+            handle: self.crm.loyalty(),
+            guard: self.guard,
+        }
+    }
+
+    /// Customer analytics.
+    #[getter]
+    fn analytics(&self) -> AsyncAnalytics {
+        AsyncAnalytics {
+            handle: self.crm.analytics(),
+            guard: self.guard,
+        }
+    }
+
+    /// The outbox of domain events.
+    #[getter]
+    fn events(&self) -> AsyncEvents {
+        AsyncEvents {
+            handle: self.crm.events(),
+            guard: self.guard,
+        }
+    }
+
+    /// Staff users.
+    #[getter]
+    fn users(&self) -> AsyncUsers {
+        AsyncUsers {
+            handle: self.crm.users(),
+            guard: self.guard,
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<crm_sdk.AsyncCrm backend={:?}>", self.crm.backend())
+    }
+}

@@ -1,0 +1,91 @@
+"""Test set-up: every `crm` test runs on SQLite (a fresh file per test) and on
+MySQL/MariaDB when CRM_TEST_MYSQL_URL is set (one fresh database for the
+session, with a unique name, dropped at the end). Without the variable the
+MySQL cases are skipped, loudly; with CI=true a missing MySQL fails the run.
+"""
+
+import os
+import random
+import uuid
+from typing import Iterator, List
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+import pytest
+
+import crm_sdk
+
+MYSQL_URL = os.environ.get("CRM_TEST_MYSQL_URL", "").strip()
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+_skipped_mysql: List[str] = []
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and not MYSQL_URL:
+        pytest.exit("CI=true but CRM_TEST_MYSQL_URL is not set: the MySQL tests cannot run", returncode=1)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    if _skipped_mysql:
+        terminalreporter.write_sep(
+            "!",
+            f"MySQL/MariaDB SKIPPED: {len(_skipped_mysql)} tests did not run on MySQL "
+            "(set CRM_TEST_MYSQL_URL, e.g. mysql://crm:crm@127.0.0.1:3306/crm_test)",
+            red=True,
+            bold=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    """A fresh database on the CRM_TEST_MYSQL_URL server, dropped afterwards."""
+    import pymysql
+
+    parts = urlsplit(MYSQL_URL)
+    name = f"crm_test_py_{uuid.uuid4().hex[:12]}"
+    conn = pymysql.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 3306,
+        user=unquote(parts.username or "root"),
+        password=unquote(parts.password or ""),
+        autocommit=True,
+    )
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{name}`")
+        yield urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, ""))
+    finally:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """The URL of a store of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path}/crm.db"
+    if not MYSQL_URL:
+        _skipped_mysql.append(request.node.nodeid)
+        pytest.skip("MySQL: CRM_TEST_MYSQL_URL is not set")
+    return str(request.getfixturevalue("mysql_url"))
+
+
+@pytest.fixture
+def crm(db_url: str) -> crm_sdk.Crm:
+    """A synchronous CRM on each backend."""
+    return crm_sdk.Crm.connect(db_url)
+
+
+def uniq() -> str:
+    """A short unique token: tests on the shared MySQL database never clash."""
+    return uuid.uuid4().hex[:10]
+
+
+def phone() -> str:
+    """A unique Indonesian mobile number in local format."""
+    return "0812" + "".join(random.choice("0123456789") for _ in range(8))
+
+
+def email() -> str:
+    """A unique email address, mixed case (the core lower-cases it)."""
+    return f"Budi.{uniq()}@Example.com"
