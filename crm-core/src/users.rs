@@ -262,6 +262,20 @@ impl ResetPassword {
     }
 }
 
+/// Whether `password` matches an argon2id `hash` (run it on the hashing pool).
+fn verify(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// A new password's length, as a `new_password` validation error.
+fn check_new_password(password: &str) -> Result<()> {
+    let mut errors = FieldErrors::new();
+    check_password(&mut errors, "new_password", password);
+    errors.finish()
+}
+
 fn check_password(errors: &mut FieldErrors, field: &str, password: &str) {
     if password.chars().count() < PASSWORD_MIN {
         errors.push(
@@ -340,9 +354,7 @@ impl Users {
         let verified = self
             .hashing(move || {
                 Ok(match hash {
-                    Some(hash) => Argon2::default()
-                        .verify_password(password.as_bytes(), hash.as_str())
-                        .is_ok(),
+                    Some(hash) => verify(&password, &hash),
                     None => {
                         // Spend the same time as a real check, so timing does
                         // not reveal which emails exist.
@@ -429,9 +441,7 @@ impl Users {
     /// A user changes its own password, proving the current one; every
     /// token of the user ends (the caller logs in again).
     pub async fn change_password(&self, input: ChangePassword) -> Result<User> {
-        let mut errors = FieldErrors::new();
-        check_password(&mut errors, "new_password", &input.new_password);
-        errors.finish()?;
+        check_new_password(&input.new_password)?;
         let (_, hash) = self
             .inner
             .store
@@ -439,40 +449,28 @@ impl Users {
             .await?
             .ok_or_else(|| not_found(input.id))?;
         let current = input.current_password;
-        let verified = self
-            .hashing(move || {
-                Ok(Argon2::default()
-                    .verify_password(current.as_bytes(), hash.as_str())
-                    .is_ok())
-            })
-            .await?;
-        if !verified {
+        if !self.hashing(move || Ok(verify(&current, &hash))).await? {
             return Err(Error::invalid(
                 "current_password",
                 "mismatch",
                 "current_password is not the user's password",
             ));
         }
-        let hash = self.hash(input.new_password).await?;
-        self.change(
-            input.id,
-            UserChange {
-                password_hash: Some(hash),
-                ..Default::default()
-            },
-        )
-        .await
+        self.set_password(input.id, input.new_password).await
     }
 
     /// An administrator sets a user's password; every token of the user ends.
     pub async fn reset_password(&self, input: ResetPassword) -> Result<User> {
-        let mut errors = FieldErrors::new();
-        check_password(&mut errors, "new_password", &input.new_password);
-        errors.finish()?;
+        check_new_password(&input.new_password)?;
         self.get(input.id).await?;
-        let hash = self.hash(input.new_password).await?;
+        self.set_password(input.id, input.new_password).await
+    }
+
+    /// Stores the hash of a checked new password (raising the token version).
+    async fn set_password(&self, id: i64, password: String) -> Result<User> {
+        let hash = self.hash(password).await?;
         self.change(
-            input.id,
+            id,
             UserChange {
                 password_hash: Some(hash),
                 ..Default::default()

@@ -67,6 +67,13 @@ fn body(json: Result<Json<Value>, JsonRejection>) -> Result<Value, ApiError> {
     crate::routes::body(json)
 }
 
+/// The answer to a change that ended `user`'s tokens: this process stops
+/// trusting what it cached of the user at once (others within a second).
+fn changed(s: &AppState, user: User) -> Response {
+    s.sessions.forget(user.id);
+    ok(StatusCode::OK, user)
+}
+
 /// One user. Role: admin.
 #[utoipa::path(get, path = "/api/users/{id}", tag = "auth", security(("bearer" = [])),
     params(("id" = i64, Path, description = "User id", minimum = 1)),
@@ -91,9 +98,7 @@ pub(crate) async fn get_user(State(s): St, caller: Caller, Path(id): Path<i64>) 
 )]
 pub(crate) async fn disable_user(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(&[])?;
-    let user = s.crm.users().disable(id).await?;
-    s.sessions.forget(id);
-    Ok(ok(StatusCode::OK, user))
+    Ok(changed(&s, s.crm.users().disable(id).await?))
 }
 
 /// Enable a user again; tokens issued before stay ended. Role: admin.
@@ -106,9 +111,7 @@ pub(crate) async fn disable_user(State(s): St, caller: Caller, Path(id): Path<i6
 )]
 pub(crate) async fn enable_user(State(s): St, caller: Caller, Path(id): Path<i64>) -> ApiResult {
     caller.require(&[])?;
-    let user = s.crm.users().enable(id).await?;
-    s.sessions.forget(id);
-    Ok(ok(StatusCode::OK, user))
+    Ok(changed(&s, s.crm.users().enable(id).await?))
 }
 
 /// Change a user's role; its tokens end. Role: admin. The last active admin
@@ -129,9 +132,7 @@ pub(crate) async fn set_role(
 ) -> ApiResult {
     caller.require(&[])?;
     let input = SetRole::from_json_for(id, body(json)?)?;
-    let user = s.crm.users().set_role(input).await?;
-    s.sessions.forget(id);
-    Ok(ok(StatusCode::OK, user))
+    Ok(changed(&s, s.crm.users().set_role(input).await?))
 }
 
 /// Set a user's password (a reset by an administrator); its tokens end.
@@ -152,9 +153,7 @@ pub(crate) async fn reset_password(
 ) -> ApiResult {
     caller.require(&[])?;
     let input = ResetPassword::from_json_for(id, body(json)?)?;
-    let user = s.crm.users().reset_password(input).await?;
-    s.sessions.forget(id);
-    Ok(ok(StatusCode::OK, user))
+    Ok(changed(&s, s.crm.users().reset_password(input).await?))
 }
 
 /// Change one's own password (any role). Every token of the caller ends,
