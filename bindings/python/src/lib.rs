@@ -14,6 +14,7 @@ mod crm;
 mod error;
 mod frames;
 mod handles;
+mod lifetimes;
 mod records;
 mod runtime;
 
@@ -24,5 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crm::AsyncCrm>()?;
     handles::register(m)?;
     records::register(m)?;
+    lifetimes::register(m)?;
     Ok(())
 }

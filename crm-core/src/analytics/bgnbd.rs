@@ -162,6 +162,70 @@ impl BgNbdParams {
     }
 }
 
+/// BG/NBD predictions for many customers: the growth series of the
+/// expectations depend on a customer only through the frequency, so the
+/// predictor computes each distinct frequency's series once and reuses it
+/// for every customer and horizon. Same arithmetic as the [`BgNbdParams`]
+/// methods.
+#[derive(Debug, Clone)]
+pub struct BgNbdPredictor {
+    params: BgNbdParams,
+    series: std::collections::HashMap<u32, GrowthSeries, foldhash::fast::FixedState>,
+}
+
+impl BgNbdPredictor {
+    /// A predictor for these parameters.
+    pub fn new(params: BgNbdParams) -> Self {
+        Self {
+            params,
+            series: std::collections::HashMap::default(),
+        }
+    }
+
+    /// The parameters predicted with.
+    pub fn params(&self) -> &BgNbdParams {
+        &self.params
+    }
+
+    /// [`BgNbdParams::conditional_expected_purchases`].
+    pub fn conditional_expected_purchases(
+        &mut self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        t: f64,
+    ) -> f64 {
+        let p_alive = self.params.p_alive(frequency, recency, t_age);
+        p_alive * self.growth(frequency, t_age, t)
+    }
+
+    /// The conditional expected purchases up to each of `horizons` (in the
+    /// model's unit), appended to `out`: P(alive) is computed once.
+    pub fn cumulative_expected_purchases(
+        &mut self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        horizons: &[f64],
+        out: &mut Vec<f64>,
+    ) {
+        let p_alive = self.params.p_alive(frequency, recency, t_age);
+        for &t in horizons {
+            let g = self.growth(frequency, t_age, t);
+            out.push(p_alive * g);
+        }
+    }
+
+    fn growth(&mut self, frequency: u32, t_age: f64, t: f64) -> f64 {
+        let params = self.params;
+        let series = self
+            .series
+            .entry(frequency)
+            .or_insert_with(|| params.growth_series(frequency));
+        params.growth_with(series, t_age, t)
+    }
+}
+
 /// A fitted BG/NBD model: estimates, the unit they are in, and how the fit went.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -253,14 +317,41 @@ impl BgNbdData {
     where
         I: IntoIterator<Item = (u32, f64, f64)>,
     {
+        Self::from_weighted_rows(
+            unit,
+            rows.into_iter()
+                .map(|(x, recency, t_age)| (x, recency, t_age, 1.0)),
+        )
+    }
+
+    /// Builds the data from `(frequency, recency, T, weight)` rows in `unit`,
+    /// where a row of weight `w` stands for `w` customers with that history
+    /// (the `weights` of the reference library). Weights must be finite and
+    /// `> 0`; the other rules are those of [`from_rows`](Self::from_rows).
+    pub fn from_weighted_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (u32, f64, f64, f64)>,
+    {
         let rows = rows.into_iter();
-        let mut raw: Vec<(u32, u64, u64)> = Vec::with_capacity(rows.size_hint().0);
-        for (i, (x, recency, t_age)) in rows.enumerate() {
+        let mut raw: Vec<RawRow> = Vec::with_capacity(rows.size_hint().0);
+        for (i, (x, recency, t_age, weight)) in rows.enumerate() {
             check_row(i, x, recency, t_age)?;
+            check_weight(i, weight)?;
             // +0.0 so that -0.0 and 0.0 compress together.
-            raw.push((x, (t_age + 0.0).to_bits(), (recency + 0.0).to_bits()));
+            raw.push((
+                (x, (t_age + 0.0).to_bits(), (recency + 0.0).to_bits()),
+                weight,
+            ));
         }
         Ok(Self::from_raw(unit, raw))
+    }
+
+    /// The Hessian of the fit objective (mean negative log-likelihood plus
+    /// `penalty · Σ θ²`) with respect to `ln r, ln alpha, ln a, ln b` at
+    /// `params`: the matrix the reference library derives its standard
+    /// errors from. Rows and columns are in the order `r, alpha, a, b`.
+    pub fn objective_hessian(&self, params: &BgNbdParams, penalty: f64) -> Vec<Vec<f64>> {
+        fit::objective_hessian(self, &[params.r, params.alpha, params.a, params.b], penalty)
     }
 
     /// Builds the data from customer summaries.
@@ -274,9 +365,10 @@ impl BgNbdData {
         )
     }
 
-    fn from_raw(unit: PeriodUnit, mut raw: Vec<(u32, u64, u64)>) -> Self {
-        // Sorting makes the summation order, and so the fit, reproducible.
-        raw.sort_unstable();
+    fn from_raw(unit: PeriodUnit, mut raw: Vec<RawRow>) -> Self {
+        // Sorting makes the summation order, and so the fit, reproducible
+        // (stable, so equal rows add their weights in input order).
+        raw.sort_by_key(|row| row.0);
         // Distinct times, numbered in order of first appearance in the sorted
         // rows (deterministic); T and t_x share the table.
         let mut times: Vec<u64> = Vec::new();
@@ -294,12 +386,13 @@ impl BgNbdData {
         let mut customers = 0.0;
         let mut i = 0;
         while i < raw.len() {
-            let key = raw[i];
+            let key = raw[i].0;
             let mut j = i;
-            while j < raw.len() && raw[j] == key {
+            let mut weight = 0.0;
+            while j < raw.len() && raw[j].0 == key {
+                weight += raw[j].1;
                 j += 1;
             }
-            let weight = (j - i) as f64;
             customers += weight;
             let (x, t_bits, r_bits) = key;
             if x == 0 {
@@ -393,6 +486,22 @@ impl BgNbdData {
     pub fn log_likelihood(&self, params: &BgNbdParams) -> f64 {
         let mut grad = [0.0; 4];
         self.value_and_gradient(&[params.r, params.alpha, params.a, params.b], &mut grad)
+    }
+}
+
+/// `((x, T bits, t_x bits), weight)` before compression.
+type RawRow = ((u32, u64, u64), f64);
+
+/// A row weight must be finite and > 0; the error names the 0-based row.
+pub(crate) fn check_weight(i: usize, weight: f64) -> Result<()> {
+    if weight.is_finite() && weight > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "weights",
+            "positive",
+            format!("row {i}: a weight must be a finite number > 0, got {weight}"),
+        ))
     }
 }
 

@@ -336,15 +336,35 @@ pub(crate) fn discounted_total(
     decimals: u32,
 ) -> Option<Decimal> {
     let margin = config.margin.to_f64()?;
+    let total = discounted_purchase_value(
+        cumulative,
+        expected_spend,
+        margin,
+        config.discount_rate_per_step,
+    );
+    estimate_to_money(total, decimals)
+}
+
+/// The discounted value of expected purchases, in `f64`:
+/// `Σ_i (E_i − E_{i−1}) · spend · margin / (1 + rate)^i` over the cumulative
+/// expected purchases `E_1, E_2, …` at the end of each step (`E_0 = 0`).
+/// The model CLV rounds this to money; the `lifetimes`-compatible CLV of the
+/// Python package returns it as is, with `margin = 1`.
+pub fn discounted_purchase_value(
+    cumulative: impl IntoIterator<Item = f64>,
+    spend: f64,
+    margin: f64,
+    rate_per_step: f64,
+) -> f64 {
     let mut previous = 0.0;
     let mut total = 0.0;
     let mut discount = 1.0;
     for cum in cumulative {
-        discount /= 1.0 + config.discount_rate_per_step;
-        total += (cum - previous).max(0.0) * expected_spend * margin * discount;
+        discount /= 1.0 + rate_per_step;
+        total += (cum - previous).max(0.0) * spend * margin * discount;
         previous = cum;
     }
-    estimate_to_money(total, decimals)
+    total
 }
 
 /// The model-based CLV of one customer: for each step `i` of the horizon,

@@ -12,6 +12,7 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
+use super::bgnbd::check_weight;
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::special::{digamma, ln_gamma};
 use super::summary::CustomerSummary;
@@ -151,16 +152,39 @@ impl GammaGammaData {
     {
         let mut raw = Vec::new();
         for (i, (x, m)) in rows.into_iter().enumerate() {
-            if x == 0 {
-                return Err(Error::invalid(
-                    "frequency",
-                    "min",
-                    format!("row {i}: Gamma-Gamma needs repeat customers (frequency >= 1)"),
-                ));
-            }
-            raw.push((x, spend(m, || format!("row {i}"))?));
+            check_repeat(i, x)?;
+            raw.push((x, spend(m, || format!("row {i}"))?, 1.0));
         }
         Ok(Self::from_raw(raw))
+    }
+
+    /// Builds the data from `(frequency, monetary_value, weight)` rows of
+    /// repeat customers with the spend as a float (the columns of a data
+    /// frame); a row of weight `w` stands for `w` customers. The rules are
+    /// those of [`from_rows`](Self::from_rows), and weights are finite and > 0.
+    pub fn from_weighted_rows<I>(rows: I) -> Result<Self>
+    where
+        I: IntoIterator<Item = (u32, f64, f64)>,
+    {
+        let rows = rows.into_iter();
+        let mut raw = Vec::with_capacity(rows.size_hint().0);
+        for (i, (x, m, weight)) in rows.enumerate() {
+            check_repeat(i, x)?;
+            if !(m.is_finite() && m > 0.0) {
+                return Err(non_positive_spend(format!("row {i}"), m));
+            }
+            check_weight(i, weight)?;
+            raw.push((x, m, weight));
+        }
+        Ok(Self::from_raw(raw))
+    }
+
+    /// The Hessian of the fit objective (mean negative log-likelihood plus
+    /// `penalty · Σ θ²`) with respect to `ln p, ln q, ln gamma` at `params`,
+    /// rows and columns in that order (see
+    /// [`BgNbdData::objective_hessian`](super::BgNbdData::objective_hessian)).
+    pub fn objective_hessian(&self, params: &GammaGammaParams, penalty: f64) -> Vec<Vec<f64>> {
+        fit::objective_hessian(self, &[params.p, params.q, params.gamma], penalty)
     }
 
     /// Builds the data from the repeat customers among `summaries` (those with
@@ -176,26 +200,29 @@ impl GammaGammaData {
             raw.push((
                 s.frequency,
                 spend(s.monetary_value, || format!("customer {:?}", s.customer))?,
+                1.0,
             ));
         }
         Ok(Self::from_raw(raw))
     }
 
-    fn from_raw(mut raw: Vec<(u32, f64)>) -> Self {
+    fn from_raw(mut raw: Vec<(u32, f64, f64)>) -> Self {
         // Spends are > 0, whose bit patterns sort like the numbers: one
-        // integer key sorts faster than a two-field comparison.
-        raw.sort_unstable_by_key(|&(x, m)| (u128::from(x) << 64) | u128::from(m.to_bits()));
+        // integer key sorts faster than a two-field comparison. Stable, so
+        // equal rows add their weights in input order.
+        raw.sort_by_key(|&(x, m, _)| (u128::from(x) << 64) | u128::from(m.to_bits()));
         let mut groups: Vec<Group> = Vec::new();
         let mut rows: Vec<SpendRow> = Vec::new();
         let (mut customers, mut total) = (0.0, 0.0);
         let mut i = 0;
         while i < raw.len() {
-            let key = raw[i];
+            let key = (raw[i].0, raw[i].1);
             let mut j = i;
-            while j < raw.len() && raw[j] == key {
+            let mut weight = 0.0;
+            while j < raw.len() && (raw[j].0, raw[j].1) == key {
+                weight += raw[j].2;
                 j += 1;
             }
-            let weight = (j - i) as f64;
             customers += weight;
             total += weight * key.1;
             if groups.last().is_none_or(|g| g.x != key.0) {
@@ -247,16 +274,30 @@ impl GammaGammaData {
 fn spend(m: Decimal, who: impl Fn() -> String) -> Result<f64> {
     match m.to_f64() {
         Some(v) if v > 0.0 && v.is_finite() => Ok(v),
-        _ => Err(Error::invalid(
-            "monetary_value",
-            "positive",
-            format!(
-                "{}: Gamma-Gamma needs a spend > 0 per repeat purchase, got {m}; \
-                 leave out customers whose purchases were free",
-                who()
-            ),
-        )),
+        _ => Err(non_positive_spend(who(), m)),
     }
+}
+
+fn non_positive_spend(who: String, m: impl std::fmt::Display) -> Error {
+    Error::invalid(
+        "monetary_value",
+        "positive",
+        format!(
+            "{who}: Gamma-Gamma needs a spend > 0 per repeat purchase, got {m}; \
+             leave out customers whose purchases were free"
+        ),
+    )
+}
+
+fn check_repeat(i: usize, x: u32) -> Result<()> {
+    if x == 0 {
+        return Err(Error::invalid(
+            "frequency",
+            "min",
+            format!("row {i}: Gamma-Gamma needs repeat customers (frequency >= 1)"),
+        ));
+    }
+    Ok(())
 }
 
 impl LogLikelihood for GammaGammaData {

@@ -53,11 +53,11 @@ mod special;
 pub mod summary;
 
 mod history;
-pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams};
+pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor};
 pub use churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, ChurnThresholds, RecommendedActions,
 };
-pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig};
+pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_purchase_value};
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
 pub use history::{AnalyticsSettings, CustomerScore, FittedAnalytics, ScoreCursor, SegmentTotal};
@@ -69,6 +69,6 @@ pub use score::{
 };
 pub use simulate::{SimulatedCustomer, Simulation};
 pub use summary::{
-    CustomerSummary, HoldoutSummary, Purchase, SortedSummarizer, SummaryBuilder, SummaryOptions,
-    SummaryReport, summarize_sorted,
+    CustomerSummary, HoldoutSummary, PeriodTallies, Purchase, SortedSummarizer, SummaryBuilder,
+    SummaryOptions, SummaryReport, summarize_sorted,
 };

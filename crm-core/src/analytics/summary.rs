@@ -592,6 +592,142 @@ where
     }))
 }
 
+/// Per-customer tallies of integer-coded purchases bucketed into whole
+/// periods: the columnar form behind data-frame APIs (the Python package's
+/// `summary_data_from_transaction_data`), where customers arrive as dense
+/// codes `0..customers` and times as period numbers (days, weeks or months
+/// since an epoch). The definitions are those of [`CustomerSummary`]:
+/// purchases in the same period are one purchase whose amount is their sum,
+/// and the first period's amount is not a repeat purchase. Amounts are
+/// `f64`, as in a data frame, and may be negative (returns); the exact
+/// [`Decimal`] path is [`SummaryBuilder`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PeriodTallies {
+    /// Distinct purchase periods per customer; 0 for a customer without
+    /// purchases up to the end.
+    pub periods: Vec<u32>,
+    /// First purchase period.
+    pub first: Vec<i64>,
+    /// Last purchase period.
+    pub last: Vec<i64>,
+    /// Sum of the amounts after the first period (the repeat purchases).
+    pub repeat_amount: Vec<f64>,
+    /// Purchases (rows) counted.
+    pub purchases: Vec<u32>,
+    /// Sum of all amounts counted.
+    pub total_amount: Vec<f64>,
+}
+
+impl PeriodTallies {
+    /// Tallies the purchases `(codes[i], periods[i], amounts[i])`, ignoring
+    /// those after period `end`. Rows may come in any order: when each
+    /// customer's rows are in period order (a date-ordered table) it takes
+    /// one pass, otherwise it first sorts the rows by customer and period.
+    ///
+    /// Errors name the failing column and row: columns of different
+    /// lengths, a code `>= customers`, an amount that is not finite.
+    pub fn tally(
+        customers: usize,
+        codes: &[u32],
+        periods: &[i64],
+        amounts: Option<&[f64]>,
+        end: Option<i64>,
+    ) -> Result<Self> {
+        let n = codes.len();
+        let mut errors = crate::error::FieldErrors::new();
+        if periods.len() != n {
+            errors.push(
+                "periods",
+                "length",
+                format!("{} periods for {n} customer codes", periods.len()),
+            );
+        }
+        if let Some(a) = amounts
+            && a.len() != n
+        {
+            errors.push(
+                "amounts",
+                "length",
+                format!("{} amounts for {n} customer codes", a.len()),
+            );
+        }
+        if let Some(i) = codes.iter().position(|&c| c as usize >= customers) {
+            errors.push(
+                "customer_id",
+                "range",
+                format!("row {i}: customer code {} >= {customers}", codes[i]),
+            );
+        }
+        if let Some(a) = amounts
+            && let Some(i) = a.iter().position(|v| !v.is_finite())
+        {
+            errors.push(
+                "monetary_value",
+                "finite",
+                format!("row {i}: amount {} is not a finite number", a[i]),
+            );
+        }
+        errors.finish()?;
+        let mut tallies = Self::empty(customers);
+        if !tallies.add_rows(0..n, codes, periods, amounts, end) {
+            // Some customer's rows are out of period order: sort (stably,
+            // so same-period amounts add up in input order) and start over.
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by_key(|&i| (codes[i], periods[i]));
+            tallies = Self::empty(customers);
+            tallies.add_rows(order.into_iter(), codes, periods, amounts, end);
+        }
+        Ok(tallies)
+    }
+
+    fn empty(customers: usize) -> Self {
+        Self {
+            periods: vec![0; customers],
+            first: vec![0; customers],
+            last: vec![0; customers],
+            repeat_amount: vec![0.0; customers],
+            purchases: vec![0; customers],
+            total_amount: vec![0.0; customers],
+        }
+    }
+
+    /// Adds rows in `order`; `false` as soon as a customer's period goes
+    /// backwards (the tallies are then incomplete).
+    fn add_rows(
+        &mut self,
+        order: impl Iterator<Item = usize>,
+        codes: &[u32],
+        periods: &[i64],
+        amounts: Option<&[f64]>,
+        end: Option<i64>,
+    ) -> bool {
+        for i in order {
+            let period = periods[i];
+            if end.is_some_and(|e| period > e) {
+                continue;
+            }
+            let c = codes[i] as usize;
+            let amount = amounts.map_or(0.0, |a| a[i]);
+            if self.periods[c] == 0 {
+                self.periods[c] = 1;
+                self.first[c] = period;
+                self.last[c] = period;
+            } else if period < self.last[c] {
+                return false;
+            } else if period > self.last[c] {
+                self.periods[c] = self.periods[c].saturating_add(1);
+                self.last[c] = period;
+            }
+            if period != self.first[c] {
+                self.repeat_amount[c] += amount;
+            }
+            self.purchases[c] = self.purchases[c].saturating_add(1);
+            self.total_amount[c] += amount;
+        }
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal, final
 
+import numpy
+import numpy.typing
 import pandas
 
 from typing_extensions import Self, TypeAlias
@@ -48,6 +50,15 @@ __all__ = [
     "OutboxEvent",
     "User",
     "AuditEntry",
+    "period_tallies",
+    "bgnbd_fit",
+    "gamma_gamma_fit",
+    "bgnbd_p_alive",
+    "bgnbd_conditional_expected",
+    "bgnbd_expected_new",
+    "bgnbd_probability_of_n",
+    "gamma_gamma_expected_spend",
+    "bgnbd_discounted_value",
 ]
 
 _CustomerTypeName: TypeAlias = Literal["RETAIL", "WHOLESALE", "DISTRIBUTOR", "CORPORATE"]
@@ -750,3 +761,67 @@ class AsyncCrm:
     def events(self) -> AsyncEvents: ...
     @property
     def users(self) -> AsyncUsers: ...
+
+# Columnar analytics (the native half of crm_sdk.lifetimes and
+# crm_sdk.analytics): numpy buffers in, numpy arrays out.
+
+_F64: TypeAlias = numpy.typing.NDArray[numpy.float64]
+
+def period_tallies(
+    customers: int,
+    codes: numpy.typing.NDArray[numpy.uint32],
+    periods: numpy.typing.NDArray[numpy.int64],
+    amounts: _F64 | None = None,
+    end: int | None = None,
+) -> tuple[
+    numpy.typing.NDArray[numpy.uint32],
+    numpy.typing.NDArray[numpy.int64],
+    numpy.typing.NDArray[numpy.int64],
+    _F64,
+    numpy.typing.NDArray[numpy.uint32],
+    _F64,
+]: ...
+def bgnbd_fit(
+    frequency: _F64,
+    recency: _F64,
+    t: _F64,
+    weights: _F64 | None = None,
+    penalizer_coef: float = 0.0,
+    tol: float = 1e-7,
+    max_iterations: int = 500,
+) -> tuple[tuple[float, float, float, float], str, list[list[float]]]: ...
+def gamma_gamma_fit(
+    frequency: _F64,
+    monetary_value: _F64,
+    weights: _F64 | None = None,
+    penalizer_coef: float = 0.0,
+    tol: float = 1e-7,
+    max_iterations: int = 500,
+) -> tuple[tuple[float, float, float], str, list[list[float]]]: ...
+def bgnbd_p_alive(
+    params: tuple[float, float, float, float], frequency: _F64, recency: _F64, t: _F64
+) -> _F64: ...
+def bgnbd_conditional_expected(
+    params: tuple[float, float, float, float],
+    horizon: _F64,
+    frequency: _F64,
+    recency: _F64,
+    t: _F64,
+) -> _F64: ...
+def bgnbd_expected_new(params: tuple[float, float, float, float], t: _F64) -> _F64: ...
+def bgnbd_probability_of_n(
+    params: tuple[float, float, float, float], t: _F64, n: _F64
+) -> _F64: ...
+def gamma_gamma_expected_spend(
+    params: tuple[float, float, float], frequency: _F64, monetary_value: _F64
+) -> _F64: ...
+def bgnbd_discounted_value(
+    params: tuple[float, float, float, float],
+    frequency: _F64,
+    recency: _F64,
+    t: _F64,
+    spend: _F64,
+    steps: int,
+    step: float,
+    rate: float,
+) -> _F64: ...

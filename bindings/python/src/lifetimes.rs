@@ -1,0 +1,387 @@
+//! The native half of `crm_sdk.lifetimes` (the drop-in for the `lifetimes`
+//! library) and of the data-frame functions of `crm_sdk.analytics`: columns
+//! cross as numpy buffers, each function runs one crm-core computation with
+//! the GIL released, and the results come back as numpy arrays. The Python
+//! side keeps the reference library's names, shapes and pandas indexes.
+
+use crm_core::analytics::{
+    BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor, FitDiagnostics, FitOptions, GammaGammaData,
+    GammaGammaModel, GammaGammaParams, PeriodTallies, PeriodUnit, discounted_purchase_value,
+};
+use crm_core::{Error, error::FieldErrors};
+use numpy::{PyArray1, PyReadonlyArray1};
+use pyo3::prelude::*;
+
+use crate::error::IntoPyResult;
+
+/// `(r, alpha, a, b)` from Python.
+type BgNbdTuple = (f64, f64, f64, f64);
+/// `(p, q, gamma)` from Python (`v` in the reference library).
+type GammaGammaTuple = (f64, f64, f64);
+/// What a fit returns to Python: the parameters, the diagnostics as JSON and
+/// the Hessian of the objective in the log-parameters.
+type Fitted<P> = (P, String, Vec<Vec<f64>>);
+
+fn bgnbd(params: BgNbdTuple) -> Result<BgNbdParams, Error> {
+    let (r, alpha, a, b) = params;
+    let params = BgNbdParams { r, alpha, a, b };
+    params.validate()?;
+    Ok(params)
+}
+
+fn gamma_gamma(params: GammaGammaTuple) -> Result<GammaGammaParams, Error> {
+    let (p, q, gamma) = params;
+    let params = GammaGammaParams { p, q, gamma };
+    params.validate()?;
+    Ok(params)
+}
+
+/// A frequency column as counts: every value a whole number >= 0 (the
+/// reference library casts with `astype(int)`; we refuse to truncate).
+fn counts(values: &[f64]) -> Result<Vec<u32>, Error> {
+    let mut errors = FieldErrors::new();
+    let out = values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v <= f64::from(u32::MAX) {
+                v as u32
+            } else {
+                if errors.is_empty() {
+                    errors.push(
+                        "frequency",
+                        "integer",
+                        format!("row {i}: frequency must be a whole number >= 0, got {v}"),
+                    );
+                }
+                0
+            }
+        })
+        .collect();
+    errors.finish().map(|()| out)
+}
+
+/// The columns must have one length.
+fn same_length(columns: &[(&str, usize)]) -> Result<usize, Error> {
+    let n = columns.first().map_or(0, |c| c.1);
+    let mut errors = FieldErrors::new();
+    for (name, len) in columns.iter().skip(1) {
+        if *len != n {
+            errors.push(
+                *name,
+                "length",
+                format!("{name} has {len} values, {} has {n}", columns[0].0),
+            );
+        }
+    }
+    errors.finish().map(|()| n)
+}
+
+fn options(penalizer_coef: f64, tol: f64, max_iterations: u64) -> FitOptions {
+    FitOptions {
+        penalty: penalizer_coef,
+        tolerance: tol,
+        max_iterations,
+    }
+}
+
+/// A fit's parameters, diagnostics as JSON, and objective Hessian.
+fn fitted<P>(
+    (params, diagnostics, hessian): (P, FitDiagnostics, Vec<Vec<f64>>),
+) -> PyResult<Fitted<P>> {
+    let json = serde_json::to_string(&diagnostics)
+        .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("diagnostics: {e}")))?;
+    Ok((params, json, hessian))
+}
+
+/// Tallies integer-coded purchases per customer and period
+/// ([`PeriodTallies::tally`]): `(periods, first, last, repeat_amount,
+/// purchases, total_amount)`.
+#[pyfunction]
+#[pyo3(signature = (customers, codes, periods, amounts=None, end=None))]
+#[allow(clippy::type_complexity)]
+fn period_tallies<'py>(
+    py: Python<'py>,
+    customers: usize,
+    codes: PyReadonlyArray1<'py, u32>,
+    periods: PyReadonlyArray1<'py, i64>,
+    amounts: Option<PyReadonlyArray1<'py, f64>>,
+    end: Option<i64>,
+) -> PyResult<(
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f64>>,
+)> {
+    let (codes, periods) = (codes.as_slice()?, periods.as_slice()?);
+    let amounts = amounts.as_ref().map(|a| a.as_slice()).transpose()?;
+    let t = py
+        .detach(|| PeriodTallies::tally(customers, codes, periods, amounts, end))
+        .py()?;
+    Ok((
+        PyArray1::from_vec(py, t.periods),
+        PyArray1::from_vec(py, t.first),
+        PyArray1::from_vec(py, t.last),
+        PyArray1::from_vec(py, t.repeat_amount),
+        PyArray1::from_vec(py, t.purchases),
+        PyArray1::from_vec(py, t.total_amount),
+    ))
+}
+
+/// Fits BG/NBD by maximum likelihood ([`BgNbdModel::fit`]).
+#[pyfunction]
+#[pyo3(signature = (frequency, recency, t, weights=None, penalizer_coef=0.0, tol=1e-7, max_iterations=500))]
+#[allow(clippy::too_many_arguments)]
+fn bgnbd_fit<'py>(
+    py: Python<'py>,
+    frequency: PyReadonlyArray1<'py, f64>,
+    recency: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    penalizer_coef: f64,
+    tol: f64,
+    max_iterations: u64,
+) -> PyResult<Fitted<BgNbdTuple>> {
+    let (frequency, recency, t) = (frequency.as_slice()?, recency.as_slice()?, t.as_slice()?);
+    let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
+    py.detach(|| {
+        let mut lengths = vec![
+            ("frequency", frequency.len()),
+            ("recency", recency.len()),
+            ("T", t.len()),
+        ];
+        if let Some(w) = weights {
+            lengths.push(("weights", w.len()));
+        }
+        same_length(&lengths)?;
+        let x = counts(frequency)?;
+        let rows = (0..x.len()).map(|i| (x[i], recency[i], t[i], weights.map_or(1.0, |w| w[i])));
+        let data = BgNbdData::from_weighted_rows(PeriodUnit::Day, rows)?;
+        let options = options(penalizer_coef, tol, max_iterations);
+        let model = BgNbdModel::fit(&data, &options)?;
+        let p = model.params;
+        Ok((
+            (p.r, p.alpha, p.a, p.b),
+            model.diagnostics,
+            data.objective_hessian(&p, penalizer_coef),
+        ))
+    })
+    .py()
+    .and_then(fitted)
+}
+
+/// Fits Gamma-Gamma by maximum likelihood ([`GammaGammaModel::fit`]).
+#[pyfunction]
+#[pyo3(signature = (frequency, monetary_value, weights=None, penalizer_coef=0.0, tol=1e-7, max_iterations=500))]
+fn gamma_gamma_fit<'py>(
+    py: Python<'py>,
+    frequency: PyReadonlyArray1<'py, f64>,
+    monetary_value: PyReadonlyArray1<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    penalizer_coef: f64,
+    tol: f64,
+    max_iterations: u64,
+) -> PyResult<Fitted<GammaGammaTuple>> {
+    let (frequency, monetary) = (frequency.as_slice()?, monetary_value.as_slice()?);
+    let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
+    py.detach(|| {
+        let mut lengths = vec![
+            ("frequency", frequency.len()),
+            ("monetary_value", monetary.len()),
+        ];
+        if let Some(w) = weights {
+            lengths.push(("weights", w.len()));
+        }
+        same_length(&lengths)?;
+        let x = counts(frequency)?;
+        let rows = (0..x.len()).map(|i| (x[i], monetary[i], weights.map_or(1.0, |w| w[i])));
+        let data = GammaGammaData::from_weighted_rows(rows)?;
+        let options = options(penalizer_coef, tol, max_iterations);
+        let model = GammaGammaModel::fit(&data, &options)?;
+        let p = model.params;
+        Ok((
+            (p.p, p.q, p.gamma),
+            model.diagnostics,
+            data.objective_hessian(&p, penalizer_coef),
+        ))
+    })
+    .py()
+    .and_then(fitted)
+}
+
+/// Runs `each(i)` for every row of equal-length columns, with the GIL
+/// released, into a new float array.
+fn map_rows<'py>(
+    py: Python<'py>,
+    lengths: &[(&str, usize)],
+    mut each: impl FnMut(usize) -> Result<f64, Error> + Send,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let out = py
+        .detach(|| {
+            let n = same_length(lengths)?;
+            (0..n).map(&mut each).collect::<Result<Vec<f64>, Error>>()
+        })
+        .py()?;
+    Ok(PyArray1::from_vec(py, out))
+}
+
+/// P(alive) of each customer ([`BgNbdParams::p_alive`]).
+#[pyfunction]
+fn bgnbd_p_alive<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    frequency: PyReadonlyArray1<'py, f64>,
+    recency: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let params = bgnbd(params).py()?;
+    let (recency, t) = (recency.as_slice()?, t.as_slice()?);
+    let x = counts(frequency.as_slice()?).py()?;
+    let lengths = [
+        ("frequency", x.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+    ];
+    map_rows(py, &lengths, |i| Ok(params.p_alive(x[i], recency[i], t[i])))
+}
+
+/// Expected purchases in the next `horizon[i]` periods of each customer
+/// ([`BgNbdPredictor::conditional_expected_purchases`]).
+#[pyfunction]
+fn bgnbd_conditional_expected<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    horizon: PyReadonlyArray1<'py, f64>,
+    frequency: PyReadonlyArray1<'py, f64>,
+    recency: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let mut predictor = BgNbdPredictor::new(bgnbd(params).py()?);
+    let (horizon, recency, t) = (horizon.as_slice()?, recency.as_slice()?, t.as_slice()?);
+    let x = counts(frequency.as_slice()?).py()?;
+    let lengths = [
+        ("frequency", x.len()),
+        ("t", horizon.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+    ];
+    map_rows(py, &lengths, |i| {
+        Ok(predictor.conditional_expected_purchases(x[i], recency[i], t[i], horizon[i]))
+    })
+}
+
+/// E\[X(t)\] of a new customer for each `t`
+/// ([`BgNbdParams::expected_purchases_new_customer`]).
+#[pyfunction]
+fn bgnbd_expected_new<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    t: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let params = bgnbd(params).py()?;
+    let t = t.as_slice()?;
+    map_rows(py, &[("t", t.len())], |i| {
+        Ok(params.expected_purchases_new_customer(t[i]))
+    })
+}
+
+/// P(X(t) = n) of a new customer for each `(t, n)`
+/// ([`BgNbdParams::probability_of_purchases`]).
+#[pyfunction]
+fn bgnbd_probability_of_n<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    t: PyReadonlyArray1<'py, f64>,
+    n: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let params = bgnbd(params).py()?;
+    let t = t.as_slice()?;
+    let n = counts(n.as_slice()?).py()?;
+    map_rows(py, &[("t", t.len()), ("n", n.len())], |i| {
+        Ok(params.probability_of_purchases(n[i], t[i]))
+    })
+}
+
+/// The Gamma-Gamma expected spend per purchase of each customer
+/// ([`GammaGammaParams::expected_average_spend_f64`]); NaN where the
+/// population mean does not exist (`q <= 1`).
+#[pyfunction]
+fn gamma_gamma_expected_spend<'py>(
+    py: Python<'py>,
+    params: GammaGammaTuple,
+    frequency: PyReadonlyArray1<'py, f64>,
+    monetary_value: PyReadonlyArray1<'py, f64>,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let params = gamma_gamma(params).py()?;
+    let monetary = monetary_value.as_slice()?;
+    let x = counts(frequency.as_slice()?).py()?;
+    let lengths = [("frequency", x.len()), ("monetary_value", monetary.len())];
+    map_rows(py, &lengths, |i| {
+        Ok(params
+            .expected_average_spend_f64(x[i], monetary[i])
+            .unwrap_or(f64::NAN))
+    })
+}
+
+/// The discounted value of each customer's expected purchases over `steps`
+/// steps of `step` periods at `rate` per step, times `spend[i]`
+/// ([`discounted_purchase_value`] over [`BgNbdPredictor`] expectations).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn bgnbd_discounted_value<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    frequency: PyReadonlyArray1<'py, f64>,
+    recency: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    spend: PyReadonlyArray1<'py, f64>,
+    steps: u32,
+    step: f64,
+    rate: f64,
+) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    let mut errors = FieldErrors::new();
+    if !(step.is_finite() && step > 0.0) {
+        errors.push("time", "positive", "the step length must be > 0");
+    }
+    if !(rate.is_finite() && rate > -1.0) {
+        errors.push("discount_rate", "range", "the discount rate must be > -1");
+    }
+    errors.finish().py()?;
+    let mut predictor = BgNbdPredictor::new(bgnbd(params).py()?);
+    let (recency, t, spend) = (recency.as_slice()?, t.as_slice()?, spend.as_slice()?);
+    let x = counts(frequency.as_slice()?).py()?;
+    let horizons: Vec<f64> = (1..=steps).map(|i| f64::from(i) * step).collect();
+    let lengths = [
+        ("frequency", x.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+        ("monetary_value", spend.len()),
+    ];
+    let mut cumulative = Vec::with_capacity(horizons.len());
+    map_rows(py, &lengths, |i| {
+        cumulative.clear();
+        predictor.cumulative_expected_purchases(x[i], recency[i], t[i], &horizons, &mut cumulative);
+        Ok(discounted_purchase_value(
+            cumulative.iter().copied(),
+            spend[i],
+            1.0,
+            rate,
+        ))
+    })
+}
+
+/// Adds the functions to the native module.
+pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(period_tallies, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_p_alive, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_conditional_expected, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_expected_new, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_probability_of_n, m)?)?;
+    m.add_function(wrap_pyfunction!(gamma_gamma_expected_spend, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_discounted_value, m)?)?;
+    Ok(())
+}
