@@ -2,7 +2,7 @@
 //! (no Python object per value); money stays `decimal.Decimal` (an object
 //! column), times are UTC.
 
-use crm_core::analytics::CustomerScore;
+use crm_core::analytics::{CustomerAnalytics, CustomerScore};
 use numpy::PyArray1;
 use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
@@ -55,22 +55,32 @@ pub(crate) fn scores_frame<'py>(
     py: Python<'py>,
     scores: &[CustomerScore],
 ) -> PyResult<Bound<'py, PyAny>> {
+    analytics_frame(py, scores, |id| id.0)
+}
+
+/// The columns of customer analytics whose keys map to an integer
+/// `customer_id` column (store ids, or the codes of a data frame).
+pub(crate) fn analytics_frame<'py, K>(
+    py: Python<'py>,
+    scores: &[CustomerAnalytics<K>],
+    key: fn(&K) -> i64,
+) -> PyResult<Bound<'py, PyAny>> {
     let pd = pandas(py)?;
-    let f64s = |get: fn(&CustomerScore) -> f64| {
+    let f64s = |get: fn(&CustomerAnalytics<K>) -> f64| {
         PyArray1::from_vec(py, scores.iter().map(get).collect()).into_any()
     };
-    let i64s = |get: fn(&CustomerScore) -> i64| {
+    let i64s = |get: &dyn Fn(&CustomerAnalytics<K>) -> i64| {
         PyArray1::from_vec(py, scores.iter().map(get).collect()).into_any()
     };
     let cols = PyDict::new(py);
-    cols.set_item("customer_id", i64s(|s| s.customer_id.0))?;
-    cols.set_item("frequency", i64s(|s| i64::from(s.frequency)))?;
+    cols.set_item("customer_id", i64s(&|s| key(&s.customer_id)))?;
+    cols.set_item("frequency", i64s(&|s| i64::from(s.frequency)))?;
     cols.set_item("recency", f64s(|s| s.recency))?;
     cols.set_item("T", f64s(|s| s.t))?;
     cols.set_item("monetary_value", objects(py, scores, |s| s.monetary_value)?)?;
-    cols.set_item("rfm_recency", i64s(|s| i64::from(s.rfm.recency)))?;
-    cols.set_item("rfm_frequency", i64s(|s| i64::from(s.rfm.frequency)))?;
-    cols.set_item("rfm_monetary", i64s(|s| i64::from(s.rfm.monetary)))?;
+    cols.set_item("rfm_recency", i64s(&|s| i64::from(s.rfm.recency)))?;
+    cols.set_item("rfm_frequency", i64s(&|s| i64::from(s.rfm.frequency)))?;
+    cols.set_item("rfm_monetary", i64s(&|s| i64::from(s.rfm.monetary)))?;
     cols.set_item("rfm_total", f64s(|s| s.rfm.total))?;
     cols.set_item("segment", objects(py, scores, |s| s.segment)?)?;
     cols.set_item(

@@ -9,12 +9,12 @@
 
 use pyo3::prelude::*;
 
+mod columnar;
 mod convert;
 mod crm;
 mod error;
 mod frames;
 mod handles;
-mod lifetimes;
 mod records;
 mod runtime;
 
@@ -25,6 +25,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crm::AsyncCrm>()?;
     handles::register(m)?;
     records::register(m)?;
-    lifetimes::register(m)?;
+    columnar::register(m)?;
     Ok(())
 }

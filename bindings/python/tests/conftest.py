@@ -4,9 +4,12 @@ session, with a unique name, dropped at the end). Without the variable the
 MySQL cases are skipped, loudly; with CI=true a missing MySQL fails the run.
 """
 
+import importlib
 import os
 import random
 import uuid
+from pathlib import Path
+from types import ModuleType
 from typing import Iterator, List
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -17,6 +20,10 @@ import crm_sdk
 MYSQL_URL = os.environ.get("CRM_TEST_MYSQL_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _skipped_mysql: List[str] = []
+_skipped_optional: List[str] = []
+
+#: The repository root (test data lives in tests/data).
+REPO = Path(__file__).resolve().parents[3]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -33,6 +40,39 @@ def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untype
             red=True,
             bold=True,
         )
+    if _skipped_optional:
+        terminalreporter.write_sep(
+            "!",
+            "SKIPPED for missing tools: " + ", ".join(sorted(set(_skipped_optional))),
+            red=True,
+            bold=True,
+        )
+
+
+def optional_module(name: str, install: str) -> ModuleType:
+    """The module, or a loud skip when it is not installed (a failure with
+    CI=true, where every tool must be present)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as e:
+        if IN_CI:
+            pytest.fail(f"CI=true but {name} is missing ({install}): {e}")
+        _skipped_optional.append(name)
+        pytest.skip(f"{name} is not installed ({install})")
+
+
+def cargo_binary(name: str) -> Path:
+    """A binary of the workspace from the debug build (`cargo test
+    --workspace` builds it), or a loud skip (a failure with CI=true)."""
+    target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    path = target / "debug" / name
+    if path.exists():
+        return path
+    message = f"{path} does not exist: run `cargo build -p {name}` first"
+    if IN_CI:
+        pytest.fail(f"CI=true but {message}")
+    _skipped_optional.append(name)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -704,4 +704,87 @@ mod tests {
         assert!(recent > silent, "{recent} vs {silent}");
         assert!((0.0..=1.0).contains(&silent));
     }
+
+    #[test]
+    fn weighted_rows_fit_like_the_rows_they_stand_for() {
+        let rows = [
+            (0u32, 0.0, 30.0),
+            (1, 5.0, 30.0),
+            (2, 20.0, 25.0),
+            (4, 22.0, 30.0),
+        ];
+        let counts = [40.0, 11.0, 6.0, 3.0];
+        let expanded = rows
+            .iter()
+            .zip(counts)
+            .flat_map(|(r, n)| std::iter::repeat_n(*r, n as usize));
+        let plain = BgNbdData::from_rows(PeriodUnit::Week, expanded).expect("rows");
+        let weighted = BgNbdData::from_weighted_rows(
+            PeriodUnit::Week,
+            rows.iter().zip(counts).map(|(r, w)| (r.0, r.1, r.2, w)),
+        )
+        .expect("rows");
+        assert_eq!(plain.customers(), weighted.customers());
+        let opts = FitOptions::default();
+        let a = BgNbdModel::fit(&plain, &opts).expect("fit").params;
+        let b = BgNbdModel::fit(&weighted, &opts).expect("fit").params;
+        assert_eq!(a, b);
+        let err = BgNbdData::from_weighted_rows(PeriodUnit::Week, [(1, 1.0, 2.0, 0.0)])
+            .expect_err("zero weight");
+        assert_eq!(err.field_errors()[0].field, "weights");
+    }
+
+    #[test]
+    fn objective_hessian_is_the_derivative_of_the_gradient() {
+        let data = sample_data();
+        let p = PUBLISHED;
+        let h = data.objective_hessian(&p, 0.0);
+        for (i, row) in h.iter().enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                assert!((v - h[j][i]).abs() <= 1e-9 * v.abs().max(1.0));
+            }
+        }
+        // The directional second difference of the objective along ln r
+        // agrees with H[0][0].
+        let n = data.customers() as f64;
+        let cost = |dr: f64| {
+            let q = BgNbdParams {
+                r: p.r * dr.exp(),
+                ..p
+            };
+            -data.log_likelihood(&q) / n
+        };
+        let e = 1e-3;
+        let second = (cost(e) - 2.0 * cost(0.0) + cost(-e)) / (e * e);
+        assert!(
+            (second - h[0][0]).abs() < 1e-4 * h[0][0].abs(),
+            "{second} vs {}",
+            h[0][0]
+        );
+    }
+
+    #[test]
+    fn predictor_matches_the_parameter_methods() {
+        let mut predictor = BgNbdPredictor::new(PUBLISHED);
+        let mut out = Vec::new();
+        for (x, rec, t_age) in [
+            (0u32, 0.0, 30.0),
+            (2, 30.43, 38.86),
+            (2, 10.0, 38.86),
+            (7, 35.0, 39.0),
+        ] {
+            for t in [1.0, 39.0, 120.0] {
+                assert_eq!(
+                    predictor.conditional_expected_purchases(x, rec, t_age, t),
+                    PUBLISHED.conditional_expected_purchases(x, rec, t_age, t)
+                );
+            }
+            out.clear();
+            predictor.cumulative_expected_purchases(x, rec, t_age, &[1.0, 39.0], &mut out);
+            assert_eq!(
+                out[1],
+                PUBLISHED.conditional_expected_purchases(x, rec, t_age, 39.0)
+            );
+        }
+    }
 }

@@ -834,4 +834,46 @@ mod tests {
         assert_eq!(streamed, b.finish().summaries);
         assert_eq!(streamed.len(), 3);
     }
+
+    #[test]
+    fn period_tallies_merge_periods_and_ignore_row_order() {
+        // (code, period, amount): customer 0 buys twice in period 3.
+        let rows = [
+            (1u32, 2i64, 4.0),
+            (0, 3, 10.0),
+            (0, 3, 5.0),
+            (1, 5, 6.0),
+            (0, 7, 2.0),
+            (0, 9, 8.0),
+            (1, 12, 100.0),
+        ];
+        let codes: Vec<u32> = rows.iter().map(|r| r.0).collect();
+        let periods: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        let amounts: Vec<f64> = rows.iter().map(|r| r.2).collect();
+        let t = PeriodTallies::tally(3, &codes, &periods, Some(&amounts), Some(10)).expect("tally");
+        assert_eq!(t.periods, vec![3, 2, 0]);
+        assert_eq!((t.first[0], t.last[0]), (3, 9));
+        assert_eq!(t.repeat_amount, vec![10.0, 6.0, 0.0]);
+        assert_eq!(t.total_amount, vec![25.0, 10.0, 0.0]);
+        assert_eq!(t.purchases, vec![4, 2, 0]);
+        // The same rows backwards take the sorting path, same result.
+        fn rev<T: Copy>(v: &[T]) -> Vec<T> {
+            v.iter().rev().copied().collect()
+        }
+        let (c, p, a) = (rev(&codes), rev(&periods), rev(&amounts));
+        let back = PeriodTallies::tally(3, &c, &p, Some(&a), Some(10)).expect("tally");
+        assert_eq!(back, t);
+    }
+
+    #[test]
+    fn period_tallies_report_every_bad_column() {
+        let err = PeriodTallies::tally(1, &[0, 1], &[1], Some(&[f64::NAN, 1.0]), None)
+            .expect_err("bad input");
+        let fields: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["periods", "customer_id", "monetary_value"]);
+    }
 }

@@ -59,6 +59,7 @@ __all__ = [
     "bgnbd_probability_of_n",
     "gamma_gamma_expected_spend",
     "bgnbd_discounted_value",
+    "score_transactions",
 ]
 
 _CustomerTypeName: TypeAlias = Literal["RETAIL", "WHOLESALE", "DISTRIBUTOR", "CORPORATE"]
@@ -825,3 +826,12 @@ def bgnbd_discounted_value(
     step: float,
     rate: float,
 ) -> _F64: ...
+def score_transactions(
+    customers: int,
+    codes: numpy.typing.NDArray[numpy.uint32],
+    days: numpy.typing.NDArray[numpy.int64],
+    amounts: _F64 | None,
+    unit: str,
+    observation_end: int | None = None,
+    config: str | None = None,
+) -> tuple[pandas.DataFrame, str]: ...

@@ -28,7 +28,14 @@ def _column(values: Any) -> np.ndarray:
     """A contiguous float64 view of a Series, array, list or scalar."""
     if isinstance(values, (pd.Series, pd.Index)):
         values = values.to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.ascontiguousarray(values, dtype=np.float64)
+    # asarray, not ascontiguousarray: a scalar stays 0-dimensional.
+    return np.asarray(values, dtype=np.float64)
+
+
+def _buffer(values: Any) -> np.ndarray:
+    """A contiguous float64 array of at least one dimension (what the native
+    functions read)."""
+    return np.ascontiguousarray(_column(values))
 
 
 def _index_of(*values: Any) -> pd.Index | None:
@@ -44,7 +51,7 @@ def _apply(native: Any, head: tuple[Any, ...], *columns: Any, series: bool = Tru
     inputs' index when one is a Series, a float for scalars, else an array."""
     arrays = np.broadcast_arrays(*[_column(c) for c in columns])
     shape = arrays[0].shape
-    flat = [np.ascontiguousarray(a.ravel()) for a in arrays]
+    flat = [_buffer(a.ravel()) for a in arrays]
     out = np.asarray(native(*head, *flat)).reshape(shape)
     index = _index_of(*columns) if series else None
     if index is not None and out.ndim == 1 and len(index) == len(out):
@@ -261,8 +268,8 @@ class BetaGeoFitter(BaseFitter):
         ``maxiter`` in ``kwargs`` caps the iterations (default 500).
         """
         del initial_params
-        f, r, t = _column(frequency), _column(recency), _column(T)
-        w = None if weights is None else _column(weights)
+        f, r, t = _buffer(frequency), _buffer(recency), _buffer(T)
+        w = None if weights is None else _buffer(weights)
         params, diagnostics, hessian = _native.bgnbd_fit(
             f,
             r,
@@ -359,8 +366,8 @@ class GammaGammaFitter(BaseFitter):
         ``initial_params`` is accepted for compatibility and ignored.
         """
         del initial_params
-        f, m = _column(frequency), _column(monetary_value)
-        w = None if weights is None else _column(weights)
+        f, m = _buffer(frequency), _buffer(monetary_value)
+        w = None if weights is None else _buffer(weights)
         params, diagnostics, hessian = _native.gamma_gamma_fit(
             f,
             m,
@@ -426,7 +433,7 @@ class GammaGammaFitter(BaseFitter):
         index = _index_of(frequency, recency, T, monetary_value)
         if isinstance(transaction_prediction_model, BetaGeoFitter):
             f, r, t, s = (
-                np.ascontiguousarray(c.ravel())
+                _buffer(c.ravel())
                 for c in np.broadcast_arrays(*[_column(c) for c in (frequency, recency, T, spend)])
             )
             params = transaction_prediction_model._native_params()

@@ -1,18 +1,27 @@
-//! The native half of `crm_sdk.lifetimes` (the drop-in for the `lifetimes`
-//! library) and of the data-frame functions of `crm_sdk.analytics`: columns
-//! cross as numpy buffers, each function runs one crm-core computation with
-//! the GIL released, and the results come back as numpy arrays. The Python
-//! side keeps the reference library's names, shapes and pandas indexes.
+//! Analytics on columns: the native half of `crm_sdk.lifetimes` (the
+//! drop-in for the `lifetimes` library) and of the data-frame functions of
+//! `crm_sdk.analytics`. Columns cross as numpy buffers, each function runs
+//! crm-core computations with the GIL released, and the results come back
+//! as numpy arrays (or a DataFrame). The Python side keeps the reference
+//! library's names, shapes and pandas indexes.
 
+use std::str::FromStr;
+
+use chrono::NaiveDate;
 use crm_core::analytics::{
-    BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor, FitDiagnostics, FitOptions, GammaGammaData,
-    GammaGammaModel, GammaGammaParams, PeriodTallies, PeriodUnit, discounted_purchase_value,
+    AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor,
+    CustomerAnalytics, FitDiagnostics, FitOptions, GammaGammaData, GammaGammaModel,
+    GammaGammaParams, PeriodTallies, PeriodUnit, SummaryBuilder, SummaryOptions,
+    discounted_purchase_value,
 };
 use crm_core::{Error, error::FieldErrors};
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 
+use rust_decimal::Decimal;
+
 use crate::error::IntoPyResult;
+use crate::frames::analytics_frame;
 
 /// `(r, alpha, a, b)` from Python.
 type BgNbdTuple = (f64, f64, f64, f64);
@@ -372,6 +381,111 @@ fn bgnbd_discounted_value<'py>(
     })
 }
 
+/// Days from 0001-01-01 to 1970-01-01 (chrono counts from the former).
+const UNIX_EPOCH_DAY_FROM_CE: i64 = 719_163;
+
+/// A date from days since 1970-01-01.
+fn date_of(days: i64, row: usize) -> Result<NaiveDate, Error> {
+    i32::try_from(days + UNIX_EPOCH_DAY_FROM_CE)
+        .ok()
+        .and_then(NaiveDate::from_num_days_from_ce_opt)
+        .ok_or_else(|| {
+            Error::invalid(
+                "date",
+                "range",
+                format!("row {row}: day {days} since 1970-01-01 is out of range"),
+            )
+        })
+}
+
+/// A float amount as the decimal it was written as (its shortest
+/// round-trip text: `19.99`, not `19.989999999999998`).
+fn amount_of(value: f64, row: usize) -> Result<Decimal, Error> {
+    let text = format!("{value}");
+    Decimal::from_str(&text).map_err(|_| {
+        Error::invalid(
+            "monetary_value",
+            "decimal",
+            format!("row {row}: amount {value} is not a finite decimal"),
+        )
+    })
+}
+
+/// Scores every customer of a transaction table (the analytics of
+/// `crm.analytics.score_all`, on a data frame): summaries in `unit`, the
+/// models fitted, one row per customer. Returns the frame (customer codes
+/// in `customer_id`, `total_spend` added) and the model snapshot as JSON.
+#[pyfunction]
+#[pyo3(signature = (customers, codes, days, amounts, unit, observation_end=None, config=None))]
+#[allow(clippy::too_many_arguments)]
+fn score_transactions<'py>(
+    py: Python<'py>,
+    customers: usize,
+    codes: PyReadonlyArray1<'py, u32>,
+    days: PyReadonlyArray1<'py, i64>,
+    amounts: Option<PyReadonlyArray1<'py, f64>>,
+    unit: &str,
+    observation_end: Option<i64>,
+    config: Option<&str>,
+) -> PyResult<(Bound<'py, PyAny>, String)> {
+    let (codes, days) = (codes.as_slice()?, days.as_slice()?);
+    let amounts = amounts.as_ref().map(|a| a.as_slice()).transpose()?;
+    let (scores, spend, snapshot) = py
+        .detach(|| {
+            let unit = PeriodUnit::from_str(unit)?;
+            let config: AnalyticsConfig = match config {
+                None => AnalyticsConfig::new(),
+                Some(text) => serde_json::from_str(text).map_err(|e| {
+                    Error::invalid("config", "json", format!("analytics config: {e}"))
+                })?,
+            };
+            let mut lengths = vec![("customer_id", codes.len()), ("date", days.len())];
+            if let Some(a) = amounts {
+                lengths.push(("monetary_value", a.len()));
+            }
+            let n = same_length(&lengths)?;
+            let end = observation_end.map(|d| date_of(d, 0)).transpose()?;
+            let mut builder =
+                SummaryBuilder::with_capacity(SummaryOptions::new(unit, end), customers)?;
+            // The builder needs each customer's rows in date order; a table
+            // in any other order is read in date order instead.
+            let mut latest = vec![i64::MIN; customers];
+            let in_order = codes.iter().zip(days).all(|(&c, &d)| {
+                let slot = latest.get_mut(c as usize);
+                slot.is_some_and(|l| {
+                    let ok = d >= *l;
+                    *l = d;
+                    ok
+                })
+            });
+            let mut order: Vec<usize> = (0..n).collect();
+            if !in_order {
+                order.sort_by_key(|&i| days[i]);
+            }
+            for i in order {
+                let amount = match amounts {
+                    Some(a) => amount_of(a[i], i)?,
+                    None => Decimal::ZERO,
+                };
+                builder.add(&codes[i], date_of(days[i], i)?, amount)?;
+            }
+            let summaries = builder.finish().summaries;
+            let spend: Vec<Decimal> = summaries.iter().map(|s| s.total_spend).collect();
+            let model = AnalyticsModel::fit(unit, &summaries, config)?;
+            let snapshot = model.to_snapshot_json()?;
+            let scores: Vec<CustomerAnalytics<u32>> = model.score_all(summaries).collect();
+            Ok::<_, Error>((scores, spend, snapshot))
+        })
+        .py()?;
+    let frame = analytics_frame(py, &scores, |c| i64::from(*c))?;
+    let spend = spend
+        .into_iter()
+        .map(|d| crate::convert::ToPy::to_py(&d, py))
+        .collect::<PyResult<Vec<_>>>()?;
+    frame.set_item("total_spend", pyo3::types::PyList::new(py, spend)?)?;
+    Ok((frame, snapshot))
+}
+
 /// Adds the functions to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(period_tallies, m)?)?;
@@ -383,5 +497,6 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(bgnbd_probability_of_n, m)?)?;
     m.add_function(wrap_pyfunction!(gamma_gamma_expected_spend, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_discounted_value, m)?)?;
+    m.add_function(wrap_pyfunction!(score_transactions, m)?)?;
     Ok(())
 }
