@@ -10,12 +10,15 @@ import random
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import Iterator, List
+from typing import TYPE_CHECKING, Iterator, List
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import pytest
 
 import crm_sdk
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 MYSQL_URL = os.environ.get("CRM_TEST_MYSQL_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -24,6 +27,8 @@ _skipped_optional: List[str] = []
 
 #: The repository root (test data lives in tests/data).
 REPO = Path(__file__).resolve().parents[3]
+#: The CDNOW sample and its published summaries (see its README.md).
+CDNOW = REPO / "tests" / "data" / "cdnow"
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -59,6 +64,22 @@ def optional_module(name: str, install: str) -> ModuleType:
             pytest.fail(f"CI=true but {name} is missing ({install}): {e}")
         _skipped_optional.append(name)
         pytest.skip(f"{name} is not installed ({install})")
+
+
+def cdnow_transactions() -> "pd.DataFrame":
+    """The CDNOW purchases: ``customer_id``, ``date`` (a datetime),
+    ``cds`` and ``amount``, one row per purchase."""
+    import pandas as pd
+
+    tx = pd.read_csv(
+        CDNOW / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer_id", "date", "cds", "amount"],
+        dtype={"date": str},
+    )
+    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
+    return tx
 
 
 def cargo_binary(name: str) -> Path:

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, cargo_binary, optional_module
+from conftest import CDNOW, REPO, cargo_binary, optional_module
+from conftest import cdnow_transactions as transactions
 
 from crm_sdk import ValidationError, analytics
 from crm_sdk.lifetimes import BetaGeoFitter, ConvergenceError, GammaGammaFitter
@@ -20,8 +21,6 @@ from crm_sdk.lifetimes.utils import (
     calibration_and_holdout_data,
     summary_data_from_transaction_data,
 )
-
-CDNOW = REPO / "tests" / "data" / "cdnow"
 
 # The full-precision estimates of the lifetimes documentation on the
 # published CDNOW summary (its quickstart), and the paper's 3-decimal ones
@@ -33,18 +32,6 @@ LIFETIMES_GG = {"p": 6.248802, "q": 3.744588, "v": 15.447748}
 PAPER_GG = {"p": 6.25, "q": 3.74, "v": 15.44}
 # Expected spend of the first ten customers at the paper's parameters.
 PAPER_SPEND = [24.65, 18.91, 35.17, 35.17, 35.17, 71.46, 18.91, 35.17, 27.28, 35.17]
-
-
-def transactions() -> pd.DataFrame:
-    tx = pd.read_csv(
-        CDNOW / "CDNOW_sample.txt",
-        sep=r"\s+",
-        header=None,
-        names=["master_id", "customer_id", "date", "cds", "amount"],
-        dtype={"date": str},
-    )
-    tx["date"] = pd.to_datetime(tx["date"], format="%Y%m%d")
-    return tx
 
 
 def published_summary() -> pd.DataFrame:
