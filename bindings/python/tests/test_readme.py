@@ -4,6 +4,7 @@ import re
 from pathlib import Path
 
 import pytest
+from conftest import optional_module
 
 HERE = Path(__file__).resolve().parent
 READMES = [HERE.parent.parent.parent / "README.md", HERE.parent / "README.md"]
@@ -18,6 +19,8 @@ def test_readme_examples_run(readme: Path, capsys: pytest.CaptureFixture) -> Non
     blocks = python_blocks(readme)
     assert blocks, f"no Python example in {readme}"
     for block in blocks:
+        if "plotting" in block:
+            optional_module("matplotlib", "pip install 'crm-sdk[plot]'").use("Agg")
         exec(compile(block, str(readme), "exec"), {"__name__": "readme"})
     if readme == READMES[0]:
         out = capsys.readouterr().out
