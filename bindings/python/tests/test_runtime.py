@@ -132,3 +132,48 @@ def test_blocking_calls_release_the_gil(tmp_path) -> None:  # type: ignore[no-un
     slowest = max(took)
     assert slowest > 0.005, f"a call took {slowest:.4f}s: too short to tell"
     assert longest_gap < slowest / 2, f"main thread stalled {longest_gap:.4f}s during a {slowest:.4f}s call"
+
+
+@pytest.mark.skipif(not hasattr(os, "kill"), reason="needs signals")
+def test_ctrl_c_interrupts_a_blocked_call_and_leaves_nothing_behind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A notebook cell stuck on a locked database stops on Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "crm.db"
+    crm = crm_sdk.Crm.connect(f"sqlite://{path}")
+    crm.customers.create(name="Before the lock")
+    # Another program holds the write lock: SQLite makes writers wait for it
+    # (for seconds). A separate process, because SQLite's file locks do not
+    # separate two connections of one process that use different SQLite
+    # libraries.
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                crm.customers.create(name="Never written")
+        finally:
+            timer.cancel()
+        assert time.monotonic() - started < 2.0
+    finally:
+        holder.kill()
+        holder.wait()
+    # The store still works, and the interrupted write left no trace.
+    names = [c.name for c in crm.customers.list(limit=10)]
+    assert names == ["Before the lock"]
+    crm.customers.create(name="After the lock")
