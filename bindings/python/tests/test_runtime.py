@@ -177,3 +177,26 @@ def test_ctrl_c_interrupts_a_blocked_call_and_leaves_nothing_behind(tmp_path) ->
     names = [c.name for c in crm.customers.list(limit=10)]
     assert names == ["Before the lock"]
     crm.customers.create(name="After the lock")
+
+
+def test_connect_takes_the_pool_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite://{tmp_path}/crm.db"
+    with pytest.raises(crm_sdk.ValidationError) as e:
+        crm_sdk.Crm.connect(url, acquire_timeout=-1)
+    assert [f.field for f in e.value.fields] == ["acquire_timeout"]
+    # Without migrations a fresh database has no tables: the option reached the store.
+    bare = crm_sdk.Crm.connect(f"sqlite://{tmp_path}/bare.db", migrate=False)
+    with pytest.raises(crm_sdk.CrmError):
+        bare.customers.create(name="No table yet")
+    # One pooled connection still serves several threads, one after another.
+    crm = crm_sdk.Crm.connect(url, max_connections=1, acquire_timeout=5.0)
+    done: List[str] = []
+    threads = [
+        threading.Thread(target=lambda n=n: done.append(crm.customers.create(name=f"P{n}").name))
+        for n in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(done) == ["P0", "P1", "P2", "P3"]
