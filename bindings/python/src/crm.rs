@@ -11,9 +11,34 @@ use crate::handles::{
 use crate::runtime::{ProcessGuard, awaitable, block_on};
 
 /// Opens the store a URL names and wraps it in a core `Crm`.
-async fn open(url: String) -> PyResult<crm_core::Crm> {
-    let store = crm_sqlx::connect(&url).await.py()?;
+async fn open(url: String, options: crm_sqlx::StoreOptions) -> PyResult<crm_core::Crm> {
+    let store = crm_sqlx::connect_with(&url, options).await.py()?;
     Ok(crm_core::Crm::from_arc(store))
+}
+
+/// The store options of `connect`'s keyword arguments; a negative or
+/// non-finite timeout is a validation error naming the field.
+fn store_options(
+    max_connections: u32,
+    min_connections: u32,
+    acquire_timeout: f64,
+    migrate: bool,
+) -> PyResult<crm_sqlx::StoreOptions> {
+    let acquire_timeout = std::time::Duration::try_from_secs_f64(acquire_timeout)
+        .map_err(|_| {
+            crm_core::Error::invalid(
+                "acquire_timeout",
+                "min",
+                format!("acquire_timeout must be a number of seconds >= 0, got {acquire_timeout}"),
+            )
+        })
+        .py()?;
+    Ok(crm_sqlx::StoreOptions {
+        migrate,
+        max_connections,
+        min_connections,
+        acquire_timeout,
+    })
 }
 
 /// The actor of `acting_as`, with the role read by the core's names.
@@ -43,10 +68,21 @@ pub struct Crm {
 impl Crm {
     /// Opens the store at `url`: `sqlite:///path/crm.db` (created if
     /// missing), `sqlite::memory:`, `mysql://user:pass@host:3306/db`.
-    /// Migrations are applied on connect.
+    /// Migrations are applied on connect unless `migrate=False`. The pool
+    /// holds at most `max_connections` (at least `min_connections` idle);
+    /// a call waits up to `acquire_timeout` seconds for a free one.
     #[staticmethod]
-    fn connect(py: Python<'_>, url: String) -> PyResult<Self> {
-        let crm = block_on(py, open(url))?;
+    #[pyo3(signature = (url, *, max_connections=10, min_connections=0, acquire_timeout=10.0, migrate=true))]
+    fn connect(
+        py: Python<'_>,
+        url: String,
+        max_connections: u32,
+        min_connections: u32,
+        acquire_timeout: f64,
+        migrate: bool,
+    ) -> PyResult<Self> {
+        let options = store_options(max_connections, min_connections, acquire_timeout, migrate)?;
+        let crm = block_on(py, open(url, options))?;
         Ok(Self {
             crm,
             guard: ProcessGuard::here(),
@@ -139,10 +175,19 @@ pub struct AsyncCrm {
 impl AsyncCrm {
     /// Opens the store at `url` (see `Crm.connect`); awaitable.
     #[staticmethod]
-    fn connect(py: Python<'_>, url: String) -> PyResult<Bound<'_, PyAny>> {
+    #[pyo3(signature = (url, *, max_connections=10, min_connections=0, acquire_timeout=10.0, migrate=true))]
+    fn connect(
+        py: Python<'_>,
+        url: String,
+        max_connections: u32,
+        min_connections: u32,
+        acquire_timeout: f64,
+        migrate: bool,
+    ) -> PyResult<Bound<'_, PyAny>> {
+        let options = store_options(max_connections, min_connections, acquire_timeout, migrate)?;
         awaitable(py, async move {
             Ok(AsyncCrm {
-                crm: open(url).await?,
+                crm: open(url, options).await?,
                 guard: ProcessGuard::here(),
             })
         })

@@ -76,13 +76,53 @@ impl ProcessGuard {
 
 /// Runs `fut` to completion on the runtime with the GIL released, and
 /// converts its output with the GIL held again.
+///
+/// On the main thread the wait is interruptible: Python's signal handlers
+/// run every [`SIGNAL_CHECK`], and when one raises (Ctrl-C in a notebook
+/// raises `KeyboardInterrupt`) the future is dropped, which rolls back an
+/// open transaction, and the exception propagates.
 pub(crate) fn block_on<F, T>(py: Python<'_>, fut: F) -> PyResult<T>
 where
     F: Future<Output = PyResult<T>> + Send,
     T: Send,
 {
     let rt = runtime()?;
-    py.detach(|| rt.block_on(fut))
+    if !on_main_thread(py)? {
+        // Only the main thread receives signals.
+        return py.detach(|| rt.block_on(fut));
+    }
+    py.detach(|| {
+        rt.block_on(async move {
+            let fut = std::pin::pin!(fut);
+            let signal = std::pin::pin!(signalled());
+            match futures::future::select(fut, signal).await {
+                futures::future::Either::Left((out, _)) => out,
+                futures::future::Either::Right((err, _)) => Err(err),
+            }
+        })
+    })
+}
+
+/// How often a blocking call lets Python run its signal handlers.
+const SIGNAL_CHECK: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Resolves with the exception of the first signal handler that raises.
+async fn signalled() -> PyErr {
+    let mut tick = tokio::time::interval(SIGNAL_CHECK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        if let Err(e) = Python::attach(|py| py.check_signals()) {
+            return e;
+        }
+    }
+}
+
+fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
+    let threading = py.import("threading")?;
+    let current = threading.call_method0("current_thread")?;
+    let main = threading.call_method0("main_thread")?;
+    Ok(current.is(&main))
 }
 
 /// The runtime as pyo3-async-runtimes sees it: ours, fork-aware, instead of

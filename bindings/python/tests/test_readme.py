@@ -15,7 +15,11 @@ def python_blocks(path: Path) -> list:
 
 
 @pytest.mark.parametrize("readme", READMES, ids=["workspace", "package"])
-def test_readme_examples_run(readme: Path, capsys: pytest.CaptureFixture) -> None:
+def test_readme_examples_run(
+    readme: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Paths in the examples are relative to the README's folder.
+    monkeypatch.chdir(readme.parent)
     blocks = python_blocks(readme)
     assert blocks, f"no Python example in {readme}"
     for block in blocks:
@@ -25,3 +29,4 @@ def test_readme_examples_run(readme: Path, capsys: pytest.CaptureFixture) -> Non
     if readme == READMES[0]:
         out = capsys.readouterr().out
         assert "RT00000001" in out and "lifetime_value" in out
+        assert "se(coef)" in out and "CHAMPION" in out

@@ -132,3 +132,71 @@ def test_blocking_calls_release_the_gil(tmp_path) -> None:  # type: ignore[no-un
     slowest = max(took)
     assert slowest > 0.005, f"a call took {slowest:.4f}s: too short to tell"
     assert longest_gap < slowest / 2, f"main thread stalled {longest_gap:.4f}s during a {slowest:.4f}s call"
+
+
+@pytest.mark.skipif(not hasattr(os, "kill"), reason="needs signals")
+def test_ctrl_c_interrupts_a_blocked_call_and_leaves_nothing_behind(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A notebook cell stuck on a locked database stops on Ctrl-C."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "crm.db"
+    crm = crm_sdk.Crm.connect(f"sqlite://{path}")
+    crm.customers.create(name="Before the lock")
+    # Another program holds the write lock: SQLite makes writers wait for it
+    # (for seconds). A separate process, because SQLite's file locks do not
+    # separate two connections of one process that use different SQLite
+    # libraries.
+    holder = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(path)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(30)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        timer = threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT))
+        started = time.monotonic()
+        timer.start()
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                crm.customers.create(name="Never written")
+        finally:
+            timer.cancel()
+        assert time.monotonic() - started < 2.0
+    finally:
+        holder.kill()
+        holder.wait()
+    # The store still works, and the interrupted write left no trace.
+    names = [c.name for c in crm.customers.list(limit=10)]
+    assert names == ["Before the lock"]
+    crm.customers.create(name="After the lock")
+
+
+def test_connect_takes_the_pool_options(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite://{tmp_path}/crm.db"
+    with pytest.raises(crm_sdk.ValidationError) as e:
+        crm_sdk.Crm.connect(url, acquire_timeout=-1)
+    assert [f.field for f in e.value.fields] == ["acquire_timeout"]
+    # Without migrations a fresh database has no tables: the option reached the store.
+    bare = crm_sdk.Crm.connect(f"sqlite://{tmp_path}/bare.db", migrate=False)
+    with pytest.raises(crm_sdk.CrmError):
+        bare.customers.create(name="No table yet")
+    # One pooled connection still serves several threads, one after another.
+    crm = crm_sdk.Crm.connect(url, max_connections=1, acquire_timeout=5.0)
+    done: List[str] = []
+    threads = [
+        threading.Thread(target=lambda n=n: done.append(crm.customers.create(name=f"P{n}").name))
+        for n in range(4)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(done) == ["P0", "P1", "P2", "P3"]

@@ -11,6 +11,9 @@
 //! All times (`recency`, `T`, `t`) are in the unit the data was summarised in
 //! (see [`PeriodUnit`]); the parameter `alpha` is in that unit too.
 
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
@@ -162,23 +165,35 @@ impl BgNbdParams {
     }
 }
 
-/// BG/NBD predictions for many customers: the growth series of the
-/// expectations depend on a customer only through the frequency, so the
-/// predictor computes each distinct frequency's series once and reuses it
-/// for every customer and horizon. Same arithmetic as the [`BgNbdParams`]
-/// methods.
+/// BG/NBD predictions for many customers. Once P(alive) is factored out,
+/// the conditional expectation depends on a customer only through the
+/// frequency and age `(x, T)`, and its series coefficients only through `x`:
+/// the predictor computes each frequency's series once, and the growth at
+/// the requested horizons once per distinct `(x, T)`, so a million customers
+/// cost a few thousand series evaluations. Same arithmetic as the
+/// [`BgNbdParams`] methods.
 #[derive(Debug, Clone)]
 pub struct BgNbdPredictor {
     params: BgNbdParams,
-    series: std::collections::HashMap<u32, GrowthSeries, foldhash::fast::FixedState>,
+    series: HashMap<u32, GrowthSeries, FixedState>,
+    /// The horizons `growths` holds values for.
+    horizons: Vec<f64>,
+    /// `(x, T bits)` -> growth at each of `horizons`.
+    growths: HashMap<(u32, u64), Box<[f64]>, FixedState>,
 }
+
+/// Distinct `(x, T)` pairs kept before the cache starts over (costs speed,
+/// never memory).
+const PREDICTOR_CACHE_LIMIT: usize = 200_000;
 
 impl BgNbdPredictor {
     /// A predictor for these parameters.
     pub fn new(params: BgNbdParams) -> Self {
         Self {
             params,
-            series: std::collections::HashMap::default(),
+            series: HashMap::default(),
+            horizons: Vec::new(),
+            growths: HashMap::default(),
         }
     }
 
@@ -196,7 +211,7 @@ impl BgNbdPredictor {
         t: f64,
     ) -> f64 {
         let p_alive = self.params.p_alive(frequency, recency, t_age);
-        p_alive * self.growth(frequency, t_age, t)
+        p_alive * self.growths(frequency, t_age, &[t])[0]
     }
 
     /// The conditional expected purchases up to each of `horizons` (in the
@@ -210,19 +225,34 @@ impl BgNbdPredictor {
         out: &mut Vec<f64>,
     ) {
         let p_alive = self.params.p_alive(frequency, recency, t_age);
-        for &t in horizons {
-            let g = self.growth(frequency, t_age, t);
-            out.push(p_alive * g);
-        }
+        out.extend(
+            self.growths(frequency, t_age, horizons)
+                .iter()
+                .map(|g| p_alive * g),
+        );
     }
 
-    fn growth(&mut self, frequency: u32, t_age: f64, t: f64) -> f64 {
+    /// The growth of `(x, T)` at each horizon, cached.
+    fn growths(&mut self, frequency: u32, t_age: f64, horizons: &[f64]) -> &[f64] {
+        if self.horizons != horizons || self.growths.len() >= PREDICTOR_CACHE_LIMIT {
+            self.horizons.clear();
+            self.horizons.extend_from_slice(horizons);
+            self.growths.clear();
+        }
         let params = self.params;
-        let series = self
-            .series
-            .entry(frequency)
-            .or_insert_with(|| params.growth_series(frequency));
-        params.growth_with(series, t_age, t)
+        let series = &mut self.series;
+        let horizons = &self.horizons;
+        self.growths
+            .entry((frequency, (t_age + 0.0).to_bits()))
+            .or_insert_with(|| {
+                let series = series
+                    .entry(frequency)
+                    .or_insert_with(|| params.growth_series(frequency));
+                horizons
+                    .iter()
+                    .map(|&t| params.growth_with(series, t_age, t))
+                    .collect()
+            })
     }
 }
 
@@ -372,8 +402,7 @@ impl BgNbdData {
         // Distinct times, numbered in order of first appearance in the sorted
         // rows (deterministic); T and t_x share the table.
         let mut times: Vec<u64> = Vec::new();
-        let mut numbers: std::collections::HashMap<u64, u32, foldhash::fast::FixedState> =
-            std::collections::HashMap::default();
+        let mut numbers: HashMap<u64, u32, FixedState> = std::collections::HashMap::default();
         let mut index = |bits: u64| -> u32 {
             *numbers.entry(bits).or_insert_with(|| {
                 times.push(bits);

@@ -728,7 +728,14 @@ class AsyncUsers:
 @final
 class Crm:
     @staticmethod
-    def connect(url: str) -> Crm: ...
+    def connect(
+        url: str,
+        *,
+        max_connections: int = 10,
+        min_connections: int = 0,
+        acquire_timeout: float = 10.0,
+        migrate: bool = True,
+    ) -> Crm: ...
     def acting_as(self, user: str, role: _RoleName) -> Crm: ...
     @property
     def backend(self) -> str: ...
@@ -747,7 +754,14 @@ class Crm:
 @final
 class AsyncCrm:
     @staticmethod
-    def connect(url: str) -> Awaitable[AsyncCrm]: ...
+    def connect(
+        url: str,
+        *,
+        max_connections: int = 10,
+        min_connections: int = 0,
+        acquire_timeout: float = 10.0,
+        migrate: bool = True,
+    ) -> Awaitable[AsyncCrm]: ...
     def acting_as(self, user: str, role: _RoleName) -> AsyncCrm: ...
     @property
     def backend(self) -> str: ...
