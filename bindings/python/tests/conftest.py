@@ -86,9 +86,15 @@ def cargo_binary(name: str) -> Path:
     """A binary of the workspace from the debug build (`cargo test
     --workspace` builds it), or a loud skip (a failure with CI=true)."""
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    path = target / "debug" / name
-    if path.exists():
-        return path
+    # With CARGO_BUILD_TARGET set (one target directory shared with napi),
+    # cargo builds into target/<triple>/debug.
+    triple = os.environ.get("CARGO_BUILD_TARGET", "")
+    candidates = [target / triple / "debug" / name] if triple else []
+    candidates.append(target / "debug" / name)
+    path = candidates[0]
+    for path in candidates:
+        if path.exists():
+            return path
     message = f"{path} does not exist: run `cargo build -p {name}` first"
     if IN_CI:
         pytest.fail(f"CI=true but {message}")
