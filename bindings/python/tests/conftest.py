@@ -2,21 +2,27 @@
 MySQL/MariaDB when CRM_TEST_MYSQL_URL is set (one fresh database for the
 session, with a unique name, dropped at the end). Without the variable the
 MySQL cases are skipped, loudly; with CI=true a missing MySQL fails the run.
+Tests of optional dependencies (Dask) follow the same rule.
 """
 
 import os
 import random
 import uuid
+from pathlib import Path
 from typing import Iterator, List
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import pandas as pd
 import pytest
 
 import crm_sdk
 
+#: The repository's root.
+ROOT = Path(__file__).resolve().parents[3]
 MYSQL_URL = os.environ.get("CRM_TEST_MYSQL_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 _skipped_mysql: List[str] = []
+_skipped_modules: List[str] = []
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -24,7 +30,18 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         pytest.exit("CI=true but CRM_TEST_MYSQL_URL is not set: the MySQL tests cannot run", returncode=1)
 
 
+def skip_module_loudly(what: str, why: str) -> None:
+    """Skips the calling test module, with a red line at the end of the run;
+    with CI=true fails the run instead: CI must run every test."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {what} cannot run: {why}", pytrace=False)
+    _skipped_modules.append(f"{what} SKIPPED: {why}")
+    pytest.skip(f"{what}: {why}", allow_module_level=True)
+
+
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    for line in _skipped_modules:
+        terminalreporter.write_sep("!", line, red=True, bold=True)
     if _skipped_mysql:
         terminalreporter.write_sep(
             "!",
@@ -89,3 +106,18 @@ def phone() -> str:
 def email() -> str:
     """A unique email address, mixed case (the core lower-cases it)."""
     return f"Budi.{uniq()}@Example.com"
+
+
+@pytest.fixture(scope="session")
+def cdnow_transactions() -> pd.DataFrame:
+    """The CDNOW sample (tests/data/cdnow): 6,919 purchases of 2,357
+    customers as ``customer_id``, ``date`` (datetime64) and ``amount``."""
+    frame = pd.read_csv(
+        ROOT / "tests" / "data" / "cdnow" / "CDNOW_sample.txt",
+        sep=r"\s+",
+        header=None,
+        names=["master_id", "customer_id", "date", "cds", "amount"],
+        dtype={"date": str},
+    )
+    frame["date"] = pd.to_datetime(frame["date"], format="%Y%m%d")
+    return frame[["customer_id", "date", "amount"]]
