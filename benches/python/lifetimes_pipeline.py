@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 OBSERVATION_END = "2025-12-31"
+RESULTS = ["transactions", "customers", "bgnbd", "gamma_gamma", "mean_p_alive", "total_clv_12m"]
 STAGES = ["summary", "bgnbd_fit", "gamma_gamma_fit", "p_alive", "expected_90d", "clv_12m"]
 
 
@@ -100,7 +101,9 @@ def pipeline(lt: SimpleNamespace, tx: pd.DataFrame) -> tuple[dict[str, float], d
 def load(path: str) -> pd.DataFrame:
     """The simulated transactions in date order (stable: ties keep the
     file's order)."""
-    tx = pd.read_csv(path, dtype={"customer_id": np.int64, "amount": np.float64}, parse_dates=["date"])
+    tx = pd.read_csv(
+        path, dtype={"customer_id": np.int64, "amount": np.float64}, parse_dates=["date"]
+    )
     return tx.sort_values("date", kind="stable", ignore_index=True)
 
 
@@ -119,7 +122,8 @@ def reset_peak_memory() -> None:
 
 
 def versions(name: str) -> dict[str, str]:
-    packages = ["pandas", "numpy"] + (["lifetimes", "scipy", "autograd"] if name == "lifetimes" else ["crm-sdk"])
+    own = ["lifetimes", "scipy", "autograd"] if name == "lifetimes" else ["crm-sdk"]
+    packages = ["pandas", "numpy", *own]
     return {"python": platform.python_version(), **{p: version(p) for p in packages}}
 
 
@@ -150,13 +154,14 @@ def one_run(args: argparse.Namespace) -> None:
 def measure(args: argparse.Namespace) -> None:
     runs = []
     for i in range(args.runs):
-        out = subprocess.run(
+        child = subprocess.run(
             [sys.executable, __file__, "--impl", args.impl, "--input", args.input, "--one-run"],
-            check=True,
             capture_output=True,
             text=True,
-        ).stdout
-        run = json.loads(out.strip().splitlines()[-1])
+        )
+        if child.returncode != 0:
+            sys.exit(f"run {i + 1} failed:\n{child.stderr}")
+        run = json.loads(child.stdout.strip().splitlines()[-1])
         runs.append(run)
         print(
             f"run {i + 1}: {run['stages_s']['total']:.3f} s, peak RSS {run['peak_rss_mb']:.0f} MB "
@@ -182,7 +187,7 @@ def measure(args: argparse.Namespace) -> None:
                 "stages_median_s": median,
                 "peak_rss_mb": [r["peak_rss_mb"] for r in runs],
                 "rss_loaded_mb": [r["rss_loaded_mb"] for r in runs],
-                **{k: first[k] for k in ("transactions", "customers", "bgnbd", "gamma_gamma", "mean_p_alive", "total_clv_12m")},
+                **{k: first[k] for k in RESULTS},
             }
         )
     )
@@ -196,7 +201,8 @@ def compare(args: argparse.Namespace) -> None:
     failures = []
     for model in ("bgnbd", "gamma_gamma"):
         rel = ((ours[model] - theirs[model]).abs() / theirs[model].abs()).max()
-        print(f"{model}: crm_sdk {ours[model].to_dict()}\n{'':{len(model) + 2}}lifetimes {theirs[model].to_dict()}")
+        print(f"{model}: crm_sdk   {ours[model].to_dict()}")
+        print(f"{'':{len(model)}}  lifetimes {theirs[model].to_dict()}")
         print(f"  largest relative difference {rel:.2e} (limit 1e-4)")
         if not rel <= 1e-4:
             failures.append(model)
