@@ -2,6 +2,7 @@
 MySQL/MariaDB when CRM_TEST_MYSQL_URL is set (one fresh database for the
 session, with a unique name, dropped at the end). Without the variable the
 MySQL cases are skipped, loudly; with CI=true a missing MySQL fails the run.
+Tests of optional dependencies (Dask) follow the same rule.
 """
 
 import importlib
@@ -10,15 +11,13 @@ import random
 import uuid
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Iterator, List
+from typing import Iterator, List
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+import pandas as pd
 import pytest
 
 import crm_sdk
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 MYSQL_URL = os.environ.get("CRM_TEST_MYSQL_URL", "").strip()
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -34,6 +33,15 @@ CDNOW = REPO / "tests" / "data" / "cdnow"
 def pytest_sessionstart(session: pytest.Session) -> None:
     if IN_CI and not MYSQL_URL:
         pytest.exit("CI=true but CRM_TEST_MYSQL_URL is not set: the MySQL tests cannot run", returncode=1)
+
+
+def skip_module_loudly(what: str, why: str) -> None:
+    """Skips the calling test module, with a red line at the end of the run;
+    with CI=true fails the run instead: CI must run every test."""
+    if IN_CI:
+        pytest.fail(f"CI=true but {what} cannot run: {why}", pytrace=False)
+    _skipped_optional.append(what)
+    pytest.skip(f"{what}: {why}", allow_module_level=True)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
@@ -66,11 +74,9 @@ def optional_module(name: str, install: str) -> ModuleType:
         pytest.skip(f"{name} is not installed ({install})")
 
 
-def cdnow_transactions() -> "pd.DataFrame":
+def load_cdnow_transactions() -> pd.DataFrame:
     """The CDNOW purchases: ``customer_id``, ``date`` (a datetime),
     ``cds`` and ``amount``, one row per purchase."""
-    import pandas as pd
-
     tx = pd.read_csv(
         CDNOW / "CDNOW_sample.txt",
         sep=r"\s+",
@@ -156,3 +162,10 @@ def phone() -> str:
 def email() -> str:
     """A unique email address, mixed case (the core lower-cases it)."""
     return f"Budi.{uniq()}@Example.com"
+
+
+@pytest.fixture(scope="session")
+def cdnow_transactions() -> pd.DataFrame:
+    """The CDNOW sample as ``customer_id``, ``date`` (datetime64) and
+    ``amount``, loaded once per session (tests must not modify it)."""
+    return load_cdnow_transactions()[["customer_id", "date", "amount"]]

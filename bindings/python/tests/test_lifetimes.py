@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import CDNOW, REPO, cargo_binary, optional_module
-from conftest import cdnow_transactions as transactions
+from conftest import load_cdnow_transactions as transactions
 
 from crm_sdk import ValidationError, analytics
 from crm_sdk.lifetimes import BetaGeoFitter, ConvergenceError, GammaGammaFitter

@@ -8,7 +8,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import cdnow_transactions, optional_module
+from conftest import load_cdnow_transactions, optional_module
 
 from crm_sdk import analytics, plotting
 from crm_sdk.lifetimes import BetaGeoFitter
@@ -33,7 +33,7 @@ def plt() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def cal_holdout() -> pd.DataFrame:
     return calibration_and_holdout_data(
-        cdnow_transactions(), "customer_id", "date", "1997-09-30", "1998-06-30",
+        load_cdnow_transactions(), "customer_id", "date", "1997-09-30", "1998-06-30",
         freq="W", monetary_value_col="amount",
     )
 
@@ -231,7 +231,7 @@ def test_segment_sizes_are_the_value_counts(plt: Any) -> None:
 
 
 def test_segment_sizes_of_cdnow(plt: Any) -> None:
-    segments = analytics.rfm_segments(cdnow_transactions(), "customer_id", "date", "amount")
+    segments = analytics.rfm_segments(load_cdnow_transactions(), "customer_id", "date", "amount")
     drawn = bars_of(plotting.plot_segment_sizes(segments))
     assert drawn == segments["segment"].value_counts().to_dict()
     assert sum(drawn.values()) == len(segments) == 2357

@@ -214,10 +214,17 @@ class BaseFitter:
         """The model of a :meth:`to_json` snapshot, ready to predict. Its
         ``data`` holds only the subject count and total weight."""
         doc = json.loads(snapshot)
-        if doc.get("model") != cls.__name__:
-            raise ValueError(f"snapshot of {doc.get('model')!r}, not {cls.__name__}")
+        kind = doc.get("model")
+        if kind != cls.__name__:
+            raise ValueError(
+                f"this is a snapshot of a {kind}, not of a {cls.__name__}: "
+                f"load it with {kind}.from_json"
+            )
         if doc.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported snapshot version {doc.get('version')!r}")
+            raise ValueError(
+                f"snapshot version {doc.get('version')!r} is not supported: this crm_sdk "
+                f"reads version {SNAPSHOT_VERSION}"
+            )
         model = cls(penalizer_coef=float(doc["penalizer_coef"]))
         model.params_ = pd.Series(doc["params"], dtype=np.float64)[list(cls._param_names)]
         model._hessian_ = np.asarray(doc["hessian"], dtype=np.float64)

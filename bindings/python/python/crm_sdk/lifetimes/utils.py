@@ -50,6 +50,9 @@ class _Periods(NamedTuple):
 
 
 def _to_datetime(values: Any, datetime_format: str | None) -> pd.Series:
+    if isinstance(values, pd.Series) and pd.api.types.is_datetime64_dtype(values.dtype):
+        # Already naive datetimes: nothing to parse (to_datetime would copy).
+        return values
     dates = pd.to_datetime(values, format=datetime_format)
     if isinstance(dates, pd.Series) and getattr(dates.dt, "tz", None) is not None:
         # UTC periods: a timezone-aware column counts in UTC days.
@@ -71,7 +74,8 @@ def _is_daily(freq: str) -> bool:
 def _ordinals(dates: pd.Series, freq: str) -> np.ndarray:
     """The period number of each date (days since 1970 for ``"D"``)."""
     if _is_daily(freq):
-        return dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.int64)
+        # From the column's own unit (ns, or us on pandas 3): floors to days.
+        return np.asarray(dates.to_numpy()).astype("datetime64[D]").astype(np.int64)
     return np.asarray(dates.dt.to_period(freq).array.asi8, dtype=np.int64)
 
 
@@ -94,7 +98,32 @@ def _in_units(delta: np.ndarray, freq: str, freq_multiplier: float) -> np.ndarra
     return np.asarray(delta / unit, dtype=np.float64) / freq_multiplier
 
 
-def _codes(ids: Any) -> tuple[np.ndarray, pd.Index]:
+def _dense_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """``pd.factorize(ids, sort=True)`` of numpy integer ids spanning at most
+    twice as many values as there are rows (customer numbers, mostly), by a
+    table lookup instead of a hash; ``None`` for other ids."""
+    if not isinstance(ids.dtype, np.dtype) or ids.dtype.kind not in "iu" or ids.size == 0:
+        return None
+    values = ids.to_numpy()
+    if values.dtype == np.uint64 and values.max() > np.iinfo(np.int64).max:
+        return None
+    wide = values.astype(np.int64, copy=False)
+    low = wide.min()
+    span = int(wide.max()) - int(low) + 1
+    if span > 2 * wide.size:
+        return None
+    offsets = wide - low
+    present = np.zeros(span, dtype=bool)
+    present[offsets] = True
+    rank = np.cumsum(present, dtype=np.uint32) - np.uint32(1)
+    uniques = (np.flatnonzero(present) + low).astype(values.dtype)
+    return rank[offsets], pd.Index(uniques)
+
+
+def _codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    dense = _dense_codes(ids)
+    if dense is not None:
+        return dense
     codes, uniques = pd.factorize(ids, sort=True, use_na_sentinel=True)
     missing = np.flatnonzero(codes < 0)
     if missing.size:
