@@ -147,8 +147,12 @@ pub(crate) const WARM_START_ROWS: usize = 8_000;
 
 /// Fits `likelihood` from `start`; on big data it first fits a systematic
 /// sample of [`WARM_START_ROWS`] rows to a loose tolerance and continues on
-/// the full data from there, with the sample's inverse Hessian, which then
-/// needs only a few full-data iterations. The estimates are those of the full
+/// the full data from there, with the inverse of the sample objective's
+/// Hessian at the warm start (by finite differences of the gradient, a few
+/// cheap sample evaluations), which then needs only a few full-data
+/// iterations. BFGS's own inverse-Hessian estimate from the sample run is
+/// not used: near a flat optimum it can be far off and leave the line search
+/// failing for hundreds of evaluations. The estimates are those of the full
 /// data either way (the convergence test is on the full-data gradient).
 pub(crate) fn fit<L: LogLikelihood>(
     likelihood: &L,
@@ -163,7 +167,9 @@ pub(crate) fn fit<L: LogLikelihood>(
         };
         let warm = maximise(&sample, start, &loose, None);
         if warm.params.iter().all(|p| p.is_finite() && *p > 0.0) {
-            let mut outcome = maximise(likelihood, &warm.params, options, warm.inverse_hessian);
+            let curvature = objective_hessian(&sample, &warm.params, options.penalty);
+            let inverse = spd_inverse(&curvature);
+            let mut outcome = maximise(likelihood, &warm.params, options, inverse);
             outcome.diagnostics.warm_start_rows = sample.distinct_rows() as u64;
             return outcome;
         }
@@ -329,8 +335,6 @@ pub(crate) struct FitOutcome {
     pub params: Vec<f64>,
     /// How it went.
     pub diagnostics: FitDiagnostics,
-    /// Final inverse Hessian approximation (log scale), for warm starts.
-    pub inverse_hessian: Option<Vec<Vec<f64>>>,
 }
 
 /// Maximises the likelihood from `start` (natural scale, all > 0).
@@ -354,7 +358,6 @@ pub(crate) fn maximise<L: LogLikelihood>(
 
     let counted = Rc::new(Cell::new(0u64));
     let mut final_point: Option<Vec<f64>> = None;
-    let mut final_inverse_hessian = None;
     let solver = BFGS::new(MoreThuenteLineSearch::new())
         .with_tolerance_grad(options.tolerance)
         .and_then(|s| s.with_tolerance_cost(0.0));
@@ -379,7 +382,6 @@ pub(crate) fn maximise<L: LogLikelihood>(
             match run {
                 Ok(mut result) => {
                     let state = &mut result.state;
-                    final_inverse_hessian = state.take_inv_hessian();
                     // The last iterate, not argmin's "best": near the optimum
                     // costs differ only by rounding, and the last iterate is
                     // the one the gradient test was passed at.
@@ -450,8 +452,47 @@ pub(crate) fn maximise<L: LogLikelihood>(
             penalty: options.penalty,
             warm_start_rows: 0,
         },
-        inverse_hessian: final_inverse_hessian,
     }
+}
+
+/// The inverse of a symmetric positive-definite matrix (by Cholesky), or
+/// `None` when it is not positive definite (or not finite).
+fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+    let n = a.len();
+    // a = L Lᵀ.
+    let mut l = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        for j in 0..=i {
+            let dot: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            let v = a[i][j] - dot;
+            if i == j {
+                if !(v.is_finite() && v > 0.0) {
+                    return None;
+                }
+                l[i][i] = v.sqrt();
+            } else {
+                l[i][j] = v / l[j][j];
+            }
+        }
+    }
+    // Columns of a⁻¹: solve L y = e_c, then Lᵀ x = y.
+    let mut inverse = vec![vec![0.0; n]; n];
+    for c in 0..n {
+        let mut y = vec![0.0; n];
+        for i in 0..n {
+            let dot: f64 = (0..i).map(|k| l[i][k] * y[k]).sum();
+            y[i] = (if i == c { 1.0 } else { 0.0 } - dot) / l[i][i];
+        }
+        for i in (0..n).rev() {
+            let dot: f64 = (i + 1..n).map(|k| l[k][i] * inverse[k][c]).sum();
+            inverse[i][c] = (y[i] - dot) / l[i][i];
+        }
+    }
+    inverse
+        .iter()
+        .flatten()
+        .all(|v| v.is_finite())
+        .then_some(inverse)
 }
 
 fn identity(n: usize) -> Vec<Vec<f64>> {
