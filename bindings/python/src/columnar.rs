@@ -27,9 +27,8 @@ use crate::frames::analytics_frame;
 type BgNbdTuple = (f64, f64, f64, f64);
 /// `(p, q, gamma)` from Python (`v` in the reference library).
 type GammaGammaTuple = (f64, f64, f64);
-/// What a fit returns to Python: the parameters, the diagnostics as JSON and
-/// the Hessian of the objective in the log-parameters.
-type Fitted<P> = (P, String, Vec<Vec<f64>>);
+/// What a fit returns to Python: the parameters and the diagnostics as JSON.
+type Fitted<P> = (P, String);
 
 fn bgnbd(params: BgNbdTuple) -> Result<BgNbdParams, Error> {
     let (r, alpha, a, b) = params;
@@ -94,13 +93,51 @@ fn options(penalizer_coef: f64, tol: f64, max_iterations: u64) -> FitOptions {
     }
 }
 
-/// A fit's parameters, diagnostics as JSON, and objective Hessian.
-fn fitted<P>(
-    (params, diagnostics, hessian): (P, FitDiagnostics, Vec<Vec<f64>>),
-) -> PyResult<Fitted<P>> {
+/// A fit's parameters and diagnostics as JSON.
+fn fitted<P>((params, diagnostics): (P, FitDiagnostics)) -> PyResult<Fitted<P>> {
     let json = serde_json::to_string(&diagnostics)
         .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(format!("diagnostics: {e}")))?;
-    Ok((params, json, hessian))
+    Ok((params, json))
+}
+
+/// The BG/NBD rows of Python's columns (lengths, counts, weights checked).
+fn bgnbd_data(
+    frequency: &[f64],
+    recency: &[f64],
+    t: &[f64],
+    weights: Option<&[f64]>,
+) -> Result<BgNbdData, Error> {
+    let mut lengths = vec![
+        ("frequency", frequency.len()),
+        ("recency", recency.len()),
+        ("T", t.len()),
+    ];
+    if let Some(w) = weights {
+        lengths.push(("weights", w.len()));
+    }
+    same_length(&lengths)?;
+    let x = counts(frequency)?;
+    let rows = (0..x.len()).map(|i| (x[i], recency[i], t[i], weights.map_or(1.0, |w| w[i])));
+    BgNbdData::from_weighted_rows(PeriodUnit::Day, rows)
+}
+
+/// The Gamma-Gamma rows of Python's columns (lengths, counts, weights checked).
+fn gamma_gamma_data(
+    frequency: &[f64],
+    monetary: &[f64],
+    weights: Option<&[f64]>,
+) -> Result<GammaGammaData, Error> {
+    let mut lengths = vec![
+        ("frequency", frequency.len()),
+        ("monetary_value", monetary.len()),
+    ];
+    if let Some(w) = weights {
+        lengths.push(("weights", w.len()));
+    }
+    same_length(&lengths)?;
+    let x = counts(frequency)?;
+    let rows = (0..x.len()).map(|i| (x[i], monetary[i], weights.map_or(1.0, |w| w[i])));
+    GammaGammaData::from_weighted_rows(rows)
 }
 
 /// Tallies integer-coded purchases per customer and period
@@ -156,29 +193,36 @@ fn bgnbd_fit<'py>(
     let (frequency, recency, t) = (frequency.as_slice()?, recency.as_slice()?, t.as_slice()?);
     let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
     py.detach(|| {
-        let mut lengths = vec![
-            ("frequency", frequency.len()),
-            ("recency", recency.len()),
-            ("T", t.len()),
-        ];
-        if let Some(w) = weights {
-            lengths.push(("weights", w.len()));
-        }
-        same_length(&lengths)?;
-        let x = counts(frequency)?;
-        let rows = (0..x.len()).map(|i| (x[i], recency[i], t[i], weights.map_or(1.0, |w| w[i])));
-        let data = BgNbdData::from_weighted_rows(PeriodUnit::Day, rows)?;
-        let options = options(penalizer_coef, tol, max_iterations);
-        let model = BgNbdModel::fit(&data, &options)?;
+        let data = bgnbd_data(frequency, recency, t, weights)?;
+        let model = BgNbdModel::fit(&data, &options(penalizer_coef, tol, max_iterations))?;
         let p = model.params;
-        Ok((
-            (p.r, p.alpha, p.a, p.b),
-            model.diagnostics,
-            data.objective_hessian(&p, penalizer_coef),
-        ))
+        Ok(((p.r, p.alpha, p.a, p.b), model.diagnostics))
     })
     .py()
     .and_then(fitted)
+}
+
+/// The Hessian of the BG/NBD fit objective in the log-parameters at
+/// `params` ([`BgNbdData::objective_hessian`]), for standard errors.
+#[pyfunction]
+#[pyo3(signature = (params, frequency, recency, t, weights=None, penalizer_coef=0.0))]
+fn bgnbd_hessian<'py>(
+    py: Python<'py>,
+    params: BgNbdTuple,
+    frequency: PyReadonlyArray1<'py, f64>,
+    recency: PyReadonlyArray1<'py, f64>,
+    t: PyReadonlyArray1<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    penalizer_coef: f64,
+) -> PyResult<Vec<Vec<f64>>> {
+    let params = bgnbd(params).py()?;
+    let (frequency, recency, t) = (frequency.as_slice()?, recency.as_slice()?, t.as_slice()?);
+    let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
+    py.detach(|| {
+        let data = bgnbd_data(frequency, recency, t, weights)?;
+        Ok(data.objective_hessian(&params, penalizer_coef))
+    })
+    .py()
 }
 
 /// Fits Gamma-Gamma by maximum likelihood ([`GammaGammaModel::fit`]).
@@ -196,28 +240,35 @@ fn gamma_gamma_fit<'py>(
     let (frequency, monetary) = (frequency.as_slice()?, monetary_value.as_slice()?);
     let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
     py.detach(|| {
-        let mut lengths = vec![
-            ("frequency", frequency.len()),
-            ("monetary_value", monetary.len()),
-        ];
-        if let Some(w) = weights {
-            lengths.push(("weights", w.len()));
-        }
-        same_length(&lengths)?;
-        let x = counts(frequency)?;
-        let rows = (0..x.len()).map(|i| (x[i], monetary[i], weights.map_or(1.0, |w| w[i])));
-        let data = GammaGammaData::from_weighted_rows(rows)?;
-        let options = options(penalizer_coef, tol, max_iterations);
-        let model = GammaGammaModel::fit(&data, &options)?;
+        let data = gamma_gamma_data(frequency, monetary, weights)?;
+        let model = GammaGammaModel::fit(&data, &options(penalizer_coef, tol, max_iterations))?;
         let p = model.params;
-        Ok((
-            (p.p, p.q, p.gamma),
-            model.diagnostics,
-            data.objective_hessian(&p, penalizer_coef),
-        ))
+        Ok(((p.p, p.q, p.gamma), model.diagnostics))
     })
     .py()
     .and_then(fitted)
+}
+
+/// The Hessian of the Gamma-Gamma fit objective in the log-parameters at
+/// `params` ([`GammaGammaData::objective_hessian`]), for standard errors.
+#[pyfunction]
+#[pyo3(signature = (params, frequency, monetary_value, weights=None, penalizer_coef=0.0))]
+fn gamma_gamma_hessian<'py>(
+    py: Python<'py>,
+    params: GammaGammaTuple,
+    frequency: PyReadonlyArray1<'py, f64>,
+    monetary_value: PyReadonlyArray1<'py, f64>,
+    weights: Option<PyReadonlyArray1<'py, f64>>,
+    penalizer_coef: f64,
+) -> PyResult<Vec<Vec<f64>>> {
+    let params = gamma_gamma(params).py()?;
+    let (frequency, monetary) = (frequency.as_slice()?, monetary_value.as_slice()?);
+    let weights = weights.as_ref().map(|w| w.as_slice()).transpose()?;
+    py.detach(|| {
+        let data = gamma_gamma_data(frequency, monetary, weights)?;
+        Ok(data.objective_hessian(&params, penalizer_coef))
+    })
+    .py()
 }
 
 /// Runs `each(i)` for every row of equal-length columns, with the GIL
@@ -491,6 +542,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(period_tallies, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_fit, m)?)?;
     m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(bgnbd_hessian, m)?)?;
+    m.add_function(wrap_pyfunction!(gamma_gamma_hessian, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_p_alive, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_conditional_expected, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_expected_new, m)?)?;

@@ -138,3 +138,15 @@ def test_from_json_refuses_an_unknown_version(fitted: Models) -> None:
     del doc["version"]
     with pytest.raises(ValueError, match="snapshot version None is not supported"):
         BetaGeoFitter.from_json(json.dumps(doc))
+
+
+def test_a_model_saved_without_data_still_has_a_snapshot(tmp_path: Path, summary: pd.DataFrame) -> None:
+    bgf = BetaGeoFitter().fit(summary["frequency"], summary["recency"], summary["T"])
+    path = tmp_path / "bgf.pkl"
+    bgf.save_model(str(path), save_data=False)
+    loaded = BetaGeoFitter()
+    loaded.load_model(str(path))
+    assert loaded.data is None
+    snapshot = json.loads(loaded.to_json())
+    assert snapshot["subjects"] == len(summary)
+    pd.testing.assert_frame_equal(BetaGeoFitter.from_json(loaded.to_json()).summary, bgf.summary)

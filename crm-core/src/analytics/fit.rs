@@ -475,19 +475,22 @@ fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
             }
         }
     }
-    // Columns of a⁻¹: solve L y = e_c, then Lᵀ x = y.
-    let mut inverse = vec![vec![0.0; n]; n];
-    for c in 0..n {
+    // Column c of a⁻¹ solves L y = e_c, then Lᵀ x = y; a⁻¹ is symmetric, so
+    // its columns are its rows.
+    let column = |c: usize| {
         let mut y = vec![0.0; n];
         for i in 0..n {
             let dot: f64 = (0..i).map(|k| l[i][k] * y[k]).sum();
             y[i] = (if i == c { 1.0 } else { 0.0 } - dot) / l[i][i];
         }
+        let mut x = vec![0.0; n];
         for i in (0..n).rev() {
-            let dot: f64 = (i + 1..n).map(|k| l[k][i] * inverse[k][c]).sum();
-            inverse[i][c] = (y[i] - dot) / l[i][i];
+            let dot: f64 = (i + 1..n).map(|k| l[k][i] * x[k]).sum();
+            x[i] = (y[i] - dot) / l[i][i];
         }
-    }
+        x
+    };
+    let inverse: Vec<Vec<f64>> = (0..n).map(column).collect();
     inverse
         .iter()
         .flatten()
@@ -499,4 +502,29 @@ fn identity(n: usize) -> Vec<Vec<f64>> {
     (0..n)
         .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spd_inverse_inverts_and_refuses_what_is_not_positive_definite() {
+        let a = vec![
+            vec![4.0, 1.0, 0.5],
+            vec![1.0, 3.0, 0.2],
+            vec![0.5, 0.2, 2.0],
+        ];
+        let inv = spd_inverse(&a).expect("positive definite");
+        for (i, row) in a.iter().enumerate() {
+            for j in 0..3 {
+                let v: f64 = row.iter().zip(&inv).map(|(x, col)| x * col[j]).sum();
+                let want = if i == j { 1.0 } else { 0.0 };
+                assert!((v - want).abs() < 1e-12, "({i},{j}) = {v}");
+            }
+        }
+        let indefinite = vec![vec![1.0, 2.0], vec![2.0, 1.0]];
+        assert!(spd_inverse(&indefinite).is_none());
+        assert!(spd_inverse(&[vec![f64::NAN]]).is_none());
+    }
 }

@@ -53,6 +53,8 @@ __all__ = [
     "period_tallies",
     "bgnbd_fit",
     "gamma_gamma_fit",
+    "bgnbd_hessian",
+    "gamma_gamma_hessian",
     "bgnbd_p_alive",
     "bgnbd_conditional_expected",
     "bgnbd_expected_new",
@@ -804,7 +806,15 @@ def bgnbd_fit(
     penalizer_coef: float = 0.0,
     tol: float = 1e-7,
     max_iterations: int = 500,
-) -> tuple[tuple[float, float, float, float], str, list[list[float]]]: ...
+) -> tuple[tuple[float, float, float, float], str]: ...
+def bgnbd_hessian(
+    params: tuple[float, float, float, float],
+    frequency: _F64,
+    recency: _F64,
+    t: _F64,
+    weights: _F64 | None = None,
+    penalizer_coef: float = 0.0,
+) -> list[list[float]]: ...
 def gamma_gamma_fit(
     frequency: _F64,
     monetary_value: _F64,
@@ -812,7 +822,14 @@ def gamma_gamma_fit(
     penalizer_coef: float = 0.0,
     tol: float = 1e-7,
     max_iterations: int = 500,
-) -> tuple[tuple[float, float, float], str, list[list[float]]]: ...
+) -> tuple[tuple[float, float, float], str]: ...
+def gamma_gamma_hessian(
+    params: tuple[float, float, float],
+    frequency: _F64,
+    monetary_value: _F64,
+    weights: _F64 | None = None,
+    penalizer_coef: float = 0.0,
+) -> list[list[float]]: ...
 def bgnbd_p_alive(
     params: tuple[float, float, float, float], frequency: _F64, recency: _F64, t: _F64
 ) -> _F64: ...

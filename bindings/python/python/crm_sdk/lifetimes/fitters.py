@@ -69,8 +69,9 @@ class BaseFitter:
     params_: pd.Series
     data: pd.DataFrame
     penalizer_coef: float
-    _hessian_: np.ndarray
     _diagnostics: dict[str, Any]
+    _weights_total: float
+    _subjects: int
 
     def __init__(self, penalizer_coef: float = 0.0) -> None:
         self.penalizer_coef = penalizer_coef
@@ -97,10 +98,8 @@ class BaseFitter:
 
     def _set_fit(
         self,
-        names: list[str],
         params: tuple[float, ...],
         diagnostics: str,
-        hessian: list[list[float]],
         data: pd.DataFrame,
     ) -> None:
         self._diagnostics = json.loads(diagnostics)
@@ -109,13 +108,41 @@ class BaseFitter:
                 "The model did not converge. Try adding a larger penalizer to see if that "
                 f"helps convergence. Diagnostics: {self._diagnostics}"
             )
-        self.params_ = pd.Series(params, index=names, dtype=np.float64)
-        self._hessian_ = np.asarray(hessian, dtype=np.float64)
+        self.params_ = pd.Series(params, index=list(self._param_names), dtype=np.float64)
         self._negative_log_likelihood_ = float(self._diagnostics["objective"])
         self.data = data
-        self.variance_matrix_ = self._compute_variance_matrix()
-        self.standard_errors_ = self._compute_standard_errors()
-        self.confidence_intervals_ = self._compute_confidence_intervals()
+        # Customers the fit counted (kept apart: save_model may drop data).
+        self._weights_total = float(data["weights"].sum())
+        self._subjects = len(data)
+        self.__dict__.pop("_hessian", None)
+
+    def _compute_hessian(self) -> list[list[float]]:
+        raise NotImplementedError
+
+    @property
+    def _hessian_(self) -> np.ndarray:
+        """The Hessian of the fit objective in the log-parameters at the
+        estimates (lifetimes' ``_hessian_``), computed from ``data`` on first
+        use: a fit that never asks for standard errors does not pay for it."""
+        if "_hessian" not in self.__dict__:
+            self.__dict__["_hessian"] = np.asarray(self._compute_hessian(), dtype=np.float64)
+        hessian: np.ndarray = self.__dict__["_hessian"]
+        return hessian
+
+    @property
+    def variance_matrix_(self) -> pd.DataFrame:
+        """The estimates' covariance matrix, by lifetimes' formula."""
+        return self._compute_variance_matrix()
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        """The estimates' standard errors."""
+        return self._compute_standard_errors()
+
+    @property
+    def confidence_intervals_(self) -> pd.DataFrame:
+        """The 95% bounds of the estimates (± 1.96 standard errors)."""
+        return self._compute_confidence_intervals()
 
     @property
     def diagnostics_(self) -> dict[str, Any]:
@@ -134,7 +161,7 @@ class BaseFitter:
             inverse = np.linalg.inv(self._hessian_)
         except np.linalg.LinAlgError:
             inverse = np.linalg.pinv(self._hessian_)
-        values = (p**2).to_numpy() * inverse / float(self.data["weights"].sum())
+        values = (p**2).to_numpy() * inverse / self._weights_total
         return pd.DataFrame(values, columns=p.index, index=p.index)
 
     def _compute_standard_errors(self) -> pd.Series:
@@ -177,6 +204,8 @@ class BaseFitter:
         left out (``values_to_save[0]`` is stored in its place).
         ``save_generate_data_method`` is accepted for compatibility: these
         fitters have no data generator to save."""
+        if not save_data and hasattr(self, "params_"):
+            _ = self._hessian_  # computed while the data is still here
         state = self.__dict__.copy()
         if not save_data and "data" in state:
             state["data"] = values_to_save[0] if values_to_save else None
@@ -203,8 +232,8 @@ class BaseFitter:
                 "params": {k: float(v) for k, v in self.params_.items()},
                 "penalizer_coef": self.penalizer_coef,
                 "hessian": self._hessian_.tolist(),
-                "subjects": int(self.data.shape[0]),
-                "weights": float(self.data["weights"].sum()),
+                "subjects": self._subjects,
+                "weights": self._weights_total,
                 "diagnostics": self._diagnostics,
             }
         )
@@ -227,14 +256,12 @@ class BaseFitter:
             )
         model = cls(penalizer_coef=float(doc["penalizer_coef"]))
         model.params_ = pd.Series(doc["params"], dtype=np.float64)[list(cls._param_names)]
-        model._hessian_ = np.asarray(doc["hessian"], dtype=np.float64)
+        model.__dict__["_hessian"] = np.asarray(doc["hessian"], dtype=np.float64)
         model._diagnostics = dict(doc["diagnostics"])
         model._negative_log_likelihood_ = float(model._diagnostics["objective"])
-        subjects = int(doc["subjects"])
+        model._weights_total = float(doc["weights"])
+        subjects = model._subjects = int(doc["subjects"])
         model.data = pd.DataFrame({"weights": np.full(subjects, doc["weights"] / max(subjects, 1))})
-        model.variance_matrix_ = model._compute_variance_matrix()
-        model.standard_errors_ = model._compute_standard_errors()
-        model.confidence_intervals_ = model._compute_confidence_intervals()
         return model
 
 
@@ -277,7 +304,7 @@ class BetaGeoFitter(BaseFitter):
         del initial_params
         f, r, t = _buffer(frequency), _buffer(recency), _buffer(T)
         w = None if weights is None else _buffer(weights)
-        params, diagnostics, hessian = _native.bgnbd_fit(
+        params, diagnostics = _native.bgnbd_fit(
             f,
             r,
             t,
@@ -295,10 +322,21 @@ class BetaGeoFitter(BaseFitter):
             },
             index=index,
         )
-        self._set_fit(list(self._param_names), params, diagnostics, hessian, data)
+        self._set_fit(params, diagnostics, data)
         if verbose:
             print(self._diagnostics)
         return self
+
+    def _compute_hessian(self) -> list[list[float]]:
+        r, alpha, a, b = self._unload_params("r", "alpha", "a", "b")
+        return _native.bgnbd_hessian(
+            (r, alpha, a, b),
+            _buffer(self.data["frequency"]),
+            _buffer(self.data["recency"]),
+            _buffer(self.data["T"]),
+            _buffer(self.data["weights"]),
+            penalizer_coef=float(self.penalizer_coef),
+        )
 
     def conditional_expected_number_of_purchases_up_to_time(
         self, t: Any, frequency: Any, recency: Any, T: Any
@@ -375,7 +413,7 @@ class GammaGammaFitter(BaseFitter):
         del initial_params
         f, m = _buffer(frequency), _buffer(monetary_value)
         w = None if weights is None else _buffer(weights)
-        params, diagnostics, hessian = _native.gamma_gamma_fit(
+        params, diagnostics = _native.gamma_gamma_fit(
             f,
             m,
             w,
@@ -393,10 +431,20 @@ class GammaGammaFitter(BaseFitter):
             },
             index=index,
         )
-        self._set_fit(list(self._param_names), params, diagnostics, hessian, data)
+        self._set_fit(params, diagnostics, data)
         if verbose:
             print(self._diagnostics)
         return self
+
+    def _compute_hessian(self) -> list[list[float]]:
+        p, q, v = self._unload_params("p", "q", "v")
+        return _native.gamma_gamma_hessian(
+            (p, q, v),
+            _buffer(self.data["frequency"]),
+            _buffer(self.data["monetary_value"]),
+            _buffer(self.data["weights"]),
+            penalizer_coef=float(self.penalizer_coef),
+        )
 
     def conditional_expected_average_profit(
         self, frequency: Any = None, monetary_value: Any = None
