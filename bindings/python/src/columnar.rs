@@ -12,7 +12,6 @@ use crm_core::analytics::{
     AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor,
     CustomerAnalytics, FitDiagnostics, FitOptions, GammaGammaData, GammaGammaModel,
     GammaGammaParams, PeriodTallies, PeriodUnit, SummaryBuilder, SummaryOptions,
-    discounted_purchase_value,
 };
 use crm_core::{Error, error::FieldErrors};
 use numpy::{PyArray1, PyReadonlyArray1};
@@ -176,6 +175,121 @@ fn period_tallies<'py>(
     ))
 }
 
+/// Integer customer ids spanning at most twice as many values as there are
+/// rows (customer numbers, mostly) as dense codes in id order, by a table
+/// instead of a hash; `None` for other ids. Returns the codes and the ids
+/// of codes `0, 1, ...`.
+fn dense_codes(ids: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
+    let low = *ids.iter().min()?;
+    let high = *ids.iter().max()?;
+    let span = usize::try_from(i128::from(high) - i128::from(low) + 1).ok()?;
+    if span > ids.len().saturating_mul(2) || span > u32::MAX as usize {
+        return None;
+    }
+    let offset = |id: i64| (i128::from(id) - i128::from(low)) as usize;
+    let mut rank = vec![u32::MAX; span];
+    for &id in ids {
+        rank[offset(id)] = 0;
+    }
+    let mut uniques = Vec::new();
+    for (k, slot) in rank.iter_mut().enumerate() {
+        if *slot == 0 {
+            *slot = uniques.len() as u32;
+            uniques.push(low + k as i64);
+        }
+    }
+    let codes = ids.iter().map(|&id| rank[offset(id)]).collect();
+    Some((codes, uniques))
+}
+
+/// [`dense_codes`] for Python: `(codes, ids of the codes)` or `None`.
+#[pyfunction(name = "dense_codes")]
+fn py_dense_codes<'py>(
+    py: Python<'py>,
+    ids: PyReadonlyArray1<'py, i64>,
+) -> PyResult<Option<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)>> {
+    let ids = ids.as_slice()?;
+    let coded = py.detach(|| dense_codes(ids));
+    Ok(coded.map(|(codes, uniques)| {
+        (
+            PyArray1::from_vec(py, codes),
+            PyArray1::from_vec(py, uniques),
+        )
+    }))
+}
+
+/// [`period_tallies`] of integer ids and integer times in one call: the
+/// ids coded by [`dense_codes`] and each time (ticks of a datetime64
+/// column, `i64::MIN` for NaT) floored to a period of `ticks_per_period`.
+/// `None` when the ids are not dense (the caller codes them itself).
+#[pyfunction]
+#[pyo3(signature = (ids, times, ticks_per_period, amounts=None, end=None))]
+#[allow(clippy::type_complexity)]
+fn dense_id_tallies<'py>(
+    py: Python<'py>,
+    ids: PyReadonlyArray1<'py, i64>,
+    times: PyReadonlyArray1<'py, i64>,
+    ticks_per_period: i64,
+    amounts: Option<PyReadonlyArray1<'py, f64>>,
+    end: Option<i64>,
+) -> PyResult<
+    Option<(
+        Bound<'py, PyArray1<i64>>,
+        (
+            Bound<'py, PyArray1<u32>>,
+            Bound<'py, PyArray1<i64>>,
+            Bound<'py, PyArray1<i64>>,
+            Bound<'py, PyArray1<f64>>,
+            Bound<'py, PyArray1<u32>>,
+            Bound<'py, PyArray1<f64>>,
+        ),
+    )>,
+> {
+    let (ids, times) = (ids.as_slice()?, times.as_slice()?);
+    let amounts = amounts.as_ref().map(|a| a.as_slice()).transpose()?;
+    let tallied = py
+        .detach(|| {
+            same_length(&[("customer_id", ids.len()), ("date", times.len())])?;
+            if ticks_per_period <= 0 {
+                return Err(Error::invalid(
+                    "freq",
+                    "positive",
+                    "a period must be longer than 0",
+                ));
+            }
+            if let Some(i) = times.iter().position(|&t| t == i64::MIN) {
+                return Err(Error::invalid(
+                    "date",
+                    "required",
+                    format!("row {i}: the date is missing"),
+                ));
+            }
+            let Some((codes, uniques)) = dense_codes(ids) else {
+                return Ok(None);
+            };
+            let periods: Vec<i64> = times
+                .iter()
+                .map(|t| t.div_euclid(ticks_per_period))
+                .collect();
+            let t = PeriodTallies::tally(uniques.len(), &codes, &periods, amounts, end)?;
+            Ok(Some((uniques, t)))
+        })
+        .py()?;
+    Ok(tallied.map(|(uniques, t)| {
+        (
+            PyArray1::from_vec(py, uniques),
+            (
+                PyArray1::from_vec(py, t.periods),
+                PyArray1::from_vec(py, t.first),
+                PyArray1::from_vec(py, t.last),
+                PyArray1::from_vec(py, t.repeat_amount),
+                PyArray1::from_vec(py, t.purchases),
+                PyArray1::from_vec(py, t.total_amount),
+            ),
+        )
+    }))
+}
+
 /// Fits BG/NBD by maximum likelihood ([`BgNbdModel::fit`]).
 #[pyfunction]
 #[pyo3(signature = (frequency, recency, t, weights=None, penalizer_coef=0.0, tol=1e-7, max_iterations=500))]
@@ -271,20 +385,73 @@ fn gamma_gamma_hessian<'py>(
     .py()
 }
 
-/// Runs `each(i)` for every row of equal-length columns, with the GIL
-/// released, into a new float array.
-fn map_rows<'py>(
+/// Rows below which a column is computed on one thread.
+const PARALLEL_ROWS: usize = 20_000;
+
+/// How [`map_rows`] splits rows over threads.
+enum Split<'a> {
+    /// Contiguous chunks (stateless rows).
+    Chunks,
+    /// By a key: rows with equal keys go to the same thread, so per-thread
+    /// caches (a predictor's, keyed by frequency and age) never overlap.
+    ByKey(&'a (dyn Fn(usize) -> u64 + Sync)),
+}
+
+/// Runs `each(state, i)` for every row of equal-length columns, with the
+/// GIL released, into a new float array. Long columns are split over the
+/// cores (see [`Split`]), each part with its own `state` from `make`; the
+/// results do not depend on the split.
+fn map_rows<'py, S>(
     py: Python<'py>,
     lengths: &[(&str, usize)],
-    mut each: impl FnMut(usize) -> Result<f64, Error> + Send,
+    split: Split<'_>,
+    make: impl Fn() -> S + Sync,
+    each: impl Fn(&mut S, usize) -> Result<f64, Error> + Sync,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let out = py
         .detach(|| {
             let n = same_length(lengths)?;
-            (0..n).map(&mut each).collect::<Result<Vec<f64>, Error>>()
+            let threads = std::thread::available_parallelism().map_or(1, |t| t.get().min(8));
+            let run = |rows: &mut dyn Iterator<Item = usize>| {
+                let mut state = make();
+                rows.map(|i| each(&mut state, i))
+                    .collect::<Result<Vec<f64>, Error>>()
+            };
+            if n < PARALLEL_ROWS || threads == 1 {
+                return run(&mut (0..n));
+            }
+            let part_of = |i: usize| match &split {
+                Split::Chunks => i * threads / n,
+                // Fibonacci hashing spreads consecutive keys over the parts.
+                Split::ByKey(key) => {
+                    (key(i).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % threads
+                }
+            };
+            let parts = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..threads)
+                    .map(|k| scope.spawn(move || run(&mut (0..n).filter(|&i| part_of(i) == k))))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join()
+                            .map_err(|_| Error::storage_msg("a prediction thread panicked"))?
+                    })
+                    .collect::<Result<Vec<Vec<f64>>, Error>>()
+            })?;
+            let mut next: Vec<std::vec::IntoIter<f64>> =
+                parts.into_iter().map(Vec::into_iter).collect();
+            Ok((0..n)
+                .map(|i| next[part_of(i)].next().unwrap_or(f64::NAN))
+                .collect())
         })
         .py()?;
     Ok(PyArray1::from_vec(py, out))
+}
+
+/// The split of rows by `(frequency, T)`, the key of a predictor's cache.
+fn by_customer_kind<'a>(x: &'a [u32], t: &'a [f64]) -> impl Fn(usize) -> u64 + Sync + 'a {
+    move |i| (u64::from(x[i]) << 32) ^ (t[i] + 0.0).to_bits()
 }
 
 /// P(alive) of each customer ([`BgNbdParams::p_alive`]).
@@ -304,7 +471,13 @@ fn bgnbd_p_alive<'py>(
         ("recency", recency.len()),
         ("T", t.len()),
     ];
-    map_rows(py, &lengths, |i| Ok(params.p_alive(x[i], recency[i], t[i])))
+    map_rows(
+        py,
+        &lengths,
+        Split::Chunks,
+        || (),
+        |_, i| Ok(params.p_alive(x[i], recency[i], t[i])),
+    )
 }
 
 /// Expected purchases in the next `horizon[i]` periods of each customer
@@ -318,7 +491,7 @@ fn bgnbd_conditional_expected<'py>(
     recency: PyReadonlyArray1<'py, f64>,
     t: PyReadonlyArray1<'py, f64>,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
-    let mut predictor = BgNbdPredictor::new(bgnbd(params).py()?);
+    let params = bgnbd(params).py()?;
     let (horizon, recency, t) = (horizon.as_slice()?, recency.as_slice()?, t.as_slice()?);
     let x = counts(frequency.as_slice()?).py()?;
     let lengths = [
@@ -327,9 +500,16 @@ fn bgnbd_conditional_expected<'py>(
         ("recency", recency.len()),
         ("T", t.len()),
     ];
-    map_rows(py, &lengths, |i| {
-        Ok(predictor.conditional_expected_purchases(x[i], recency[i], t[i], horizon[i]))
-    })
+    let key = by_customer_kind(&x, t);
+    map_rows(
+        py,
+        &lengths,
+        Split::ByKey(&key),
+        || BgNbdPredictor::new(params),
+        |predictor, i| {
+            Ok(predictor.conditional_expected_purchases(x[i], recency[i], t[i], horizon[i]))
+        },
+    )
 }
 
 /// E\[X(t)\] of a new customer for each `t`
@@ -342,9 +522,13 @@ fn bgnbd_expected_new<'py>(
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let params = bgnbd(params).py()?;
     let t = t.as_slice()?;
-    map_rows(py, &[("t", t.len())], |i| {
-        Ok(params.expected_purchases_new_customer(t[i]))
-    })
+    map_rows(
+        py,
+        &[("t", t.len())],
+        Split::Chunks,
+        || (),
+        |_, i| Ok(params.expected_purchases_new_customer(t[i])),
+    )
 }
 
 /// P(X(t) = n) of a new customer for each `(t, n)`
@@ -359,9 +543,13 @@ fn bgnbd_probability_of_n<'py>(
     let params = bgnbd(params).py()?;
     let t = t.as_slice()?;
     let n = counts(n.as_slice()?).py()?;
-    map_rows(py, &[("t", t.len()), ("n", n.len())], |i| {
-        Ok(params.probability_of_purchases(n[i], t[i]))
-    })
+    map_rows(
+        py,
+        &[("t", t.len()), ("n", n.len())],
+        Split::Chunks,
+        || (),
+        |_, i| Ok(params.probability_of_purchases(n[i], t[i])),
+    )
 }
 
 /// The Gamma-Gamma expected spend per purchase of each customer
@@ -378,16 +566,22 @@ fn gamma_gamma_expected_spend<'py>(
     let monetary = monetary_value.as_slice()?;
     let x = counts(frequency.as_slice()?).py()?;
     let lengths = [("frequency", x.len()), ("monetary_value", monetary.len())];
-    map_rows(py, &lengths, |i| {
-        Ok(params
-            .expected_average_spend_f64(x[i], monetary[i])
-            .unwrap_or(f64::NAN))
-    })
+    map_rows(
+        py,
+        &lengths,
+        Split::Chunks,
+        || (),
+        |_, i| {
+            Ok(params
+                .expected_average_spend_f64(x[i], monetary[i])
+                .unwrap_or(f64::NAN))
+        },
+    )
 }
 
 /// The discounted value of each customer's expected purchases over `steps`
 /// steps of `step` periods at `rate` per step, times `spend[i]`
-/// ([`discounted_purchase_value`] over [`BgNbdPredictor`] expectations).
+/// ([`BgNbdPredictor::discounted_expected_purchases`]).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn bgnbd_discounted_value<'py>(
@@ -409,7 +603,7 @@ fn bgnbd_discounted_value<'py>(
         errors.push("discount_rate", "range", "the discount rate must be > -1");
     }
     errors.finish().py()?;
-    let mut predictor = BgNbdPredictor::new(bgnbd(params).py()?);
+    let params = bgnbd(params).py()?;
     let (recency, t, spend) = (recency.as_slice()?, t.as_slice()?, spend.as_slice()?);
     let x = counts(frequency.as_slice()?).py()?;
     let horizons: Vec<f64> = (1..=steps).map(|i| f64::from(i) * step).collect();
@@ -419,17 +613,18 @@ fn bgnbd_discounted_value<'py>(
         ("T", t.len()),
         ("monetary_value", spend.len()),
     ];
-    let mut cumulative = Vec::with_capacity(horizons.len());
-    map_rows(py, &lengths, |i| {
-        cumulative.clear();
-        predictor.cumulative_expected_purchases(x[i], recency[i], t[i], &horizons, &mut cumulative);
-        Ok(discounted_purchase_value(
-            cumulative.iter().copied(),
-            spend[i],
-            1.0,
-            rate,
-        ))
-    })
+    let key = by_customer_kind(&x, t);
+    map_rows(
+        py,
+        &lengths,
+        Split::ByKey(&key),
+        || BgNbdPredictor::new(params),
+        |predictor, i| {
+            let purchases =
+                predictor.discounted_expected_purchases(x[i], recency[i], t[i], &horizons, rate);
+            Ok(spend[i] * purchases)
+        },
+    )
 }
 
 /// Days from 0001-01-01 to 1970-01-01 (chrono counts from the former).
@@ -540,6 +735,8 @@ fn score_transactions<'py>(
 /// Adds the functions to the native module.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(period_tallies, m)?)?;
+    m.add_function(wrap_pyfunction!(dense_id_tallies, m)?)?;
+    m.add_function(wrap_pyfunction!(py_dense_codes, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_fit, m)?)?;
     m.add_function(wrap_pyfunction!(gamma_gamma_fit, m)?)?;
     m.add_function(wrap_pyfunction!(bgnbd_hessian, m)?)?;

@@ -264,6 +264,10 @@ def test_bad_input_names_the_field_and_row() -> None:
     table.loc[3, "id"] = None
     with pytest.raises(ValueError, match="row 3: the customer id is missing"):
         summary_data_from_transaction_data(table, "id", "when")
+    numbered = small_table().assign(id=[2, 1, 1, 1, 3, 2, 1, 2])
+    numbered.loc[4, "when"] = pd.NaT
+    with pytest.raises(ValidationError, match="row 4: the date is missing"):
+        summary_data_from_transaction_data(numbered, "id", "when")
     table = small_table()
     table.loc[2, "amount"] = math.nan
     with pytest.raises(ValidationError, match="row 2"):

@@ -180,6 +180,10 @@ pub struct BgNbdPredictor {
     horizons: Vec<f64>,
     /// `(x, T bits)` -> growth at each of `horizons`.
     growths: HashMap<(u32, u64), Box<[f64]>, FixedState>,
+    /// The discount rate (bits) `discounted` holds values for.
+    discount_rate: Option<u64>,
+    /// `(x, T bits)` -> discounted growth over `horizons` at `discount_rate`.
+    discounted: HashMap<(u32, u64), f64, FixedState>,
 }
 
 /// Distinct `(x, T)` pairs kept before the cache starts over (costs speed,
@@ -194,6 +198,8 @@ impl BgNbdPredictor {
             series: HashMap::default(),
             horizons: Vec::new(),
             growths: HashMap::default(),
+            discount_rate: None,
+            discounted: HashMap::default(),
         }
     }
 
@@ -230,6 +236,42 @@ impl BgNbdPredictor {
                 .iter()
                 .map(|g| p_alive * g),
         );
+    }
+
+    /// The discounted expected purchases over `horizons` (cumulative step
+    /// ends, in the model's unit) at `rate` per step: P(alive) times
+    /// [`discounted_purchase_value`](super::clv::discounted_purchase_value)
+    /// of the growth at each horizon with a spend of 1 (P(alive) factors out
+    /// of every step). Multiply by the expected spend per purchase for a
+    /// CLV. The sum is cached per `(x, T)` like the growth.
+    pub fn discounted_expected_purchases(
+        &mut self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        horizons: &[f64],
+        rate: f64,
+    ) -> f64 {
+        let p_alive = self.params.p_alive(frequency, recency, t_age);
+        if self.discount_rate != Some(rate.to_bits()) || self.horizons != horizons {
+            self.discounted.clear();
+            self.discount_rate = Some(rate.to_bits());
+        }
+        let key = (frequency, (t_age + 0.0).to_bits());
+        let value = match self.discounted.get(&key) {
+            Some(v) => *v,
+            None => {
+                let growth = self.growths(frequency, t_age, horizons);
+                let v =
+                    super::clv::discounted_purchase_value(growth.iter().copied(), 1.0, 1.0, rate);
+                if self.discounted.len() >= PREDICTOR_CACHE_LIMIT {
+                    self.discounted.clear();
+                }
+                self.discounted.insert(key, v);
+                v
+            }
+        };
+        p_alive * value
     }
 
     /// The growth of `(x, T)` at each horizon, cached.
@@ -397,8 +439,9 @@ impl BgNbdData {
 
     fn from_raw(unit: PeriodUnit, mut raw: Vec<RawRow>) -> Self {
         // Sorting makes the summation order, and so the fit, reproducible
-        // (stable, so equal rows add their weights in input order).
-        raw.sort_by_key(|row| row.0);
+        // (the unstable sort is deterministic: the same rows in the same
+        // order always add up equal rows' weights the same way).
+        raw.sort_unstable_by_key(|row| row.0);
         // Distinct times, numbered in order of first appearance in the sorted
         // rows (deterministic); T and t_x share the table.
         let mut times: Vec<u64> = Vec::new();
@@ -814,6 +857,16 @@ mod tests {
                 out[1],
                 PUBLISHED.conditional_expected_purchases(x, rec, t_age, 39.0)
             );
+            // The discounted sum, cached per (x, T), is that of the expectations.
+            let steps = [4.345, 8.69, 13.035];
+            out.clear();
+            predictor.cumulative_expected_purchases(x, rec, t_age, &steps, &mut out);
+            let want =
+                crate::analytics::discounted_purchase_value(out.iter().copied(), 1.0, 1.0, 0.01);
+            for _ in 0..2 {
+                let got = predictor.discounted_expected_purchases(x, rec, t_age, &steps, 0.01);
+                assert!((got - want).abs() <= 1e-12 * want, "{got} vs {want}");
+            }
         }
     }
 }

@@ -208,9 +208,10 @@ impl GammaGammaData {
 
     fn from_raw(mut raw: Vec<(u32, f64, f64)>) -> Self {
         // Spends are > 0, whose bit patterns sort like the numbers: one
-        // integer key sorts faster than a two-field comparison. Stable, so
-        // equal rows add their weights in input order.
-        raw.sort_by_key(|&(x, m, _)| (u128::from(x) << 64) | u128::from(m.to_bits()));
+        // integer key sorts faster than a two-field comparison (the unstable
+        // sort is deterministic, so equal rows' weights always add up the
+        // same way for the same input).
+        raw.sort_unstable_by_key(|&(x, m, _)| (u128::from(x) << 64) | u128::from(m.to_bits()));
         let mut groups: Vec<Group> = Vec::new();
         let mut rows: Vec<SpendRow> = Vec::new();
         let (mut customers, mut total) = (0.0, 0.0);

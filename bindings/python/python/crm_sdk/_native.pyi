@@ -51,6 +51,8 @@ __all__ = [
     "User",
     "AuditEntry",
     "period_tallies",
+    "dense_codes",
+    "dense_id_tallies",
     "bgnbd_fit",
     "gamma_gamma_fit",
     "bgnbd_hessian",
@@ -866,3 +868,26 @@ def score_transactions(
     observation_end: int | None = None,
     config: str | None = None,
 ) -> tuple[pandas.DataFrame, str]: ...
+def dense_codes(
+    ids: numpy.typing.NDArray[numpy.int64],
+) -> tuple[numpy.typing.NDArray[numpy.uint32], numpy.typing.NDArray[numpy.int64]] | None: ...
+def dense_id_tallies(
+    ids: numpy.typing.NDArray[numpy.int64],
+    times: numpy.typing.NDArray[numpy.int64],
+    ticks_per_period: int,
+    amounts: _F64 | None = None,
+    end: int | None = None,
+) -> (
+    tuple[
+        numpy.typing.NDArray[numpy.int64],
+        tuple[
+            numpy.typing.NDArray[numpy.uint32],
+            numpy.typing.NDArray[numpy.int64],
+            numpy.typing.NDArray[numpy.int64],
+            _F64,
+            numpy.typing.NDArray[numpy.uint32],
+            _F64,
+        ],
+    ]
+    | None
+): ...

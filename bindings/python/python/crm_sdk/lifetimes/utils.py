@@ -20,7 +20,7 @@ there).
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Tuple
 
 import numpy as np
 import pandas as pd
@@ -40,13 +40,6 @@ class ConvergenceError(ValueError):
     The message carries the fit's diagnostics; refitting with a small
     ``penalizer_coef`` (0.001 to 0.1) usually helps.
     """
-
-
-class _Periods(NamedTuple):
-    """Transaction times as period numbers, and how to turn them back."""
-
-    ordinals: np.ndarray
-    freq: str
 
 
 def _to_datetime(values: Any, datetime_format: str | None) -> pd.Series:
@@ -98,26 +91,32 @@ def _in_units(delta: np.ndarray, freq: str, freq_multiplier: float) -> np.ndarra
     return np.asarray(delta / unit, dtype=np.float64) / freq_multiplier
 
 
-def _dense_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
-    """``pd.factorize(ids, sort=True)`` of numpy integer ids spanning at most
-    twice as many values as there are rows (customer numbers, mostly), by a
-    table lookup instead of a hash; ``None`` for other ids."""
+def _integer_ids(ids: pd.Series) -> np.ndarray | None:
+    """The ids as int64 when they are numpy integers that fit, else None."""
     if not isinstance(ids.dtype, np.dtype) or ids.dtype.kind not in "iu" or ids.size == 0:
         return None
     values = ids.to_numpy()
     if values.dtype == np.uint64 and values.max() > np.iinfo(np.int64).max:
         return None
-    wide = values.astype(np.int64, copy=False)
-    low = wide.min()
-    span = int(wide.max()) - int(low) + 1
-    if span > 2 * wide.size:
+    return np.ascontiguousarray(values.astype(np.int64, copy=False))
+
+
+def _id_index(uniques: np.ndarray, ids: pd.Series) -> pd.Index:
+    """Integer ids back in the column's own dtype."""
+    dtype: Any = ids.dtype
+    return pd.Index(uniques.astype(dtype, copy=False))
+
+
+def _dense_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index] | None:
+    """``pd.factorize(ids, sort=True)`` of integer ids spanning at most twice
+    as many values as there are rows (customer numbers, mostly), by a table
+    lookup in Rust instead of a hash; ``None`` for other ids."""
+    wide = _integer_ids(ids)
+    coded = None if wide is None else _native.dense_codes(wide)
+    if coded is None:
         return None
-    offsets = wide - low
-    present = np.zeros(span, dtype=bool)
-    present[offsets] = True
-    rank = np.cumsum(present, dtype=np.uint32) - np.uint32(1)
-    uniques = (np.flatnonzero(present) + low).astype(values.dtype)
-    return rank[offsets], pd.Index(uniques)
+    codes, uniques = coded
+    return codes, _id_index(uniques, ids)
 
 
 def _codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -141,22 +140,42 @@ def _amounts(transactions: pd.DataFrame, column: str | None) -> np.ndarray | Non
     return np.ascontiguousarray(values.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
+#: What ``period_tallies`` returns: periods, first, last, repeat amount,
+#: purchases and total amount per customer code.
+_Tallies = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _tallies(
+    ids: pd.Series, dates: pd.Series, amounts: np.ndarray | None, end: int, freq: str
+) -> tuple[pd.Index, _Tallies]:
+    """Customer ids (sorted) and their tallies up to period ``end``. Daily
+    periods of dense integer ids take one native pass over the columns."""
+    if _is_daily(freq):
+        wide = _integer_ids(ids)
+        times = dates.to_numpy()
+        if wide is not None and times.dtype.kind == "M":
+            unit, _ = np.datetime_data(times.dtype)
+            tick: Any = np.timedelta64(1, unit)  # type: ignore[call-overload]
+            ticks = int(np.timedelta64(1, "D") // tick)
+            fast = _native.dense_id_tallies(wide, times.view(np.int64), ticks, amounts, end)
+            if fast is not None:
+                return _id_index(fast[0], ids), fast[1]
+    codes, uniques = _codes(ids)
+    return uniques, _native.period_tallies(len(uniques), codes, _ordinals(dates, freq), amounts, end)
+
+
 def _summarise(
-    codes: np.ndarray,
     uniques: pd.Index,
-    dates: pd.Series,
-    amounts: np.ndarray | None,
+    tallies: _Tallies,
+    with_monetary: bool,
     observation_period_end: pd.Timestamp,
     freq: str,
     freq_multiplier: float,
     include_first_transaction: bool,
     index_name: Any,
 ) -> pd.DataFrame:
-    ordinals = _ordinals(dates, freq)
     end = _ordinal(observation_period_end, freq)
-    periods, first, last, repeat_amount, _purchases, total_amount = _native.period_tallies(
-        len(uniques), codes, ordinals, amounts, end
-    )
+    periods, first, last, repeat_amount, _purchases, total_amount = tallies
     keep = periods > 0
     if not keep.all():
         periods, first, last = periods[keep], first[keep], last[keep]
@@ -174,7 +193,7 @@ def _summarise(
     count = periods.astype(np.float64)
     frequency = count if include_first_transaction else count - 1.0
     columns: dict[str, np.ndarray] = {"frequency": frequency, "recency": recency, "T": t_age}
-    if amounts is not None:
+    if with_monetary:
         if include_first_transaction:
             columns["monetary_value"] = total_amount / count
         else:
@@ -209,12 +228,14 @@ def summary_data_from_transaction_data(
         if observation_period_end is None
         else _timestamp(observation_period_end, datetime_format)
     )
-    codes, uniques = _codes(transactions[customer_id_col])
+    amounts = _amounts(transactions, monetary_value_col)
+    uniques, tallies = _tallies(
+        transactions[customer_id_col], dates, amounts, _ordinal(end, freq), freq
+    )
     return _summarise(
-        codes,
         uniques,
-        dates,
-        _amounts(transactions, monetary_value_col),
+        tallies,
+        amounts is not None,
         end,
         freq,
         freq_multiplier,
@@ -262,11 +283,17 @@ def calibration_and_holdout_data(
             "`calibration_period_end` and confirm that values in `transactions` "
             "occur prior to those dates."
         )
-    calibration = _summarise(
+    calibration_tallies = _native.period_tallies(
+        len(uniques),
         codes[in_calibration],
-        uniques,
-        dates[in_calibration],
+        _ordinals(dates[in_calibration], freq),
         None if amounts is None else amounts[in_calibration],
+        _ordinal(calibration_end, freq),
+    )
+    calibration = _summarise(
+        uniques,
+        calibration_tallies,
+        amounts is not None,
         calibration_end,
         freq,
         freq_multiplier,
