@@ -144,7 +144,6 @@ fn gamma_gamma_data(
 /// purchases, total_amount)`.
 #[pyfunction]
 #[pyo3(signature = (customers, codes, periods, amounts=None, end=None))]
-#[allow(clippy::type_complexity)]
 fn period_tallies<'py>(
     py: Python<'py>,
     customers: usize,
@@ -152,27 +151,38 @@ fn period_tallies<'py>(
     periods: PyReadonlyArray1<'py, i64>,
     amounts: Option<PyReadonlyArray1<'py, f64>>,
     end: Option<i64>,
-) -> PyResult<(
-    Bound<'py, PyArray1<u32>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<i64>>,
-    Bound<'py, PyArray1<f64>>,
-    Bound<'py, PyArray1<u32>>,
-    Bound<'py, PyArray1<f64>>,
-)> {
+) -> PyResult<TalliesPy<'py>> {
     let (codes, periods) = (codes.as_slice()?, periods.as_slice()?);
     let amounts = amounts.as_ref().map(|a| a.as_slice()).transpose()?;
     let t = py
         .detach(|| PeriodTallies::tally(customers, codes, periods, amounts, end))
         .py()?;
-    Ok((
+    Ok(tallies_py(py, t))
+}
+
+/// [`PeriodTallies`] as numpy arrays: `(periods, first, last,
+/// repeat_amount, purchases, total_amount)`.
+type TalliesPy<'py> = (
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<f64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f64>>,
+);
+
+/// Codes and the ids they stand for, as numpy arrays.
+type CodesPy<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>);
+
+fn tallies_py(py: Python<'_>, t: PeriodTallies) -> TalliesPy<'_> {
+    (
         PyArray1::from_vec(py, t.periods),
         PyArray1::from_vec(py, t.first),
         PyArray1::from_vec(py, t.last),
         PyArray1::from_vec(py, t.repeat_amount),
         PyArray1::from_vec(py, t.purchases),
         PyArray1::from_vec(py, t.total_amount),
-    ))
+    )
 }
 
 /// Integer customer ids spanning at most twice as many values as there are
@@ -207,7 +217,7 @@ fn dense_codes(ids: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
 fn py_dense_codes<'py>(
     py: Python<'py>,
     ids: PyReadonlyArray1<'py, i64>,
-) -> PyResult<Option<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<i64>>)>> {
+) -> PyResult<Option<CodesPy<'py>>> {
     let ids = ids.as_slice()?;
     let coded = py.detach(|| dense_codes(ids));
     Ok(coded.map(|(codes, uniques)| {
@@ -224,7 +234,6 @@ fn py_dense_codes<'py>(
 /// `None` when the ids are not dense (the caller codes them itself).
 #[pyfunction]
 #[pyo3(signature = (ids, times, ticks_per_period, amounts=None, end=None))]
-#[allow(clippy::type_complexity)]
 fn dense_id_tallies<'py>(
     py: Python<'py>,
     ids: PyReadonlyArray1<'py, i64>,
@@ -232,19 +241,7 @@ fn dense_id_tallies<'py>(
     ticks_per_period: i64,
     amounts: Option<PyReadonlyArray1<'py, f64>>,
     end: Option<i64>,
-) -> PyResult<
-    Option<(
-        Bound<'py, PyArray1<i64>>,
-        (
-            Bound<'py, PyArray1<u32>>,
-            Bound<'py, PyArray1<i64>>,
-            Bound<'py, PyArray1<i64>>,
-            Bound<'py, PyArray1<f64>>,
-            Bound<'py, PyArray1<u32>>,
-            Bound<'py, PyArray1<f64>>,
-        ),
-    )>,
-> {
+) -> PyResult<Option<(Bound<'py, PyArray1<i64>>, TalliesPy<'py>)>> {
     let (ids, times) = (ids.as_slice()?, times.as_slice()?);
     let amounts = amounts.as_ref().map(|a| a.as_slice()).transpose()?;
     let tallied = py
@@ -275,19 +272,7 @@ fn dense_id_tallies<'py>(
             Ok(Some((uniques, t)))
         })
         .py()?;
-    Ok(tallied.map(|(uniques, t)| {
-        (
-            PyArray1::from_vec(py, uniques),
-            (
-                PyArray1::from_vec(py, t.periods),
-                PyArray1::from_vec(py, t.first),
-                PyArray1::from_vec(py, t.last),
-                PyArray1::from_vec(py, t.repeat_amount),
-                PyArray1::from_vec(py, t.purchases),
-                PyArray1::from_vec(py, t.total_amount),
-            ),
-        )
-    }))
+    Ok(tallied.map(|(uniques, t)| (PyArray1::from_vec(py, uniques), tallies_py(py, t))))
 }
 
 /// Fits BG/NBD by maximum likelihood ([`BgNbdModel::fit`]).
