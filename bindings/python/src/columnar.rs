@@ -186,20 +186,19 @@ fn tallies_py(py: Python<'_>, t: PeriodTallies) -> TalliesPy<'_> {
 }
 
 /// Integer customer ids spanning at most twice as many values as there are
-/// rows (customer numbers, mostly) as dense codes in id order, by a table
-/// instead of a hash; `None` for other ids. Returns the codes and the ids
-/// of codes `0, 1, ...`.
-fn dense_codes(ids: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
+/// rows (customer numbers, mostly) ranked in id order by a table instead of
+/// a hash: `(rank of id - low, low, ids of ranks 0, 1, ...)`; `None` for
+/// other ids.
+fn dense_ranks(ids: &[i64]) -> Option<(Vec<u32>, i64, Vec<i64>)> {
     let low = *ids.iter().min()?;
     let high = *ids.iter().max()?;
     let span = usize::try_from(i128::from(high) - i128::from(low) + 1).ok()?;
     if span > ids.len().saturating_mul(2) || span > u32::MAX as usize {
         return None;
     }
-    let offset = |id: i64| (i128::from(id) - i128::from(low)) as usize;
     let mut rank = vec![u32::MAX; span];
     for &id in ids {
-        rank[offset(id)] = 0;
+        rank[offset(id, low)] = 0;
     }
     let mut uniques = Vec::new();
     for (k, slot) in rank.iter_mut().enumerate() {
@@ -208,8 +207,36 @@ fn dense_codes(ids: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
             uniques.push(low + k as i64);
         }
     }
-    let codes = ids.iter().map(|&id| rank[offset(id)]).collect();
-    Some((codes, uniques))
+    Some((rank, low, uniques))
+}
+
+/// The place of `id` in a table starting at `low` (`id >= low`).
+fn offset(id: i64, low: i64) -> usize {
+    (i128::from(id) - i128::from(low)) as usize
+}
+
+/// Dense codes of integer ids (see [`dense_ranks`]) and the ids of codes
+/// `0, 1, ...`.
+fn dense_codes(ids: &[i64]) -> Option<(Vec<u32>, Vec<i64>)> {
+    let (rank, low, uniques) = dense_ranks(ids)?;
+    Some((
+        ids.iter().map(|&id| rank[offset(id, low)]).collect(),
+        uniques,
+    ))
+}
+
+/// Runs `f` with the function flooring a time to whole periods of `ticks`
+/// ticks. The days of the usual datetime64 units divide by a constant,
+/// which compiles to a multiplication instead of a division per row.
+fn with_period<T>(ticks: i64, f: impl FnOnce(&dyn Fn(i64) -> i64) -> T) -> T {
+    const DAY: i64 = 86_400;
+    match ticks {
+        t if t == DAY * 1_000_000_000 => f(&|t: i64| t.div_euclid(DAY * 1_000_000_000)),
+        t if t == DAY * 1_000_000 => f(&|t: i64| t.div_euclid(DAY * 1_000_000)),
+        t if t == DAY * 1_000 => f(&|t: i64| t.div_euclid(DAY * 1_000)),
+        DAY => f(&|t: i64| t.div_euclid(DAY)),
+        _ => f(&|t: i64| t.div_euclid(ticks)),
+    }
 }
 
 /// [`dense_codes`] for Python: `(codes, ids of the codes)` or `None`.
@@ -261,14 +288,28 @@ fn dense_id_tallies<'py>(
                     format!("row {i}: the date is missing"),
                 ));
             }
-            let Some((codes, uniques)) = dense_codes(ids) else {
+            if let Some(a) = amounts {
+                same_length(&[("customer_id", ids.len()), ("monetary_value", a.len())])?;
+                if let Some(i) = a.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::invalid(
+                        "monetary_value",
+                        "finite",
+                        format!("row {i}: amount {} is not a finite number", a[i]),
+                    ));
+                }
+            }
+            let Some((rank, low, uniques)) = dense_ranks(ids) else {
                 return Ok(None);
             };
-            let periods: Vec<i64> = times
-                .iter()
-                .map(|t| t.div_euclid(ticks_per_period))
-                .collect();
-            let t = PeriodTallies::tally(uniques.len(), &codes, &periods, amounts, end)?;
+            let t = with_period(ticks_per_period, |period| {
+                PeriodTallies::tally_rows(
+                    uniques.len(),
+                    ids.len(),
+                    |i| (rank[offset(ids[i], low)], period(times[i])),
+                    amounts,
+                    end,
+                )
+            });
             Ok(Some((uniques, t)))
         })
         .py()?;

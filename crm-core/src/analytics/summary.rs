@@ -668,23 +668,43 @@ impl PeriodTallies {
             );
         }
         errors.finish()?;
+        Ok(Self::tally_rows(
+            customers,
+            n,
+            |i| (codes[i], periods[i]),
+            amounts,
+            end,
+        ))
+    }
+
+    /// [`tally`](Self::tally) of `n` rows whose customer code and period
+    /// `row(i)` computes (from ids and timestamps, say), without
+    /// materialising the two columns. The caller guarantees codes
+    /// `< customers` (a larger code panics) and finite amounts of length `n`.
+    pub fn tally_rows(
+        customers: usize,
+        n: usize,
+        row: impl Fn(usize) -> (u32, i64),
+        amounts: Option<&[f64]>,
+        end: Option<i64>,
+    ) -> Self {
         let mut slots = vec![PeriodSlot::default(); customers];
-        if !add_rows(&mut slots, 0..n, codes, periods, amounts, end) {
+        if !add_rows(&mut slots, 0..n, &row, amounts, end) {
             // Some customer's rows are out of period order: sort (stably,
             // so same-period amounts add up in input order) and start over.
             let mut order: Vec<usize> = (0..n).collect();
-            order.sort_by_key(|&i| (codes[i], periods[i]));
+            order.sort_by_key(|&i| row(i));
             slots = vec![PeriodSlot::default(); customers];
-            add_rows(&mut slots, order.into_iter(), codes, periods, amounts, end);
+            add_rows(&mut slots, order.into_iter(), &row, amounts, end);
         }
-        Ok(Self {
+        Self {
             periods: slots.iter().map(|s| s.periods).collect(),
             first: slots.iter().map(|s| s.first).collect(),
             last: slots.iter().map(|s| s.last).collect(),
             repeat_amount: slots.iter().map(|s| s.repeat_amount).collect(),
             purchases: slots.iter().map(|s| s.purchases).collect(),
             total_amount: slots.iter().map(|s| s.total_amount).collect(),
-        })
+        }
     }
 }
 
@@ -705,17 +725,16 @@ struct PeriodSlot {
 fn add_rows(
     slots: &mut [PeriodSlot],
     order: impl Iterator<Item = usize>,
-    codes: &[u32],
-    periods: &[i64],
+    row: &impl Fn(usize) -> (u32, i64),
     amounts: Option<&[f64]>,
     end: Option<i64>,
 ) -> bool {
     for i in order {
-        let period = periods[i];
+        let (code, period) = row(i);
         if end.is_some_and(|e| period > e) {
             continue;
         }
-        let slot = &mut slots[codes[i] as usize];
+        let slot = &mut slots[code as usize];
         let amount = amounts.map_or(0.0, |a| a[i]);
         if slot.periods == 0 {
             slot.periods = 1;
