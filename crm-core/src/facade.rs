@@ -255,6 +255,13 @@ impl Crm {
         self.inner.store.pool_status()
     }
 
+    /// Closes the backend's connection pool, waiting for connections in use
+    /// to be given back. Every clone and handle shares the pool: calls made
+    /// after it fail.
+    pub async fn close(&self) {
+        self.inner.store.close().await;
+    }
+
     /// Checks that the backend answers (health checks).
     pub async fn ping(&self) -> Result<()> {
         self.inner.store.ping().await

@@ -126,6 +126,10 @@ pub trait CrmStore: CustomerStore + LedgerStore + crate::users::UserStore {
     fn pool_status(&self) -> Option<(u32, u32)> {
         None
     }
+
+    /// Closes the backend's connections, waiting for those in use to be
+    /// given back; later calls fail. Nothing to do without a pool.
+    async fn close(&self) {}
 }
 
 /// A ledger transaction: the primitive reads and writes the loyalty rules

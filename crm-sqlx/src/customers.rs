@@ -85,6 +85,10 @@ macro_rules! impl_customer_store {
                     .map_err($crate::error::db_err)?;
                 Ok(())
             }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
         }
 
         use crm_core::customer::query::{like_prefix, SortKey};

@@ -1,0 +1,606 @@
+//! The shapes that cross the boundary, as TypeScript sees them.
+//!
+//! Results: one `#[napi(object)]` type per core result, filled from the
+//! core's serde form (snake_case, which is also each Rust field name; napi
+//! names the JavaScript properties in camelCase). Money is a decimal string
+//! (`"125000.50"`), times are ISO-8601 strings in UTC
+//! (`"2026-03-01T09:30:00Z"`), dates `YYYY-MM-DD`, ids and points numbers.
+//!
+//! Requests: the interfaces of the request objects, for TypeScript only;
+//! at run time each request is read by the core's reader, which reports
+//! every failing field at once.
+
+#![allow(missing_docs)] // Each field is documented on its core type.
+
+use napi_derive::napi;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// One failing field of a validation error (`err.fields`).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+pub struct FieldError {
+    /// The field's path as the request named it (`email`, `[3].phone`,
+    /// `address.postalCode`).
+    pub field: String,
+    /// The rule it broke (`required`, `format`, `max_length`, ...).
+    pub rule: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// A postal address; every part optional.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub city: Option<String>,
+    pub province: Option<String>,
+    pub postal_code: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+/// A customer, with normalised contact data (lower-cased email, E.164
+/// phone) and the code given at creation (`RT00000001`).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Customer {
+    pub id: i64,
+    pub customer_code: String,
+    pub name: String,
+    pub email: Option<String>,
+    /// E.164 (`+6281234567890`).
+    pub phone: Option<String>,
+    #[napi(ts_type = "'RETAIL' | 'WHOLESALE' | 'DISTRIBUTOR' | 'CORPORATE'")]
+    pub customer_type: String,
+    /// Decimal string.
+    pub credit_limit: String,
+    pub address: Address,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    pub tags: Vec<String>,
+    pub is_active: bool,
+    /// The customer this one was merged into.
+    pub merged_into: Option<i64>,
+    pub merged_by: Option<String>,
+    pub merged_at: Option<String>,
+    /// Raised by every change (optimistic concurrency).
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A page of customers; `nextCursor` continues a keyset listing.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerPage {
+    pub items: Vec<Customer>,
+    pub page: u32,
+    pub limit: u32,
+    /// Customers matching the filter, on every page.
+    pub total: i64,
+    pub next_cursor: Option<String>,
+}
+
+/// The outcome of a merge.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeResult {
+    /// The customer that stays.
+    pub into: Customer,
+    /// The duplicate, now inactive.
+    pub merged: Customer,
+    /// True when this merge had already been done.
+    pub replayed: bool,
+}
+
+/// One entry of the points ledger.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub customer_id: i64,
+    #[napi(ts_type = "'EARN' | 'REDEEM' | 'EXPIRE' | 'ADJUST' | 'REVERSAL'")]
+    pub entry_type: String,
+    /// Signed: negative for redemptions, expiry and reversals.
+    pub points: i64,
+    pub balance_after: i64,
+    pub reference_type: String,
+    pub reference_id: String,
+    pub occurred_at: String,
+    pub created_at: String,
+}
+
+/// A lot of earned points, spent oldest first, expiring at `expiresAt`.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lot {
+    pub id: i64,
+    pub customer_id: i64,
+    pub entry_id: i64,
+    pub points: i64,
+    pub remaining: i64,
+    pub earned_at: String,
+    pub expires_at: Option<String>,
+}
+
+/// A purchase (one receipt of one store).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purchase {
+    pub id: i64,
+    pub customer_id: i64,
+    pub store_id: String,
+    pub receipt_id: String,
+    pub purchase_date: String,
+    /// Decimal string.
+    pub total_amount: String,
+    /// Decimal string.
+    pub refunded_amount: String,
+    pub currency: String,
+    pub created_at: String,
+}
+
+/// A refund of (part of) a purchase.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refund {
+    pub id: i64,
+    pub purchase_id: i64,
+    pub refund_id: String,
+    /// Decimal string.
+    pub amount: String,
+    pub created_at: String,
+}
+
+/// A recorded purchase and the points it earned.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseRecorded {
+    pub purchase: Purchase,
+    pub earned: Option<LedgerEntry>,
+    /// True when the receipt had been recorded before (nothing changed).
+    pub replayed: bool,
+}
+
+/// A recorded refund and the points it moved.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRecorded {
+    pub refund: Refund,
+    pub purchase: Purchase,
+    pub earn_reversed: Option<LedgerEntry>,
+    pub redeem_returned: Option<LedgerEntry>,
+    pub replayed: bool,
+}
+
+/// The ledger entry of an earn, redeem or adjust.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsApplied {
+    pub entry: LedgerEntry,
+    /// True when this reference had been applied before.
+    pub replayed: bool,
+}
+
+/// A customer's points.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PointsBalance {
+    pub customer_id: i64,
+    pub balance: i64,
+    /// What can be redeemed now.
+    pub available: i64,
+    /// Points owed after refunds of spent points.
+    pub debt: i64,
+}
+
+/// A customer's loyalty position.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoyaltySummary {
+    pub customer_id: i64,
+    pub available: i64,
+    pub balance: i64,
+    pub debt: i64,
+    pub tier: Option<String>,
+    pub points_earned_in_window: i64,
+    pub lifetime_earned: i64,
+    pub lots: Vec<Lot>,
+    pub recent_entries: Vec<LedgerEntry>,
+}
+
+/// A balance recomputed from the ledger.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BalanceCheck {
+    pub customer_id: i64,
+    pub stored_balance: i64,
+    pub ledger_sum: i64,
+    pub open_lots: i64,
+    pub debt: i64,
+    pub consistent: bool,
+}
+
+/// What one expiry run did.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpiryRun {
+    pub customers: i64,
+    pub points: i64,
+}
+
+/// What a history import did.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurchaseImportReport {
+    pub inserted: i64,
+    /// Receipts already stored.
+    pub skipped: i64,
+    /// Their row numbers (0-based).
+    pub skipped_rows: Vec<u32>,
+}
+
+/// Recency, frequency and monetary quintiles (1 to 5) and the segment.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RfmScore {
+    pub recency: u32,
+    pub frequency: u32,
+    pub monetary: u32,
+    pub total: f64,
+    #[napi(ts_type = "'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'")]
+    pub segment: String,
+    pub detailed_segment: String,
+}
+
+/// One customer's analytics.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerScore {
+    pub customer_id: i64,
+    /// Repeat purchase periods.
+    pub frequency: u32,
+    /// Age at the last purchase, in periods.
+    pub recency: f64,
+    /// Age, in periods.
+    #[napi(js_name = "T")]
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Average repeat purchase value, decimal string.
+    pub monetary_value: String,
+    pub rfm: RfmScore,
+    #[napi(ts_type = "'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'")]
+    pub segment: String,
+    /// Decimal string.
+    pub lifetime_value: String,
+    pub model_lifetime_value: Option<String>,
+    pub expected_average_spend: Option<String>,
+    pub p_alive: f64,
+    pub churn_probability: f64,
+    #[napi(ts_type = "'LOW' | 'MEDIUM' | 'HIGH' | 'CRITICAL'")]
+    pub risk_level: String,
+    pub recommended_action: String,
+    #[napi(ts_type = "'bg_nbd' | 'recency_fallback'")]
+    pub churn_method: String,
+    pub expected_purchases_90d: Option<f64>,
+}
+
+/// Customers and lifetime value of one segment.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentTotal {
+    #[napi(ts_type = "'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'")]
+    pub segment: String,
+    pub customers: i64,
+    /// Decimal string.
+    pub total_lifetime_value: String,
+}
+
+/// The last fit.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FittedAnalytics {
+    pub generation: i64,
+    pub fitted_at: String,
+    /// The model snapshot (the same JSON as Rust's and Python's), to keep
+    /// and give back to `loadModel`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub model: Value,
+    pub segments: Option<Vec<SegmentTotal>>,
+}
+
+/// An event of the outbox.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxEvent {
+    /// Increasing; resume after it.
+    pub id: i64,
+    /// `new_customer`, `customer_update`, `loyalty_points`, `purchase`, ...
+    pub event_type: String,
+    pub customer_id: i64,
+    /// The event's data, in the wire format the server's WebSocket sends
+    /// (snake_case keys).
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub payload: Value,
+    pub created_at: String,
+}
+
+/// A staff user.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    #[napi(ts_type = "'admin' | 'manager' | 'cashier' | 'analyst'")]
+    pub role: String,
+    pub created_at: String,
+    pub active: bool,
+    /// Raised whenever the user's tokens must stop working.
+    pub token_version: i64,
+}
+
+/// One record of the audit trail.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: Option<String>,
+    #[napi(ts_type = "'admin' | 'manager' | 'cashier' | 'analyst'")]
+    pub role: Option<String>,
+    /// `customer.create`, `loyalty.earn`, ...
+    pub action: String,
+    pub customer_id: Option<i64>,
+    /// Ids, points, amounts and field names; never personal data.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub detail: Value,
+}
+
+// --- Requests (TypeScript shapes; read at run time by the core) -----------
+
+/// Options of `Crm.connect`.
+#[napi(object)]
+pub struct ConnectOptions {
+    /// Most pooled connections (default 10).
+    pub max_connections: Option<u32>,
+    /// Connections kept open (default 0).
+    pub min_connections: Option<u32>,
+    /// How long a call waits for a connection, in milliseconds (default
+    /// 10000).
+    pub acquire_timeout_ms: Option<u32>,
+    /// Apply pending migrations on connect (default true).
+    pub migrate: Option<bool>,
+}
+
+/// Who a `Crm` acts for (`crm.actingAs`): recorded in the audit trail; manual
+/// points follow the role's caps.
+#[napi(object)]
+pub struct Actor {
+    pub user: String,
+    #[napi(ts_type = "'admin' | 'manager' | 'cashier' | 'analyst'")]
+    pub role: String,
+}
+
+/// A new customer (`customers.create`, rows of `customers.import`).
+#[napi(object, object_from_js = false)]
+pub struct NewCustomer {
+    /// 2 to 100 characters.
+    pub name: String,
+    pub email: Option<String>,
+    /// Any common notation; stored as E.164.
+    pub phone: Option<String>,
+    /// Default `RETAIL`.
+    #[napi(ts_type = "'RETAIL' | 'WHOLESALE' | 'DISTRIBUTOR' | 'CORPORATE'")]
+    pub customer_type: Option<String>,
+    /// Decimal string (a number with at most 2 decimals is accepted).
+    #[napi(ts_type = "string | number")]
+    pub credit_limit: Option<String>,
+    pub address: Option<Address>,
+    /// `YYYY-MM-DD`.
+    pub birthday: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// `customers.update`: the id and the fields to change (`null` clears an
+/// optional one).
+#[napi(object, object_from_js = false)]
+pub struct UpdateCustomer {
+    pub id: i64,
+    pub name: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub email: Option<String>,
+    #[napi(ts_type = "string | null")]
+    pub phone: Option<String>,
+    #[napi(ts_type = "string | number")]
+    pub credit_limit: Option<String>,
+    pub address: Option<Address>,
+    #[napi(ts_type = "string | null")]
+    pub birthday: Option<String>,
+    pub tags: Option<Vec<String>>,
+}
+
+/// `customers.list`: filters, order and paging.
+#[napi(object, object_from_js = false)]
+pub struct CustomerQuery {
+    /// Name or code prefix, exact email or phone.
+    pub q: Option<String>,
+    #[napi(ts_type = "'RETAIL' | 'WHOLESALE' | 'DISTRIBUTOR' | 'CORPORATE'")]
+    pub r#type: Option<String>,
+    #[napi(ts_type = "'active' | 'inactive' | 'all'")]
+    pub status: Option<String>,
+    pub tag: Option<String>,
+    /// ISO-8601.
+    pub created_from: Option<String>,
+    /// ISO-8601.
+    pub created_to: Option<String>,
+    #[napi(ts_type = "'id' | 'name' | 'code' | 'created_at'")]
+    pub sort: Option<String>,
+    #[napi(ts_type = "'asc' | 'desc'")]
+    pub direction: Option<String>,
+    /// 1-based page (offset paging).
+    pub page: Option<u32>,
+    pub limit: Option<u32>,
+    /// `nextCursor` of the previous page (keyset paging).
+    pub cursor: Option<String>,
+}
+
+/// `customers.merge`.
+#[napi(object, object_from_js = false)]
+pub struct MergeCustomers {
+    /// The customer that stays.
+    pub into: i64,
+    /// The duplicate.
+    pub from: i64,
+    /// Who decided, 1 to 100 characters.
+    pub merged_by: String,
+}
+
+/// `customers.audit`.
+#[napi(object, object_from_js = false)]
+pub struct AuditQuery {
+    pub customer_id: i64,
+    /// Records after this id (default 0).
+    pub after: Option<i64>,
+    /// 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// `loyalty.recordPurchase`, rows of `loyalty.importHistory`.
+#[napi(object, object_from_js = false)]
+pub struct NewPurchase {
+    pub customer_id: i64,
+    pub store_id: String,
+    pub receipt_id: String,
+    /// ISO-8601 with an offset.
+    pub purchase_date: String,
+    /// Decimal string (a number with at most 2 decimals is accepted).
+    #[napi(ts_type = "string | number")]
+    pub total_amount: String,
+    /// ISO 4217; default the programme's currency.
+    pub currency: Option<String>,
+}
+
+/// `loyalty.refund`.
+#[napi(object, object_from_js = false)]
+pub struct RefundRequest {
+    pub store_id: String,
+    pub receipt_id: String,
+    /// The refund's own idempotency key.
+    pub refund_id: String,
+    #[napi(ts_type = "string | number")]
+    pub amount: String,
+}
+
+/// `loyalty.earn`, `loyalty.redeem`, `loyalty.adjust`: the reference makes
+/// the call idempotent.
+#[napi(object, object_from_js = false)]
+pub struct PointsRequest {
+    pub customer_id: i64,
+    pub points: i64,
+    pub reference_type: String,
+    pub reference_id: String,
+    /// Who asks (caps per role); default the `Crm`'s actor.
+    pub actor: Option<Actor>,
+}
+
+/// `loyalty.purchase`: a receipt.
+#[napi(object, object_from_js = false)]
+pub struct ReceiptRef {
+    pub store_id: String,
+    pub receipt_id: String,
+}
+
+/// `events.list`.
+#[napi(object, object_from_js = false)]
+pub struct EventQuery {
+    /// Events with an id above this (default 0).
+    pub after: Option<i64>,
+    /// 1 to 1000 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// `events.subscribe`.
+#[napi(object)]
+pub struct SubscribeOptions {
+    /// Resume after this event id; default: only events from now on.
+    pub after: Option<f64>,
+    /// How long to wait for an id that may still be committing before
+    /// skipping it, in milliseconds (default 2000).
+    pub gap_grace_ms: Option<u32>,
+    /// How often to look for new events when idle, in milliseconds
+    /// (default 200).
+    pub poll_ms: Option<u32>,
+}
+
+/// `analytics.scoreBatches`.
+#[napi(object)]
+pub struct ScoreBatchOptions {
+    /// Scores per batch (default 10000).
+    pub batch_size: Option<u32>,
+}
+
+/// `users.create`.
+#[napi(object, object_from_js = false)]
+pub struct NewUser {
+    pub email: String,
+    /// At least 8 characters.
+    pub password: String,
+    #[napi(ts_type = "'admin' | 'manager' | 'cashier' | 'analyst'")]
+    pub role: String,
+}
+
+/// `users.authenticate`.
+#[napi(object, object_from_js = false)]
+pub struct Credentials {
+    pub email: String,
+    pub password: String,
+}
+
+/// `users.setRole`.
+#[napi(object, object_from_js = false)]
+pub struct SetRole {
+    pub id: i64,
+    #[napi(ts_type = "'admin' | 'manager' | 'cashier' | 'analyst'")]
+    pub role: String,
+}
+
+/// `users.changePassword`: the user proves the current password.
+#[napi(object, object_from_js = false)]
+pub struct ChangePassword {
+    pub id: i64,
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// `users.resetPassword`: an administrator sets a password.
+#[napi(object, object_from_js = false)]
+pub struct ResetPassword {
+    pub id: i64,
+    pub new_password: String,
+}
