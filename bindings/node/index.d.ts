@@ -19,8 +19,8 @@ declare global {
 }
 
 /**
- * r" Customer analytics: one customer's scores, everyone's, segment
- * r" totals, model fitting.
+ * Customer analytics: one customer's scores, everyone's, segment
+ * totals, model fitting.
  */
 export declare class Analytics {
   /** The analytics of one customer (segment, lifetime value, churn). */
@@ -95,7 +95,7 @@ export declare class Crm {
   get users(): Users
 }
 
-/** r" Customers: create, import, read, update, deactivate, list, merge. */
+/** Customers: create, import, read, update, deactivate, list, merge. */
 export declare class Customers {
   /**
    * Creates a customer; every failing field is reported at once
@@ -138,7 +138,7 @@ export declare class Customers {
   audit(query: AuditQuery): Promise<AuditEntry[]>
 }
 
-/** r" The outbox of domain events, in order, and live subscriptions. */
+/** The outbox of domain events, in order, and live subscriptions. */
 export declare class Events {
   /**
    * Events with an id above `after`, oldest first, at most `limit`
@@ -173,8 +173,8 @@ export declare class EventSubscription {
 }
 
 /**
- * r" The loyalty programme: purchases, refunds, earn, redeem, adjust,
- * r" expiry, balances, history import.
+ * The loyalty programme: purchases, refunds, earn, redeem, adjust,
+ * expiry, balances, history import.
  */
 export declare class Loyalty {
   /**
@@ -228,7 +228,7 @@ export declare class ScoreBatches {
   [globalThis.Symbol.asyncIterator](): globalThis.__NapiRsAsyncGenerator<ScoreBatches, Array<CustomerScore>, void, undefined>
 }
 
-/** r" Staff users (logins and roles). */
+/** Staff users (logins and roles). */
 export declare class Users {
   /** Creates a user. */
   create(input: NewUser): Promise<User>

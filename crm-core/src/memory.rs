@@ -343,6 +343,10 @@ fn open_lots_order(a: &Lot, b: &Lot) -> std::cmp::Ordering {
 #[async_trait]
 impl LedgerTx for MemoryTx {
     async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount> {
+        // Like the SQL backends' foreign key: no account without a customer.
+        if !self.state.customers.contains_key(&customer) {
+            return Err(crate::Error::customer_not_found(customer));
+        }
         Ok(self
             .state
             .accounts

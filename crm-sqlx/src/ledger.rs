@@ -123,7 +123,15 @@ macro_rules! impl_ledger_store {
                         .bind(customer.0)
                         .execute(&mut *self.tx)
                         .await
-                        .map_err(db_err)?;
+                        .map_err(|e| {
+                            // The account refers to the customer: a missing
+                            // customer fails the foreign key.
+                            if $crate::error::is_foreign_key_violation(&e) {
+                                Error::customer_not_found(customer.0)
+                            } else {
+                                db_err(e)
+                            }
+                        })?;
                     }
                     Err(Error::customer_not_found(customer))
                 }

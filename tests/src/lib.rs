@@ -44,6 +44,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@loyalty $factory;
             purchase_earns_once_per_receipt,
             redeem_never_overdraws,
+            reads_of_an_unknown_customer_are_not_found,
             amounts_beyond_the_stored_range_are_validation_errors,
             concurrent_redemptions_take_exactly_what_fits,
             lots_expire_soonest_first_and_once,

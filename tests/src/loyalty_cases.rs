@@ -853,3 +853,19 @@ pub(crate) async fn score_all(
     }
     (cursor.model().cloned(), scored)
 }
+
+/// Loyalty reads of a customer that does not exist answer `not_found`, on
+/// every backend (SQLite's foreign key used to surface as an internal error).
+pub async fn reads_of_an_unknown_customer_are_not_found(b: Backend) {
+    let missing = CustomerId(987_654_321);
+    let loyalty = b.crm.loyalty();
+    let codes = [
+        loyalty.balance(missing).await.map(|_| ()),
+        loyalty.summary(missing).await.map(|_| ()),
+        loyalty.check_balance(missing).await.map(|_| ()),
+    ]
+    .map(|r| r.map_err(|e| e.code()));
+    for code in codes {
+        assert_eq!(code, Err(crm_core::ErrorCode::NotFound), "{}", b.name);
+    }
+}
