@@ -238,8 +238,8 @@ impl Loyalty {
                     store_id: std::mem::take(&mut p.store_id),
                     receipt_id: std::mem::take(&mut p.receipt_id),
                     purchase_date: p.purchase_date,
-                    total_amount: p.total_amount,
-                    refunded_amount: Decimal::ZERO,
+                    total_amount: super::ledger::cents(p.total_amount),
+                    refunded_amount: super::ledger::cents(Decimal::ZERO),
                     currency: p.currency.take().unwrap_or_else(|| currency.clone()),
                     created_at: now,
                 })

@@ -326,6 +326,14 @@ pub(crate) fn check_key(errors: &mut FieldErrors, field: &str, v: &str, max: usi
 /// Largest amount the stores keep (`DECIMAL(15,2)`): 9,999,999,999,999.99.
 pub(super) const MAX_AMOUNT: Decimal = Decimal::from_parts(0xA4C6_7FFF, 0x3_8D7E, 0, false, 2);
 
+/// A valid amount (at most 2 decimals) with exactly 2, as the stores keep
+/// it (`DECIMAL(15,2)`): the first answer to a request and every later read
+/// of it print the same (`"125000.50"`, `"0.00"`).
+pub(crate) fn cents(mut v: Decimal) -> Decimal {
+    v.rescale(2);
+    v
+}
+
 fn check_amount(errors: &mut FieldErrors, field: &str, v: Decimal, positive: bool) {
     if v < Decimal::ZERO || (positive && v.is_zero()) {
         let what = if positive { "more than 0" } else { "0 or more" };
@@ -548,8 +556,8 @@ impl Loyalty {
                     store_id: p.store_id.clone(),
                     receipt_id: p.receipt_id.clone(),
                     purchase_date: p.purchase_date,
-                    total_amount: p.total_amount,
-                    refunded_amount: Decimal::ZERO,
+                    total_amount: cents(p.total_amount),
+                    refunded_amount: cents(Decimal::ZERO),
                     currency: currency.clone(),
                     created_at: now,
                 })
@@ -648,10 +656,12 @@ impl Loyalty {
                 }
                 return Err(refused.outcome.to_error());
             }
-            let new_refunded = purchase
-                .refunded_amount
-                .checked_add(r.amount)
-                .unwrap_or(Decimal::MAX);
+            let new_refunded = cents(
+                purchase
+                    .refunded_amount
+                    .checked_add(r.amount)
+                    .unwrap_or(Decimal::MAX),
+            );
             if new_refunded > purchase.total_amount {
                 let refusal = Error::invalid(
                     "amount",
@@ -759,7 +769,7 @@ impl Loyalty {
                     id: 0,
                     purchase_id: purchase.id,
                     refund_id: r.refund_id.clone(),
-                    amount: r.amount,
+                    amount: cents(r.amount),
                     created_at: now,
                 })
                 .await?;
