@@ -74,7 +74,8 @@ eachBackend('loyalty', (ctx) => {
     const bought = await ctx.crm.loyalty.recordPurchase({ customerId: c.id, storeId: 'S1', receiptId, purchaseDate: '2026-11-01T10:00:00Z', totalAmount: '200000' })
     const refund = { storeId: 'S1', receiptId, refundId: uniq('rf'), amount: '100000' }
     const r = await ctx.crm.loyalty.refund(refund)
-    assert.equal(r.purchase.refundedAmount, '100000')
+    assert.equal(r.purchase.refundedAmount, '100000.00')
+    assert.equal(r.purchase.totalAmount, '200000.00')
     assert.equal(r.earnReversed.points, -Math.floor(bought.earned.points / 2))
     assert.equal((await ctx.crm.loyalty.refund(refund)).replayed, true)
     const over = await rejection(ctx.crm.loyalty.refund({ ...refund, refundId: uniq('rf'), amount: '150000' }))
