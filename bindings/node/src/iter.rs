@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crm_core::events::{EventFollower, FollowOptions};
@@ -31,9 +32,11 @@ struct Subscription {
 }
 
 impl Subscription {
-    async fn next(&mut self) -> crm_core::Result<Option<types::OutboxEvent>> {
+    async fn next(&mut self, stop: &AtomicBool) -> crm_core::Result<Option<types::OutboxEvent>> {
         loop {
-            if self.done {
+            if self.done || stop.load(Ordering::Acquire) {
+                self.done = true;
+                self.follower = None;
                 return Ok(None);
             }
             if let Some(event) = self.pending.pop_front() {
@@ -63,6 +66,9 @@ impl Subscription {
 #[napi(async_iterator)]
 pub struct EventSubscription {
     state: Arc<Mutex<Subscription>>,
+    /// Set by `return()`: a `next()` waiting for events sees it at its
+    /// next poll and ends, so leaving the loop never waits on the lock.
+    stop: Arc<AtomicBool>,
 }
 
 impl EventSubscription {
@@ -94,6 +100,7 @@ impl EventSubscription {
                 pending: VecDeque::new(),
                 done: false,
             })),
+            stop: Arc::new(AtomicBool::new(false)),
         })
     }
 }
@@ -109,13 +116,15 @@ impl AsyncGenerator for EventSubscription {
         _value: Option<Self::Next>,
     ) -> impl Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
         let state = self.state.clone();
-        async move { state.lock().await.next().await.map_err(|e| plain(&e)) }
+        let stop = self.stop.clone();
+        async move { state.lock().await.next(&stop).await.map_err(|e| plain(&e)) }
     }
 
     fn complete(
         &mut self,
         _value: Option<Self::Return>,
     ) -> impl Future<Output = napi::Result<Option<Self::Yield>>> + Send + 'static {
+        self.stop.store(true, Ordering::Release);
         let state = self.state.clone();
         async move {
             let mut s = state.lock().await;

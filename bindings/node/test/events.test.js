@@ -61,6 +61,17 @@ eachBackend('events', (ctx) => {
     assert.equal((await it.next()).done, true)
   })
 
+  test('return() while a next() waits ends both (a client that goes away)', async () => {
+    const it = ctx.crm.events.subscribe({ pollMs: 20 })[Symbol.asyncIterator]()
+    const waiting = it.next()
+    await new Promise((r) => setTimeout(r, 60))
+    const started = Date.now()
+    const [ended, returned] = await Promise.all([waiting, it.return()])
+    assert.equal(ended.done, true)
+    assert.equal(returned.done, true)
+    assert.ok(Date.now() - started < 1000)
+  })
+
   test('list validates its query', async () => {
     await assert.rejects(ctx.crm.events.list({ limit: 'all' }), (err) => err.code === 'validation' && err.fields[0].field === 'limit')
     await assert.rejects(ctx.crm.events.list({ after: 0, since: 3 }), (err) => err.fields[0].field === 'since')
