@@ -10,6 +10,7 @@
 // Run: CRM_BENCH_MYSQL_URL=mysql://crm:crm@127.0.0.1:3306/x \
 //      CRM_BENCH_SERVER=http://127.0.0.1:8080 CRM_BENCH_SERVER_EMAIL=... CRM_BENCH_SERVER_PASSWORD=... \
 //      node benches/node/sdk_bench.js
+// CRM_BENCH_ONLY_HTTP=1 skips the in-process part.
 'use strict'
 
 const fs = require('node:fs')
@@ -30,13 +31,19 @@ const median = (xs) => {
 }
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
 
-/** Runs `rounds` rounds of 16 chains x 25 earns; earns per second per round. */
+/**
+ * Runs `rounds` rounds of 16 chains x 25 earns, each round on the next set of
+ * 16 customers (as benches/benches/ledger.rs rotates through 256 sets);
+ * earns per second per round.
+ */
 async function earnRounds(earnOne, customerIds, tag) {
   const rates = []
+  const sets = Math.max(1, Math.floor(customerIds.length / TASKS))
   for (let r = 0; r < ROUNDS; r++) {
+    const set = customerIds.slice((r % sets) * TASKS, (r % sets) * TASKS + TASKS)
     const started = process.hrtime.bigint()
     await Promise.all(
-      customerIds.map(async (id, t) => {
+      set.map(async (id, t) => {
         for (let i = 0; i < EARNS_PER_TASK; i++) await earnOne(id, `${tag}-${r}-${t}-${i}`)
       }),
     )
@@ -84,7 +91,7 @@ async function inProcess(name, url, cleanup) {
   try {
     const { first, secs } = await load(crm)
     console.log(`${name}: loaded ${CUSTOMERS} customers in ${secs.toFixed(1)} s`)
-    const ids = Array.from({ length: TASKS }, (_, t) => first + t)
+    const ids = Array.from({ length: TASKS * 256 }, (_, t) => first + t)
     const earn = (id, key) => crm.loyalty.earn({ customerId: id, points: 1, referenceType: 'bench', referenceId: key })
     const rates = await earnRounds(earn, ids, 'node')
     const lat = await getLatencies((id) => crm.customers.get(id), first)
@@ -105,8 +112,9 @@ async function overHttp(base) {
   const { data } = await login.json()
   const auth = { authorization: `Bearer ${data.token}`, 'content-type': 'application/json' }
   const list = await (await fetch(`${base}/api/customers?limit=100&sort=id`, { headers: auth })).json()
-  const ids = list.data.items.slice(0, TASKS).map((c) => c.id)
-  const total = list.data.total ?? list.meta?.total
+  const items = Array.isArray(list.data) ? list.data : list.data.items
+  const ids = items.slice(0, TASKS * 6).map((c) => c.id)
+  const total = list.meta?.total ?? list.data.total
   const earn = async (id, key) => {
     const res = await fetch(`${base}/api/customers/${id}/loyalty/earn`, {
       method: 'POST',
@@ -126,6 +134,11 @@ async function overHttp(base) {
 }
 
 async function main() {
+  if (process.env.CRM_BENCH_ONLY_HTTP !== '1') await inProcessAll()
+  if (process.env.CRM_BENCH_SERVER) await overHttp(process.env.CRM_BENCH_SERVER)
+}
+
+async function inProcessAll() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-node-bench-'))
   await inProcess('SQLite', `sqlite://${path.join(dir, 'bench.db')}`, async () => fs.rmSync(dir, { recursive: true, force: true }))
   const mysqlUrl = process.env.CRM_BENCH_MYSQL_URL
@@ -143,7 +156,6 @@ async function main() {
   } else {
     console.log('MariaDB: skipped (set CRM_BENCH_MYSQL_URL)')
   }
-  if (process.env.CRM_BENCH_SERVER) await overHttp(process.env.CRM_BENCH_SERVER)
 }
 
 main().catch((err) => {

@@ -3,7 +3,7 @@
 //!
 //! `Crm` itself only holds the settings and hands out **namespaced handles**,
 //! one per area: [`Crm::customers`], [`Crm::loyalty`], [`Crm::analytics`],
-//! [`Crm::events`], [`Crm::users`]. Each handle is a cheap clone (an `Arc`
+//! [`Crm::events`], [`Crm::users`], [`Crm::comms`]. Each handle is a cheap clone (an `Arc`
 //! inside); each method is `async`, takes one owned argument (an id or a
 //! request struct) and returns plain serde types, so the bindings mirror the
 //! handles class for class. The storage traits ([`crate::store`]) are the
@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::analytics::{AnalyticsSettings, FittedAnalytics};
 use crate::clock::{Clock, SystemClock};
+use crate::comms::CommsSettings;
 use crate::customer::validate::{Rules, parse_region};
 use crate::customer::{Customer, CustomerId};
 use crate::error::FieldErrors;
@@ -44,6 +45,8 @@ pub struct CrmConfig {
     pub loyalty: LoyaltyProgram,
     /// Analytics settings (period unit, CLV, churn).
     pub analytics: AnalyticsSettings,
+    /// Communications (unsubscribe links, quiet hours, retries).
+    pub comms: CommsSettings,
 }
 
 impl Default for CrmConfig {
@@ -54,6 +57,7 @@ impl Default for CrmConfig {
             max_page_limit: 100,
             loyalty: LoyaltyProgram::default(),
             analytics: AnalyticsSettings::default(),
+            comms: CommsSettings::default(),
         }
     }
 }
@@ -81,6 +85,8 @@ pub(crate) struct Inner {
     pub(crate) refit_lock: Arc<tokio::sync::Mutex<()>>,
     /// Slots for password hashing on the blocking pool.
     pub(crate) hashing: Arc<tokio::sync::Semaphore>,
+    /// The unsubscribe signing secret, read from the store once.
+    pub(crate) comms_secret: Arc<tokio::sync::OnceCell<Vec<u8>>>,
 }
 
 impl Inner {
@@ -149,6 +155,12 @@ handle!(
     /// [`Crm::users`].
     Users
 );
+handle!(
+    /// Customer communications: templates, previews, consent and
+    /// unsubscribe, campaigns, the communication log. From [`Crm::comms`];
+    /// delivery runs in a [`Dispatcher`](crate::comms::Dispatcher).
+    Comms
+);
 
 impl Crm {
     /// A CRM over `store`, with the system clock and default settings.
@@ -167,6 +179,7 @@ impl Crm {
                 analytics: Default::default(),
                 refit_lock: Default::default(),
                 hashing: Arc::new(tokio::sync::Semaphore::new(crate::users::HASHING_SLOTS)),
+                comms_secret: Default::default(),
             }),
             actor: None,
         }
@@ -184,6 +197,7 @@ impl Crm {
                 analytics: inner.analytics.clone(),
                 refit_lock: inner.refit_lock.clone(),
                 hashing: inner.hashing.clone(),
+                comms_secret: inner.comms_secret.clone(),
             }),
             actor: self.actor.clone(),
         }
@@ -218,6 +232,7 @@ impl Crm {
         }
         errors.check("analytics.", config.analytics.config.validate());
         errors.check("loyalty.", config.loyalty.validate());
+        errors.check("comms.", config.comms.validate());
         let region = errors.finish_with(region)?.unwrap_or(Region::ID);
         let inner = &self.inner;
         Ok(Self {
@@ -229,6 +244,7 @@ impl Crm {
                 analytics: inner.analytics.clone(),
                 refit_lock: inner.refit_lock.clone(),
                 hashing: inner.hashing.clone(),
+                comms_secret: inner.comms_secret.clone(),
             }),
             actor: self.actor.clone(),
         })
@@ -302,6 +318,14 @@ impl Crm {
     /// Staff users and settings.
     pub fn users(&self) -> Users {
         Users {
+            inner: self.inner.clone(),
+            actor: self.actor.clone(),
+        }
+    }
+
+    /// Customer communications.
+    pub fn comms(&self) -> Comms {
+        Comms {
             inner: self.inner.clone(),
             actor: self.actor.clone(),
         }

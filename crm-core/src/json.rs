@@ -177,6 +177,11 @@ impl JsonFields {
         v
     }
 
+    /// Whether the field is present and not `null` (not taken yet).
+    pub fn has(&self, field: &str) -> bool {
+        self.map.get(field).is_some_and(|v| !v.is_null())
+    }
+
     /// Records a problem found by the caller (e.g. a cross-field rule).
     pub fn push(&mut self, error: FieldError) {
         self.errors.add(error);

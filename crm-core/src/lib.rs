@@ -4,14 +4,14 @@
 //! software, and every rule of it: customers (codes, validation, duplicates,
 //! soft delete, listing, merges), the loyalty ledger (purchases, refunds,
 //! earn/redeem/adjust, expiring lots, tiers), customer analytics (RFM,
-//! BG/NBD, Gamma-Gamma, CLV, churn), the outbox of domain events, staff
-//! users, and the storage traits every backend implements.
+//! BG/NBD, Gamma-Gamma, CLV, churn), customer communications (templates,
+//! consent, campaigns, the log), the outbox of domain events, staff users, and the storage traits every backend implements.
 //!
 //! # The public API: [`Crm`] and its handles
 //!
 //! A [`Crm`] hands out one cheap, clonable handle per area:
 //! [`Crm::customers`], [`Crm::loyalty`], [`Crm::analytics`],
-//! [`Crm::events`], [`Crm::users`]. Each method is `async`, takes one owned
+//! [`Crm::events`], [`Crm::users`], [`Crm::comms`]. Each method is `async`, takes one owned
 //! argument (an id or a request struct) and returns plain serde types; the
 //! Python and Node packages mirror the handles class for class. Every
 //! request type reads JSON with every failing field reported ([`FromJson`]);
@@ -56,6 +56,7 @@
 pub mod analytics;
 pub mod audit;
 pub mod clock;
+pub mod comms;
 pub mod customer;
 pub mod error;
 pub mod events;
@@ -75,5 +76,7 @@ pub use customer::{
     CustomerQuery, CustomerSort, CustomerType, NewCustomer, SortDirection,
 };
 pub use error::{ConflictReason, Error, ErrorCode, ErrorKind, FieldError, FieldErrors, Result};
-pub use facade::{Analytics, Crm, CrmConfig, Customers, Events, Loyalty, MAX_IMPORT_BATCH, Users};
+pub use facade::{
+    Analytics, Comms, Crm, CrmConfig, Customers, Events, Loyalty, MAX_IMPORT_BATCH, Users,
+};
 pub use json::FromJson;

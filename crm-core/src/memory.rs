@@ -26,6 +26,9 @@ use crate::store::{CrmStore, CustomerSlice, CustomerStore, LedgerStore, LedgerTx
 use crate::users::{Role, User, UserChange, UserStore};
 use crate::{Error, Result};
 
+#[path = "memory_comms.rs"]
+mod comms;
+
 #[derive(Debug, Default, Clone)]
 struct State {
     customers: BTreeMap<CustomerId, Customer>,
@@ -44,6 +47,7 @@ struct State {
     events: Vec<OutboxEvent>,
     users: Vec<(User, String)>,
     settings: HashMap<String, String>,
+    comms: comms::CommsState,
 }
 
 impl State {

@@ -115,7 +115,9 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
 
 /// Everything the facade needs from a backend.
 #[async_trait]
-pub trait CrmStore: CustomerStore + LedgerStore + crate::users::UserStore {
+pub trait CrmStore:
+    CustomerStore + LedgerStore + crate::users::UserStore + crate::comms::CommsStore
+{
     /// A short name of the backend (`memory`, `sqlite`, `mysql`).
     fn backend(&self) -> &'static str;
 

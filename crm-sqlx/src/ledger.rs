@@ -65,7 +65,7 @@ macro_rules! impl_ledger_store {
                 })
             }
 
-            fn purchase_from_row(row: &DbRow) -> Result<Purchase> {
+            pub(super) fn purchase_from_row(row: &DbRow) -> Result<Purchase> {
                 Ok(Purchase {
                     id: row.try_get("id").map_err(db_err)?,
                     customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),

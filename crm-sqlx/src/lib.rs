@@ -27,6 +27,8 @@ use crm_core::store::CrmStore;
 use crm_core::{Error, Result};
 
 #[macro_use]
+mod comms;
+#[macro_use]
 mod customers;
 mod error;
 #[macro_use]

@@ -44,6 +44,8 @@ fn last_insert_id(done: &MySqlQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = None;
 const FOR_UPDATE: &str = " FOR UPDATE";
 const INSERT_IGNORE: &str = "INSERT IGNORE";
+/// Concurrent dispatchers claim different recipients instead of queueing.
+const CLAIM_LOCK: &str = " FOR UPDATE SKIP LOCKED";
 /// Stores a setting, replacing any value.
 const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_value) VALUES (?, ?) \
      ON DUPLICATE KEY UPDATE setting_value = VALUES(setting_value)";
@@ -146,6 +148,7 @@ impl MySqlStore {
 impl_customer_store!(MySqlStore, "mysql", MySqlPool);
 impl_ledger_store!(MySqlStore);
 impl_user_store!(MySqlStore);
+impl_comms_store!(MySqlStore);
 
 /// Creates an empty database on the server of `server_url` (any database
 /// path in the URL is ignored for the connection). Used by test harnesses and

@@ -48,6 +48,8 @@ fn last_insert_id(done: &SqliteQueryResult) -> i64 {
 const BEGIN_LOCKED: Option<&str> = Some("BEGIN IMMEDIATE");
 const FOR_UPDATE: &str = "";
 const INSERT_IGNORE: &str = "INSERT OR IGNORE";
+/// One writer at a time (`BEGIN IMMEDIATE`): claims need no row locks.
+const CLAIM_LOCK: &str = "";
 /// Stores a setting, replacing any value.
 const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_value) VALUES (?, ?) \
      ON CONFLICT (setting_key) DO UPDATE SET setting_value = excluded.setting_value";
@@ -163,3 +165,4 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 impl_customer_store!(SqliteStore, "sqlite", SqlitePool);
 impl_ledger_store!(SqliteStore);
 impl_user_store!(SqliteStore);
+impl_comms_store!(SqliteStore);

@@ -10,6 +10,7 @@
 //! missing or unreachable MySQL fails them.
 
 pub mod cases;
+pub mod comms_cases;
 pub mod hardening_cases;
 pub mod harness;
 pub mod import_cases;
@@ -76,6 +77,15 @@ macro_rules! conformance_suite {
             history_import_reruns_skip_what_is_stored,
             history_import_checks_customers,
         );
+        $crate::conformance_suite!(@comms $factory;
+            campaigns_send_once_to_each_consenting_customer,
+            concurrent_dispatchers_send_each_mail_once,
+            interrupted_claims_are_not_sent_again,
+            failed_sends_are_retried_with_backoff,
+            sms_respects_quiet_hours,
+            unsubscribe_links_opt_out_once,
+            templates_and_campaigns_are_checked_when_saved,
+        );
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn random_sequences_keep_the_invariants() {
             let Some(backend) = $factory().await else { return };
@@ -97,6 +107,15 @@ macro_rules! conformance_suite {
             async fn $case() {
                 let Some(backend) = $factory().await else { return };
                 $crate::harness::run(backend, $crate::hardening_cases::$case).await;
+            }
+        )*
+    };
+    (@comms $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::comms_cases::$case).await;
             }
         )*
     };

@@ -669,3 +669,196 @@ impl Users {
         })
     }
 }
+
+/// Customer communications: templates, previews, consent and unsubscribe,
+/// campaigns, the communication log. Campaigns are delivered by a
+/// dispatcher (the example server runs one).
+#[napi]
+pub struct Comms {
+    handle: crm_core::Comms,
+    closed: Closed,
+}
+
+handle!(Comms(crm_core::Comms));
+
+#[napi]
+impl Comms {
+    /// Saves a template; an unknown placeholder rejects with `validation`.
+    #[napi(
+        ts_args_type = "input: NewTemplate",
+        ts_return_type = "Promise<Template>"
+    )]
+    pub fn create_template<'env>(
+        &self,
+        env: &'env Env,
+        input: Value,
+    ) -> Promise<'env, types::Template> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::NewTemplate = read(input)?;
+            out(h?.create_template(input).await?)
+        })
+    }
+
+    /// Every template, newest first.
+    #[napi(ts_return_type = "Promise<Template[]>")]
+    pub fn templates<'env>(&self, env: &'env Env) -> Promise<'env, Vec<types::Template>> {
+        let h = self.open();
+        promise(env, async move { out_all(h?.templates().await?) })
+    }
+
+    /// One template.
+    #[napi(ts_return_type = "Promise<Template>")]
+    pub fn template<'env>(&self, env: &'env Env, id: f64) -> Promise<'env, types::Template> {
+        let h = self.open();
+        promise(env, async move {
+            let id = crate::convert::id("id", id)?;
+            out(h?.template(id).await?)
+        })
+    }
+
+    /// A template rendered for one customer; nothing is sent.
+    #[napi(ts_args_type = "input: Preview", ts_return_type = "Promise<Rendered>")]
+    pub fn preview<'env>(&self, env: &'env Env, input: Value) -> Promise<'env, types::Rendered> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::Preview = read(input)?;
+            out(h?.preview(input).await?)
+        })
+    }
+
+    /// Records an opt-in or opt-out.
+    #[napi(
+        ts_args_type = "input: ConsentChange",
+        ts_return_type = "Promise<ConsentRecord>"
+    )]
+    pub fn set_consent<'env>(
+        &self,
+        env: &'env Env,
+        input: Value,
+    ) -> Promise<'env, types::ConsentRecord> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::ConsentChange = read(input)?;
+            out(h?.set_consent(input).await?)
+        })
+    }
+
+    /// A customer's consent now, with its history.
+    #[napi(ts_return_type = "Promise<CustomerConsent>")]
+    pub fn consent<'env>(
+        &self,
+        env: &'env Env,
+        customer_id: f64,
+    ) -> Promise<'env, types::CustomerConsent> {
+        let h = self.open();
+        promise(env, async move {
+            let id = CustomerId(crate::convert::id("customerId", customer_id)?);
+            out(h?.consent(id).await?)
+        })
+    }
+
+    /// The signed one-click unsubscribe link of a customer on a channel.
+    #[napi(
+        ts_args_type = "customerId: number, channel: 'email' | 'sms', campaignId?: number",
+        ts_return_type = "Promise<string>"
+    )]
+    pub fn unsubscribe_url<'env>(
+        &self,
+        env: &'env Env,
+        customer_id: f64,
+        channel: String,
+        campaign_id: Option<f64>,
+    ) -> Promise<'env, String> {
+        let h = self.open();
+        promise(env, async move {
+            let id = CustomerId(crate::convert::id("customerId", customer_id)?);
+            let channel = crm_core::comms::Channel::parse(&channel).ok_or_else(|| {
+                crm_core::Error::invalid("channel", "one_of", "channel must be email or sms")
+            })?;
+            let campaign = campaign_id
+                .map(|c| crate::convert::id("campaignId", c))
+                .transpose()?;
+            h?.unsubscribe_url(id, channel, campaign).await
+        })
+    }
+
+    /// Opts a customer out through the token of an unsubscribe link.
+    #[napi(ts_return_type = "Promise<ConsentRecord>")]
+    pub fn unsubscribe<'env>(
+        &self,
+        env: &'env Env,
+        token: String,
+    ) -> Promise<'env, types::ConsentRecord> {
+        let h = self.open();
+        promise(env, async move { out(h?.unsubscribe(&token).await?) })
+    }
+
+    /// Creates a draft campaign.
+    #[napi(
+        ts_args_type = "input: NewCampaign",
+        ts_return_type = "Promise<Campaign>"
+    )]
+    pub fn create_campaign<'env>(
+        &self,
+        env: &'env Env,
+        input: Value,
+    ) -> Promise<'env, types::Campaign> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::NewCampaign = read(input)?;
+            out(h?.create_campaign(input).await?)
+        })
+    }
+
+    /// A campaign with its progress.
+    #[napi(ts_return_type = "Promise<Campaign>")]
+    pub fn campaign<'env>(&self, env: &'env Env, id: f64) -> Promise<'env, types::Campaign> {
+        let h = self.open();
+        promise(env, async move {
+            let id = crate::convert::id("id", id)?;
+            out(h?.campaign(id).await?)
+        })
+    }
+
+    /// The newest campaigns.
+    #[napi(ts_return_type = "Promise<Campaign[]>")]
+    pub fn campaigns<'env>(&self, env: &'env Env) -> Promise<'env, Vec<types::Campaign>> {
+        let h = self.open();
+        promise(env, async move { out_all(h?.campaigns().await?) })
+    }
+
+    /// Sends a campaign now, or schedules it (`at`).
+    #[napi(
+        ts_args_type = "input: SendCampaign",
+        ts_return_type = "Promise<Campaign>"
+    )]
+    pub fn send_campaign<'env>(
+        &self,
+        env: &'env Env,
+        input: Value,
+    ) -> Promise<'env, types::Campaign> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::SendCampaign = read(input)?;
+            out(h?.send_campaign(input).await?)
+        })
+    }
+
+    /// One customer's communication log, newest first.
+    #[napi(
+        ts_args_type = "input: CommunicationQuery",
+        ts_return_type = "Promise<Communication[]>"
+    )]
+    pub fn communications<'env>(
+        &self,
+        env: &'env Env,
+        input: Value,
+    ) -> Promise<'env, Vec<types::Communication>> {
+        let h = self.open();
+        promise(env, async move {
+            let input: crm_core::comms::CommunicationQuery = read(input)?;
+            out_all(h?.communications(input).await?)
+        })
+    }
+}

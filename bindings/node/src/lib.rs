@@ -38,7 +38,7 @@ use napi::Env;
 use napi::bindgen_prelude::{PromiseRaw, ToNapiValue};
 use napi_derive::napi;
 
-use crate::handles::{Analytics, Customers, Events, Loyalty, Users};
+use crate::handles::{Analytics, Comms, Customers, Events, Loyalty, Users};
 
 /// What a call hands back to JavaScript: a Promise of `T`.
 pub type Promise<'env, T> = napi::Result<PromiseRaw<'env, T>>;
@@ -201,5 +201,11 @@ impl Crm {
     #[napi(getter)]
     pub fn users(&self) -> Users {
         Users::new(self.crm.users(), self.closed.clone())
+    }
+
+    /// Customer communications: templates, consent, campaigns, the log.
+    #[napi(getter)]
+    pub fn comms(&self) -> Comms {
+        Comms::new(self.crm.comms(), self.closed.clone())
     }
 }

@@ -382,6 +382,118 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+/// A message template (immutable once saved).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub id: i64,
+    pub name: String,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    #[napi(ts_type = "'id' | 'en'")]
+    pub locale: String,
+    pub subject: Option<String>,
+    pub text: String,
+    pub html: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+}
+
+/// A template rendered for one customer (`comms.preview`).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rendered {
+    pub subject: Option<String>,
+    pub text: String,
+    /// Every value HTML-escaped.
+    pub html: Option<String>,
+}
+
+/// One opt-in or opt-out of a customer's consent history.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRecord {
+    pub id: i64,
+    pub customer_id: i64,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    pub granted: bool,
+    pub source: String,
+    pub recorded_by: Option<String>,
+    pub recorded_at: String,
+}
+
+/// A customer's consent now, with its history.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerConsent {
+    pub customer_id: i64,
+    pub email: bool,
+    pub sms: bool,
+    pub history: Vec<ConsentRecord>,
+}
+
+/// Recipients of a campaign by status.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignProgress {
+    pub recipients: i64,
+    pub pending: i64,
+    pub sending: i64,
+    pub sent: i64,
+    pub skipped: i64,
+    pub failed: i64,
+}
+
+/// A campaign with its progress.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Campaign {
+    pub id: i64,
+    pub name: String,
+    pub template_id: i64,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    /// `{ segment }`, `{ tier }`, `{ tag }` or `{ filter }`.
+    #[napi(ts_type = "CampaignTarget")]
+    pub target: Value,
+    #[napi(ts_type = "'defer' | 'skip'")]
+    pub quiet_hours: String,
+    #[napi(ts_type = "'draft' | 'scheduled' | 'sending' | 'done'")]
+    pub status: String,
+    pub scheduled_at: Option<String>,
+    pub created_by: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub progress: CampaignProgress,
+}
+
+/// One entry of the communication log: a send, a skip or a failure.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Communication {
+    pub id: i64,
+    pub customer_id: i64,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    pub template_id: Option<i64>,
+    pub campaign_id: Option<i64>,
+    #[napi(ts_type = "'sent' | 'skipped' | 'failed'")]
+    pub status: String,
+    pub reason: Option<String>,
+    pub subject: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub sent_date: String,
+}
+
 // --- Requests (TypeScript shapes; read at run time by the core) -----------
 
 /// Options of `Crm.connect`.
@@ -603,4 +715,83 @@ pub struct ChangePassword {
 pub struct ResetPassword {
     pub id: i64,
     pub new_password: String,
+}
+
+/// `comms.createTemplate`. Placeholders: `{customer_name}`,
+/// `{customer_code}`, `{loyalty_points}`, `{last_purchase}`,
+/// `{last_purchase_amount}`, `{tier}`, `{points_expiring}`,
+/// `{unsubscribe_url}`; an unknown one rejects with `validation`.
+#[napi(object, object_from_js = false)]
+pub struct NewTemplate {
+    pub name: String,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    #[napi(ts_type = "'id' | 'en'")]
+    pub locale: String,
+    /// Required for email.
+    pub subject: Option<String>,
+    /// The plain-text body (always required).
+    pub text: String,
+    /// Email only; values are HTML-escaped.
+    pub html: Option<String>,
+}
+
+/// `comms.setConsent`: one opt-in or opt-out, appended to the history.
+#[napi(object, object_from_js = false)]
+pub struct ConsentChange {
+    pub customer_id: i64,
+    #[napi(ts_type = "'email' | 'sms'")]
+    pub channel: String,
+    pub granted: bool,
+    /// Where the answer came from (`till`, `web_form`, ...).
+    pub source: String,
+}
+
+/// Who a campaign goes to (active customers only).
+#[napi(object, object_from_js = false)]
+pub struct CampaignTarget {
+    /// An RFM segment (`CHAMPION`, ..., or a detailed one such as `at_risk`).
+    pub segment: Option<String>,
+    /// A loyalty tier by name.
+    pub tier: Option<String>,
+    pub tag: Option<String>,
+    /// Customer fields: `customerType`, `tag`, `q`, `createdFrom`, `createdTo`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub filter: Option<Value>,
+}
+
+/// `comms.createCampaign`.
+#[napi(object, object_from_js = false)]
+pub struct NewCampaign {
+    pub name: String,
+    pub template_id: i64,
+    /// Exactly one of `segment`, `tier`, `tag`, `filter`.
+    pub target: CampaignTarget,
+    /// SMS in quiet hours: `defer` (default) or `skip`.
+    #[napi(ts_type = "'defer' | 'skip'")]
+    pub quiet_hours: Option<String>,
+}
+
+/// `comms.sendCampaign`: now, or at `at`.
+#[napi(object, object_from_js = false)]
+pub struct SendCampaign {
+    pub campaign_id: i64,
+    /// ISO-8601; absent or past: now.
+    pub at: Option<String>,
+}
+
+/// `comms.communications`: a page of one customer's log, newest first.
+#[napi(object, object_from_js = false)]
+pub struct CommunicationQuery {
+    pub customer_id: i64,
+    /// Entries older than this id.
+    pub before: Option<i64>,
+    pub limit: Option<u32>,
+}
+
+/// `comms.preview`.
+#[napi(object, object_from_js = false)]
+pub struct Preview {
+    pub template_id: i64,
+    pub customer_id: i64,
 }

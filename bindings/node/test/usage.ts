@@ -1,6 +1,6 @@
 // Type-checked against the committed index.d.ts (`npm run typecheck`): the
 // README's example and the shapes a backend relies on. Never run.
-import { Crm, type Customer, type CustomerScore, type OutboxEvent, type PointsApplied } from '..'
+import { Crm, type Campaign, type Communication, type Customer, type CustomerScore, type OutboxEvent, type PointsApplied, type Template } from '..'
 
 async function pos(): Promise<void> {
   const crm = await Crm.connect('sqlite:///var/lib/pos/crm.db', { maxConnections: 8, acquireTimeoutMs: 5000 })
@@ -41,6 +41,18 @@ async function pos(): Promise<void> {
     const segment: 'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST' = scores[0].segment
     console.log(churn, segment, scores[0].T)
   }
+  const template: Template = await crm.comms.createTemplate({
+    name: 'Poin',
+    channel: 'email',
+    locale: 'id',
+    subject: 'Poin Anda, {customer_name}',
+    text: 'Halo {customer_name}: {loyalty_points}',
+  })
+  await crm.comms.setConsent({ customerId: id, channel: 'email', granted: true, source: 'till' })
+  const campaign: Campaign = await crm.comms.createCampaign({ name: 'Dec', templateId: template.id, target: { segment: 'CHAMPION' } })
+  const progress: number = (await crm.comms.sendCampaign({ campaignId: campaign.id })).progress.sent
+  const log: Communication[] = await crm.comms.communications({ customerId: id })
+  console.log(progress, log.length)
   const manager = crm.actingAs({ user: 'ana@example.com', role: 'manager' })
   await manager.customers.update({ id, email: null })
   await crm.close()

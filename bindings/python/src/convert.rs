@@ -295,5 +295,10 @@ enum_as_name!(
     crm_core::analytics::ChurnRisk,
     crm_core::analytics::ChurnMethod,
     crm_core::analytics::PeriodUnit,
-    crm_core::users::Role
+    crm_core::users::Role,
+    crm_core::comms::Channel,
+    crm_core::comms::Locale,
+    crm_core::comms::CampaignStatus,
+    crm_core::comms::CommunicationStatus,
+    crm_core::comms::QuietHoursPolicy
 );

@@ -5,8 +5,8 @@ use pyo3::prelude::*;
 
 use crate::error::IntoPyResult;
 use crate::handles::{
-    Analytics, AsyncAnalytics, AsyncCustomers, AsyncEvents, AsyncLoyalty, AsyncUsers, Customers,
-    Events, Loyalty, Users,
+    Analytics, AsyncAnalytics, AsyncComms, AsyncCustomers, AsyncEvents, AsyncLoyalty, AsyncUsers,
+    Comms, Customers, Events, Loyalty, Users,
 };
 use crate::runtime::{ProcessGuard, awaitable, block_on};
 
@@ -158,6 +158,15 @@ impl Crm {
         }
     }
 
+    /// Customer communications.
+    #[getter]
+    fn comms(&self) -> Comms {
+        Comms {
+            handle: self.crm.comms(),
+            guard: self.guard,
+        }
+    }
+
     fn __repr__(&self) -> String {
         format!("<crm_sdk.Crm backend={:?}>", self.crm.backend())
     }
@@ -256,6 +265,15 @@ impl AsyncCrm {
     fn users(&self) -> AsyncUsers {
         AsyncUsers {
             handle: self.crm.users(),
+            guard: self.guard,
+        }
+    }
+
+    /// Customer communications.
+    #[getter]
+    fn comms(&self) -> AsyncComms {
+        AsyncComms {
+            handle: self.crm.comms(),
             guard: self.guard,
         }
     }

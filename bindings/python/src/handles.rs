@@ -10,6 +10,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use crm_core::comms::{
+    Channel, CommunicationQuery, ConsentChange, NewCampaign, NewTemplate, Preview, SendCampaign,
+};
 use crm_core::error::FieldErrors;
 use crm_core::users::{ChangePassword, Credentials, NewUser, ResetPassword, SetRole};
 use crm_core::{CustomerId, CustomerPatch, FromJson, UpdateCustomer};
@@ -21,9 +24,10 @@ use crate::convert::{kwargs_to_json, row_to_json};
 use crate::error::IntoPyResult;
 use crate::frames::scores_frame;
 use crate::records::{
-    AnalyticsModel, AuditEntry, BalanceCheck, Customer, CustomerPage, CustomerScore, ExpiryRun,
-    FittedAnalytics, LoyaltySummary, MergeResult, OutboxEvent, PointsApplied, PointsBalance,
-    Purchase, PurchaseImportReport, PurchaseRecorded, RefundRecorded, SegmentTotal, User,
+    AnalyticsModel, AuditEntry, BalanceCheck, Campaign, Communication, ConsentRecord, Customer,
+    CustomerConsent, CustomerPage, CustomerScore, ExpiryRun, FittedAnalytics, LoyaltySummary,
+    MergeResult, OutboxEvent, PointsApplied, PointsBalance, Purchase, PurchaseImportReport,
+    PurchaseRecorded, RefundRecorded, Rendered, SegmentTotal, Template, User,
 };
 use crate::runtime::{ProcessGuard, awaitable, block_on};
 
@@ -511,6 +515,104 @@ api! {
     };
 }
 
+api! {
+    /// Customer communications: templates, previews, consent and
+    /// unsubscribe, campaigns, the communication log. Campaigns are
+    /// delivered by a dispatcher (the example server runs one).
+    Comms, AsyncComms, crm_core::Comms;
+
+    /// Saves a template (`name`, `channel`, `locale`, `subject`, `text`,
+    /// `html`); an unknown placeholder is a `ValidationError`.
+    [**fields]
+    fn create_template(; **fields) -> Template = |h: crm_core::Comms, f| {
+        let input: NewTemplate = read(f)?;
+        op(async move { h.create_template(input).await }, Template)
+    };
+
+    /// Every template, newest first.
+    []
+    fn templates() -> Vec<Template> = |h: crm_core::Comms| {
+        op(async move { h.templates().await }, |v: Vec<_>| v.into_iter().map(Template).collect::<Vec<_>>())
+    };
+
+    /// One template.
+    [id, /]
+    fn template(id: i64) -> Template = |h: crm_core::Comms, id| {
+        op(async move { h.template(id).await }, Template)
+    };
+
+    /// A template rendered for one customer; nothing is sent.
+    [template_id, customer_id]
+    fn preview(template_id: i64, customer_id: i64) -> Rendered = |h: crm_core::Comms, t, c| {
+        let request = Preview { template_id: t, customer_id: CustomerId(c) };
+        op(async move { h.preview(request).await }, Rendered)
+    };
+
+    /// Records an opt-in or opt-out (`channel`, `granted`, `source`).
+    [customer_id, /, **fields]
+    fn set_consent(customer_id: i64; **fields) -> ConsentRecord = |h: crm_core::Comms, id, f| {
+        let change = ConsentChange::from_json_for(CustomerId(id), kwargs_to_json(f)?).py()?;
+        op(async move { h.set_consent(change).await }, ConsentRecord)
+    };
+
+    /// A customer's consent now, with its history.
+    [customer_id, /]
+    fn consent(customer_id: i64) -> CustomerConsent = |h: crm_core::Comms, id| {
+        op(async move { h.consent(CustomerId(id)).await }, CustomerConsent)
+    };
+
+    /// The signed one-click unsubscribe link of a customer on a channel.
+    [customer_id, channel, campaign_id = None]
+    fn unsubscribe_url(customer_id: i64, channel: String, campaign_id: Option<i64>) -> String = |h: crm_core::Comms, id, channel: String, campaign| {
+        let channel = Channel::parse(&channel).ok_or_else(|| {
+            crm_core::Error::invalid("channel", "one_of", "channel must be email or sms")
+        }).py()?;
+        op(async move { h.unsubscribe_url(CustomerId(id), channel, campaign).await }, |s: String| s)
+    };
+
+    /// Opts a customer out through the token of an unsubscribe link.
+    [token, /]
+    fn unsubscribe(token: String) -> ConsentRecord = |h: crm_core::Comms, token: String| {
+        op(async move { h.unsubscribe(&token).await }, ConsentRecord)
+    };
+
+    /// Creates a draft campaign (`name`, `template_id`, `target`:
+    /// `{"segment": ...}`, `{"tier": ...}`, `{"tag": ...}` or
+    /// `{"filter": {...}}`; `quiet_hours`: `defer` or `skip`).
+    [**fields]
+    fn create_campaign(; **fields) -> Campaign = |h: crm_core::Comms, f| {
+        let input: NewCampaign = read(f)?;
+        op(async move { h.create_campaign(input).await }, Campaign)
+    };
+
+    /// A campaign with its progress.
+    [id, /]
+    fn campaign(id: i64) -> Campaign = |h: crm_core::Comms, id| {
+        op(async move { h.campaign(id).await }, Campaign)
+    };
+
+    /// The newest campaigns.
+    []
+    fn campaigns() -> Vec<Campaign> = |h: crm_core::Comms| {
+        op(async move { h.campaigns().await }, |v: Vec<_>| v.into_iter().map(Campaign).collect::<Vec<_>>())
+    };
+
+    /// Sends a campaign now, or at `at` (a datetime or ISO-8601 string).
+    [id, /, **fields]
+    fn send_campaign(id: i64; **fields) -> Campaign = |h: crm_core::Comms, id, f| {
+        let request = SendCampaign::from_json_for(id, kwargs_to_json(f)?).py()?;
+        op(async move { h.send_campaign(request).await }, Campaign)
+    };
+
+    /// One customer's communication log, newest first: entries older than
+    /// the id `before`, at most `limit`.
+    [customer_id, /, *, before = None, limit = None]
+    fn communications(customer_id: i64, before: Option<i64>, limit: Option<u32>) -> Vec<Communication> = |h: crm_core::Comms, id, before, limit| {
+        let query = CommunicationQuery { customer_id: CustomerId(id), before, limit };
+        op(async move { h.communications(query).await }, |v: Vec<_>| v.into_iter().map(Communication).collect::<Vec<_>>())
+    };
+}
+
 /// Scores of every customer, a DataFrame of at most `batch_size` rows per
 /// step; memory stays bounded whatever the number of customers. Iterate it
 /// (`for frame in batches`), or `async for` from `AsyncAnalytics`.
@@ -659,6 +761,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<AsyncEvents>()?;
     m.add_class::<Users>()?;
     m.add_class::<AsyncUsers>()?;
+    m.add_class::<Comms>()?;
+    m.add_class::<AsyncComms>()?;
     m.add_class::<ScoreBatches>()?;
     m.add_class::<EventFollower>()?;
     Ok(())

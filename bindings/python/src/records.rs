@@ -573,6 +573,159 @@ record! {
     repr: [id, action, actor, customer_id]
 }
 
+record! {
+    /// A message template (immutable once saved).
+    Template(crm_core::comms::Template) {
+        /// Its id.
+        id => |t| t.id,
+        /// A name for people.
+        name => |t| t.name,
+        /// `email` or `sms`.
+        channel => |t| t.channel,
+        /// `id` (Indonesian) or `en`.
+        locale => |t| t.locale,
+        /// The subject (email).
+        subject => |t| t.subject,
+        /// The plain-text body.
+        text => |t| t.text,
+        /// The HTML body (email).
+        html => |t| t.html,
+        /// Who saved it.
+        created_by => |t| t.created_by,
+        /// When (UTC).
+        created_at => |t| t.created_at,
+    }
+    repr: [id, name, channel, locale]
+}
+
+record! {
+    /// A template rendered for one customer.
+    Rendered(crm_core::comms::Rendered) {
+        /// The subject (email).
+        subject => |r| r.subject,
+        /// The plain-text body.
+        text => |r| r.text,
+        /// The HTML body, every value escaped (email).
+        html => |r| r.html,
+    }
+    repr: [subject]
+}
+
+record! {
+    /// One opt-in or opt-out of a customer's consent history.
+    ConsentRecord(crm_core::comms::ConsentRecord) {
+        /// Increasing id.
+        id => |r| r.id,
+        /// The customer.
+        customer_id => |r| r.customer_id,
+        /// `email` or `sms`.
+        channel => |r| r.channel,
+        /// Opted in (`True`) or out.
+        granted => |r| r.granted,
+        /// Where the answer came from.
+        source => |r| r.source,
+        /// Who recorded it.
+        recorded_by => |r| r.recorded_by,
+        /// When (UTC).
+        recorded_at => |r| r.recorded_at,
+    }
+    repr: [id, customer_id, channel, granted]
+}
+
+record! {
+    /// A customer's consent now, and its history.
+    CustomerConsent(crm_core::comms::CustomerConsent) {
+        /// The customer.
+        customer_id => |c| c.customer_id,
+        /// May receive email.
+        email => |c| c.email,
+        /// May receive SMS.
+        sms => |c| c.sms,
+        /// Every record, oldest first.
+        history => |c| c.history,
+    }
+    repr: [customer_id, email, sms]
+}
+
+record! {
+    /// Recipients of a campaign by status.
+    CampaignProgress(crm_core::comms::CampaignProgress) {
+        /// Every recipient.
+        recipients => |p| p.recipients,
+        /// Waiting (new, deferred, to retry).
+        pending => |p| p.pending,
+        /// Claimed by a sender now.
+        sending => |p| p.sending,
+        /// Sent.
+        sent => |p| p.sent,
+        /// Skipped (no consent, no address, quiet hours, inactive).
+        skipped => |p| p.skipped,
+        /// Failed for good.
+        failed => |p| p.failed,
+    }
+    repr: [recipients, sent, skipped, failed]
+}
+
+record! {
+    /// A campaign with its progress.
+    Campaign(crm_core::comms::Campaign) {
+        /// Its id.
+        id => |c| c.id,
+        /// A name for people.
+        name => |c| c.name,
+        /// The template it sends.
+        template_id => |c| c.template_id,
+        /// `email` or `sms`.
+        channel => |c| c.channel,
+        /// Who gets it: `{"segment": ...}`, `{"tier": ...}`, `{"tag": ...}` or `{"filter": {...}}`.
+        target => |c| serde_json::to_value(&c.target).unwrap_or_default(),
+        /// SMS in quiet hours: `defer` or `skip`.
+        quiet_hours => |c| c.quiet_hours,
+        /// `draft`, `scheduled`, `sending` or `done`.
+        status => |c| c.status,
+        /// When sending starts.
+        scheduled_at => |c| c.scheduled_at,
+        /// Who created it.
+        created_by => |c| c.created_by,
+        /// When (UTC).
+        created_at => |c| c.created_at,
+        /// When sending began.
+        started_at => |c| c.started_at,
+        /// When the last recipient was settled.
+        finished_at => |c| c.finished_at,
+        /// Recipients by status.
+        progress => |c| c.progress,
+    }
+    repr: [id, name, status]
+}
+
+record! {
+    /// One entry of the communication log: a send, a skip or a failure.
+    Communication(crm_core::comms::Communication) {
+        /// Increasing id.
+        id => |c| c.id,
+        /// The customer.
+        customer_id => |c| c.customer_id,
+        /// `email` or `sms`.
+        channel => |c| c.channel,
+        /// The template used.
+        template_id => |c| c.template_id,
+        /// The campaign.
+        campaign_id => |c| c.campaign_id,
+        /// `sent`, `skipped` or `failed`.
+        status => |c| c.status,
+        /// Why skipped or failed.
+        reason => |c| c.reason,
+        /// The subject (email) or the start of the SMS.
+        subject => |c| c.subject,
+        /// The provider's message id.
+        provider_message_id => |c| c.provider_message_id,
+        /// When (UTC).
+        sent_date => |c| c.sent_date,
+    }
+    repr: [id, customer_id, channel, status]
+}
+
 /// Registers the record classes.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Address>()?;
@@ -599,5 +752,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<OutboxEvent>()?;
     m.add_class::<User>()?;
     m.add_class::<AuditEntry>()?;
+    m.add_class::<Template>()?;
+    m.add_class::<Rendered>()?;
+    m.add_class::<ConsentRecord>()?;
+    m.add_class::<CustomerConsent>()?;
+    m.add_class::<CampaignProgress>()?;
+    m.add_class::<Campaign>()?;
+    m.add_class::<Communication>()?;
     Ok(())
 }

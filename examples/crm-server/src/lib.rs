@@ -11,6 +11,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cache;
+pub mod comms;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub events: Arc<events::EventHub>,
     /// The Redis cache, when `REDIS_URL` is set.
     pub cache: Option<Arc<cache::Cache>>,
+    /// Wakes this process's campaign dispatcher (a campaign was sent).
+    pub dispatch_wake: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -84,6 +87,7 @@ impl AppState {
             metrics: metrics::Metrics::new(),
             events: Arc::new(events::EventHub::new(events)),
             cache: cache.map(Arc::new),
+            dispatch_wake: Default::default(),
         })
     }
 }

@@ -8,7 +8,9 @@
 //! password printed once; `CRM_CORS_ORIGINS`, `CRM_LOG_FORMAT=json`,
 //! `CRM_DB_MAX_CONNECTIONS`, `CRM_DB_ACQUIRE_TIMEOUT_SECS`; `REDIS_URL` for
 //! the customer cache and cross-process event wake-ups, `CRM_REDIS_PREFIX`
-//! for its keys, default `crm:`). Stops on Ctrl-C or SIGTERM after the
+//! for its keys, default `crm:`; `CRM_PUBLIC_URL`, `CRM_SMTP_URL`,
+//! `CRM_MAIL_FROM`, `CRM_SMS_*` and `CRM_MAIL_PER_SECOND` for
+//! communications, see the README). Stops on Ctrl-C or SIGTERM after the
 //! requests in flight.
 
 use crm_server::AppState;
@@ -43,6 +45,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         options.acquire_timeout = std::time::Duration::from_secs(n);
     }
     let crm = crm_core::Crm::from_arc(crm_sqlx::connect_with(&url, options).await?);
+    // Communications: CRM_PUBLIC_URL for unsubscribe links (default
+    // http://<CRM_BIND>); transports from CRM_SMTP_URL, CRM_MAIL_FROM and
+    // CRM_SMS_* (see crm_comms::Transports::from_env).
+    let mut config = crm.config().clone();
+    config.comms.public_url =
+        std::env::var("CRM_PUBLIC_URL").unwrap_or_else(|_| format!("http://{bind}"));
+    // CRM_CLAIM_LEASE_SECS: after how long a recipient claimed by a process
+    // that died is settled as interrupted (default 300).
+    if let Some(n) = std::env::var("CRM_CLAIM_LEASE_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+    {
+        config.comms.claim_lease_secs = n;
+    }
+    let crm = crm.with_config(config)?;
+    let transports = crm_comms::Transports::from_env()?;
     let secret = crm_server::jwt_secret(&crm, std::env::var("CRM_JWT_SECRET").ok(), &url).await?;
     let admin = crm_server::bootstrap_admin(
         &crm,
@@ -152,6 +170,28 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         trusted_proxies,
     );
     crm_server::events::EventHub::start(&state);
+    // CRM_MAIL_PER_SECOND (default 1000), CRM_SMS_PER_SECOND (default 20),
+    // CRM_DISPATCH_CONCURRENCY (default 16): per process.
+    let dispatch_defaults = crm_core::comms::DispatchOptions::default();
+    let per_second = |name: &str, default: Option<u32>| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u32>().ok())
+            .map_or(default, |n| (n > 0).then_some(n))
+    };
+    crm_server::comms::spawn_dispatcher(
+        &state,
+        &transports,
+        crm_core::comms::DispatchOptions {
+            email_per_second: per_second("CRM_MAIL_PER_SECOND", dispatch_defaults.email_per_second),
+            sms_per_second: per_second("CRM_SMS_PER_SECOND", dispatch_defaults.sms_per_second),
+            concurrency: std::env::var("CRM_DISPATCH_CONCURRENCY")
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(dispatch_defaults.concurrency),
+            ..dispatch_defaults
+        },
+    );
     let app = crm_server::app_with(state, options);
     // On SIGTERM: stop accepting, let requests in flight finish, but not
     // for longer than the deadline (a WebSocket would keep it open forever).

@@ -173,6 +173,7 @@ pub struct E500(#[to_schema] pub ErrorEnvelope);
         (name = "loyalty", description = "Purchases, refunds and the points ledger"),
         (name = "analytics", description = "RFM segments, lifetime value, churn"),
         (name = "realtime", description = "Tickets for the WebSocket of events at /crm-updates"),
+        (name = "communications", description = "Templates, campaigns, consent, the communication log and unsubscribe"),
         (name = "operations", description = "Health, metrics, this document")
     )
 )]

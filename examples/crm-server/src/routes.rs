@@ -72,6 +72,26 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(customer_analytics))
         .routes(routes!(segments))
         .routes(routes!(refit))
+        .routes(routes!(
+            crate::comms::create_template,
+            crate::comms::list_templates
+        ))
+        .routes(routes!(crate::comms::preview))
+        .routes(routes!(
+            crate::comms::create_campaign,
+            crate::comms::list_campaigns
+        ))
+        .routes(routes!(crate::comms::get_campaign))
+        .routes(routes!(crate::comms::send_campaign))
+        .routes(routes!(crate::comms::communications))
+        .routes(routes!(
+            crate::comms::get_consent,
+            crate::comms::put_consent
+        ))
+        .routes(routes!(
+            crate::comms::unsubscribe_page,
+            crate::comms::unsubscribe_post
+        ))
         .routes(routes!(openapi_json))
 }
 
