@@ -52,6 +52,40 @@ export declare class Analytics {
 }
 
 /**
+ * Customer communications: templates, previews, consent and unsubscribe,
+ * campaigns, the communication log. Campaigns are delivered by a
+ * dispatcher (the example server runs one).
+ */
+export declare class Comms {
+  /** Saves a template; an unknown placeholder rejects with `validation`. */
+  createTemplate(input: NewTemplate): Promise<Template>
+  /** Every template, newest first. */
+  templates(): Promise<Template[]>
+  /** One template. */
+  template(id: number): Promise<Template>
+  /** A template rendered for one customer; nothing is sent. */
+  preview(input: Preview): Promise<Rendered>
+  /** Records an opt-in or opt-out. */
+  setConsent(input: ConsentChange): Promise<ConsentRecord>
+  /** A customer's consent now, with its history. */
+  consent(customerId: number): Promise<CustomerConsent>
+  /** The signed one-click unsubscribe link of a customer on a channel. */
+  unsubscribeUrl(customerId: number, channel: 'email' | 'sms', campaignId?: number): Promise<string>
+  /** Opts a customer out through the token of an unsubscribe link. */
+  unsubscribe(token: string): Promise<ConsentRecord>
+  /** Creates a draft campaign. */
+  createCampaign(input: NewCampaign): Promise<Campaign>
+  /** A campaign with its progress. */
+  campaign(id: number): Promise<Campaign>
+  /** The newest campaigns. */
+  campaigns(): Promise<Campaign[]>
+  /** Sends a campaign now, or schedules it (`at`). */
+  sendCampaign(input: SendCampaign): Promise<Campaign>
+  /** One customer's communication log, newest first. */
+  communications(input: CommunicationQuery): Promise<Communication[]>
+}
+
+/**
  * A connection to a CRM store, handing out one handle per area:
  * `customers`, `loyalty`, `analytics`, `events`, `users`.
  */
@@ -93,6 +127,8 @@ export declare class Crm {
   get events(): Events
   /** Staff users (logins and roles). */
   get users(): Users
+  /** Customer communications: templates, consent, campaigns, the log. */
+  get comms(): Comms
 }
 
 /** Customers: create, import, read, update, deactivate, list, merge. */
@@ -305,11 +341,72 @@ export interface BalanceCheck {
   consistent: boolean
 }
 
+/** A campaign with its progress. */
+export interface Campaign {
+  id: number
+  name: string
+  templateId: number
+  channel: 'email' | 'sms'
+  /** `{ segment }`, `{ tier }`, `{ tag }` or `{ filter }`. */
+  target: CampaignTarget
+  quietHours: 'defer' | 'skip'
+  status: 'draft' | 'scheduled' | 'sending' | 'done'
+  scheduledAt?: string
+  createdBy?: string
+  createdAt: string
+  startedAt?: string
+  finishedAt?: string
+  progress: CampaignProgress
+}
+
+/** Recipients of a campaign by status. */
+export interface CampaignProgress {
+  recipients: number
+  pending: number
+  sending: number
+  sent: number
+  skipped: number
+  failed: number
+}
+
+/** Who a campaign goes to (active customers only). */
+export interface CampaignTarget {
+  /** An RFM segment (`CHAMPION`, ..., or a detailed one such as `at_risk`). */
+  segment?: string
+  /** A loyalty tier by name. */
+  tier?: string
+  tag?: string
+  /** Customer fields: `customerType`, `tag`, `q`, `createdFrom`, `createdTo`. */
+  filter?: Record<string, unknown>
+}
+
 /** `users.changePassword`: the user proves the current password. */
 export interface ChangePassword {
   id: number
   currentPassword: string
   newPassword: string
+}
+
+/** One entry of the communication log: a send, a skip or a failure. */
+export interface Communication {
+  id: number
+  customerId: number
+  channel: 'email' | 'sms'
+  templateId?: number
+  campaignId?: number
+  status: 'sent' | 'skipped' | 'failed'
+  reason?: string
+  subject?: string
+  providerMessageId?: string
+  sentDate: string
+}
+
+/** `comms.communications`: a page of one customer's log, newest first. */
+export interface CommunicationQuery {
+  customerId: number
+  /** Entries older than this id. */
+  before?: number
+  limit?: number
 }
 
 /** Options of `Crm.connect`. */
@@ -325,6 +422,26 @@ export interface ConnectOptions {
   acquireTimeoutMs?: number
   /** Apply pending migrations on connect (default true). */
   migrate?: boolean
+}
+
+/** `comms.setConsent`: one opt-in or opt-out, appended to the history. */
+export interface ConsentChange {
+  customerId: number
+  channel: 'email' | 'sms'
+  granted: boolean
+  /** Where the answer came from (`till`, `web_form`, ...). */
+  source: string
+}
+
+/** One opt-in or opt-out of a customer's consent history. */
+export interface ConsentRecord {
+  id: number
+  customerId: number
+  channel: 'email' | 'sms'
+  granted: boolean
+  source: string
+  recordedBy?: string
+  recordedAt: string
 }
 
 /** `users.authenticate`. */
@@ -360,6 +477,14 @@ export interface Customer {
   version: number
   createdAt: string
   updatedAt: string
+}
+
+/** A customer's consent now, with its history. */
+export interface CustomerConsent {
+  customerId: number
+  email: boolean
+  sms: boolean
+  history: Array<ConsentRecord>
 }
 
 /** A page of customers; `nextCursor` continues a keyset listing. */
@@ -514,6 +639,16 @@ export interface MergeResult {
   replayed: boolean
 }
 
+/** `comms.createCampaign`. */
+export interface NewCampaign {
+  name: string
+  templateId: number
+  /** Exactly one of `segment`, `tier`, `tag`, `filter`. */
+  target: CampaignTarget
+  /** SMS in quiet hours: `defer` (default) or `skip`. */
+  quietHours?: 'defer' | 'skip'
+}
+
 /** A new customer (`customers.create`, rows of `customers.import`). */
 export interface NewCustomer {
   /** 2 to 100 characters. */
@@ -542,6 +677,24 @@ export interface NewPurchase {
   totalAmount: string | number
   /** ISO 4217; default the programme's currency. */
   currency?: string
+}
+
+/**
+ * `comms.createTemplate`. Placeholders: `{customer_name}`,
+ * `{customer_code}`, `{loyalty_points}`, `{last_purchase}`,
+ * `{last_purchase_amount}`, `{tier}`, `{points_expiring}`,
+ * `{unsubscribe_url}`; an unknown one rejects with `validation`.
+ */
+export interface NewTemplate {
+  name: string
+  channel: 'email' | 'sms'
+  locale: 'id' | 'en'
+  /** Required for email. */
+  subject?: string
+  /** The plain-text body (always required). */
+  text: string
+  /** Email only; values are HTML-escaped. */
+  html?: string
 }
 
 /** `users.create`. */
@@ -595,6 +748,12 @@ export interface PointsRequest {
   referenceId: string
   /** Who asks (caps per role); default the `Crm`'s actor. */
   actor?: Actor
+}
+
+/** `comms.preview`. */
+export interface Preview {
+  templateId: number
+  customerId: number
 }
 
 /** A purchase (one receipt of one store). */
@@ -663,6 +822,14 @@ export interface RefundRequest {
   amount: string | number
 }
 
+/** A template rendered for one customer (`comms.preview`). */
+export interface Rendered {
+  subject?: string
+  text: string
+  /** Every value HTML-escaped. */
+  html?: string
+}
+
 /** `users.resetPassword`: an administrator sets a password. */
 export interface ResetPassword {
   id: number
@@ -693,6 +860,13 @@ export interface SegmentTotal {
   totalLifetimeValue: string
 }
 
+/** `comms.sendCampaign`: now, or at `at`. */
+export interface SendCampaign {
+  campaignId: number
+  /** ISO-8601; absent or past: now. */
+  at?: string
+}
+
 /** `users.setRole`. */
 export interface SetRole {
   id: number
@@ -713,6 +887,19 @@ export interface SubscribeOptions {
    * (default 200).
    */
   pollMs?: number
+}
+
+/** A message template (immutable once saved). */
+export interface Template {
+  id: number
+  name: string
+  channel: 'email' | 'sms'
+  locale: 'id' | 'en'
+  subject?: string
+  text: string
+  html?: string
+  createdBy?: string
+  createdAt: string
 }
 
 /**

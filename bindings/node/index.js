@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Analytics = nativeBinding.Analytics
+module.exports.Comms = nativeBinding.Comms
 module.exports.Crm = nativeBinding.Crm
 module.exports.Customers = nativeBinding.Customers
 module.exports.Events = nativeBinding.Events
