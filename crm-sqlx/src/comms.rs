@@ -18,7 +18,7 @@ macro_rules! impl_comms_store {
             use crm_core::loyalty::{LoyaltyAccount, Purchase};
             use crm_core::{Error, Result};
             use sqlx::{QueryBuilder, Row};
-            use $crate::error::{corrupt, db_err, is_foreign_key_violation};
+            use $crate::error::{corrupt, db_err, is_foreign_key_violation, retry_conflicts};
             use $crate::ledger::PURCHASE_COLUMNS;
 
             const TEMPLATE_COLUMNS: &str =
@@ -186,6 +186,236 @@ macro_rules! impl_comms_store {
                 async fn with_progress(&self, mut c: Campaign) -> Result<Campaign> {
                     c.progress = self.progress(c.id).await?;
                     Ok(c)
+                }
+
+                async fn add_recipients_once(
+                    &self,
+                    campaign: i64,
+                    channel: Channel,
+                    customers: &[CustomerId],
+                    now: DateTime<Utc>,
+                ) -> Result<u64> {
+                    if customers.is_empty() {
+                        return Ok(0);
+                    }
+                    let _gate = self.gate().await;
+                    let mut qb = QueryBuilder::<Db>::new(format!(
+                        "{INSERT_IGNORE} INTO campaign_recipients (campaign_id, customer_id, channel, status, attempts, \
+                         next_attempt_at, updated_at) "
+                    ));
+                    qb.push_values(customers, |mut b, c| {
+                        b.push_bind(campaign)
+                            .push_bind(c.0)
+                            .push_bind(channel.as_str())
+                            .push_bind("pending")
+                            .push_bind(0i32)
+                            .push_bind(ts(now))
+                            .push_bind(ts(now));
+                    });
+                    let done = qb.build().execute(&self.pool).await.map_err(db_err)?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn claim_recipients_once(
+                    &self,
+                    claim: &str,
+                    now: DateTime<Utc>,
+                    lease_until: DateTime<Utc>,
+                    limit: u32,
+                ) -> Result<Vec<Recipient>> {
+                    let sending: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE status = 'sending'")
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    if sending.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let _gate = self.gate().await;
+                    let mut tx = match BEGIN_LOCKED {
+                        Some(begin) => self.pool.begin_with(begin).await,
+                        None => self.pool.begin().await,
+                    }
+                    .map_err(db_err)?;
+                    let mut qb = QueryBuilder::<Db>::new(
+                        "SELECT id FROM campaign_recipients WHERE status = 'pending' AND next_attempt_at <= ",
+                    );
+                    qb.push_bind(ts(now)).push(" AND campaign_id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &sending {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(") ORDER BY id LIMIT ").push_bind(i64::from(limit)).push(CLAIM_LOCK);
+                    let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_err)?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let mut qb = QueryBuilder::<Db>::new("UPDATE campaign_recipients SET status = 'sending', claim_id = ");
+                    qb.push_bind(claim)
+                        .push(", lease_until = ")
+                        .push_bind(ts(lease_until))
+                        .push(", updated_at = ")
+                        .push_bind(ts(now))
+                        .push(" WHERE status = 'pending' AND id IN (");
+                    let mut sep = qb.separated(", ");
+                    for id in &ids {
+                        sep.push_bind(*id);
+                    }
+                    qb.push(")");
+                    qb.build().execute(&mut *tx).await.map_err(db_err)?;
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT {RECIPIENT_COLUMNS} FROM campaign_recipients WHERE claim_id = ? AND status = 'sending' ORDER BY id"
+                    )))
+                    .bind(claim)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    tx.commit().await.map_err(db_err)?;
+                    rows.iter().map(recipient_from_row).collect()
+                }
+
+                async fn settle_recipient_once(
+                    &self,
+                    id: i64,
+                    claim: &str,
+                    outcome: RecipientOutcome,
+                    now: DateTime<Utc>,
+                ) -> Result<bool> {
+                    let _gate = self.gate().await;
+                    let mut tx = self.pool.begin().await.map_err(db_err)?;
+                    let (done, log) = match outcome {
+                        RecipientOutcome::Final(entry) => {
+                            let status = match entry.status {
+                                CommunicationStatus::Sent => DeliveryStatus::Sent,
+                                CommunicationStatus::Skipped => DeliveryStatus::Skipped,
+                                CommunicationStatus::Failed => DeliveryStatus::Failed,
+                            };
+                            let tried = i32::from(entry.status != CommunicationStatus::Skipped);
+                            let done = sqlx::query(
+                                "UPDATE campaign_recipients SET status = ?, attempts = attempts + ?, reason = ?, \
+                                 provider_message_id = ?, claim_id = NULL, lease_until = NULL, updated_at = ? \
+                                 WHERE id = ? AND claim_id = ? AND status = 'sending'",
+                            )
+                            .bind(status.as_str())
+                            .bind(tried)
+                            .bind(cut(entry.reason.clone(), 500))
+                            .bind(cut(entry.provider_message_id.clone(), 255))
+                            .bind(ts(now))
+                            .bind(id)
+                            .bind(claim)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                            (done.rows_affected(), Some(entry))
+                        }
+                        RecipientOutcome::Later { attempts, next_attempt_at, reason, log } => {
+                            let done = sqlx::query(
+                                "UPDATE campaign_recipients SET status = 'pending', attempts = ?, next_attempt_at = ?, \
+                                 reason = ?, claim_id = NULL, lease_until = NULL, updated_at = ? \
+                                 WHERE id = ? AND claim_id = ? AND status = 'sending'",
+                            )
+                            .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
+                            .bind(ts(next_attempt_at))
+                            .bind(cut(Some(reason), 500))
+                            .bind(ts(now))
+                            .bind(id)
+                            .bind(claim)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                            (done.rows_affected(), log)
+                        }
+                    };
+                    if done == 0 {
+                        return Ok(false);
+                    }
+                    if let Some(entry) = log {
+                        insert_log(&mut *tx, &entry).await?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(true)
+                }
+
+                async fn expire_claims_once(&self, now: DateTime<Utc>) -> Result<u64> {
+                    let _gate = self.gate().await;
+                    let mut tx = match BEGIN_LOCKED {
+                        Some(begin) => self.pool.begin_with(begin).await,
+                        None => self.pool.begin().await,
+                    }
+                    .map_err(db_err)?;
+                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "SELECT r.id, r.campaign_id, r.customer_id, r.channel, c.template_id FROM campaign_recipients r \
+                         JOIN campaigns c ON c.id = r.campaign_id \
+                         WHERE r.status = 'sending' AND r.lease_until < ? ORDER BY r.id"
+                    )))
+                    .bind(ts(now))
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                    let mut n = 0;
+                    for row in &rows {
+                        let id: i64 = row.try_get("id").map_err(db_err)?;
+                        let done = sqlx::query(
+                            "UPDATE campaign_recipients SET status = 'failed', reason = ?, claim_id = NULL, \
+                             lease_until = NULL, attempts = attempts + 1, updated_at = ? \
+                             WHERE id = ? AND status = 'sending' AND lease_until < ?",
+                        )
+                        .bind(reasons::INTERRUPTED)
+                        .bind(ts(now))
+                        .bind(id)
+                        .bind(ts(now))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_err)?;
+                        if done.rows_affected() == 0 {
+                            continue;
+                        }
+                        n += 1;
+                        insert_log(
+                            &mut *tx,
+                            &Communication {
+                                id: 0,
+                                customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
+                                channel: channel(row)?,
+                                template_id: row.try_get("template_id").map_err(db_err)?,
+                                campaign_id: row.try_get("campaign_id").map_err(db_err)?,
+                                status: CommunicationStatus::Failed,
+                                reason: Some(reasons::INTERRUPTED.into()),
+                                subject: None,
+                                provider_message_id: None,
+                                sent_date: now,
+                            },
+                        )
+                        .await?;
+                    }
+                    tx.commit().await.map_err(db_err)?;
+                    Ok(n)
+                }
+
+                async fn finish_campaigns_once(&self, now: DateTime<Utc>) -> Result<u64> {
+                    // A plain read first: the candidates' recipients are all
+                    // settled, and settled recipients never go back.
+                    let ids: Vec<i64> = sqlx::query_scalar(
+                        "SELECT c.id FROM campaigns c WHERE c.status = 'sending' AND NOT EXISTS \
+                         (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = c.id \
+                          AND r.status IN ('pending', 'sending'))",
+                    )
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    let mut n = 0;
+                    for id in ids {
+                        let _gate = self.gate().await;
+                        let done = sqlx::query(
+                            "UPDATE campaigns SET status = 'done', finished_at = ? WHERE id = ? AND status = 'sending'",
+                        )
+                        .bind(ts(now))
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                        n += done.rows_affected();
+                    }
+                    Ok(n)
                 }
             }
 
@@ -388,25 +618,7 @@ macro_rules! impl_comms_store {
                     customers: &[CustomerId],
                     now: DateTime<Utc>,
                 ) -> Result<u64> {
-                    if customers.is_empty() {
-                        return Ok(0);
-                    }
-                    let _gate = self.gate().await;
-                    let mut qb = QueryBuilder::<Db>::new(format!(
-                        "{INSERT_IGNORE} INTO campaign_recipients (campaign_id, customer_id, channel, status, attempts, \
-                         next_attempt_at, updated_at) "
-                    ));
-                    qb.push_values(customers, |mut b, c| {
-                        b.push_bind(campaign)
-                            .push_bind(c.0)
-                            .push_bind(channel.as_str())
-                            .push_bind("pending")
-                            .push_bind(0i32)
-                            .push_bind(ts(now))
-                            .push_bind(ts(now));
-                    });
-                    let done = qb.build().execute(&self.pool).await.map_err(db_err)?;
-                    Ok(done.rows_affected())
+                    retry_conflicts(|| self.add_recipients_once(campaign, channel, customers, now)).await
                 }
 
                 async fn claim_recipients(
@@ -416,54 +628,7 @@ macro_rules! impl_comms_store {
                     lease_until: DateTime<Utc>,
                     limit: u32,
                 ) -> Result<Vec<Recipient>> {
-                    let sending: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaigns WHERE status = 'sending'")
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(db_err)?;
-                    if sending.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let _gate = self.gate().await;
-                    let mut tx = match BEGIN_LOCKED {
-                        Some(begin) => self.pool.begin_with(begin).await,
-                        None => self.pool.begin().await,
-                    }
-                    .map_err(db_err)?;
-                    let mut qb = QueryBuilder::<Db>::new(
-                        "SELECT id FROM campaign_recipients WHERE status = 'pending' AND next_attempt_at <= ",
-                    );
-                    qb.push_bind(ts(now)).push(" AND campaign_id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in &sending {
-                        sep.push_bind(*id);
-                    }
-                    qb.push(") ORDER BY id LIMIT ").push_bind(i64::from(limit)).push(CLAIM_LOCK);
-                    let ids: Vec<i64> = qb.build_query_scalar().fetch_all(&mut *tx).await.map_err(db_err)?;
-                    if ids.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    let mut qb = QueryBuilder::<Db>::new("UPDATE campaign_recipients SET status = 'sending', claim_id = ");
-                    qb.push_bind(claim)
-                        .push(", lease_until = ")
-                        .push_bind(ts(lease_until))
-                        .push(", updated_at = ")
-                        .push_bind(ts(now))
-                        .push(" WHERE status = 'pending' AND id IN (");
-                    let mut sep = qb.separated(", ");
-                    for id in &ids {
-                        sep.push_bind(*id);
-                    }
-                    qb.push(")");
-                    qb.build().execute(&mut *tx).await.map_err(db_err)?;
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT {RECIPIENT_COLUMNS} FROM campaign_recipients WHERE claim_id = ? AND status = 'sending' ORDER BY id"
-                    )))
-                    .bind(claim)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    tx.commit().await.map_err(db_err)?;
-                    rows.iter().map(recipient_from_row).collect()
+                    retry_conflicts(|| self.claim_recipients_once(claim, now, lease_until, limit)).await
                 }
 
                 async fn settle_recipient(
@@ -473,129 +638,15 @@ macro_rules! impl_comms_store {
                     outcome: RecipientOutcome,
                     now: DateTime<Utc>,
                 ) -> Result<bool> {
-                    let _gate = self.gate().await;
-                    let mut tx = self.pool.begin().await.map_err(db_err)?;
-                    let (done, log) = match outcome {
-                        RecipientOutcome::Final(entry) => {
-                            let status = match entry.status {
-                                CommunicationStatus::Sent => DeliveryStatus::Sent,
-                                CommunicationStatus::Skipped => DeliveryStatus::Skipped,
-                                CommunicationStatus::Failed => DeliveryStatus::Failed,
-                            };
-                            let tried = i32::from(entry.status != CommunicationStatus::Skipped);
-                            let done = sqlx::query(
-                                "UPDATE campaign_recipients SET status = ?, attempts = attempts + ?, reason = ?, \
-                                 provider_message_id = ?, claim_id = NULL, lease_until = NULL, updated_at = ? \
-                                 WHERE id = ? AND claim_id = ? AND status = 'sending'",
-                            )
-                            .bind(status.as_str())
-                            .bind(tried)
-                            .bind(cut(entry.reason.clone(), 500))
-                            .bind(cut(entry.provider_message_id.clone(), 255))
-                            .bind(ts(now))
-                            .bind(id)
-                            .bind(claim)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                            (done.rows_affected(), Some(entry))
-                        }
-                        RecipientOutcome::Later { attempts, next_attempt_at, reason, log } => {
-                            let done = sqlx::query(
-                                "UPDATE campaign_recipients SET status = 'pending', attempts = ?, next_attempt_at = ?, \
-                                 reason = ?, claim_id = NULL, lease_until = NULL, updated_at = ? \
-                                 WHERE id = ? AND claim_id = ? AND status = 'sending'",
-                            )
-                            .bind(i32::try_from(attempts).unwrap_or(i32::MAX))
-                            .bind(ts(next_attempt_at))
-                            .bind(cut(Some(reason), 500))
-                            .bind(ts(now))
-                            .bind(id)
-                            .bind(claim)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_err)?;
-                            (done.rows_affected(), log)
-                        }
-                    };
-                    if done == 0 {
-                        return Ok(false);
-                    }
-                    if let Some(entry) = log {
-                        insert_log(&mut *tx, &entry).await?;
-                    }
-                    tx.commit().await.map_err(db_err)?;
-                    Ok(true)
+                    retry_conflicts(|| self.settle_recipient_once(id, claim, outcome.clone(), now)).await
                 }
 
                 async fn expire_claims(&self, now: DateTime<Utc>) -> Result<u64> {
-                    let _gate = self.gate().await;
-                    let mut tx = match BEGIN_LOCKED {
-                        Some(begin) => self.pool.begin_with(begin).await,
-                        None => self.pool.begin().await,
-                    }
-                    .map_err(db_err)?;
-                    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "SELECT r.id, r.campaign_id, r.customer_id, r.channel, c.template_id FROM campaign_recipients r \
-                         JOIN campaigns c ON c.id = r.campaign_id \
-                         WHERE r.status = 'sending' AND r.lease_until < ? ORDER BY r.id"
-                    )))
-                    .bind(ts(now))
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_err)?;
-                    let mut n = 0;
-                    for row in &rows {
-                        let id: i64 = row.try_get("id").map_err(db_err)?;
-                        let done = sqlx::query(
-                            "UPDATE campaign_recipients SET status = 'failed', reason = ?, claim_id = NULL, \
-                             lease_until = NULL, attempts = attempts + 1, updated_at = ? \
-                             WHERE id = ? AND status = 'sending' AND lease_until < ?",
-                        )
-                        .bind(reasons::INTERRUPTED)
-                        .bind(ts(now))
-                        .bind(id)
-                        .bind(ts(now))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_err)?;
-                        if done.rows_affected() == 0 {
-                            continue;
-                        }
-                        n += 1;
-                        insert_log(
-                            &mut *tx,
-                            &Communication {
-                                id: 0,
-                                customer_id: CustomerId(row.try_get("customer_id").map_err(db_err)?),
-                                channel: channel(row)?,
-                                template_id: row.try_get("template_id").map_err(db_err)?,
-                                campaign_id: row.try_get("campaign_id").map_err(db_err)?,
-                                status: CommunicationStatus::Failed,
-                                reason: Some(reasons::INTERRUPTED.into()),
-                                subject: None,
-                                provider_message_id: None,
-                                sent_date: now,
-                            },
-                        )
-                        .await?;
-                    }
-                    tx.commit().await.map_err(db_err)?;
-                    Ok(n)
+                    retry_conflicts(|| self.expire_claims_once(now)).await
                 }
 
                 async fn finish_campaigns(&self, now: DateTime<Utc>) -> Result<u64> {
-                    let _gate = self.gate().await;
-                    let done = sqlx::query(
-                        "UPDATE campaigns SET status = 'done', finished_at = ? WHERE status = 'sending' AND NOT EXISTS \
-                         (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = campaigns.id \
-                          AND r.status IN ('pending', 'sending'))",
-                    )
-                    .bind(ts(now))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(db_err)?;
-                    Ok(done.rows_affected())
+                    retry_conflicts(|| self.finish_campaigns_once(now)).await
                 }
 
                 async fn communications(

@@ -86,6 +86,44 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// Whether `e` is a transaction that lost a lock conflict and can simply
+/// run again: a MySQL deadlock (1213) or lock wait timeout (1205), SQLite
+/// busy or locked.
+pub(crate) fn is_lock_conflict(e: &Error) -> bool {
+    let Some(sqlx::Error::Database(db)) =
+        std::error::Error::source(e).and_then(|s| s.downcast_ref::<sqlx::Error>())
+    else {
+        return false;
+    };
+    if let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
+        return matches!(mysql.number(), 1205 | 1213);
+    }
+    // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+    matches!(
+        db.code().as_deref(),
+        Some("5" | "6" | "261" | "262" | "517")
+    )
+}
+
+/// Runs `op` again, up to 5 more times after a short pause, while it fails
+/// on a lock conflict ([`is_lock_conflict`]); each run is one transaction.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut op: F) -> crm_core::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crm_core::Result<T>>,
+{
+    let mut attempt = 0u64;
+    loop {
+        match op().await {
+            Err(e) if attempt < 5 && is_lock_conflict(&e) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(5 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether a write failed on a foreign key (a row it refers to is missing).
 pub(crate) fn is_foreign_key_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_foreign_key_violation())

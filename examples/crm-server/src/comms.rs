@@ -164,7 +164,7 @@ pub(crate) struct SendBody {
 /// as it is. Role: manager.
 #[utoipa::path(post, path = "/api/campaigns/{id}/send", tag = "communications", security(("bearer" = [])),
     params(("id" = i64, Path, description = "Campaign id", minimum = 1)),
-    request_body(content = Option<SendBody>),
+    request_body(content = SendBody, description = "Optional: without a body (or `{}`) the campaign starts now"),
     responses(
         (status = 202, description = "Sending or scheduled", body = Envelope<Campaign>),
         E400, E401, E403, E404, E422, E500
