@@ -31,7 +31,7 @@ use std::sync::Arc;
 use crm_core::comms::{Dispatcher, EmailTransport, SmsProvider};
 use crm_core::{Error, Result};
 
-pub use email::SmtpMailer;
+pub use email::{DEFAULT_POOL_SIZE, SmtpMailer};
 pub use sms::{HttpSmsGateway, LogSms};
 
 /// The transports a dispatcher sends through.
@@ -50,6 +50,7 @@ impl Transports {
     /// |---|---|
     /// | `CRM_SMTP_URL` | `smtp://host:port` (add `?tls=required` for STARTTLS), `smtps://host:465` for TLS, with `user:password@` when the server wants a login; unset: no email |
     /// | `CRM_MAIL_FROM` | the sender, `Name <address>` or `address` (required with `CRM_SMTP_URL`) |
+    /// | `CRM_SMTP_POOL_SIZE` | SMTP connections kept open (default 48, the dispatcher's default concurrency) |
     /// | `CRM_SMS_PROVIDER` | `http` or `log`; unset: no SMS |
     /// | `CRM_SMS_URL` | the gateway's endpoint (`http`) |
     /// | `CRM_SMS_AUTH_HEADER` | a header sent with every request, `Name: value` (optional) |
@@ -66,9 +67,25 @@ impl Transports {
         let mut errors = crm_core::FieldErrors::new();
         let email = match var("CRM_SMTP_URL") {
             Some(url) => match var("CRM_MAIL_FROM") {
-                Some(from) => errors
-                    .check("", SmtpMailer::new(&url, &from))
-                    .map(|m| Arc::new(m) as Arc<dyn EmailTransport>),
+                Some(from) => {
+                    let pool = match var("CRM_SMTP_POOL_SIZE") {
+                        Some(n) => match n.trim().parse::<u32>() {
+                            Ok(n) if n > 0 => n,
+                            _ => {
+                                errors.push(
+                                    "CRM_SMTP_POOL_SIZE",
+                                    "type",
+                                    "CRM_SMTP_POOL_SIZE must be a positive integer",
+                                );
+                                email::DEFAULT_POOL_SIZE
+                            }
+                        },
+                        None => email::DEFAULT_POOL_SIZE,
+                    };
+                    errors
+                        .check("", SmtpMailer::with_pool_size(&url, &from, pool))
+                        .map(|m| Arc::new(m) as Arc<dyn EmailTransport>)
+                }
                 None => {
                     errors.push(
                         "CRM_MAIL_FROM",

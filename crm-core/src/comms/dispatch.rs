@@ -115,11 +115,14 @@ pub trait SmsProvider: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DispatchOptions {
-    /// Most recipients handled per round. Default 200.
+    /// Most recipients handled per round. Default 256.
     pub batch: u32,
     /// Sends in flight at once, and recipients claimed at a time: a
     /// process that dies leaves at most this many recipients interrupted.
-    /// Default 16.
+    /// Default 48 (an SMTP send through lettre waits ~40 ms for the
+    /// server's delayed acknowledgement, so throughput comes from sends in
+    /// parallel; 48 stays under common per-client connection limits of
+    /// SMTP relays, such as Postfix's 50).
     pub concurrency: usize,
     /// Most emails per second from this process (`None`: no limit). Default 1,000.
     pub email_per_second: Option<u32>,
@@ -132,8 +135,8 @@ pub struct DispatchOptions {
 impl Default for DispatchOptions {
     fn default() -> Self {
         Self {
-            batch: 200,
-            concurrency: 16,
+            batch: 256,
+            concurrency: 48,
             email_per_second: Some(1000),
             sms_per_second: Some(20),
             idle_ms: 1000,

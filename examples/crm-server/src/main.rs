@@ -171,7 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     crm_server::events::EventHub::start(&state);
     // CRM_MAIL_PER_SECOND (default 1000), CRM_SMS_PER_SECOND (default 20),
-    // CRM_DISPATCH_CONCURRENCY (default 16): per process.
+    // CRM_DISPATCH_CONCURRENCY (default 48): per process.
     let dispatch_defaults = crm_core::comms::DispatchOptions::default();
     let per_second = |name: &str, default: Option<u32>| {
         std::env::var(name)
