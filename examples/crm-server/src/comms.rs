@@ -174,14 +174,19 @@ pub(crate) async fn send_campaign(
     State(s): St,
     caller: Caller,
     Path(id): Path<i64>,
-    json: Result<Json<Value>, JsonRejection>,
+    body: axum::body::Bytes,
 ) -> ApiResult {
     caller.require(SENDERS)?;
-    let value = match json {
-        Ok(Json(v)) => v,
-        // No body at all: send now.
-        Err(JsonRejection::MissingJsonContentType(_)) => Value::Null,
-        Err(e) => return Err(e.into()),
+    // No body at all (whatever the content type): send now.
+    let value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::new(
+                crm_core::ErrorCode::MalformedJson,
+                format!("Failed to parse the request body as JSON: {e}"),
+            )
+        })?
     };
     let req = SendCampaign::from_json_for(id, value)?;
     let c = caller.crm(&s).comms().send_campaign(req).await?;
