@@ -560,3 +560,20 @@ fn claim_id() -> Result<String> {
         .map_err(|e| Error::storage_msg(format!("no randomness for a claim id: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_pacer_spaces_sends_at_its_rate() {
+        let pacer = Pacer::new(Some(100)).expect("a rate");
+        let started = tokio::time::Instant::now();
+        for _ in 0..11 {
+            pacer.wait().await;
+        }
+        // The first send goes at once, the next ten 10 ms apart.
+        assert!(started.elapsed() >= StdDuration::from_millis(100));
+        assert!(Pacer::new(None).is_none() && Pacer::new(Some(0)).is_none());
+    }
+}

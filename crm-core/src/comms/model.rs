@@ -65,6 +65,32 @@ impl Default for QuietHours {
 }
 
 impl QuietHours {
+    /// Reads `"21:00-08:00"` (start and end, local time); `"off"` or
+    /// `"00:00-00:00"` means no quiet hours.
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("off") {
+            let midnight = NaiveTime::MIN;
+            return Ok(Self {
+                start: midnight,
+                end: midnight,
+            });
+        }
+        let bad = || {
+            Error::invalid(
+                "quiet_hours",
+                "format",
+                format!("quiet hours must look like 21:00-08:00 (or off), not {s:?}"),
+            )
+        };
+        let (a, b) = s.split_once('-').ok_or_else(bad)?;
+        let time = |t: &str| NaiveTime::parse_from_str(t.trim(), "%H:%M").map_err(|_| bad());
+        Ok(Self {
+            start: time(a)?,
+            end: time(b)?,
+        })
+    }
+
     /// When the quiet window containing `now` ends, or `None` when `now`
     /// is outside it (sending is allowed); local time is UTC plus
     /// `utc_offset_minutes`.
@@ -88,6 +114,46 @@ impl QuietHours {
             end += Duration::days(1);
         }
         Some((end - offset).and_utc())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn quiet_hours_span_midnight_in_local_time() {
+        let q = QuietHours::parse("21:00-08:00").expect("parse");
+        assert_eq!(q, QuietHours::default());
+        let at = |h, m| {
+            Utc.with_ymd_and_hms(2026, 3, 1, h, m, 0)
+                .single()
+                .expect("time")
+        };
+        // 13:59 UTC = 20:59 in Jakarta: allowed.
+        assert_eq!(q.ends_after(at(13, 59), 420), None);
+        // 14:00 UTC = 21:00: quiet until 08:00 local = 01:00 UTC next day.
+        let next = Utc
+            .with_ymd_and_hms(2026, 3, 2, 1, 0, 0)
+            .single()
+            .expect("time");
+        assert_eq!(q.ends_after(at(14, 0), 420), Some(next));
+        // 00:30 UTC = 07:30: still quiet, until 01:00 UTC the same day.
+        assert_eq!(q.ends_after(at(0, 30), 420), Some(at(1, 0)));
+        assert_eq!(q.ends_after(at(1, 0), 420), None);
+        let off = QuietHours::parse("off").expect("off");
+        assert_eq!(off.ends_after(at(15, 0), 420), None);
+        assert!(QuietHours::parse("9pm-8am").is_err());
+    }
+
+    #[test]
+    fn retries_back_off_by_doubling() {
+        let s = CommsSettings::default();
+        assert_eq!(s.retry_delay(1), Duration::seconds(30));
+        assert_eq!(s.retry_delay(2), Duration::seconds(60));
+        assert_eq!(s.retry_delay(3), Duration::seconds(120));
+        assert_eq!(s.retry_delay(40), Duration::seconds(86_400));
     }
 }
 

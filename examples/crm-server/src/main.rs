@@ -51,6 +51,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = crm.config().clone();
     config.comms.public_url =
         std::env::var("CRM_PUBLIC_URL").unwrap_or_else(|_| format!("http://{bind}"));
+    // CRM_SMS_QUIET_HOURS (default 21:00-08:00, or off) in the local time of
+    // CRM_UTC_OFFSET_MINUTES (default 420, Asia/Jakarta).
+    if let Ok(q) = std::env::var("CRM_SMS_QUIET_HOURS") {
+        config.comms.quiet_hours = crm_core::comms::QuietHours::parse(&q)?;
+    }
+    if let Ok(m) = std::env::var("CRM_UTC_OFFSET_MINUTES") {
+        config.comms.utc_offset_minutes = m
+            .trim()
+            .parse()
+            .map_err(|_| format!("CRM_UTC_OFFSET_MINUTES must be a whole number, not {m:?}"))?;
+    }
     // CRM_CLAIM_LEASE_SECS: after how long a recipient claimed by a process
     // that died is settled as interrupted (default 300).
     if let Some(n) = std::env::var("CRM_CLAIM_LEASE_SECS")

@@ -120,7 +120,7 @@ impl Sink {
             .with_name("sink.test")
             .with_ssl(SslConfig::None)
             .expect("ssl config")
-            .with_num_threads(32)
+            .with_num_threads(128)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
