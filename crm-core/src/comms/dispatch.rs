@@ -7,9 +7,10 @@
 //!    process that held them died between claiming and settling, so the
 //!    message may have left; sending it again could mail the customer
 //!    twice, so it is not sent again (at most once, never twice);
-//! 3. claims due recipients, `concurrency` at a time, each group under a
-//!    fresh claim id (so a process that dies leaves at most that many
-//!    recipients with an unknown outcome);
+//! 3. keeps up to `concurrency` due recipients claimed and in flight,
+//!    refilling free slots under fresh claim ids as sends finish (so a slow
+//!    send holds up nobody else, and a process that dies leaves at most
+//!    that many recipients with an unknown outcome);
 //! 4. for each, checks the customer (active), consent (read now, not when
 //!    the campaign was built), the address and, for SMS, quiet hours;
 //!    renders the template; waits for the channel's rate limit; sends; and
@@ -325,50 +326,61 @@ impl Dispatcher {
         let lease = chrono::Duration::seconds(
             i64::try_from(self.comms.inner.config.comms.claim_lease_secs).unwrap_or(300),
         );
-        // Claimed `concurrency` at a time: a process that dies leaves at
-        // most that many recipients with an unknown outcome.
-        let chunk = u32::try_from(self.options.concurrency.max(1)).unwrap_or(u32::MAX);
-        let mut left = self.options.batch.max(1);
+        // A pipeline of at most `concurrency` claimed recipients: free slots
+        // are refilled (a quarter of them at least, under a fresh claim id)
+        // as sends finish, so one slow send does not hold up the others,
+        // and a process that dies leaves at most `concurrency` recipients
+        // with an unknown outcome.
+        let slots = self.options.concurrency.max(1);
+        let refill = (slots / 4).max(1);
+        let mut left = self.options.batch.max(1) as usize;
+        let mut exhausted = false;
         let mut campaigns: HashMap<i64, Arc<(Campaign, Template)>> = HashMap::new();
-        while left > 0 {
-            let now = self.comms.inner.now();
-            let claim = claim_id()?;
-            let batch = store
-                .claim_recipients(&claim, now, now + lease, chunk.min(left))
-                .await?;
-            let claimed = u32::try_from(batch.len()).unwrap_or(u32::MAX);
-            report.claimed += u64::from(claimed);
-            left = left.saturating_sub(claimed);
-            for r in &batch {
-                if let std::collections::hash_map::Entry::Vacant(slot) =
-                    campaigns.entry(r.campaign_id)
-                {
-                    let c = self.comms.campaign(r.campaign_id).await?;
-                    let t = self.comms.template(c.template_id).await?;
-                    slot.insert(Arc::new((c, t)));
+        let mut inflight = futures::stream::FuturesUnordered::new();
+        let mut failure = None;
+        loop {
+            let free = slots - inflight.len();
+            if !exhausted && left > 0 && (free >= refill || inflight.is_empty()) {
+                let want = free.min(left);
+                let now = self.comms.inner.now();
+                let claim: Arc<str> = claim_id()?.into();
+                let batch = store
+                    .claim_recipients(
+                        &claim,
+                        now,
+                        now + lease,
+                        u32::try_from(want).unwrap_or(u32::MAX),
+                    )
+                    .await?;
+                exhausted = batch.len() < want;
+                left = left.saturating_sub(batch.len());
+                report.claimed += batch.len() as u64;
+                for r in batch {
+                    let c = match campaigns.entry(r.campaign_id) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                        std::collections::hash_map::Entry::Vacant(slot) => {
+                            let c = self.comms.campaign(r.campaign_id).await?;
+                            let t = self.comms.template(c.template_id).await?;
+                            slot.insert(Arc::new((c, t))).clone()
+                        }
+                    };
+                    let claim = claim.clone();
+                    inflight.push(async move { self.deliver(&claim, r, &c.0, &c.1).await });
                 }
             }
-            let claim = claim.as_str();
-            let campaigns = &campaigns;
-            let outcomes: Vec<Result<Settled>> = futures::stream::iter(batch)
-                .map(|r| {
-                    let c = campaigns.get(&r.campaign_id).cloned();
-                    async move {
-                        match c {
-                            Some(c) => self.deliver(claim, r, &c.0, &c.1).await,
-                            None => Ok(Settled::Lost),
-                        }
-                    }
-                })
-                .buffer_unordered(self.options.concurrency.max(1))
-                .collect()
-                .await;
-            for o in outcomes {
-                report.add(o?);
+            match inflight.next().await {
+                Some(Ok(settled)) => report.add(settled),
+                // Stop claiming, but let the sends in flight finish and
+                // settle: dropping them could cut a send in the middle.
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                    exhausted = true;
+                }
+                None => break,
             }
-            if claimed < chunk {
-                break;
-            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
         }
         report.finished = store.finish_campaigns(self.comms.inner.now()).await?;
         Ok(report)
