@@ -283,9 +283,9 @@ pub async fn campaigns_send_once_to_each_consenting_customer(b: Backend) {
 }
 
 /// Four dispatchers on one store share a campaign: every customer gets
-/// exactly one mail.
+/// exactly one mail, and nobody waits on a send that is not polled.
 pub async fn concurrent_dispatchers_send_each_mail_once(b: Backend) {
-    let rows: Vec<NewCustomer> = (0..120)
+    let rows: Vec<NewCustomer> = (0..300)
         .map(|i| NewCustomer {
             name: format!("Pelanggan {i}"),
             email: Some(format!("p{i}@toko.id")),
@@ -310,8 +310,21 @@ pub async fn concurrent_dispatchers_send_each_mail_once(b: Backend) {
     send_now(&b, id).await;
     let recorder = Arc::new(Recorder::default());
     let runs: Vec<_> = (0..4)
-        .map(|_| {
-            let d = dispatcher(&b, &recorder);
+        .map(|i| {
+            // Two small dispatchers and two with the default pipeline (48 in
+            // flight, refilled while sends are still settling).
+            let d = match i % 2 {
+                0 => dispatcher(&b, &recorder),
+                _ => Dispatcher::new(
+                    b.crm.comms(),
+                    DispatchOptions {
+                        email_per_second: None,
+                        idle_ms: 10,
+                        ..DispatchOptions::default()
+                    },
+                )
+                .with_email(recorder.clone()),
+            };
             tokio::spawn(async move { d.drain().await })
         })
         .collect();
@@ -319,10 +332,10 @@ pub async fn concurrent_dispatchers_send_each_mail_once(b: Backend) {
         r.await.expect("join").expect("drain");
     }
     let counts = recorder.count_to();
-    assert_eq!(counts.len(), 120, "{}", b.name);
+    assert_eq!(counts.len(), 300, "{}", b.name);
     assert!(counts.values().all(|&n| n == 1), "{}: {counts:?}", b.name);
     let c = b.crm.comms().campaign(id).await.expect("campaign");
-    assert_eq!((c.status, c.progress.sent), (CampaignStatus::Done, 120));
+    assert_eq!((c.status, c.progress.sent), (CampaignStatus::Done, 300));
 }
 
 /// A process that died between claiming and settling: after the lease,

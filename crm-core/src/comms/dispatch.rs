@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::model::*;
@@ -336,7 +335,9 @@ impl Dispatcher {
         let mut left = self.options.batch.max(1) as usize;
         let mut exhausted = false;
         let mut campaigns: HashMap<i64, Arc<(Campaign, Template)>> = HashMap::new();
-        let mut inflight = futures::stream::FuturesUnordered::new();
+        // Each send is its own task: it makes progress (and releases its
+        // database connection and locks) while this loop awaits a claim.
+        let mut inflight = tokio::task::JoinSet::new();
         let mut failure = None;
         loop {
             let free = slots - inflight.len();
@@ -364,16 +365,20 @@ impl Dispatcher {
                             slot.insert(Arc::new((c, t))).clone()
                         }
                     };
-                    let claim = claim.clone();
-                    inflight.push(async move { self.deliver(&claim, r, &c.0, &c.1).await });
+                    let (claim, this) = (claim.clone(), self.clone());
+                    inflight.spawn(async move { this.deliver(&claim, r, &c.0, &c.1).await });
                 }
             }
-            match inflight.next().await {
-                Some(Ok(settled)) => report.add(settled),
+            match inflight.join_next().await {
+                Some(Ok(Ok(settled))) => report.add(settled),
                 // Stop claiming, but let the sends in flight finish and
                 // settle: dropping them could cut a send in the middle.
-                Some(Err(e)) => {
+                Some(Ok(Err(e))) => {
                     failure.get_or_insert(e);
+                    exhausted = true;
+                }
+                Some(Err(panicked)) => {
+                    failure.get_or_insert(Error::storage("a send task failed", panicked));
                     exhausted = true;
                 }
                 None => break,
