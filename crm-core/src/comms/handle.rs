@@ -535,6 +535,14 @@ impl Comms {
 
     /// One customer's communication log, newest first.
     pub async fn communications(&self, query: CommunicationQuery) -> Result<Vec<Communication>> {
+        let mut errors = FieldErrors::new();
+        if query.limit == Some(0) {
+            errors.push("limit", "min", "limit must be at least 1");
+        }
+        if query.before.is_some_and(|b| b < 1) {
+            errors.push("before", "min", "before must be an entry id (at least 1)");
+        }
+        errors.finish()?;
         self.inner.customer(query.customer_id).await?;
         let config = &self.inner.config;
         let limit = query

@@ -252,24 +252,38 @@ impl CommsSettings {
 pub const TEMPLATE_NAME_MAX: usize = 120;
 /// Longest subject.
 pub const SUBJECT_MAX: usize = 250;
-/// Longest template body (text or HTML).
-pub const BODY_MAX: usize = 100_000;
+/// Longest template body (text or HTML), in characters; both fit in the
+/// example server's 1 MiB request limit even written as JSON escapes.
+pub const BODY_MAX: usize = 30_000;
 
 /// Input of [`Comms::create_template`](crate::Comms::create_template).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTemplate {
     /// A name for people.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 120, pattern = r"\S")
+    )]
     pub name: String,
     /// Email or SMS.
     pub channel: Channel,
     /// How numbers, money and dates are written.
     pub locale: Locale,
     /// The subject (email only, required there).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 250, pattern = r"\S")
+    )]
     pub subject: Option<String>,
     /// The plain-text body (required: every email has a text part).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 30000, pattern = r"\S")
+    )]
     pub text: String,
     /// The HTML body (email only); placeholder values are HTML-escaped.
+    #[cfg_attr(feature = "openapi", schema(max_length = 30000))]
     pub html: Option<String>,
 }
 
@@ -487,6 +501,10 @@ pub const CAMPAIGN_NAME_MAX: usize = 120;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCampaign {
     /// A name for people.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 120, pattern = r"\S")
+    )]
     pub name: String,
     /// The template to send (its channel is the campaign's).
     pub template_id: i64,

@@ -202,8 +202,9 @@ pub(crate) struct LogParams {
     /// Entries older than this id (the last id of the previous page).
     #[param(minimum = 1)]
     before: Option<i64>,
-    /// At most this many (default 20, at most 100).
-    #[param(minimum = 1)]
+    /// At most this many (default 20). A larger value is not an error: it
+    /// is capped to the maximum, 100.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 4294967295_u64)]
     limit: Option<u32>,
 }
 

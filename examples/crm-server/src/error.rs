@@ -135,7 +135,9 @@ pub async fn envelope_rejections(
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // JSON errors are the envelope already; an HTML page (the public
+    // unsubscribe link) is meant for a browser and stays as it is.
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

@@ -272,6 +272,15 @@ fn close_request_bodies(api: &mut utoipa::openapi::OpenApi) {
     let Some(components) = api.components.as_mut() else {
         return;
     };
+    // A campaign target names exactly one of its keys.
+    if let Some(RefOr::T(Schema::OneOf(one_of))) = components.schemas.get_mut("Target") {
+        for item in &mut one_of.items {
+            if let RefOr::T(Schema::Object(object)) = item {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+        }
+    }
     for name in names {
         if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(&name) {
             object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
