@@ -277,11 +277,7 @@ impl CommsStore for MemoryStore {
         let r = &mut row.recipient;
         let log = match outcome {
             RecipientOutcome::Final(entry) => {
-                r.status = match entry.status {
-                    CommunicationStatus::Sent => DeliveryStatus::Sent,
-                    CommunicationStatus::Skipped => DeliveryStatus::Skipped,
-                    CommunicationStatus::Failed => DeliveryStatus::Failed,
-                };
+                r.status = DeliveryStatus::from(entry.status);
                 r.reason = entry.reason.clone();
                 r.provider_message_id = entry.provider_message_id.clone();
                 if entry.status != CommunicationStatus::Skipped {

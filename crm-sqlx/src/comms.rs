@@ -284,11 +284,7 @@ macro_rules! impl_comms_store {
                     let mut tx = self.pool.begin().await.map_err(db_err)?;
                     let (done, log) = match outcome {
                         RecipientOutcome::Final(entry) => {
-                            let status = match entry.status {
-                                CommunicationStatus::Sent => DeliveryStatus::Sent,
-                                CommunicationStatus::Skipped => DeliveryStatus::Skipped,
-                                CommunicationStatus::Failed => DeliveryStatus::Failed,
-                            };
+                            let status = DeliveryStatus::from(entry.status);
                             let tried = i32::from(entry.status != CommunicationStatus::Skipped);
                             let done = sqlx::query(
                                 "UPDATE campaign_recipients SET status = ?, attempts = attempts + ?, reason = ?, \

@@ -773,9 +773,7 @@ impl Comms {
         let h = self.open();
         promise(env, async move {
             let id = CustomerId(crate::convert::id("customerId", customer_id)?);
-            let channel = crm_core::comms::Channel::parse(&channel).ok_or_else(|| {
-                crm_core::Error::invalid("channel", "one_of", "channel must be email or sms")
-            })?;
+            let channel: crm_core::comms::Channel = channel.parse()?;
             let campaign = campaign_id
                 .map(|c| crate::convert::id("campaignId", c))
                 .transpose()?;

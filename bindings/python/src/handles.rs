@@ -564,9 +564,7 @@ api! {
     /// The signed one-click unsubscribe link of a customer on a channel.
     [customer_id, channel, campaign_id = None]
     fn unsubscribe_url(customer_id: i64, channel: String, campaign_id: Option<i64>) -> String = |h: crm_core::Comms, id, channel: String, campaign| {
-        let channel = Channel::parse(&channel).ok_or_else(|| {
-            crm_core::Error::invalid("channel", "one_of", "channel must be email or sms")
-        }).py()?;
+        let channel: Channel = channel.parse().py()?;
         op(async move { h.unsubscribe_url(CustomerId(id), channel, campaign).await }, |s: String| s)
     };
 

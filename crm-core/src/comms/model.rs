@@ -39,6 +39,17 @@ impl Channel {
     }
 }
 
+impl std::str::FromStr for Channel {
+    type Err = Error;
+
+    /// Reads `email` or `sms` from a caller; anything else is a validation
+    /// error on `channel`.
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+            .ok_or_else(|| Error::invalid("channel", "one_of", "channel must be email or sms"))
+    }
+}
+
 /// Hours in which no SMS goes out, in local time
 /// ([`CommsSettings::utc_offset_minutes`]).
 ///
@@ -754,6 +765,17 @@ pub struct Recipient {
     pub reason: Option<String>,
     /// The provider's message id, once sent.
     pub provider_message_id: Option<String>,
+}
+
+impl From<CommunicationStatus> for DeliveryStatus {
+    /// The recipient status a final log entry settles it in.
+    fn from(s: CommunicationStatus) -> Self {
+        match s {
+            CommunicationStatus::Sent => DeliveryStatus::Sent,
+            CommunicationStatus::Skipped => DeliveryStatus::Skipped,
+            CommunicationStatus::Failed => DeliveryStatus::Failed,
+        }
+    }
 }
 
 /// Outcome recorded in the log.
