@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::analytics::{CustomerSegment, StoreTotals};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
@@ -48,6 +49,8 @@ struct State {
     users: Vec<(User, String)>,
     settings: HashMap<String, String>,
     comms: comms::CommsState,
+    /// Where the last fits placed customers, with the fit's generation.
+    segments: HashMap<CustomerId, (CustomerSegment, u64)>,
 }
 
 impl State {
@@ -303,8 +306,26 @@ impl CustomerStore for MemoryStore {
 
     async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {
         let s = self.state.lock().await;
-        let mut matching: Vec<&Customer> =
-            s.customers.values().filter(|c| filter.matches(c)).collect();
+        let placed = |c: &Customer| {
+            if filter.segment.is_none()
+                && filter.recency_score.is_none()
+                && filter.frequency_score.is_none()
+            {
+                return true;
+            }
+            s.segments.get(&c.id).is_some_and(|(p, _)| {
+                filter.segment.is_none_or(|x| x == p.segment)
+                    && filter.recency_score.is_none_or(|x| x == p.recency_score)
+                    && filter
+                        .frequency_score
+                        .is_none_or(|x| x == p.frequency_score)
+            })
+        };
+        let mut matching: Vec<&Customer> = s
+            .customers
+            .values()
+            .filter(|c| filter.matches(c) && placed(c))
+            .collect();
         let total = matching.len() as u64;
         matching.sort_by(|a, b| filter.compare(a, b));
         let items = matching
@@ -778,6 +799,35 @@ impl LedgerStore for MemoryStore {
             .collect();
         out.sort_by_key(|p| (p.purchase_date, p.id));
         Ok(out)
+    }
+
+    async fn totals(&self) -> Result<StoreTotals> {
+        let s = self.state.lock().await;
+        Ok(StoreTotals {
+            customers: s.customers.len() as u64,
+            active_customers: s.customers.values().filter(|c| c.is_active).count() as u64,
+            points_outstanding: s
+                .accounts
+                .values()
+                .map(|a| a.balance.max(0))
+                .try_fold(0i64, i64::checked_add)
+                .ok_or_else(|| Error::storage_msg("points outstanding overflow"))?,
+        })
+    }
+
+    async fn put_segments(&self, generation: u64, rows: Vec<CustomerSegment>) -> Result<()> {
+        let mut s = self.state.lock().await;
+        for row in rows {
+            s.segments.insert(row.customer_id, (row, generation));
+        }
+        Ok(())
+    }
+
+    async fn prune_segments(&self, generation: u64) -> Result<u64> {
+        let mut s = self.state.lock().await;
+        let before = s.segments.len();
+        s.segments.retain(|_, (_, g)| *g >= generation);
+        Ok((before - s.segments.len()) as u64)
     }
 }
 

@@ -17,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::Result;
+use crate::analytics::{CustomerSegment, StoreTotals};
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
 use crate::events::EventPayload;
@@ -348,4 +349,13 @@ pub trait LedgerStore: Send + Sync {
     ) -> Result<Vec<Purchase>>;
     /// One customer's purchases in date order.
     async fn purchases_of(&self, customer: CustomerId) -> Result<Vec<Purchase>>;
+    /// Customers (all, and active) and the sum of positive point balances;
+    /// read once per analytics fit, never per page view.
+    async fn totals(&self) -> Result<StoreTotals>;
+    /// Records where the fit `generation` placed these customers, replacing
+    /// their earlier placements.
+    async fn put_segments(&self, generation: u64, rows: Vec<CustomerSegment>) -> Result<()>;
+    /// Deletes the placements of fits before `generation` (customers the
+    /// fit no longer scored); returns how many.
+    async fn prune_segments(&self, generation: u64) -> Result<u64>;
 }

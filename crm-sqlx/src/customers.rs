@@ -393,6 +393,21 @@ macro_rules! impl_customer_store {
                 .push_bind(tag.clone())
                 .push(")");
             }
+            if f.segment.is_some() || f.recency_score.is_some() || f.frequency_score.is_some() {
+                qb.push(
+                    " AND EXISTS (SELECT 1 FROM customer_segments s WHERE s.customer_id = customers.id",
+                );
+                if let Some(segment) = f.segment {
+                    qb.push(" AND s.segment = ").push_bind(segment.as_str());
+                }
+                if let Some(r) = f.recency_score {
+                    qb.push(" AND s.recency_score = ").push_bind(i16::from(r));
+                }
+                if let Some(fr) = f.frequency_score {
+                    qb.push(" AND s.frequency_score = ").push_bind(i16::from(fr));
+                }
+                qb.push(")");
+            }
             if let Some(from) = f.created_from {
                 qb.push(" AND created_at >= ").push_bind(ts(from));
             }

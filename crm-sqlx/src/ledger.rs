@@ -20,6 +20,9 @@ pub(crate) const LOOKUP_CHUNK: usize = 1_024;
 /// 100 KB of packet, far below MySQL's default `max_allowed_packet`.
 pub(crate) const PURCHASE_INSERT_CHUNK: usize = 1_000;
 
+/// Rows per multi-row `REPLACE` of customer segments (6 parameters a row).
+pub(crate) const SEGMENT_INSERT_CHUNK: usize = 1_000;
+
 /// Generates the ledger store for an engine.
 macro_rules! impl_ledger_store {
     ($store:ident) => {
@@ -737,6 +740,59 @@ macro_rules! impl_ledger_store {
                         .iter()
                         .map(purchase_from_row)
                         .collect()
+                }
+
+                async fn totals(&self) -> Result<crm_core::analytics::StoreTotals> {
+                    let row = sqlx::query(
+                        "SELECT COUNT(*) AS customers, COUNT(CASE WHEN is_active = 1 THEN 1 END) AS active FROM customers",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    let points: Option<i64> = sqlx::query_scalar(
+                        "SELECT CAST(SUM(balance) AS SIGNED) FROM loyalty_accounts WHERE balance > 0",
+                    )
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_err)?;
+                    let count = |name: &str| -> Result<u64> {
+                        let n: i64 = row.try_get(name).map_err(db_err)?;
+                        u64::try_from(n).map_err(|e| corrupt(name, e))
+                    };
+                    Ok(crm_core::analytics::StoreTotals {
+                        customers: count("customers")?,
+                        active_customers: count("active")?,
+                        points_outstanding: points.unwrap_or(0),
+                    })
+                }
+
+                async fn put_segments(&self, generation: u64, rows: Vec<crm_core::analytics::CustomerSegment>) -> Result<()> {
+                    let generation = i64::try_from(generation).map_err(|e| corrupt("generation", e))?;
+                    for chunk in rows.chunks(SEGMENT_INSERT_CHUNK) {
+                        let mut qb = QueryBuilder::<Db>::new(
+                            "REPLACE INTO customer_segments (customer_id, segment, recency_score, frequency_score, monetary_score, generation) ",
+                        );
+                        qb.push_values(chunk, |mut b, row| {
+                            b.push_bind(row.customer_id.0)
+                                .push_bind(row.segment.as_str())
+                                .push_bind(i16::from(row.recency_score))
+                                .push_bind(i16::from(row.frequency_score))
+                                .push_bind(i16::from(row.monetary_score))
+                                .push_bind(generation);
+                        });
+                        qb.build().execute(&self.pool).await.map_err(db_err)?;
+                    }
+                    Ok(())
+                }
+
+                async fn prune_segments(&self, generation: u64) -> Result<u64> {
+                    let generation = i64::try_from(generation).map_err(|e| corrupt("generation", e))?;
+                    let done = sqlx::query("DELETE FROM customer_segments WHERE generation < ?")
+                        .bind(generation)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(db_err)?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn purchase(&self, store_id: String, receipt_id: String) -> Result<Option<Purchase>> {

@@ -1027,3 +1027,175 @@ pub async fn erasure_removes_personal_data_and_keeps_the_ledger(b: Backend) {
         Err(Error::NotFound { .. })
     ));
 }
+
+/// The dashboard's figures and the listing's segment filters come from the
+/// last fit: counts, 30-day sales, repeat rate, the grid and cohorts add up
+/// to the customers scored, and each scored customer is listed under its
+/// segment and scores (customers without purchases under none).
+pub async fn dashboard_and_segment_filters_come_from_the_last_fit(b: Backend) {
+    use crm_core::analytics::RfmSegment;
+    use crm_core::{ActivityFilter, CustomerQuery};
+    let analytics = b.crm.analytics();
+    let idle = customer(&b, "Idle").await;
+    let empty = analytics
+        .dashboard()
+        .await
+        .expect("dashboard without a fit");
+    assert_eq!(
+        (empty.generation, empty.kpis.customers),
+        (None, 1),
+        "{}",
+        b.name
+    );
+    let err = analytics
+        .report()
+        .await
+        .expect_err("no report without purchases");
+    assert_eq!(err.field_errors()[0].field, "customers", "{}", b.name);
+
+    let loyalty = b.crm.loyalty();
+    let once = customer(&b, "Once").await;
+    loyalty
+        .record_purchase(purchase(&b, once.id, "ONCE", 70_000))
+        .await
+        .expect("once");
+    b.clock.advance(Duration::days(60));
+    let frequent = customer(&b, "Frequent").await;
+    for k in 0..6 {
+        if k > 0 {
+            b.clock.advance(Duration::days(7));
+        }
+        loyalty
+            .record_purchase(purchase(&b, frequent.id, &format!("FREQ-{k}"), 100_000))
+            .await
+            .expect("frequent");
+    }
+    let refunded = customer(&b, "Refunded").await;
+    loyalty
+        .record_purchase(purchase(&b, refunded.id, "REF", 80_000))
+        .await
+        .expect("refunded purchase");
+    loyalty
+        .refund(RefundRequest {
+            store_id: "S1".into(),
+            receipt_id: "REF".into(),
+            refund_id: "all".into(),
+            amount: Decimal::from(80_000),
+        })
+        .await
+        .expect("refund");
+    analytics.refit().await.expect("refit");
+
+    let d = analytics.dashboard().await.expect("dashboard");
+    assert!(d.generation.is_some() && d.as_of.is_some(), "{}", b.name);
+    assert_eq!(
+        (d.kpis.customers, d.kpis.active_customers),
+        (4, 4),
+        "{}",
+        b.name
+    );
+    // The last 30 days hold five of the frequent customer's purchases; the
+    // first customer's is older and the refunded one counts for nothing.
+    assert_eq!(d.kpis.purchases_30d, 5, "{}", b.name);
+    assert_eq!(d.kpis.revenue_30d, Decimal::from(500_000), "{}", b.name);
+    assert_eq!(d.kpis.repeat_rate, Some(0.5), "{}", b.name);
+    let mut outstanding = 0;
+    for c in [idle.id, once.id, frequent.id, refunded.id] {
+        outstanding += loyalty.balance(c).await.expect("balance").balance.max(0);
+    }
+    assert!(outstanding > 0, "{}", b.name);
+    assert_eq!(d.kpis.points_outstanding, outstanding, "{}", b.name);
+    assert_eq!(d.segments.iter().map(|s| s.customers).sum::<u64>(), 2);
+    let days: u64 = d.sales_by_day.iter().map(|p| p.purchases).sum();
+    let months: u64 = d.sales_by_month.iter().map(|p| p.purchases).sum();
+    assert_eq!((days, months), (6, 7), "{}", b.name);
+
+    let r = analytics.report().await.expect("report");
+    assert_eq!(Some(r.generation), d.generation);
+    let sum = |it: &mut dyn Iterator<Item = u64>| it.sum::<u64>();
+    assert_eq!(sum(&mut r.report.rfm_grid.iter().map(|c| c.customers)), 2);
+    assert_eq!(r.report.rfm_grid.len(), 25);
+    assert_eq!(
+        sum(&mut r.report.clv_histogram.iter().map(|c| c.customers)),
+        2
+    );
+    assert_eq!(sum(&mut r.report.churn_risk.iter().map(|c| c.customers)), 2);
+    assert_eq!(
+        sum(&mut r.report.alive_by_recency.iter().map(|c| c.customers)),
+        2
+    );
+    assert_eq!(sum(&mut r.report.cohorts.iter().map(|c| c.customers)), 2);
+    assert!(r.report.cohorts.iter().all(|c| c.retention[0] == 1.0));
+
+    let listed = |segment: Option<RfmSegment>, scores: Option<(u8, u8)>| {
+        let b = &b;
+        async move {
+            b.crm
+                .customers()
+                .list(CustomerQuery {
+                    status: ActivityFilter::All,
+                    segment,
+                    recency_score: scores.map(|s| s.0),
+                    frequency_score: scores.map(|s| s.1),
+                    limit: Some(100),
+                    ..Default::default()
+                })
+                .await
+                .expect("list")
+                .items
+                .into_iter()
+                .map(|c| c.id)
+                .collect::<Vec<CustomerId>>()
+        }
+    };
+    let all_segments = [
+        RfmSegment::Champion,
+        RfmSegment::Loyal,
+        RfmSegment::PotentialLoyal,
+        RfmSegment::AtRisk,
+        RfmSegment::Lost,
+    ];
+    for c in [&once, &frequent] {
+        let a = analytics.customer(c.id).await.expect("analytics");
+        assert!(
+            listed(Some(a.segment), None).await.contains(&c.id),
+            "{}",
+            b.name
+        );
+        let cell = (a.rfm.recency, a.rfm.frequency);
+        assert!(listed(None, Some(cell)).await.contains(&c.id), "{}", b.name);
+    }
+    let mut placed = Vec::new();
+    for s in all_segments {
+        placed.extend(listed(Some(s), None).await);
+    }
+    placed.sort();
+    assert_eq!(placed, vec![once.id, frequent.id], "{}", b.name);
+
+    // A refit replaces the placements: the idle customer's first purchase
+    // puts it in a segment.
+    loyalty
+        .record_purchase(purchase(&b, idle.id, "IDLE", 60_000))
+        .await
+        .expect("idle buys");
+    analytics.refit().await.expect("refit again");
+    let mut placed = Vec::new();
+    for s in all_segments {
+        placed.extend(listed(Some(s), None).await);
+    }
+    placed.sort();
+    assert_eq!(placed, vec![idle.id, once.id, frequent.id], "{}", b.name);
+
+    let bad = b
+        .crm
+        .customers()
+        .list(CustomerQuery {
+            recency_score: Some(6),
+            frequency_score: Some(0),
+            ..Default::default()
+        })
+        .await
+        .expect_err("scores out of range");
+    let fields: Vec<_> = bad.field_errors().iter().map(|e| e.field.clone()).collect();
+    assert_eq!(fields, ["recency_score", "frequency_score"], "{}", b.name);
+}

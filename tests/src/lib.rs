@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
             concurrent_replays_answer_like_the_first_try,
             late_commits_are_delivered_once_in_order,
             segments_come_from_the_last_fit,
+            dashboard_and_segment_filters_come_from_the_last_fit,
             user_changes_end_tokens,
             outbox_retention_asks_old_readers_to_resync,
             audit_trail_names_the_actor_of_every_change,

@@ -14,6 +14,7 @@ use futures::Stream;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::report::{AnalyticsReport, CustomerSegment, Dashboard, Kpis, ReportBuilder, ReportView};
 use super::{
     AnalyticsConfig, AnalyticsModel, AnalyticsModelBuilder, CustomerAnalytics, CustomerSummary,
     PeriodUnit, Purchase as Sale, RfmSegment, Scorer, SortedSummarizer, SummaryOptions,
@@ -26,6 +27,8 @@ use crate::{Error, Result};
 
 /// Purchases read per page when streaming the history.
 const PAGE: u32 = 5_000;
+/// Customer segments written per store call while summarising a fit.
+const SEGMENT_BATCH: usize = 1_000;
 
 /// The analytics of one customer of the store: [`CustomerAnalytics`] keyed
 /// by [`CustomerId`] (what [`Analytics::customer`] and
@@ -87,6 +90,8 @@ struct SummaryPages {
     summarizer: SortedSummarizer<CustomerId>,
     after: Option<PurchaseCursor>,
     done: bool,
+    /// Also counts every net sale into a report, when summarising a fit.
+    report: Option<ReportBuilder>,
 }
 
 impl SummaryPages {
@@ -97,6 +102,7 @@ impl SummaryPages {
             summarizer,
             after: None,
             done: false,
+            report: None,
         })
     }
 
@@ -115,6 +121,9 @@ impl SummaryPages {
         };
         self.after = Some(PurchaseCursor::after(last));
         for sale in page.iter().filter_map(net_sale) {
+            if let Some(report) = &mut self.report {
+                report.sale(sale.customer, sale.at, sale.amount);
+            }
             out.extend(self.summarizer.push(sale)?);
         }
         Ok(Some(out))
@@ -204,6 +213,10 @@ pub struct FittedAnalytics {
     /// until first asked for (a model loaded from elsewhere, or fitted by
     /// [`Analytics::score_all`]).
     pub segments: Option<Vec<SegmentTotal>>,
+    /// The store-wide figures computed with the segments (`None` with them,
+    /// and in snapshots written before reports existed).
+    #[serde(default)]
+    pub report: Option<AnalyticsReport>,
 }
 
 impl Analytics {
@@ -290,30 +303,36 @@ impl Analytics {
         Ok(Some(model))
     }
 
-    /// Fits, and with `segments` also totals the segments, once at a time:
-    /// a caller that waited while another fit ran gets that fit.
-    async fn refit_once(&self, segments: bool) -> Result<Option<Arc<FittedAnalytics>>> {
+    /// Fits, and with `summarise` also totals the segments and builds the
+    /// report, once at a time: a caller that waited while another fit ran
+    /// gets that fit.
+    async fn refit_once(&self, summarise: bool) -> Result<Option<Arc<FittedAnalytics>>> {
         let seen = self.last().await?.map_or(0, |f| f.generation);
         let _single = self.inner.refit_lock.lock().await;
         if let Some(fit) = self.kept()
             && fit.generation > seen
-            && (fit.segments.is_some() || !segments)
+            && (fit.report.is_some() || !summarise)
         {
             return Ok(Some(fit));
         }
         let Some(model) = self.fit().await? else {
             return Ok(None);
         };
-        let segments = match segments {
-            true => Some(self.segment_totals(&model).await?),
-            false => None,
-        };
         // The latest generation, another process's refit included.
+        let generation = self.last().await?.map_or(0, |f| f.generation) + 1;
+        let (segments, report) = match summarise {
+            true => {
+                let (segments, report) = self.summarise(&model, generation).await?;
+                (Some(segments), Some(report))
+            }
+            false => (None, None),
+        };
         let fit = FittedAnalytics {
-            generation: self.last().await?.map_or(0, |f| f.generation) + 1,
+            generation,
             fitted_at: self.inner.now(),
             model,
             segments,
+            report,
         };
         self.keep(fit).await.map(Some)
     }
@@ -347,6 +366,7 @@ impl Analytics {
             fitted_at: self.inner.now(),
             model,
             segments: None,
+            report: None,
         })
         .await?;
         Ok(())
@@ -430,42 +450,136 @@ impl Analytics {
     /// without any fit yet, the first call fits. Refit to take new purchases
     /// in.
     pub async fn segments(&self) -> Result<Vec<SegmentTotal>> {
-        let last = self.last().await?;
-        if let Some(segments) = last.as_ref().and_then(|f| f.segments.as_ref()) {
-            return Ok(segments.clone());
-        }
-        let Some(fit) = last else {
-            return Ok(self
-                .refit_once(true)
-                .await?
-                .and_then(|f| f.segments.clone())
-                .unwrap_or_default());
+        Ok(self
+            .summarised()
+            .await?
+            .and_then(|f| f.segments.clone())
+            .unwrap_or_default())
+    }
+
+    /// What a dashboard's first view shows, **from the last fit** (as
+    /// [`segments`](Self::segments): one settings read per call, whatever
+    /// the size of the store): customer counts, points outstanding, revenue
+    /// and purchases of the 30 days before the fit, the repeat rate, the
+    /// segments and sales over time. `as_of` says when the fit ran. Without
+    /// any purchase there is no fit: the counts are read from the store and
+    /// the rest is empty.
+    pub async fn dashboard(&self) -> Result<Dashboard> {
+        let Some(fit) = self.summarised().await? else {
+            let totals = self.inner.store.totals().await?;
+            return Ok(Dashboard {
+                generation: None,
+                as_of: None,
+                kpis: Kpis {
+                    customers: totals.customers,
+                    active_customers: totals.active_customers,
+                    points_outstanding: totals.points_outstanding,
+                    revenue_30d: Decimal::ZERO,
+                    purchases_30d: 0,
+                    repeat_rate: None,
+                },
+                segments: Vec::new(),
+                sales_by_day: Vec::new(),
+                sales_by_month: Vec::new(),
+            });
         };
+        let report = fit.report.clone().unwrap_or_else(empty_report);
+        let model = &fit.model;
+        Ok(Dashboard {
+            generation: Some(fit.generation),
+            as_of: Some(fit.fitted_at),
+            kpis: Kpis {
+                customers: report.totals.customers,
+                active_customers: report.totals.active_customers,
+                points_outstanding: report.totals.points_outstanding,
+                revenue_30d: report.revenue_30d,
+                purchases_30d: report.purchases_30d,
+                repeat_rate: (model.customers > 0)
+                    .then(|| model.repeat_customers as f64 / model.customers as f64),
+            },
+            segments: fit.segments.clone().unwrap_or_default(),
+            sales_by_day: report.sales_by_day,
+            sales_by_month: report.sales_by_month,
+        })
+    }
+
+    /// The analytics page's figures **from the last fit** (computed once
+    /// per fit, as [`segments`](Self::segments)): the model and its notes,
+    /// segments, the recency × frequency grid, the lifetime-value
+    /// histogram, churn risk, P(alive) by recency and cohort retention.
+    /// Without any purchase: a validation error on `customers`, as
+    /// [`refit`](Self::refit).
+    pub async fn report(&self) -> Result<ReportView> {
+        let fit = self.summarised().await?.ok_or_else(|| {
+            Error::invalid(
+                "customers",
+                "required",
+                "analytics need at least one customer",
+            )
+        })?;
+        Ok(ReportView {
+            generation: fit.generation,
+            as_of: fit.fitted_at,
+            model: fit.model.clone(),
+            segments: fit.segments.clone().unwrap_or_default(),
+            report: fit.report.clone().unwrap_or_else(empty_report),
+        })
+    }
+
+    /// The last fit with its segments and report, computing them once
+    /// (one scoring pass) when the last fit has none; without any fit yet,
+    /// fits first.
+    async fn summarised(&self) -> Result<Option<Arc<FittedAnalytics>>> {
+        let last = self.last().await?;
+        let Some(fit) = last else {
+            return self.refit_once(true).await;
+        };
+        if fit.segments.is_some() && fit.report.is_some() {
+            return Ok(Some(fit));
+        }
         let _single = self.inner.refit_lock.lock().await;
         if let Some(kept) = self.kept()
             && kept.generation == fit.generation
-            && let Some(segments) = &kept.segments
+            && kept.segments.is_some()
+            && kept.report.is_some()
         {
-            return Ok(segments.clone());
+            return Ok(Some(kept));
         }
-        let segments = self.segment_totals(&fit.model).await?;
+        let (segments, report) = self.summarise(&fit.model, fit.generation).await?;
         self.keep(FittedAnalytics {
-            segments: Some(segments.clone()),
+            segments: Some(segments),
+            report: Some(report),
             ..(*fit).clone()
         })
-        .await?;
-        Ok(segments)
+        .await
+        .map(Some)
     }
 
     /// One scoring pass over the history with `model`: customers and
-    /// lifetime value per segment.
-    async fn segment_totals(&self, model: &AnalyticsModel) -> Result<Vec<SegmentTotal>> {
+    /// lifetime value per segment, the report, and every scored customer's
+    /// segment written to the store under `generation` (the customer
+    /// listing's `segment` and score filters), older placements deleted.
+    async fn summarise(
+        &self,
+        model: &AnalyticsModel,
+        generation: u64,
+    ) -> Result<(Vec<SegmentTotal>, AnalyticsReport)> {
+        let store = &self.inner.store;
         let mut by_segment: BTreeMap<&'static str, SegmentTotal> = BTreeMap::new();
         let mut scorer = model.scorer();
         let mut pages = SummaryPages::new(self.inner.clone())?;
+        pages.report = Some(ReportBuilder::new(
+            self.inner.clock.now().date_naive(),
+            model.unit,
+        ));
+        let mut placed = Vec::with_capacity(SEGMENT_BATCH);
         while let Some(summaries) = pages.next_page().await? {
             for summary in summaries {
                 let a = scorer.score_owned(summary);
+                if let Some(report) = &mut pages.report {
+                    report.score(&a);
+                }
+                placed.push(CustomerSegment::of(&a));
                 let row = by_segment
                     .entry(a.segment.as_str())
                     .or_insert_with(|| SegmentTotal {
@@ -481,8 +595,38 @@ impl Analytics {
                     Error::storage_msg("segment lifetime value overflows a decimal")
                 })?;
             }
+            if placed.len() >= SEGMENT_BATCH {
+                store
+                    .put_segments(generation, std::mem::take(&mut placed))
+                    .await?;
+            }
         }
-        Ok(by_segment.into_values().collect())
+        if !placed.is_empty() {
+            store.put_segments(generation, placed).await?;
+        }
+        store.prune_segments(generation).await?;
+        let totals = store.totals().await?;
+        let report = match pages.report.take() {
+            Some(builder) => builder.finish(totals)?,
+            None => empty_report(),
+        };
+        Ok((by_segment.into_values().collect(), report))
+    }
+}
+
+/// A report with nothing in it (a fit kept without one).
+fn empty_report() -> AnalyticsReport {
+    AnalyticsReport {
+        totals: Default::default(),
+        purchases_30d: 0,
+        revenue_30d: Decimal::ZERO,
+        sales_by_day: Vec::new(),
+        sales_by_month: Vec::new(),
+        rfm_grid: Vec::new(),
+        clv_histogram: Vec::new(),
+        churn_risk: Vec::new(),
+        alive_by_recency: Vec::new(),
+        cohorts: Vec::new(),
     }
 }
 

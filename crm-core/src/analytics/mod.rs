@@ -17,6 +17,7 @@
 //! | [`clv`] | the guide's CLV (fixed) and the model CLV |
 //! | [`churn`] | churn probability, risk levels, actions, recency fallback |
 //! | [`score`] | one result per customer, batch scoring, model snapshots |
+//! | [`report`] | store-wide figures of a fit: sales over time, RFM grid, CLV histogram, cohorts |
 //! | [`simulate`] | seeded BG/NBD + Gamma-Gamma purchase generator |
 //!
 //! ```
@@ -46,6 +47,7 @@ pub mod clv;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod period;
+pub mod report;
 pub mod rfm;
 pub mod score;
 pub mod simulate;
@@ -62,6 +64,10 @@ pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
 pub use history::{AnalyticsSettings, CustomerScore, FittedAnalytics, ScoreCursor, SegmentTotal};
 pub use period::{PeriodUnit, Span};
+pub use report::{
+    AliveBin, AnalyticsReport, Cohort, CustomerSegment, Dashboard, Kpis, ReportView, RfmCell,
+    RiskCount, SalesPoint, StoreTotals, ValueBin,
+};
 pub use rfm::{QuintileCuts, RfmBreakpoints, RfmDetailedSegment, RfmScore, RfmSegment};
 pub use score::{
     AnalyticsConfig, AnalyticsModel, AnalyticsModelBuilder, CustomerAnalytics, SNAPSHOT_VERSION,

@@ -322,6 +322,14 @@ impl Customers {
             }
             Some(c) => errors.check("", Cursor::decode(c, q.sort)),
         };
+        for (field, score) in [
+            ("recency_score", q.recency_score),
+            ("frequency_score", q.frequency_score),
+        ] {
+            if score.is_some_and(|s| !(1..=5).contains(&s)) {
+                errors.push(field, "range", format!("{field} must be from 1 to 5"));
+            }
+        }
         if let (Some(from), Some(to)) = (q.created_from, q.created_to)
             && from > to
         {
@@ -364,6 +372,9 @@ impl Customers {
             },
             after,
             limit: limit + 1,
+            segment: q.segment,
+            recency_score: q.recency_score,
+            frequency_score: q.frequency_score,
         };
         Ok((filter, page, limit))
     }

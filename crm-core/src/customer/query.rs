@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::model::{Customer, CustomerId, CustomerType};
+use crate::analytics::RfmSegment;
 use crate::error::FieldErrors;
 use crate::{Error, Result};
 
@@ -100,6 +101,13 @@ pub struct CustomerQuery {
     pub sort: CustomerSort,
     /// Direction of the order.
     pub direction: SortDirection,
+    /// Only customers the last analytics fit placed in this segment
+    /// (customers with purchases; see [`Analytics::refit`](crate::Analytics::refit)).
+    pub segment: Option<RfmSegment>,
+    /// Only customers with this recency score (1-5) at the last fit.
+    pub recency_score: Option<u8>,
+    /// Only customers with this frequency score (1-5) at the last fit.
+    pub frequency_score: Option<u8>,
 }
 
 impl CustomerQuery {
@@ -117,6 +125,8 @@ impl CustomerQuery {
     /// | `sort` | `id`, `name`, `code`, `created_at` |
     /// | `direction` | `asc`, `desc` |
     /// | `created_from`, `created_to` | RFC 3339 date-times |
+    /// | `segment` | `CHAMPION`, `LOYAL`, `POTENTIAL_LOYAL`, `AT_RISK`, `LOST` (any case), as of the last analytics fit |
+    /// | `recency_score`, `frequency_score` | 1 to 5, as of the last analytics fit |
     ///
     /// Empty values count as absent; other parameters are ignored (a URL may
     /// carry its own, such as a cache buster). Every bad value, and every
@@ -182,6 +192,11 @@ impl CustomerQuery {
                 }
                 "created_from" => q.created_from = instant(&mut errors, key, value),
                 "created_to" => q.created_to = instant(&mut errors, key, value),
+                "segment" => {
+                    q.segment = named(&mut errors, key, &value.to_uppercase(), SEGMENTS);
+                }
+                "recency_score" => q.recency_score = score(&mut errors, key, value),
+                "frequency_score" => q.frequency_score = score(&mut errors, key, value),
                 _ => {}
             }
         }
@@ -213,6 +228,9 @@ impl CustomerQuery {
             direction: r
                 .optional("direction", "one of asc, desc")
                 .unwrap_or_default(),
+            segment: r.optional("segment", SEGMENTS),
+            recency_score: r.optional("recency_score", "an integer from 1 to 5"),
+            frequency_score: r.optional("frequency_score", "an integer from 1 to 5"),
         };
         r.finish("customer query")?;
         Ok(q)
@@ -222,6 +240,22 @@ impl CustomerQuery {
 crate::json::json_input!(CustomerQuery);
 
 const TYPES: &str = "one of RETAIL, WHOLESALE, DISTRIBUTOR, CORPORATE";
+const SEGMENTS: &str = "one of CHAMPION, LOYAL, POTENTIAL_LOYAL, AT_RISK, LOST";
+
+/// An RFM score parameter, 1 to 5.
+fn score(errors: &mut FieldErrors, key: &str, value: &str) -> Option<u8> {
+    match value.parse::<u8>() {
+        Ok(n @ 1..=5) => Some(n),
+        _ => {
+            errors.push(
+                key,
+                "range",
+                format!("{key} must be an integer from 1 to 5, not {value:?}"),
+            );
+            None
+        }
+    }
+}
 
 /// A positive integer parameter.
 fn positive(errors: &mut FieldErrors, key: &str, value: &str) -> Option<u32> {
@@ -390,6 +424,12 @@ pub struct CustomerFilter {
     pub offset: u64,
     /// Rows to return at most.
     pub limit: u32,
+    /// Only customers placed in this segment by the last analytics fit.
+    pub segment: Option<RfmSegment>,
+    /// Only customers with this recency score at the last fit.
+    pub recency_score: Option<u8>,
+    /// Only customers with this frequency score at the last fit.
+    pub frequency_score: Option<u8>,
 }
 
 /// The escape character of [`like_prefix`] patterns (`LIKE ? ESCAPE '!'`).

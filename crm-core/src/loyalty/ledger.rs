@@ -1080,6 +1080,23 @@ impl Loyalty {
         })
     }
 
+    /// A customer's purchases, newest first, each with the amount refunded
+    /// so far (at most the `limit` newest, 1 to 1,000).
+    pub async fn purchases(&self, customer: CustomerId, limit: u32) -> Result<Vec<Purchase>> {
+        if !(1..=1_000).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                "range",
+                "limit must be from 1 to 1000",
+            ));
+        }
+        self.customer(customer).await?;
+        let mut all = self.inner.store.purchases_of(customer).await?;
+        all.reverse();
+        all.truncate(limit as usize);
+        Ok(all)
+    }
+
     /// The points balance in O(1): one account row (plus any lots past their
     /// expiry that the expiry run has not written off yet), whatever the
     /// length of the customer's history.

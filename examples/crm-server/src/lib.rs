@@ -12,6 +12,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod comms;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
@@ -423,7 +424,9 @@ async fn limits(
 /// The router with explicit HTTP settings.
 pub fn app_with(state: Arc<AppState>, options: ServerOptions) -> Router {
     let (router, _) = routes::router().split_for_parts();
-    let router = router.route("/crm-updates", axum::routing::get(events::updates));
+    let router = router
+        .route("/crm-updates", axum::routing::get(events::updates))
+        .merge(dashboard::routes());
     layered(router, state, options)
 }
 

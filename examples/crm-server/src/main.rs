@@ -108,9 +108,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             report.purchases,
             started.elapsed()
         );
+        let started = std::time::Instant::now();
+        crm.analytics().refit().await?;
+        println!("Fitted the analytics models in {:.1?}", started.elapsed());
     }
+    let seconds = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(std::time::Duration::from_secs)
+    };
     let listener = tokio::net::TcpListener::bind(&bind).await?;
     println!("CRM server on http://{bind} ({})", crm.backend());
+    println!(
+        "Dashboard: http://{bind}{} (log in with the admin's email and password)",
+        crm_server::dashboard::HOME
+    );
+    // CRM_REFIT_EVERY_SECS (default 3600, 0 = never): the dashboard's
+    // figures are those of the last fit.
+    let refit_every =
+        seconds("CRM_REFIT_EVERY_SECS").unwrap_or(std::time::Duration::from_secs(3600));
+    if !refit_every.is_zero() {
+        crm_server::dashboard::spawn_refits(crm.clone(), refit_every);
+    }
     // CRM_CORS_ORIGINS: "*" for any origin, or a comma-separated list.
     let cors_origins = std::env::var("CRM_CORS_ORIGINS").ok().map(|v| {
         v.split(',')
@@ -119,12 +139,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(String::from)
             .collect::<Vec<_>>()
     });
-    let seconds = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(std::time::Duration::from_secs)
-    };
     let defaults = crm_server::ServerOptions::default();
     let options = crm_server::ServerOptions {
         cors_origins,

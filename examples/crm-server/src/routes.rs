@@ -68,9 +68,12 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(record_purchase))
         .routes(routes!(refund_purchase))
         .routes(routes!(loyalty_summary))
+        .routes(routes!(customer_purchases))
         .routes(routes!(loyalty_operation))
         .routes(routes!(customer_analytics))
         .routes(routes!(segments))
+        .routes(routes!(dashboard))
+        .routes(routes!(report))
         .routes(routes!(refit))
         .routes(routes!(
             crate::comms::create_template,
@@ -198,6 +201,15 @@ struct ListParams {
     sort: Option<CustomerSort>,
     /// Sort direction (default `asc`).
     direction: Option<SortDirection>,
+    /// Customers the last analytics fit placed in this segment (customers
+    /// with purchases; refit to take new purchases in).
+    segment: Option<crm_core::analytics::RfmSegment>,
+    /// Customers with this recency score (1-5) at the last analytics fit.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5)]
+    recency_score: Option<u8>,
+    /// Customers with this frequency score (1-5) at the last analytics fit.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5)]
+    frequency_score: Option<u8>,
     /// Created at or after (RFC 3339); not after `created_to`.
     created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
@@ -526,6 +538,41 @@ async fn loyalty_summary(State(s): St, caller: Caller, Path(id): Path<i64>) -> A
     ))
 }
 
+/// Parameters of a customer's purchases.
+#[derive(Debug, serde::Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+struct PurchasesParams {
+    /// At most this many, newest first (1 to 1000, default 100).
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 1000, default = 100)]
+    limit: Option<u32>,
+}
+
+/// A customer's purchases, newest first, each with the amount refunded so
+/// far. Roles: manager, cashier, analyst.
+#[utoipa::path(get, path = "/api/customers/{id}/purchases", tag = "loyalty", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "Customer id", minimum = 1, example = 1), PurchasesParams),
+    responses(
+        (status = 200, description = "The purchases", body = Envelope<Vec<crm_core::loyalty::Purchase>>),
+        E401, E403, E404, E422, E500
+    )
+)]
+async fn customer_purchases(
+    State(s): St,
+    caller: Caller,
+    Path(id): Path<i64>,
+    params: Result<Query<PurchasesParams>, QueryRejection>,
+) -> ApiResult {
+    caller.require(STAFF)?;
+    let Query(params) = params?;
+    Ok(ok(
+        StatusCode::OK,
+        s.crm
+            .loyalty()
+            .purchases(CustomerId(id), params.limit.unwrap_or(100))
+            .await?,
+    ))
+}
+
 /// The guide's `{points, reference_type, reference_id}`.
 #[allow(dead_code)]
 #[derive(ToSchema)]
@@ -597,6 +644,37 @@ async fn customer_analytics(State(s): St, caller: Caller, Path(id): Path<i64>) -
 async fn segments(State(s): St, caller: Caller) -> ApiResult {
     caller.require(ANALYSTS)?;
     Ok(ok(StatusCode::OK, s.crm.analytics().segments().await?))
+}
+
+/// The dashboard's first view in one answer: customer counts, points
+/// outstanding, revenue and purchases of the last 30 days, repeat rate,
+/// segments and sales over time, as of the last analytics fit (`as_of`;
+/// one stored report is read, whatever the size of the store). Roles:
+/// manager, cashier, analyst.
+#[utoipa::path(get, path = "/api/dashboard", tag = "analytics", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The figures", body = Envelope<crm_core::analytics::Dashboard>),
+        E401, E403, E500
+    )
+)]
+async fn dashboard(State(s): St, caller: Caller) -> ApiResult {
+    caller.require(STAFF)?;
+    Ok(ok(StatusCode::OK, s.crm.analytics().dashboard().await?))
+}
+
+/// The analytics page's figures as of the last fit: the model and its
+/// notes, segments, the recency × frequency grid, the lifetime-value
+/// histogram, churn risk, P(alive) by recency and cohort retention.
+/// Roles: manager, analyst.
+#[utoipa::path(get, path = "/api/analytics/report", tag = "analytics", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The report", body = Envelope<crm_core::analytics::ReportView>),
+        E401, E403, E422, E500
+    )
+)]
+async fn report(State(s): St, caller: Caller) -> ApiResult {
+    caller.require(ANALYSTS)?;
+    Ok(ok(StatusCode::OK, s.crm.analytics().report().await?))
 }
 
 /// Refit the analytics models on all purchases. Role: admin.
