@@ -686,6 +686,153 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent(backend
     assert_eq!(body["meta"]["total"], 120);
 }
 
+async fn dashboard_pages_and_figures_over_http(backend: Backend) {
+    let Some(app) = test_app(backend).await else {
+        return;
+    };
+    crm_server::demo::seed(&app.crm, 120, chrono::Utc::now())
+        .await
+        .expect("seed");
+    let (status, _) = call(&app, Method::POST, "/api/analytics/refit", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = call(&app, Method::GET, "/api/dashboard", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let d = &body["data"];
+    assert_eq!(d["kpis"]["customers"], 120, "{d}");
+    assert!(d["kpis"]["points_outstanding"].as_i64() > Some(0), "{d}");
+    assert!(
+        d["kpis"]["revenue_30d"].is_string(),
+        "money is a decimal string"
+    );
+    assert_eq!(d["sales_by_day"].as_array().map(Vec::len), Some(90));
+    let segments = d["segments"].as_array().expect("segments");
+    let scored: u64 = segments
+        .iter()
+        .map(|s| s["customers"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(scored > 0 && scored <= 120, "{scored}");
+    // The listing's segment filter lists exactly the segment's customers.
+    for s in segments {
+        let uri = format!(
+            "/api/customers?active=all&limit=1&segment={}",
+            s["segment"].as_str().unwrap_or_default()
+        );
+        let (status, body) = call(&app, Method::GET, &uri, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["meta"]["total"], s["customers"], "{uri}");
+    }
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/customers?recency_score=9&segment=best",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        body["error"]["fields"].as_array().map(Vec::len),
+        Some(2),
+        "{body}"
+    );
+
+    for (email, role) in [
+        ("cashier@test.id", "cashier"),
+        ("analyst@test.id", "analyst"),
+    ] {
+        let body = json!({"email": email, "password": "password-123", "role": role}).to_string();
+        let (status, b) = call(&app, Method::POST, "/api/users", Some(&body)).await;
+        assert_eq!(status, StatusCode::CREATED, "{b}");
+    }
+    let cashier = login(&app, "cashier@test.id", "password-123").await;
+    let analyst = login(&app, "analyst@test.id", "password-123").await;
+    let (status, _) = send(&app, Method::GET, "/api/dashboard", None, Some(&cashier)).await;
+    assert_eq!(status, StatusCode::OK, "a cashier sees the dashboard");
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/api/analytics/report",
+        None,
+        Some(&cashier),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "but not the analytics");
+    let (status, body) = send(
+        &app,
+        Method::GET,
+        "/api/analytics/report",
+        None,
+        Some(&analyst),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["rfm_grid"].as_array().map(Vec::len), Some(25));
+    assert!(body["data"]["model"]["churn_method"].is_string(), "{body}");
+
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        "/api/customers/1/purchases?limit=1000",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let dates: Vec<&str> = body["data"]
+        .as_array()
+        .expect("purchases")
+        .iter()
+        .filter_map(|p| p["purchase_date"].as_str())
+        .collect();
+    assert!(!dates.is_empty());
+    assert!(
+        dates.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {dates:?}"
+    );
+    let (status, _) = call(
+        &app,
+        Method::GET,
+        "/api/customers/1/purchases?limit=0",
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = call(&app, Method::GET, "/api/customers/99999/purchases", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The pages: `/` leads to the dashboard; files carry their type and a
+    // same-origin content policy; unknown files are 404.
+    let raw = |uri: &str| {
+        let req = Request::get(uri).body(Body::empty()).expect("request");
+        app.router.clone().oneshot(req)
+    };
+    let res = raw("/").await.expect("response");
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/crm/dashboard.html");
+    for page in [
+        "login",
+        "dashboard",
+        "customers",
+        "customer-detail",
+        "segments",
+        "analytics",
+    ] {
+        let res = raw(&format!("/crm/{page}.html")).await.expect("response");
+        assert_eq!(res.status(), StatusCode::OK, "{page}");
+        assert_eq!(res.headers()["content-type"], "text/html; charset=utf-8");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap_or_default();
+        assert!(csp.contains("default-src 'self'"), "{csp}");
+        let html = res.into_body().collect().await.expect("body").to_bytes();
+        let html = String::from_utf8_lossy(&html);
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "{page} links out"
+        );
+    }
+    let res = raw("/crm/no-such-page.html").await.expect("response");
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+}
+
 async fn metrics_count_requests_by_route_and_status(backend: Backend) {
     let Some(app) = test_app(backend).await else {
         return;
@@ -1455,6 +1602,7 @@ on_every_backend!(
     tokens_are_checked_and_roles_enforced,
     logins_are_checked_and_rate_limited,
     demo_data_spreads_over_segments_and_keeps_the_ledger_consistent,
+    dashboard_pages_and_figures_over_http,
     metrics_count_requests_by_route_and_status,
     responses_carry_a_request_id_and_cors_is_configurable
 );
@@ -1556,6 +1704,9 @@ async fn openapi_document_covers_every_endpoint_and_matches_the_router() {
         ("post", "/api/customers/{id}/loyalty/{operation}"),
         ("get", "/api/customers/{id}/analytics"),
         ("get", "/api/segments"),
+        ("get", "/api/dashboard"),
+        ("get", "/api/analytics/report"),
+        ("get", "/api/customers/{id}/purchases"),
         ("post", "/api/analytics/refit"),
         ("post", "/api/users"),
         ("get", "/api/users"),

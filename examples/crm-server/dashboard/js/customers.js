@@ -148,11 +148,11 @@ function columns() {
   const writer = can.writeCustomers(user.user.role);
   const cols = [
     { label: 'Code', value: (c) => c.customer_code },
-    { label: 'Name', value: (c) => el('a', { href: `customer-detail.html?id=${c.id}` }, c.name) },
+    { label: 'Name', wrap: true, value: (c) => el('a', { href: `customer-detail.html?id=${c.id}` }, c.name) },
     { label: 'Type', value: (c) => label(c.customer_type) },
-    { label: 'Email', value: (c) => c.email || '-' },
+    { label: 'Email', wrap: true, value: (c) => c.email || '-' },
     { label: 'Phone', value: (c) => c.phone || '-' },
-    { label: 'Tags', value: (c) => (c.tags || []).join(', ') || '-' },
+    { label: 'Tags', wrap: true, value: (c) => (c.tags || []).join(', ') || '-' },
     { label: 'Status', value: (c) => (c.is_active ? el('span', { class: 'badge' }, 'Active') : el('span', { class: 'badge inactive' }, 'Deactivated')) },
     { label: 'Created', value: (c) => date(c.created_at) },
   ];

@@ -43,7 +43,8 @@ export function byId(id) {
 
 /**
  * A table in a keyboard-scrollable container. `columns` are
- * `{label, value: row => text or Node, numeric?}`.
+ * `{label, value: row => text or Node, numeric?, wrap?}` (`wrap`: long text
+ * may break across lines).
  */
 export function table(columns, rows, { caption, empty = 'Nothing to show.', rowAttrs } = {}) {
   const head = el('tr', {}, columns.map((c) => el('th', { scope: 'col', class: c.numeric ? 'num' : null }, c.label)));
@@ -60,7 +61,7 @@ export function tableRow(columns, row, rowAttrs) {
   return el(
     'tr',
     rowAttrs ? rowAttrs(row) : {},
-    columns.map((c) => el('td', { class: c.numeric ? 'num' : null }, c.value(row))),
+    columns.map((c) => el('td', { class: c.numeric ? 'num' : c.wrap ? 'wrap' : null }, c.value(row))),
   );
 }
 
