@@ -1,7 +1,7 @@
 # Task runner. `make help` lists the targets.
 MYSQL_URL ?= mysql://crm:crm@127.0.0.1:3306/crm_test
 
-.PHONY: help fmt lint test test-mysql py-test node-test bench run ci schemathesis
+.PHONY: help fmt lint test test-mysql py-test node-test browser-test bench run ci schemathesis
 
 help:          ## This list
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -16,14 +16,19 @@ test:          ## Every test, Python and Node included (MySQL cases skip without
 	cargo test --workspace
 	bash .ci/python-test
 	bash .ci/node-test
+	bash .ci/browser-test
 
 test-mysql:    ## Every test, MySQL cases included
 	CRM_TEST_MYSQL_URL=$(MYSQL_URL) cargo test --workspace
 	CRM_TEST_MYSQL_URL=$(MYSQL_URL) bash .ci/python-test
 	CRM_TEST_MYSQL_URL=$(MYSQL_URL) bash .ci/node-test
+	bash .ci/browser-test
 
 py-test:       ## The Python package: build into target/py-venv, pytest, stubtest
 	bash .ci/python-test
+
+browser-test:  ## The web dashboard in Debian's Chromium (playwright-core, axe-core), screenshots in examples/crm-server/tests/browser/artifacts
+	bash .ci/browser-test
 
 node-test:     ## The Node package: napi build, drift check, tsc, node --test, pack, example backend
 	bash .ci/node-test

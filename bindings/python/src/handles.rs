@@ -231,6 +231,7 @@ api! {
 
     /// A page of customers, filtered by the fields of `CustomerQuery`
     /// (`q`, `type`, `status`, `tag`, `created_from`, `created_to`,
+    /// `segment`, `recency_score`, `frequency_score` (as of the last fit),
     /// `sort`, `direction`, `page`, `limit`, `cursor`).
     [**query]
     fn list(; **query) -> CustomerPage = |h: crm_core::Customers, q| {

@@ -679,6 +679,9 @@ class Customers:
         page: int | None = ...,
         limit: int | None = ...,
         cursor: str | None = ...,
+        segment: Literal["CHAMPION", "LOYAL", "POTENTIAL_LOYAL", "AT_RISK", "LOST"] | None = ...,
+        recency_score: int | None = ...,
+        frequency_score: int | None = ...,
         **query: Any,
     ) -> CustomerPage: ...
     def merge(self, *, into: int, from_: int, merged_by: str, **fields: Any) -> MergeResult: ...
@@ -723,6 +726,9 @@ class AsyncCustomers:
         page: int | None = ...,
         limit: int | None = ...,
         cursor: str | None = ...,
+        segment: Literal["CHAMPION", "LOYAL", "POTENTIAL_LOYAL", "AT_RISK", "LOST"] | None = ...,
+        recency_score: int | None = ...,
+        frequency_score: int | None = ...,
         **query: Any,
     ) -> Awaitable[CustomerPage]: ...
     def merge(
