@@ -515,6 +515,12 @@ export interface CustomerQuery {
   limit?: number
   /** `nextCursor` of the previous page (keyset paging). */
   cursor?: string
+  /** Customers the last analytics fit placed in this segment. */
+  segment?: 'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'
+  /** Recency score (1-5) at the last analytics fit. */
+  recencyScore?: number
+  /** Frequency score (1-5) at the last analytics fit. */
+  frequencyScore?: number
 }
 
 /** One customer's analytics. */

@@ -580,6 +580,13 @@ pub struct CustomerQuery {
     pub limit: Option<u32>,
     /// `nextCursor` of the previous page (keyset paging).
     pub cursor: Option<String>,
+    /// Customers the last analytics fit placed in this segment.
+    #[napi(ts_type = "'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'")]
+    pub segment: Option<String>,
+    /// Recency score (1-5) at the last analytics fit.
+    pub recency_score: Option<u32>,
+    /// Frequency score (1-5) at the last analytics fit.
+    pub frequency_score: Option<u32>,
 }
 
 /// `customers.merge`.

@@ -38,6 +38,14 @@ eachBackend('analytics and users', (ctx) => {
 
     const segments = await ctx.crm.analytics.segments()
     assert.equal(segments.reduce((n, s) => n + s.customers, 0), 30)
+    // The listing filters by the placements of the last fit.
+    const inSegment = await ctx.crm.customers.list({ segment: one.segment, limit: 100 })
+    assert.equal(inSegment.total, segments.find((s) => s.segment === one.segment).customers)
+    assert.ok(inSegment.items.some((c) => c.id === customers[7].id))
+    const inCell = await ctx.crm.customers.list({ recencyScore: one.rfm.recency, frequencyScore: one.rfm.frequency, limit: 100 })
+    assert.ok(inCell.items.some((c) => c.id === customers[7].id))
+    const outOfRange = await rejection(ctx.crm.customers.list({ recencyScore: 6 }))
+    assert.equal(outOfRange.fields[0].field, 'recency_score')
     const fit = await ctx.crm.analytics.lastFit()
     assert.equal(fit.model.customers, 30)
     await ctx.crm.analytics.loadModel(JSON.stringify(model))

@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
+
 import crm_sdk
 from conftest import uniq
 
@@ -49,6 +51,13 @@ def test_score_batches_bound_the_frames(crm: crm_sdk.Crm) -> None:
     segments = crm.analytics.segments()
     assert sum(s.customers for s in segments) >= 3
     assert all(isinstance(s.total_lifetime_value, Decimal) for s in segments)
+    # The listing filters by the placements of the last fit.
+    for s in segments:
+        page = crm.customers.list(segment=s.segment, limit=1)
+        assert page.total == s.customers
+    with pytest.raises(crm_sdk.ValidationError) as bad:
+        crm.customers.list(recency_score=0, frequency_score=9)
+    assert [f.field for f in bad.value.fields] == ["recency_score", "frequency_score"]
 
 
 def test_refit_and_model_snapshots(crm: crm_sdk.Crm) -> None:
