@@ -45,7 +45,7 @@ eachBackend('analytics and users', (ctx) => {
     const inCell = await ctx.crm.customers.list({ recencyScore: one.rfm.recency, frequencyScore: one.rfm.frequency, limit: 100 })
     assert.ok(inCell.items.some((c) => c.id === customers[7].id))
     const outOfRange = await rejection(ctx.crm.customers.list({ recencyScore: 6 }))
-    assert.equal(outOfRange.fields[0].field, 'recency_score')
+    assert.equal(outOfRange.fields[0].field, 'recencyScore')
     const fit = await ctx.crm.analytics.lastFit()
     assert.equal(fit.model.customers, 30)
     await ctx.crm.analytics.loadModel(JSON.stringify(model))

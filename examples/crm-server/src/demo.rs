@@ -1,15 +1,62 @@
-//! Demo data for a first start: a few thousand customers with a year of
-//! purchases, redemptions and refunds, spread over every segment. Generated
-//! deterministically (same data on every machine) through the `Crm` facade
-//! only, so it exercises the same rules as real traffic.
+//! Demo data for a first start: a few thousand customers of a retail chain
+//! with two years of purchases, refunds and point redemptions ending `now`,
+//! generated deterministically (same data on every machine) through the
+//! `Crm` facade only, so it exercises the same rules as real traffic.
+//!
+//! Purchases follow the buy-till-you-die process the analytics models
+//! assume: the SDK's seeded simulator
+//! ([`Simulation`](crm_core::analytics::Simulation)) draws each buyer's
+//! purchase rate and drop-out (BG/NBD, in weeks) and basket sizes
+//! (Gamma-Gamma, scaled to rupiah and rounded to Rp 500). First purchases
+//! fall on every day of the two years, so every month has a cohort and
+//! every day has sales. Purchases older than [`RECORDED_DAYS`] are
+//! migrated with [`import_history`](crm_core::Loyalty::import_history)
+//! (history earns no points); the recent ones go through
+//! [`record_purchase`](crm_core::Loyalty::record_purchase) in time order
+//! and earn points, some are partly refunded, and some customers redeem
+//! vouchers. A few customers never bought, and a few lapsed ones are
+//! deactivated.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
+use crm_core::analytics::{BgNbdParams, GammaGammaParams, PeriodUnit, Simulation};
 use crm_core::loyalty::{NewPurchase, PointsRequest, RefundRequest, receipt_key};
-use crm_core::{Crm, CustomerType, NewCustomer, Result};
+use crm_core::{Crm, CustomerType, MAX_IMPORT_BATCH, NewCustomer, Result};
 use rust_decimal::Decimal;
 
-/// A small deterministic generator (SplitMix64): demo data needs no crypto
-/// quality, only the same sequence everywhere.
+/// Days of history, today included.
+pub const HISTORY_DAYS: u32 = 730;
+/// Purchases of the last this many days are recorded (and earn points);
+/// older ones are imported as history.
+pub const RECORDED_DAYS: i64 = 365;
+
+/// Seed of everything else (profiles, hours, stores, refunds, ...).
+const DICE_SEED: u64 = 20_261_123;
+/// Seed of the purchase simulation.
+const SIMULATION_SEED: u64 = 20_261_123;
+/// Purchase rate ~ Gamma(r, alpha) per week, drop-out ~ Beta(a, b) after
+/// each repeat purchase: most customers buy every month or two, a few every
+/// week, and about one in five stops after any purchase.
+const PROCESS: BgNbdParams = BgNbdParams {
+    r: 0.45,
+    alpha: 4.0,
+    a: 0.7,
+    b: 3.0,
+};
+/// Basket sizes in units of [`RUPIAH_PER_UNIT`]: mean p * gamma / (q - 1) =
+/// 30 units, Rp 150.000.
+const SPEND: GammaGammaParams = GammaGammaParams {
+    p: 6.0,
+    q: 3.0,
+    gamma: 10.0,
+};
+/// Rupiah per simulated spend unit.
+const RUPIAH_PER_UNIT: i64 = 5_000;
+/// Baskets are rounded to this many rupiah.
+const RUPIAH_ROUNDING: i64 = 500;
+
+/// A small deterministic generator (SplitMix64) for everything but the
+/// purchases: demo data needs no crypto quality, only the same sequence
+/// everywhere.
 struct Dice(u64);
 
 impl Dice {
@@ -34,26 +81,135 @@ const LAST: [&str; 12] = [
     "Santoso", "Wijaya", "Saputra", "Hidayat", "Pratama", "Kusuma", "Nugroho", "Setiawan",
     "Lestari", "Gunawan", "Halim", "Susanto",
 ];
-const CITIES: [&str; 6] = [
-    "Jakarta", "Bandung", "Surabaya", "Medan", "Semarang", "Makassar",
+/// Cities and the store customers there mostly buy at.
+const CITIES: [(&str, &str); 6] = [
+    ("Jakarta", "JKT-01"),
+    ("Bandung", "BDG-01"),
+    ("Surabaya", "SBY-01"),
+    ("Medan", "MDN-01"),
+    ("Semarang", "SMG-01"),
+    ("Makassar", "MKS-01"),
 ];
+/// Where customers buy away from their home store.
+const OTHER_STORES: [&str; 3] = ["JKT-02", "ONLINE", "JKT-01"];
 
 /// What was seeded.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DemoReport {
     /// Customers created.
     pub customers: usize,
-    /// Purchases recorded.
+    /// Purchases stored, imported and recorded.
     pub purchases: usize,
+    /// Of those, purchases recorded as new sales (they earned points).
+    pub recorded: usize,
+    /// Partial refunds.
+    pub refunds: usize,
+    /// Voucher redemptions.
+    pub redemptions: usize,
+    /// Customers deactivated.
+    pub deactivated: usize,
 }
 
-/// Seeds `customers` customers with a year of activity ending `now`.
+/// One demo customer before it is stored.
+struct Profile {
+    customer_type: CustomerType,
+    /// Index into [`CITIES`].
+    city: usize,
+    buys: bool,
+}
+
+/// One demo purchase before it is stored.
+struct Sale {
+    /// Index of the customer in creation order.
+    customer: usize,
+    at: DateTime<Utc>,
+    amount: Decimal,
+    store: &'static str,
+    /// Part returned later (recorded purchases only).
+    refund: Option<Decimal>,
+}
+
+/// Everything that will be stored, decided before anything is.
+struct Plan {
+    profiles: Vec<Profile>,
+    /// In time order.
+    sales: Vec<Sale>,
+    /// Sales before this index are imported, the rest recorded.
+    recorded_from: usize,
+}
+
+impl Plan {
+    /// The demo's customers and purchases for `customers` customers up to
+    /// `now`, drawing from `dice` (the purchases from the simulator's own
+    /// seed).
+    fn new(customers: usize, now: DateTime<Utc>, dice: &mut Dice) -> Result<Self> {
+        let profiles: Vec<Profile> = (0..customers)
+            .map(|_| Profile {
+                customer_type: match dice.below(100) {
+                    0..78 => CustomerType::Retail,
+                    78..88 => CustomerType::Wholesale,
+                    88..93 => CustomerType::Distributor,
+                    _ => CustomerType::Corporate,
+                },
+                city: dice.below(CITIES.len() as u64) as usize,
+                // About one in twelve signed up but never bought.
+                buys: dice.below(12) != 0,
+            })
+            .collect();
+        let mut sales = simulate(&profiles, now, dice)?;
+        sales.sort_by_key(|s| (s.at, s.customer));
+        let recorded_from = sales.partition_point(|s| s.at < now - Duration::days(RECORDED_DAYS));
+        // About one recorded receipt in fifteen is partly returned (20% to
+        // 60%, never all of it: a full refund takes the purchase out of
+        // the analytics).
+        for s in &mut sales[recorded_from..] {
+            if dice.below(15) == 0 {
+                let share = Decimal::new(2 + dice.below(5) as i64, 1);
+                let amount = round_rupiah(s.amount * share);
+                s.refund = (amount < s.amount).then_some(amount);
+            }
+        }
+        Ok(Self {
+            profiles,
+            sales,
+            recorded_from,
+        })
+    }
+}
+
+/// Seeds `customers` customers with two years of activity ending `now`
+/// (the `Crm`'s clock: purchases after it are refused).
 pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<DemoReport> {
-    let mut dice = Dice(20_261_123);
-    let inputs: Vec<NewCustomer> = (0..customers)
-        .map(|i| {
+    let mut dice = Dice(DICE_SEED);
+    let plan = Plan::new(customers, now, &mut dice)?;
+
+    // The top tenth of the buyers by spend are tagged VIP.
+    let mut spend = vec![Decimal::ZERO; customers];
+    for s in &plan.sales {
+        spend[s.customer] += s.amount;
+    }
+    let mut ranked: Vec<Decimal> = spend.iter().copied().filter(|s| !s.is_zero()).collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    let vip_from = ranked
+        .get(ranked.len() / 10)
+        .copied()
+        .unwrap_or(Decimal::MAX);
+
+    let inputs: Vec<NewCustomer> = plan
+        .profiles
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
             let first = FIRST[dice.below(FIRST.len() as u64) as usize];
             let last = LAST[dice.below(LAST.len() as u64) as usize];
+            let (city, _) = CITIES[p.city];
+            let mut tags = vec![city.to_lowercase()];
+            if spend[i] > vip_from {
+                tags.push("vip".to_string());
+            }
+            if dice.below(3) == 0 {
+                tags.push("newsletter".to_string());
+            }
             NewCustomer {
                 name: format!("{first} {last}"),
                 email: Some(format!(
@@ -62,86 +218,266 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
                     last.to_lowercase()
                 )),
                 phone: Some(format!("+62813{:08}", 10_000_000 + i)),
-                customer_type: CustomerType::ALL[(dice.below(10).min(3)) as usize],
+                customer_type: p.customer_type,
                 address: crm_core::Address {
-                    city: Some(CITIES[dice.below(CITIES.len() as u64) as usize].into()),
+                    city: Some(city.into()),
                     country: Some("ID".into()),
                     ..Default::default()
                 },
-                tags: if i % 7 == 0 {
-                    vec!["vip".into()]
-                } else {
-                    Vec::new()
-                },
+                tags,
                 ..NewCustomer::default()
             }
         })
         .collect();
     let mut created = Vec::with_capacity(customers);
-    for chunk in inputs.chunks(1000) {
+    for chunk in inputs.chunks(MAX_IMPORT_BATCH) {
         created.extend(crm.customers().import(chunk.to_vec()).await?);
     }
     let mut report = DemoReport {
         customers: created.len(),
-        purchases: 0,
+        purchases: plan.sales.len(),
+        ..DemoReport::default()
     };
-    for (i, c) in created.iter().enumerate() {
-        // Profiles: (first purchase days ago, purchases, spacing in days) spread
-        // so that every RFM segment shows up.
-        let (start, count, gap) = match i % 6 {
-            0 => (360, 30 + dice.below(20), 7), // frequent, recent: champions
-            1 => (330, 8 + dice.below(6), 30),  // monthly: loyal
-            2 => (40, 1 + dice.below(3), 10),   // new customers
-            3 => (350, 4 + dice.below(4), 20),  // stopped months ago: at risk
-            4 => (365, 1, 1),                   // bought once long ago: lost
-            _ => (200, 2 + dice.below(6), 25),  // in between
-        };
-        for n in 0..count {
-            let days_ago = start as i64 - (n as i64) * gap as i64 - dice.below(3) as i64;
-            if days_ago < 1 {
-                break;
+
+    // Receipts numbered per store and day, like a till would.
+    let mut counters = std::collections::HashMap::<(&str, NaiveDate), u32>::new();
+    let purchases: Vec<NewPurchase> = plan
+        .sales
+        .iter()
+        .map(|s| {
+            let n = counters.entry((s.store, s.at.date_naive())).or_default();
+            *n += 1;
+            NewPurchase {
+                customer_id: created[s.customer].id,
+                store_id: s.store.into(),
+                receipt_id: format!("{}-{:04}", s.at.format("%Y%m%d"), n),
+                purchase_date: s.at,
+                total_amount: s.amount,
+                currency: None,
             }
-            let amount = Decimal::from(25_000 + dice.below(40) * 10_000);
-            let receipt = format!("D{i}-{n}");
-            let at = now - Duration::days(days_ago) - Duration::minutes(dice.below(600) as i64);
-            let store_id = format!("DEMO-{:02}", dice.below(8));
+        })
+        .collect();
+    drop(counters);
+    let (history, recent) = purchases.split_at(plan.recorded_from);
+
+    // Two years of history, migrated in bulk: no points.
+    for chunk in history.chunks(MAX_IMPORT_BATCH) {
+        crm.loyalty().import_history(chunk.to_vec()).await?;
+    }
+
+    // The recent months, one sale at a time as the tills send them: points
+    // earned, some returned.
+    for (p, s) in recent.iter().zip(&plan.sales[plan.recorded_from..]) {
+        crm.loyalty().record_purchase(p.clone()).await?;
+        report.recorded += 1;
+        if let Some(amount) = s.refund {
             crm.loyalty()
-                .record_purchase(NewPurchase {
-                    customer_id: c.id,
-                    store_id: store_id.clone(),
-                    receipt_id: receipt.clone(),
-                    purchase_date: at,
-                    total_amount: amount,
-                    currency: None,
+                .refund(RefundRequest {
+                    store_id: p.store_id.clone(),
+                    receipt_id: p.receipt_id.clone(),
+                    refund_id: "return-1".into(),
+                    amount,
                 })
                 .await?;
-            report.purchases += 1;
-            // About one receipt in eleven is half refunded.
-            if dice.below(11) == 0 {
-                crm.loyalty()
-                    .refund(RefundRequest {
-                        store_id,
-                        receipt_id: receipt,
-                        refund_id: "demo-refund".into(),
-                        amount: (amount / Decimal::from(2)).round_dp(2),
-                    })
-                    .await?;
-            }
+            report.refunds += 1;
         }
-        if i % 5 == 0 {
-            let balance = crm.loyalty().balance(c.id).await?;
-            if balance.available >= 10 {
-                crm.loyalty()
-                    .redeem(PointsRequest {
-                        customer_id: c.id,
-                        points: balance.available / 2,
-                        reference_type: "voucher".into(),
-                        reference_id: receipt_key("DEMO", &format!("V{i}")),
-                        actor: None,
-                    })
-                    .await?;
-            }
+    }
+
+    // About a third of the recent buyers take a voucher for half their
+    // points.
+    let mut recent_buyer = vec![false; customers];
+    for s in &plan.sales[plan.recorded_from..] {
+        recent_buyer[s.customer] = true;
+    }
+    for (i, c) in created.iter().enumerate() {
+        if !recent_buyer[i] || dice.below(3) != 0 {
+            continue;
+        }
+        let points = crm.loyalty().balance(c.id).await?.available / 2 / 10 * 10;
+        if points >= 10 {
+            crm.loyalty()
+                .redeem(PointsRequest {
+                    customer_id: c.id,
+                    points,
+                    reference_type: "voucher".into(),
+                    reference_id: receipt_key("DEMO", &format!("V{i}")),
+                    actor: None,
+                })
+                .await?;
+            report.redemptions += 1;
+        }
+    }
+
+    // A few customers who stopped buying closed their account.
+    for (i, c) in created.iter().enumerate() {
+        if !recent_buyer[i] && dice.below(25) == 0 {
+            crm.customers().deactivate(c.id).await?;
+            report.deactivated += 1;
         }
     }
     Ok(report)
+}
+
+/// The purchases of the buyers among `profiles` over the [`HISTORY_DAYS`]
+/// up to `now`: the simulator's histories, earliest first purchase first,
+/// given to the buyers in creation order (customer codes follow sign-up
+/// order).
+fn simulate(profiles: &[Profile], now: DateTime<Utc>, dice: &mut Dice) -> Result<Vec<Sale>> {
+    let buyers: Vec<usize> = (0..profiles.len()).filter(|&i| profiles[i].buys).collect();
+    let today = now.date_naive();
+    let from = today
+        .checked_sub_days(Days::new(u64::from(HISTORY_DAYS - 1)))
+        .unwrap_or(today);
+    let simulation = Simulation {
+        customers: buyers.len() as u64,
+        bgnbd: PROCESS,
+        spend: SPEND,
+        unit: PeriodUnit::Week,
+        first_purchase_from: from,
+        cohort_days: HISTORY_DAYS,
+        observation_end: today,
+        seed: SIMULATION_SEED,
+    };
+    let mut histories: Vec<_> = simulation.customers()?.collect();
+    histories.sort_by_key(|h| (h.first_purchase, h.id));
+    let days_per_week = PeriodUnit::Week.days();
+    let mut sales = Vec::new();
+    for (customer, h) in buyers.into_iter().zip(histories) {
+        let (_, home) = CITIES[profiles[customer].city];
+        let times = std::iter::once(0.0).chain(h.repeat_times.iter().copied());
+        for (time, amount) in times.zip(&h.amounts) {
+            // The day the purchase falls in, at an hour the stores are open
+            // (09:00 to 21:00 in Jakarta, 02:00 to 14:00 UTC), never after
+            // `now`.
+            let day = h
+                .first_purchase
+                .checked_add_days(Days::new((time * days_per_week).floor() as u64))
+                .unwrap_or(h.first_purchase);
+            let at = day.and_time(NaiveTime::MIN).and_utc()
+                + Duration::minutes(120 + dice.below(12 * 60) as i64);
+            // Mostly at the home store.
+            let store = match dice.below(6) {
+                0 => OTHER_STORES[dice.below(OTHER_STORES.len() as u64) as usize],
+                _ => home,
+            };
+            sales.push(Sale {
+                customer,
+                at: at.min(now),
+                amount: round_rupiah(*amount * Decimal::from(RUPIAH_PER_UNIT)),
+                store,
+                refund: None,
+            });
+        }
+    }
+    Ok(sales)
+}
+
+/// An amount in rupiah rounded to [`RUPIAH_ROUNDING`], at least that.
+fn round_rupiah(amount: Decimal) -> Decimal {
+    let step = Decimal::from(RUPIAH_ROUNDING);
+    ((amount / step).round() * step).max(step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crm_core::analytics::{
+        AnalyticsModel, ChurnMethod, ChurnRisk, RfmSegment, SummaryBuilder, SummaryOptions,
+    };
+
+    /// The demo's plan, the model its purchases (net of refunds) give as a
+    /// refit would, and the customers' segments and risk levels under it.
+    fn fit(
+        customers: usize,
+        now: DateTime<Utc>,
+    ) -> (Plan, AnalyticsModel, Vec<RfmSegment>, Vec<ChurnRisk>) {
+        let plan = Plan::new(customers, now, &mut Dice(DICE_SEED)).expect("plan");
+        let settings = crm_core::CrmConfig::default().analytics;
+        let mut builder =
+            SummaryBuilder::new(SummaryOptions::new(settings.unit, Some(now.date_naive())))
+                .expect("builder");
+        for s in &plan.sales {
+            let amount = s.amount - s.refund.unwrap_or_default();
+            builder
+                .add(&s.customer, s.at.date_naive(), amount)
+                .expect("in order");
+        }
+        let summaries = builder.finish().summaries;
+        let model = AnalyticsModel::fit(settings.unit, &summaries, settings.config).expect("fit");
+        let scores: Vec<_> = summaries.iter().map(|s| model.score(s)).collect();
+        let mut segments: Vec<RfmSegment> = scores.iter().map(|s| s.segment).collect();
+        segments.sort_by_key(|s| s.as_str());
+        segments.dedup();
+        let mut risks: Vec<ChurnRisk> = scores.iter().map(|s| s.risk_level).collect();
+        risks.sort_by_key(|r| r.as_str());
+        risks.dedup();
+        (plan, model, segments, risks)
+    }
+
+    #[test]
+    fn the_demo_history_fits_both_models_and_fills_every_segment() {
+        let now = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 3, 10, 7, 0)
+            .single()
+            .expect("a time");
+        // What the server seeds on a first start.
+        let (plan, model, segments, risks) = fit(3_000, now);
+        assert_eq!(model.churn_method, ChurnMethod::BgNbd, "{:?}", model.notes);
+        let bgnbd = model.usable_bgnbd().expect("BG/NBD usable");
+        let p = bgnbd.params;
+        // Close to the process the purchases were drawn from.
+        assert!((p.r / PROCESS.r - 1.0).abs() < 0.25, "{p:?}");
+        assert!((p.alpha / PROCESS.alpha - 1.0).abs() < 0.25, "{p:?}");
+        let gg = model.usable_gamma_gamma().expect("Gamma-Gamma usable");
+        assert!(gg.params.q > 1.0, "{:?}", gg.params);
+        assert!(model.notes.is_empty(), "{:?}", model.notes);
+        assert_eq!(segments.len(), 5, "{segments:?}");
+        assert!(risks.len() >= 3, "{risks:?}");
+
+        // Some customers never bought; purchases on every one of the last
+        // 90 days, up to today; first purchases in each of the 24 months.
+        let buyers = plan.profiles.iter().filter(|p| p.buys).count();
+        assert!(buyers < 3_000 && buyers > 2_500, "{buyers}");
+        assert_eq!(model.customers, buyers as u64);
+        let days: std::collections::BTreeSet<NaiveDate> =
+            plan.sales.iter().map(|s| s.at.date_naive()).collect();
+        let today = now.date_naive();
+        assert!(
+            plan.sales
+                .iter()
+                .all(|s| s.at <= now && s.amount > Decimal::ZERO)
+        );
+        assert!(
+            (0..90).all(|d| days.contains(&(today - Duration::days(d)))),
+            "a day without sales"
+        );
+        let mut first = vec![None; 3_000];
+        for s in &plan.sales {
+            first[s.customer].get_or_insert(s.at.format("%Y-%m").to_string());
+        }
+        let months: std::collections::BTreeSet<_> = first.into_iter().flatten().collect();
+        assert!(months.len() >= 24, "{months:?}");
+        // Both the imported history and the recorded recent sales, some
+        // refunded.
+        assert!(plan.recorded_from > 0 && plan.recorded_from < plan.sales.len());
+        assert!(plan.sales.iter().any(|s| s.refund.is_some()));
+        assert!(
+            plan.sales
+                .iter()
+                .all(|s| s.refund.is_none_or(|r| r < s.amount))
+        );
+    }
+
+    #[test]
+    fn the_same_data_on_every_run() {
+        let now = Utc::now();
+        let a = Plan::new(200, now, &mut Dice(DICE_SEED)).expect("plan");
+        let b = Plan::new(200, now, &mut Dice(DICE_SEED)).expect("plan");
+        let key = |p: &Plan| {
+            p.sales
+                .iter()
+                .map(|s| (s.customer, s.at, s.amount, s.store, s.refund))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&a), key(&b));
+    }
 }

@@ -659,21 +659,66 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent(backend
     let Some(app) = test_app(backend).await else {
         return;
     };
-    let report = crm_server::demo::seed(&app.crm, 120, chrono::Utc::now())
+    // 500 customers: enough repeat buyers for both models to fit (120 are
+    // too few for Gamma-Gamma), still a few seconds to seed.
+    let report = crm_server::demo::seed(&app.crm, 500, app.crm.clock().now())
         .await
         .expect("seed");
-    assert_eq!(report.customers, 120);
-    assert!(report.purchases > 500, "{report:?}");
+    assert_eq!(report.customers, 500);
+    assert!(report.purchases > 1_000, "{report:?}");
+    assert!(
+        report.recorded > 100
+            && report.recorded < report.purchases
+            && report.refunds > 0
+            && report.redemptions > 0
+            && report.deactivated > 0,
+        "{report:?}"
+    );
+    let model = app.crm.analytics().refit().await.expect("refit");
+    assert_eq!(
+        model.churn_method,
+        crm_core::analytics::ChurnMethod::BgNbd,
+        "{:?}",
+        model.notes
+    );
+    assert!(model.usable_bgnbd().is_some(), "{:?}", model.notes);
+    assert!(model.usable_gamma_gamma().is_some(), "{:?}", model.notes);
+    assert!(
+        model.customers > 400 && model.customers < 500,
+        "some never bought: {}",
+        model.customers
+    );
     let (status, body) = call(&app, Method::GET, "/api/segments", None).await;
     assert_eq!(status, StatusCode::OK);
     let segments: Vec<_> = body["data"]
         .as_array()
         .expect("segments")
         .iter()
+        .filter(|s| s["customers"].as_u64() > Some(0))
         .map(|s| s["segment"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert!(segments.len() >= 4, "segments: {segments:?}");
-    for id in [1, 7, 60, 119] {
+    assert_eq!(segments.len(), 5, "segments: {segments:?}");
+    let (status, body) = call(&app, Method::GET, "/api/analytics/report", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let levels = body["data"]["churn_risk"]
+        .as_array()
+        .expect("churn risk")
+        .iter()
+        .filter(|r| r["customers"].as_u64() > Some(0))
+        .count();
+    assert!(levels >= 3, "{}", body["data"]["churn_risk"]);
+    let (_, body) = call(&app, Method::GET, "/api/dashboard", None).await;
+    let days = body["data"]["sales_by_day"]
+        .as_array()
+        .expect("sales by day");
+    let quiet = days.iter().filter(|d| d["purchases"] == 0).count();
+    assert!(quiet <= 15, "{quiet} of {} days without sales", days.len());
+    let last_week: u64 = days[days.len() - 7..]
+        .iter()
+        .map(|d| d["purchases"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(last_week >= 7, "{last_week} sales in the last week");
+    for id in 1..=500 {
         let check = app
             .crm
             .loyalty()
@@ -683,7 +728,7 @@ async fn demo_data_spreads_over_segments_and_keeps_the_ledger_consistent(backend
         assert!(check.consistent, "{check:?}");
     }
     let (_, body) = call(&app, Method::GET, "/api/customers?limit=5", None).await;
-    assert_eq!(body["meta"]["total"], 120);
+    assert_eq!(body["meta"]["total"], 500 - report.deactivated);
 }
 
 async fn dashboard_pages_and_figures_over_http(backend: Backend) {
