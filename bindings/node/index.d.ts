@@ -585,6 +585,12 @@ export interface FittedAnalytics {
    */
   model: Record<string, unknown>
   segments?: Array<SegmentTotal>
+  /**
+   * The store-wide figures of the fit (sales by day and month, RFM grid,
+   * CLV histogram, churn risk, P(alive) by recency, cohorts), as Rust's
+   * `AnalyticsReport` in JSON; absent until the segments are totalled.
+   */
+  report?: Record<string, unknown>
 }
 
 /** One entry of the points ledger. */

@@ -330,6 +330,11 @@ pub struct FittedAnalytics {
     #[napi(ts_type = "Record<string, unknown>")]
     pub model: Value,
     pub segments: Option<Vec<SegmentTotal>>,
+    /// The store-wide figures of the fit (sales by day and month, RFM grid,
+    /// CLV histogram, churn risk, P(alive) by recency, cohorts), as Rust's
+    /// `AnalyticsReport` in JSON; absent until the segments are totalled.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub report: Option<Value>,
 }
 
 /// An event of the outbox.
