@@ -13,6 +13,7 @@
 //! | [`rfm`] | RFM scores by quintile, the guide's five segments, the eleven-segment map |
 //! | [`bgnbd`] | BG/NBD fit, P(alive), expected purchases, P(X(t) = n) |
 //! | [`gamma_gamma`] | Gamma-Gamma fit, expected spend per purchase |
+//! | [`pareto_nbd`] | Pareto/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
 //! | [`fit`] | the shared maximum-likelihood machinery and its diagnostics |
 //! | [`clv`] | the guide's CLV (fixed) and the model CLV |
 //! | [`churn`] | churn probability, risk levels, actions, recency fallback |
@@ -46,6 +47,7 @@ pub mod churn;
 pub mod clv;
 pub mod fit;
 pub mod gamma_gamma;
+pub mod pareto_nbd;
 pub mod period;
 pub mod report;
 pub mod rfm;
@@ -63,6 +65,9 @@ pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
 pub use history::{AnalyticsSettings, CustomerScore, FittedAnalytics, ScoreCursor, SegmentTotal};
+pub use pareto_nbd::{
+    ParameterEstimate, ParetoNbdData, ParetoNbdModel, ParetoNbdParams, ParetoNbdStandardErrors,
+};
 pub use period::{PeriodUnit, Span};
 pub use report::{
     AliveBin, AnalyticsReport, Cohort, CustomerSegment, Dashboard, Kpis, ReportView, RfmCell,
