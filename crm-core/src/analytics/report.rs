@@ -163,7 +163,8 @@ pub struct Cohort {
     /// Customers who first bought that month.
     pub customers: u64,
     /// `retention[k]`: the share (0 to 1) of them who bought in the k-th
-    /// month after it (`retention[0]` = 1); months up to the fit's month.
+    /// month after it (`retention[0]` = 1); complete months only (the
+    /// month of the fit is left out, but for the cohort of that month).
     pub retention: Vec<f64>,
 }
 
@@ -456,7 +457,9 @@ impl ReportBuilder {
             .cohorts
             .range(this_month - COHORT_MONTHS as i32 + 1..=this_month)
             .map(|(&m, (customers, active))| {
-                let months = usize::try_from(this_month - m).unwrap_or(0).min(63) + 1;
+                // Complete months only: the running month would show a
+                // drop that is only the month not being over yet.
+                let months = usize::try_from(this_month - m).unwrap_or(0).clamp(1, 64);
                 Cohort {
                     cohort: month_name(m),
                     customers: *customers,
@@ -522,9 +525,10 @@ mod tests {
         assert_eq!(months, [("2026-10", 2), ("2026-11", 1), ("2026-12", 2)]);
         let oct = &r.cohorts[0];
         assert_eq!((oct.cohort.as_str(), oct.customers), ("2026-10", 2));
-        assert_eq!(oct.retention, [1.0, 0.0, 0.5]);
+        // December is still running: complete months only.
+        assert_eq!(oct.retention, [1.0, 0.0]);
         let nov = &r.cohorts[1];
         assert_eq!((nov.cohort.as_str(), nov.customers), ("2026-11", 1));
-        assert_eq!(nov.retention, [1.0, 1.0]);
+        assert_eq!(nov.retention, [1.0]);
     }
 }
