@@ -294,3 +294,111 @@ fn units_are_honest_the_same_data_in_days_or_months_gives_the_same_model() {
         assert_close("E[Y(39 weeks)]", in_unit, in_weeks, 1e-5);
     }
 }
+
+/// Relative difference `|got - want| / want`.
+fn relative(got: f64, want: f64) -> f64 {
+    (got - want).abs() / want.abs()
+}
+
+#[test]
+fn bgnbd_standard_errors_match_lifetimes() {
+    let data = BgNbdData::from_rows(
+        PeriodUnit::Week,
+        published_summary().iter().map(|p| (p.1, p.2, p.3)),
+    )
+    .expect("rows");
+    let model = BgNbdModel::fit(&data, &FitOptions::default()).expect("fit");
+    let se = model.standard_errors.expect("standard errors");
+    eprintln!("BG/NBD CDNOW standard errors: {se:?}");
+    // lifetimes' BetaGeoFitter on the CDNOW summary (its documentation's
+    // `summary`): se(coef) r 0.013, alpha 0.378, a 0.186, b 0.705.
+    for (name, e, estimate, want) in [
+        ("r", se.r, model.params.r, 0.013),
+        ("alpha", se.alpha, model.params.alpha, 0.378),
+        ("a", se.a, model.params.a, 0.186),
+        ("b", se.b, model.params.b, 0.705),
+    ] {
+        assert_eq!(e.estimate, estimate, "{name}");
+        // The published figures have three decimals: 2% relative, or half
+        // a unit of the last published digit.
+        assert!(
+            relative(e.standard_error, want) <= 0.02 || (e.standard_error - want).abs() <= 5e-4,
+            "{name}: standard error {} vs lifetimes {want}",
+            e.standard_error
+        );
+        let half = 1.959_963_984_540_054 * e.standard_error;
+        assert!((e.upper_95 - e.estimate - half).abs() <= 1e-12 * e.estimate.max(1.0));
+        assert!((e.estimate - e.lower_95 - half).abs() <= 1e-12 * e.estimate.max(1.0));
+    }
+    // The same figures from the public pieces: the Hessian and the estimates.
+    let h = data.objective_hessian(&model.params, 0.0);
+    let p = model.params;
+    let again = crm_core::analytics::fit::parameter_estimates(
+        &h,
+        &[p.r, p.alpha, p.a, p.b],
+        data.customers() as f64,
+    )
+    .expect("positive definite");
+    assert_eq!(again, vec![se.r, se.alpha, se.a, se.b]);
+}
+
+#[test]
+fn gamma_gamma_standard_errors_are_finite_and_cover_the_estimates() {
+    use crm_core::analytics::{GammaGammaData, GammaGammaModel};
+    let summaries = summaries_from_raw();
+    let data = GammaGammaData::from_summaries(&summaries).expect("repeat customers");
+    let model = GammaGammaModel::fit(&data, &FitOptions::default()).expect("fit");
+    let se = model.standard_errors.expect("standard errors");
+    eprintln!("Gamma-Gamma CDNOW standard errors: {se:?}");
+    for (name, e, estimate) in [
+        ("p", se.p, model.params.p),
+        ("q", se.q, model.params.q),
+        ("gamma", se.gamma, model.params.gamma),
+    ] {
+        assert_eq!(e.estimate, estimate, "{name}");
+        assert!(
+            e.standard_error.is_finite() && e.standard_error > 0.0,
+            "{name}: {e:?}"
+        );
+        assert!(
+            e.lower_95 < e.estimate && e.estimate < e.upper_95,
+            "{name}: {e:?}"
+        );
+        // Not absurdly large on 946 repeat customers.
+        assert!(e.standard_error < e.estimate, "{name}: {e:?}");
+    }
+}
+
+#[test]
+fn snapshots_without_standard_errors_still_load() {
+    use crm_core::analytics::{AnalyticsConfig, AnalyticsModel};
+    let summaries = summaries_from_raw();
+    let model =
+        AnalyticsModel::fit(PeriodUnit::Week, &summaries, AnalyticsConfig::new()).expect("fit");
+    let bgnbd = model.bgnbd.as_ref().expect("BG/NBD fitted");
+    let gamma_gamma = model.gamma_gamma.as_ref().expect("Gamma-Gamma fitted");
+    assert!(bgnbd.standard_errors.is_some());
+    assert!(gamma_gamma.standard_errors.is_some());
+    let json = model.to_snapshot_json().expect("serialise");
+    let mut old: serde_json::Value = serde_json::from_str(&json).expect("json");
+    // A snapshot written before the standard errors existed.
+    for key in ["bgnbd", "gamma_gamma"] {
+        let removed = old[key]
+            .as_object_mut()
+            .expect("model object")
+            .remove("standard_errors");
+        assert!(removed.is_some(), "{key} had standard errors");
+    }
+    let loaded = AnalyticsModel::from_snapshot_json(&old.to_string()).expect("old snapshot");
+    let (b, g) = (
+        loaded.bgnbd.as_ref().expect("BG/NBD"),
+        loaded.gamma_gamma.as_ref().expect("Gamma-Gamma"),
+    );
+    assert_eq!(b.standard_errors, None);
+    assert_eq!(g.standard_errors, None);
+    assert_eq!(b.params, bgnbd.params);
+    assert_eq!(g.params, gamma_gamma.params);
+    for s in summaries.iter().take(50) {
+        assert_eq!(loaded.score(s), model.score(s));
+    }
+}

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
-use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
+use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
 use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
 use super::summary::CustomerSummary;
@@ -298,7 +298,23 @@ impl BgNbdPredictor {
     }
 }
 
-/// A fitted BG/NBD model: estimates, the unit they are in, and how the fit went.
+/// Standard errors and 95% confidence intervals of the BG/NBD parameters
+/// (`lifetimes`' `standard_errors_` and `confidence_intervals_`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BgNbdStandardErrors {
+    /// `r`, shape of the purchase-rate distribution.
+    pub r: ParameterEstimate,
+    /// `alpha`, scale of the purchase-rate distribution.
+    pub alpha: ParameterEstimate,
+    /// `a`, first shape of the drop-out probability distribution.
+    pub a: ParameterEstimate,
+    /// `b`, second shape of the drop-out probability distribution.
+    pub b: ParameterEstimate,
+}
+
+/// A fitted BG/NBD model: estimates, the unit they are in, how the fit went
+/// and how precise the estimates are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BgNbdModel {
@@ -308,10 +324,17 @@ pub struct BgNbdModel {
     pub unit: PeriodUnit,
     /// Convergence, iterations, log-likelihood.
     pub diagnostics: FitDiagnostics,
+    /// Standard errors and 95% intervals at the estimates; `None` when the
+    /// Hessian there is not positive definite (the fit did not reach a
+    /// proper maximum, e.g. a parameter ran to the edge of its range), and
+    /// in snapshots written before they were computed.
+    #[serde(default)]
+    pub standard_errors: Option<BgNbdStandardErrors>,
 }
 
 impl BgNbdModel {
-    /// Fits the model by maximum likelihood.
+    /// Fits the model by maximum likelihood and computes the standard errors
+    /// of the estimates.
     ///
     /// Errors only on unusable input (no customers, invalid options); a fit
     /// that does not converge is returned with `diagnostics.converged == false`.
@@ -329,15 +352,18 @@ impl BgNbdModel {
         let start = [1.0, (data.max_t / 10.0).max(1e-6), 1.0, 1.0];
         let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
+        let params = BgNbdParams {
+            r: p[0],
+            alpha: p[1],
+            a: p[2],
+            b: p[3],
+        };
+        let standard_errors = data.standard_errors(&params, options.penalty);
         Ok(Self {
-            params: BgNbdParams {
-                r: p[0],
-                alpha: p[1],
-                a: p[2],
-                b: p[3],
-            },
+            params,
             unit: data.unit,
             diagnostics: outcome.diagnostics,
+            standard_errors,
         })
     }
 
@@ -424,6 +450,27 @@ impl BgNbdData {
     /// errors from. Rows and columns are in the order `r, alpha, a, b`.
     pub fn objective_hessian(&self, params: &BgNbdParams, penalty: f64) -> Vec<Vec<f64>> {
         fit::objective_hessian(self, &[params.r, params.alpha, params.a, params.b], penalty)
+    }
+
+    /// Standard errors and Wald 95% intervals of `params`, which should be
+    /// the maximum of the objective with this `penalty` (0 for plain maximum
+    /// likelihood), from the inverse of
+    /// [`objective_hessian`](Self::objective_hessian) (see
+    /// [`fit::parameter_estimates`]). `None` when the Hessian is not
+    /// positive definite or the result is not finite.
+    pub fn standard_errors(
+        &self,
+        params: &BgNbdParams,
+        penalty: f64,
+    ) -> Option<BgNbdStandardErrors> {
+        if params.validate().is_err() || self.customers <= 0.0 {
+            return None;
+        }
+        let theta = [params.r, params.alpha, params.a, params.b];
+        let [r, alpha, a, b]: [ParameterEstimate; 4] = fit::standard_errors(self, &theta, penalty)?
+            .try_into()
+            .ok()?;
+        Some(BgNbdStandardErrors { r, alpha, a, b })
     }
 
     /// Builds the data from customer summaries.

@@ -1,6 +1,7 @@
-//! Maximum-likelihood fitting shared by the BG/NBD and Gamma-Gamma models.
+//! Maximum-likelihood fitting shared by the BG/NBD, Gamma-Gamma and
+//! Pareto/NBD models, and the standard errors of their estimates.
 //!
-//! Both models are fitted the same way: the parameters are optimised on the
+//! The models are fitted the same way: the parameters are optimised on the
 //! log scale (so they stay positive without constraints), the objective is the
 //! weighted mean negative log-likelihood plus an optional L2 penalty, and the
 //! optimiser is `argmin`'s BFGS with a More-Thuente line search, fed analytic
@@ -120,6 +121,88 @@ pub struct FitDiagnostics {
     pub distinct_rows: u64,
     /// The L2 penalty coefficient used.
     pub penalty: f64,
+}
+
+/// A parameter estimate with its standard error and 95% confidence interval
+/// (the `standard_errors_` and `confidence_intervals_` of the reference
+/// library, `lifetimes`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ParameterEstimate {
+    /// The maximum-likelihood estimate.
+    pub estimate: f64,
+    /// Its standard error: the square root of the diagonal element of the
+    /// inverse observed information (the Hessian of the negative
+    /// log-likelihood at the optimum).
+    pub standard_error: f64,
+    /// Lower end of the Wald 95% interval, `estimate - 1.96 · standard_error`
+    /// (may be negative for a poorly determined parameter, although the
+    /// parameter itself is positive).
+    pub lower_95: f64,
+    /// Upper end of the Wald 95% interval, `estimate + 1.96 · standard_error`.
+    pub upper_95: f64,
+}
+
+impl ParameterEstimate {
+    /// The 97.5% quantile of the standard normal distribution.
+    pub const Z_975: f64 = 1.959_963_984_540_054;
+
+    /// The estimate with its standard error and Wald 95% interval.
+    pub fn new(estimate: f64, standard_error: f64) -> Self {
+        Self {
+            estimate,
+            standard_error,
+            lower_95: estimate - Self::Z_975 * standard_error,
+            upper_95: estimate + Self::Z_975 * standard_error,
+        }
+    }
+}
+
+/// Standard errors and Wald 95% intervals of `params` (natural scale) from
+/// `hessian`, the Hessian of the fit objective (mean negative log-likelihood,
+/// plus penalty) with respect to the log-parameters at `params`, as
+/// [`objective_hessian`] gives it, on data of `customers` customers (total
+/// weight): the inverse of `customers · hessian` is the covariance of the
+/// log-parameters, taken to the natural scale (exact at a maximum, where the
+/// gradient vanishes: `Var θᵢ = θᵢ² · Var ln θᵢ`). One estimate per
+/// parameter, in the order of `params`; `None` when the Hessian is not
+/// positive definite, a parameter is not finite and positive, or a standard
+/// error comes out not finite or zero.
+pub fn parameter_estimates(
+    hessian: &[Vec<f64>],
+    params: &[f64],
+    customers: f64,
+) -> Option<Vec<ParameterEstimate>> {
+    if !(customers.is_finite() && customers > 0.0)
+        || hessian.len() != params.len()
+        || hessian.iter().any(|row| row.len() != params.len())
+        || params.iter().any(|p| !(p.is_finite() && *p > 0.0))
+    {
+        return None;
+    }
+    let inverse = spd_inverse(hessian)?;
+    params
+        .iter()
+        .enumerate()
+        .map(|(i, &theta)| {
+            let se = theta * (inverse[i][i] / customers).sqrt();
+            (se.is_finite() && se > 0.0).then(|| ParameterEstimate::new(theta, se))
+        })
+        .collect()
+}
+
+/// [`parameter_estimates`] of `params` on `likelihood`'s data, from the
+/// Hessian of the objective with this `penalty` (that of the fit).
+pub(crate) fn standard_errors<L: LogLikelihood>(
+    likelihood: &L,
+    params: &[f64],
+    penalty: f64,
+) -> Option<Vec<ParameterEstimate>> {
+    if params.len() != L::PARAMS || params.iter().any(|p| !(p.is_finite() && *p > 0.0)) {
+        return None;
+    }
+    let hessian = objective_hessian(likelihood, params, penalty);
+    parameter_estimates(&hessian, params, likelihood.total_weight())
 }
 
 /// A log-likelihood with an analytic gradient over positive parameters.
@@ -457,7 +540,7 @@ pub(crate) fn maximise<L: LogLikelihood>(
 
 /// The inverse of a symmetric positive-definite matrix (by Cholesky), or
 /// `None` when it is not positive definite (or not finite).
-fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
+pub(crate) fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
     let n = a.len();
     // a = L Lᵀ.
     let mut l = vec![vec![0.0; n]; n];
@@ -526,5 +609,25 @@ mod tests {
         let indefinite = vec![vec![1.0, 2.0], vec![2.0, 1.0]];
         assert!(spd_inverse(&indefinite).is_none());
         assert!(spd_inverse(&[vec![f64::NAN]]).is_none());
+    }
+
+    #[test]
+    fn parameter_estimates_take_the_log_scale_covariance_to_the_natural_scale() {
+        // A diagonal Hessian of the mean objective on 100 customers:
+        // Var ln θ₀ = 1 / (100 · 4), Var ln θ₁ = 1 / (100 · 0.25).
+        let hessian = vec![vec![4.0, 0.0], vec![0.0, 0.25]];
+        let got = parameter_estimates(&hessian, &[2.0, 10.0], 100.0).expect("estimates");
+        assert_eq!(got.len(), 2);
+        assert!((got[0].standard_error - 2.0 * 0.05).abs() < 1e-15);
+        assert!((got[1].standard_error - 10.0 * 0.2).abs() < 1e-14);
+        assert_eq!(got[1].estimate, 10.0);
+        assert!((got[1].lower_95 - (10.0 - ParameterEstimate::Z_975 * 2.0)).abs() < 1e-12);
+        assert!((got[1].upper_95 - (10.0 + ParameterEstimate::Z_975 * 2.0)).abs() < 1e-12);
+        // Refused: not positive definite, wrong shape, bad parameters or weight.
+        let indefinite = vec![vec![1.0, 2.0], vec![2.0, 1.0]];
+        assert!(parameter_estimates(&indefinite, &[1.0, 1.0], 100.0).is_none());
+        assert!(parameter_estimates(&hessian, &[1.0], 100.0).is_none());
+        assert!(parameter_estimates(&hessian, &[1.0, f64::NAN], 100.0).is_none());
+        assert!(parameter_estimates(&hessian, &[1.0, 1.0], 0.0).is_none());
     }
 }

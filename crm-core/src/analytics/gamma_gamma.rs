@@ -13,7 +13,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
 use super::bgnbd::check_weight;
-use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
+use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::special::{digamma, ln_gamma};
 use super::summary::CustomerSummary;
 use crate::error::FieldErrors;
@@ -81,7 +81,21 @@ impl GammaGammaParams {
     }
 }
 
-/// A fitted Gamma-Gamma model: estimates and how the fit went.
+/// Standard errors and 95% confidence intervals of the Gamma-Gamma
+/// parameters (`lifetimes`' `standard_errors_` and `confidence_intervals_`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GammaGammaStandardErrors {
+    /// `p`, shape of the per-transaction spend distribution.
+    pub p: ParameterEstimate,
+    /// `q`, shape of the distribution of customers' spend scales.
+    pub q: ParameterEstimate,
+    /// `gamma` (`v` in `lifetimes`), scale of that distribution.
+    pub gamma: ParameterEstimate,
+}
+
+/// A fitted Gamma-Gamma model: estimates, how the fit went and how precise
+/// the estimates are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct GammaGammaModel {
@@ -89,10 +103,16 @@ pub struct GammaGammaModel {
     pub params: GammaGammaParams,
     /// Convergence, iterations, log-likelihood.
     pub diagnostics: FitDiagnostics,
+    /// Standard errors and 95% intervals at the estimates; `None` when the
+    /// Hessian there is not positive definite (no proper maximum), and in
+    /// snapshots written before they were computed.
+    #[serde(default)]
+    pub standard_errors: Option<GammaGammaStandardErrors>,
 }
 
 impl GammaGammaModel {
-    /// Fits the model by maximum likelihood. Errors only on unusable input;
+    /// Fits the model by maximum likelihood and computes the standard errors
+    /// of the estimates. Errors only on unusable input;
     /// non-convergence is reported in the diagnostics.
     pub fn fit(data: &GammaGammaData, options: &FitOptions) -> Result<Self> {
         options.validate("fit")?;
@@ -107,13 +127,16 @@ impl GammaGammaModel {
         let start = [1.0, 2.0, data.mean_spend.max(1e-9)];
         let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
+        let params = GammaGammaParams {
+            p: p[0],
+            q: p[1],
+            gamma: p[2],
+        };
+        let standard_errors = data.standard_errors(&params, options.penalty);
         Ok(Self {
-            params: GammaGammaParams {
-                p: p[0],
-                q: p[1],
-                gamma: p[2],
-            },
+            params,
             diagnostics: outcome.diagnostics,
+            standard_errors,
         })
     }
 }
@@ -185,6 +208,26 @@ impl GammaGammaData {
     /// [`BgNbdData::objective_hessian`](super::BgNbdData::objective_hessian)).
     pub fn objective_hessian(&self, params: &GammaGammaParams, penalty: f64) -> Vec<Vec<f64>> {
         fit::objective_hessian(self, &[params.p, params.q, params.gamma], penalty)
+    }
+
+    /// Standard errors and Wald 95% intervals of `params`, which should be
+    /// the maximum of the objective with this `penalty`, from the inverse of
+    /// [`objective_hessian`](Self::objective_hessian) (see
+    /// [`fit::parameter_estimates`]). `None` when the Hessian is not
+    /// positive definite or the result is not finite.
+    pub fn standard_errors(
+        &self,
+        params: &GammaGammaParams,
+        penalty: f64,
+    ) -> Option<GammaGammaStandardErrors> {
+        if params.validate().is_err() || self.customers <= 0.0 {
+            return None;
+        }
+        let theta = [params.p, params.q, params.gamma];
+        let [p, q, gamma]: [ParameterEstimate; 3] = fit::standard_errors(self, &theta, penalty)?
+            .try_into()
+            .ok()?;
+        Some(GammaGammaStandardErrors { p, q, gamma })
     }
 
     /// Builds the data from the repeat customers among `summaries` (those with

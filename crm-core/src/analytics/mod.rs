@@ -13,6 +13,7 @@
 //! | [`rfm`] | RFM scores by quintile, the guide's five segments, the eleven-segment map |
 //! | [`bgnbd`] | BG/NBD fit, P(alive), expected purchases, P(X(t) = n) |
 //! | [`gamma_gamma`] | Gamma-Gamma fit, expected spend per purchase |
+//! | [`mbg_nbd`] | MBG/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
 //! | [`pareto_nbd`] | Pareto/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
 //! | [`fit`] | the shared maximum-likelihood machinery and its diagnostics |
 //! | [`clv`] | the guide's CLV (fixed) and the model CLV |
@@ -47,6 +48,7 @@ pub mod churn;
 pub mod clv;
 pub mod fit;
 pub mod gamma_gamma;
+pub mod mbg_nbd;
 pub mod pareto_nbd;
 pub mod period;
 pub mod report;
@@ -57,14 +59,17 @@ mod special;
 pub mod summary;
 
 mod history;
-pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor};
+pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor, BgNbdStandardErrors};
 pub use churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, ChurnThresholds, RecommendedActions,
 };
 pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_purchase_value};
 pub use fit::{FitDiagnostics, FitOptions};
-pub use gamma_gamma::{GammaGammaData, GammaGammaModel, GammaGammaParams};
+pub use gamma_gamma::{
+    GammaGammaData, GammaGammaModel, GammaGammaParams, GammaGammaStandardErrors,
+};
 pub use history::{AnalyticsSettings, CustomerScore, FittedAnalytics, ScoreCursor, SegmentTotal};
+pub use mbg_nbd::{MbgNbdData, MbgNbdModel, MbgNbdParams, MbgNbdStandardErrors};
 pub use pareto_nbd::{
     ParameterEstimate, ParetoNbdData, ParetoNbdModel, ParetoNbdParams, ParetoNbdStandardErrors,
 };

@@ -43,6 +43,8 @@ use super::summary::CustomerSummary;
 use crate::error::FieldErrors;
 use crate::{Error, Result};
 
+pub use super::fit::ParameterEstimate;
+
 /// The four Pareto/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -232,38 +234,6 @@ fn logistic_complement(z: f64) -> f64 {
         e / (1.0 + e)
     } else {
         1.0 / (1.0 + z.exp())
-    }
-}
-
-/// A parameter estimate with its standard error and 95% confidence interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct ParameterEstimate {
-    /// The maximum-likelihood estimate.
-    pub estimate: f64,
-    /// Its standard error: the square root of the diagonal element of the
-    /// inverse observed information (the Hessian of the negative
-    /// log-likelihood at the optimum).
-    pub standard_error: f64,
-    /// Lower end of the Wald 95% interval, `estimate - 1.96 · standard_error`
-    /// (may be negative for a poorly determined parameter, although the
-    /// parameter itself is positive).
-    pub lower_95: f64,
-    /// Upper end of the Wald 95% interval, `estimate + 1.96 · standard_error`.
-    pub upper_95: f64,
-}
-
-impl ParameterEstimate {
-    /// The 97.5% quantile of the standard normal distribution.
-    const Z_975: f64 = 1.959_963_984_540_054;
-
-    fn new(estimate: f64, standard_error: f64) -> Self {
-        Self {
-            estimate,
-            standard_error,
-            lower_95: estimate - Self::Z_975 * standard_error,
-            upper_95: estimate + Self::Z_975 * standard_error,
-        }
     }
 }
 
@@ -498,22 +468,12 @@ impl ParetoNbdData {
             return None;
         }
         let hessian = self.objective_hessian(params, penalty);
-        let inverse = spd_inverse(&hessian)?;
         let theta = [params.r, params.alpha, params.s, params.beta];
-        let mut se = [0.0; 4];
-        for (i, v) in se.iter_mut().enumerate() {
-            let var_log = inverse[i][i] / self.customers;
-            *v = theta[i] * var_log.sqrt();
-            if !(v.is_finite() && *v > 0.0) {
-                return None;
-            }
-        }
-        Some(ParetoNbdStandardErrors {
-            r: ParameterEstimate::new(params.r, se[0]),
-            alpha: ParameterEstimate::new(params.alpha, se[1]),
-            s: ParameterEstimate::new(params.s, se[2]),
-            beta: ParameterEstimate::new(params.beta, se[3]),
-        })
+        let [r, alpha, s, beta]: [ParameterEstimate; 4] =
+            fit::parameter_estimates(&hessian, &theta, self.customers)?
+                .try_into()
+                .ok()?;
+        Some(ParetoNbdStandardErrors { r, alpha, s, beta })
     }
 
     fn sample_rows(&self, target: usize) -> Self {
@@ -723,46 +683,6 @@ fn log_add_exp(u: Dual, v: Dual) -> Dual {
     Dual { v: lse, d }
 }
 
-/// The inverse of a symmetric positive-definite matrix (by Cholesky), or
-/// `None` when it is not positive definite (or not finite).
-fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let n = a.len();
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let dot: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            let v = a[i][j] - dot;
-            if i == j {
-                if !(v.is_finite() && v > 0.0) {
-                    return None;
-                }
-                l[i][i] = v.sqrt();
-            } else {
-                l[i][j] = v / l[j][j];
-            }
-        }
-    }
-    let column = |c: usize| {
-        let mut y = vec![0.0; n];
-        for i in 0..n {
-            let dot: f64 = (0..i).map(|k| l[i][k] * y[k]).sum();
-            y[i] = (if i == c { 1.0 } else { 0.0 } - dot) / l[i][i];
-        }
-        let mut x = vec![0.0; n];
-        for i in (0..n).rev() {
-            let dot: f64 = (i + 1..n).map(|k| l[k][i] * x[k]).sum();
-            x[i] = (y[i] - dot) / l[i][i];
-        }
-        x
-    };
-    let inverse: Vec<Vec<f64>> = (0..n).map(column).collect();
-    inverse
-        .iter()
-        .flatten()
-        .all(|v| v.is_finite())
-        .then_some(inverse)
-}
-
 /// A number with its gradient with respect to the four parameters
 /// (forward-mode automatic differentiation).
 #[derive(Debug, Clone, Copy)]
@@ -896,6 +816,7 @@ impl Div<Dual> for f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::fit::spd_inverse;
 
     /// The published estimates (FHL 2005 note; BTYD walkthrough).
     const PUBLISHED: ParetoNbdParams = ParetoNbdParams {

@@ -2,7 +2,8 @@
 //! transactions, for analysts without Rust or Python.
 //!
 //! - `summarize`: transactions to one `customer_id,frequency,recency,T,monetary_value` row per customer.
-//! - `fit`: a BG/NBD or Gamma-Gamma fit of such a summary, as JSON.
+//! - `fit`: a BG/NBD, Pareto/NBD or Gamma-Gamma fit of such a summary, as
+//!   JSON: estimates, standard errors and 95% intervals, diagnostics.
 //! - `score`: one row per customer with RFM, CLV, churn and forecasts.
 //!
 //! All computation is `crm_core::analytics`; this crate only reads files,
@@ -19,8 +20,8 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
     AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, CustomerAnalytics,
-    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, PeriodUnit,
-    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
+    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, ParetoNbdData,
+    ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -68,7 +69,9 @@ pub struct Cli {
 pub enum Command {
     /// Summarise transactions per customer: customer_id,frequency,recency,T,monetary_value.
     Summarize(SummarizeArgs),
-    /// Fit BG/NBD or Gamma-Gamma on a summary CSV and print the estimates as JSON.
+    /// Fit BG/NBD, Pareto/NBD or Gamma-Gamma on a summary CSV and print the
+    /// estimates, their standard errors and 95% intervals and the fit
+    /// diagnostics as JSON.
     Fit(FitArgs),
     /// Score every customer: RFM, segment, CLV, P(alive), churn risk, 90-day forecast.
     Score(ScoreArgs),
@@ -209,6 +212,8 @@ pub struct SummarizeArgs {
 pub enum ModelKind {
     /// BG/NBD purchase and drop-out model (columns frequency, recency, T).
     Bgnbd,
+    /// Pareto/NBD purchase and drop-out model (columns frequency, recency, T).
+    ParetoNbd,
     /// Gamma-Gamma spend model (columns frequency, monetary_value; repeat customers).
     GammaGamma,
 }
@@ -429,6 +434,26 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
             FitReport {
                 model: "bgnbd",
                 params: serde_json::json!(model.params),
+                standard_errors: serde_json::json!(model.standard_errors),
+                log_likelihood: model.diagnostics.log_likelihood,
+                converged: model.diagnostics.converged,
+                unit,
+                diagnostics: model.diagnostics,
+            }
+        }
+        ModelKind::ParetoNbd => {
+            let rows = file.read(&["frequency", "recency", "T"])?;
+            let data = ParetoNbdData::from_rows(
+                unit.unwrap_or_default(),
+                rows.iter()
+                    .map(|r| (r.frequency, r.recency.unwrap_or(0.0), r.t.unwrap_or(0.0))),
+            )
+            .map_err(|e| row_error(&args.input, &rows, e))?;
+            let model = ParetoNbdModel::fit(&data, &options)?;
+            FitReport {
+                model: "pareto-nbd",
+                params: serde_json::json!(model.params),
+                standard_errors: serde_json::json!(model.standard_errors),
                 log_likelihood: model.diagnostics.log_likelihood,
                 converged: model.diagnostics.converged,
                 unit,
@@ -450,6 +475,7 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
             FitReport {
                 model: "gamma-gamma",
                 params: serde_json::json!(model.params),
+                standard_errors: serde_json::json!(model.standard_errors),
                 log_likelihood: model.diagnostics.log_likelihood,
                 converged: model.diagnostics.converged,
                 unit: None,
@@ -468,6 +494,10 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
 struct FitReport {
     model: &'static str,
     params: serde_json::Value,
+    /// Per parameter: `estimate`, `standard_error`, `lower_95`, `upper_95`
+    /// (Wald interval); `null` when the Hessian at the estimates is not
+    /// positive definite.
+    standard_errors: serde_json::Value,
     log_likelihood: f64,
     converged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]

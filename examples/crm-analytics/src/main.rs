@@ -7,6 +7,7 @@
 //!     --delimiter whitespace --no-header --customer-col 2 --date-col 3 --amount-col 5 \
 //!     --period week --observation-end 1998-06-30 --calibration-end 1997-09-30 --output summary.csv
 //! cargo run -p crm-analytics --release -- fit --model bgnbd --input summary.csv --period week
+//! cargo run -p crm-analytics --release -- fit --model pareto-nbd --input summary.csv --period week
 //! cargo run -p crm-analytics --release -- score --input tx.csv --customer-col customer_id \
 //!     --date-col date --amount-col amount --period week --output scores.csv
 //! ```

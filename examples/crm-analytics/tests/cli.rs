@@ -52,7 +52,13 @@ const CDNOW_ARGS: [&str; 16] = [
 ];
 
 fn summarize_cdnow() -> PathBuf {
-    let summary = scratch("cdnow_summary.csv");
+    summarize_cdnow_as("cdnow_summary.csv")
+}
+
+/// The CDNOW summary in the scratch file `name` (tests run in parallel, so
+/// each writes its own).
+fn summarize_cdnow_as(name: &str) -> PathBuf {
+    let summary = scratch(name);
     ok(bin()
         .args(["summarize", "--input", &cdnow_raw()])
         .args(CDNOW_ARGS)
@@ -77,6 +83,25 @@ fn close(v: &serde_json::Value, want: f64, tol: f64) {
     assert!((got - want).abs() <= tol, "{got} vs {want}");
 }
 
+/// Checks `report["standard_errors"]` of every parameter in `params`: the
+/// estimate is the one in `params`, the standard error is finite and
+/// positive, and the interval is the Wald 95% interval around it.
+fn check_standard_errors(report: &serde_json::Value, params: &[&str]) {
+    let errors = report["standard_errors"]
+        .as_object()
+        .unwrap_or_else(|| panic!("standard_errors: {report}"));
+    assert_eq!(errors.len(), params.len(), "{report}");
+    for name in params {
+        let e = &errors[*name];
+        let estimate = e["estimate"].as_f64().expect("estimate");
+        let se = e["standard_error"].as_f64().expect("standard_error");
+        assert_eq!(e["estimate"], report["params"][*name], "{name}");
+        assert!(se.is_finite() && se > 0.0, "{name}: {e}");
+        close(&e["lower_95"], estimate - 1.959_964 * se, 1e-6 * estimate);
+        close(&e["upper_95"], estimate + 1.959_964 * se, 1e-6 * estimate);
+    }
+}
+
 #[test]
 fn summarize_and_fit_reproduce_the_published_cdnow_estimates() {
     let summary = summarize_cdnow();
@@ -98,6 +123,13 @@ fn summarize_and_fit_reproduce_the_published_cdnow_estimates() {
     close(&bgnbd["params"]["a"], 0.793, 0.0005);
     close(&bgnbd["params"]["b"], 2.426, 0.0005);
     close(&bgnbd["log_likelihood"], -9582.4, 0.1);
+    check_standard_errors(&bgnbd, &["r", "alpha", "a", "b"]);
+    // lifetimes' BetaGeoFitter on CDNOW: se 0.013, 0.378, 0.186, 0.705.
+    let se = |name: &str| &bgnbd["standard_errors"][name]["standard_error"];
+    close(se("r"), 0.013, 0.0005);
+    close(se("alpha"), 0.378, 0.008);
+    close(se("a"), 0.186, 0.004);
+    close(se("b"), 0.705, 0.014);
 
     let gg = fit("gamma-gamma", &summary);
     assert_eq!(gg["converged"], true);
@@ -105,6 +137,25 @@ fn summarize_and_fit_reproduce_the_published_cdnow_estimates() {
     close(&gg["params"]["q"], 3.74, 0.005);
     close(&gg["params"]["gamma"], 15.44, 0.005);
     assert_eq!(gg["diagnostics"]["customers"], 946);
+    check_standard_errors(&gg, &["p", "q", "gamma"]);
+}
+
+#[test]
+fn fit_pareto_nbd_reproduces_the_published_cdnow_estimates() {
+    let summary = summarize_cdnow_as("cdnow_summary_pareto.csv");
+    let pareto = fit("pareto-nbd", &summary);
+    assert_eq!(pareto["model"], "pareto-nbd");
+    assert_eq!(pareto["converged"], true, "{pareto}");
+    assert_eq!(pareto["unit"], "week");
+    // Fader, Hardie and Lee (2005) / BTYD: r 0.553, alpha 10.578, s 0.606,
+    // beta 11.669, log-likelihood -9595.0.
+    close(&pareto["params"]["r"], 0.553, 0.002);
+    close(&pareto["params"]["alpha"], 10.578, 0.02);
+    close(&pareto["params"]["s"], 0.606, 0.002);
+    close(&pareto["params"]["beta"], 11.669, 0.03);
+    close(&pareto["log_likelihood"], -9595.0, 0.2);
+    assert_eq!(pareto["diagnostics"]["customers"], 2357);
+    check_standard_errors(&pareto, &["r", "alpha", "s", "beta"]);
 }
 
 #[test]
