@@ -9,28 +9,21 @@ use crm_core::analytics::{
 };
 use rust_decimal::Decimal;
 
-fn data_path(name: &str) -> String {
-    format!("{}/../tests/data/cdnow/{name}", env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+
+use common::{data_path, read_csv};
 
 /// `(id, x, t_x, T, zbar)` from the published summary.
 fn published_summary() -> Vec<(u32, u32, f64, f64, f64)> {
-    let text = std::fs::read_to_string(data_path("cdnow_customers_summary_with_transactions.csv"))
-        .expect("read summary");
-    text.lines()
-        .skip(1)
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            (
-                f[0].parse().expect("id"),
-                f[1].parse().expect("x"),
-                f[2].parse().expect("t_x"),
-                f[3].parse().expect("T"),
-                f[4].parse().expect("zbar"),
-            )
-        })
-        .collect()
+    read_csv("cdnow_customers_summary_with_transactions.csv", |f| {
+        (
+            f[0].parse().expect("id"),
+            f[1].parse().expect("x"),
+            f[2].parse().expect("t_x"),
+            f[3].parse().expect("T"),
+            f[4].parse().expect("zbar"),
+        )
+    })
 }
 
 fn day(s: &str) -> NaiveDate {

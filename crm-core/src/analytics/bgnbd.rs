@@ -16,12 +16,14 @@ use std::collections::HashMap;
 use foldhash::fast::FixedState;
 use serde::{Deserialize, Serialize};
 
+use super::btyd::{check_row, check_weight, row_constructors};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
-use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
+use super::special::{
+    GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share, logistic_complement,
+};
 use super::summary::CustomerSummary;
-use crate::error::FieldErrors;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The four BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -40,22 +42,15 @@ pub struct BgNbdParams {
 impl BgNbdParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = FieldErrors::new();
-        for (name, v) in [
-            ("r", self.r),
-            ("alpha", self.alpha),
-            ("a", self.a),
-            ("b", self.b),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                errors.push(
-                    name,
-                    "positive",
-                    format!("BG/NBD parameter {name} must be finite and > 0, got {v}"),
-                );
-            }
-        }
-        errors.finish()
+        fit::check_positive_params(
+            "BG/NBD",
+            &[
+                ("r", self.r),
+                ("alpha", self.alpha),
+                ("a", self.a),
+                ("b", self.b),
+            ],
+        )
     }
 
     /// Probability that a customer with `frequency` repeat purchases, the last
@@ -91,12 +86,7 @@ impl BgNbdParams {
     ) -> f64 {
         let x = f64::from(frequency);
         let z = odds_base + (self.r + x) * (ln_age - (self.alpha + recency).ln());
-        if z > 0.0 {
-            let e = (-z).exp();
-            e / (1.0 + e)
-        } else {
-            1.0 / (1.0 + z.exp())
-        }
+        logistic_complement(z)
     }
 
     /// Expected number of purchases in the next `t` periods of a customer who
@@ -339,14 +329,7 @@ impl BgNbdModel {
     /// Errors only on unusable input (no customers, invalid options); a fit
     /// that does not converge is returned with `diagnostics.converged == false`.
     pub fn fit(data: &BgNbdData, options: &FitOptions) -> Result<Self> {
-        options.validate("fit")?;
-        if data.customers <= 0.0 {
-            return Err(Error::invalid(
-                "customers",
-                "required",
-                "cannot fit BG/NBD on zero customers",
-            ));
-        }
+        fit::check_fit_input("BG/NBD", data.customers, options)?;
         // Starting point of the reference library (all ones after scaling time
         // so the longest T is 10), which keeps alpha near the data's scale.
         let start = [1.0, (data.max_t / 10.0).max(1e-6), 1.0, 1.0];
@@ -406,22 +389,9 @@ pub struct BgNbdData {
     max_t: f64,
 }
 
-impl BgNbdData {
-    /// Builds the data from `(frequency, recency, T)` rows in `unit`.
-    ///
-    /// Rules, checked per row (the error names the 0-based row): times finite,
-    /// `0 <= recency <= T`, and `recency == 0` when `frequency == 0`.
-    pub fn from_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (u32, f64, f64)>,
-    {
-        Self::from_weighted_rows(
-            unit,
-            rows.into_iter()
-                .map(|(x, recency, t_age)| (x, recency, t_age, 1.0)),
-        )
-    }
+row_constructors!(BgNbdData);
 
+impl BgNbdData {
     /// Builds the data from `(frequency, recency, T, weight)` rows in `unit`,
     /// where a row of weight `w` stands for `w` customers with that history
     /// (the `weights` of the reference library). Weights must be finite and
@@ -471,17 +441,6 @@ impl BgNbdData {
             .try_into()
             .ok()?;
         Some(BgNbdStandardErrors { r, alpha, a, b })
-    }
-
-    /// Builds the data from customer summaries.
-    pub fn from_summaries<'a, K: 'a, I>(unit: PeriodUnit, summaries: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = &'a CustomerSummary<K>>,
-    {
-        Self::from_rows(
-            unit,
-            summaries.into_iter().map(|s| (s.frequency, s.recency, s.t)),
-        )
     }
 
     fn from_raw(unit: PeriodUnit, mut raw: Vec<RawRow>) -> Self {
@@ -611,44 +570,6 @@ impl BgNbdData {
 /// `((x, T bits, t_x bits), weight)` before compression.
 type RawRow = ((u32, u64, u64), f64);
 
-/// A row weight must be finite and > 0; the error names the 0-based row.
-pub(crate) fn check_weight(i: usize, weight: f64) -> Result<()> {
-    if weight.is_finite() && weight > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "weights",
-            "positive",
-            format!("row {i}: a weight must be a finite number > 0, got {weight}"),
-        ))
-    }
-}
-
-fn check_row(i: usize, x: u32, recency: f64, t_age: f64) -> Result<()> {
-    if !(t_age.is_finite() && t_age >= 0.0) {
-        return Err(Error::invalid(
-            "T",
-            "range",
-            format!("row {i}: T must be a finite number >= 0, got {t_age}"),
-        ));
-    }
-    if !(recency.is_finite() && recency >= 0.0 && recency <= t_age) {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be between 0 and T ({t_age}), got {recency}"),
-        ));
-    }
-    if x == 0 && recency != 0.0 {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be 0 when frequency is 0, got {recency}"),
-        ));
-    }
-    Ok(())
-}
-
 impl LogLikelihood for BgNbdData {
     const PARAMS: usize = 4;
 
@@ -738,6 +659,7 @@ impl LogLikelihood for BgNbdData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::btyd::testing::assert_gradient_matches_finite_differences;
 
     const PUBLISHED: BgNbdParams = BgNbdParams {
         r: 0.243,
@@ -765,24 +687,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let data = sample_data();
-        let p = [0.5, 3.0, 0.8, 2.5];
-        let mut grad = [0.0; 4];
-        let _ = data.value_and_gradient(&p, &mut grad);
-        for i in 0..4 {
-            let h = 1e-6 * p[i];
-            let (mut up, mut down) = (p, p);
-            up[i] += h;
-            down[i] -= h;
-            let mut scratch = [0.0; 4];
-            let numeric = (data.value_and_gradient(&up, &mut scratch)
-                - data.value_and_gradient(&down, &mut scratch))
-                / (2.0 * h);
-            assert!(
-                (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
-                "param {i}: analytic {} numeric {numeric}",
-                grad[i]
-            );
-        }
+        assert_gradient_matches_finite_differences(&data, &[[0.5, 3.0, 0.8, 2.5]]);
     }
 
     #[test]

@@ -538,6 +538,36 @@ pub(crate) fn maximise<L: LogLikelihood>(
     }
 }
 
+/// Every parameter of a `model` (its name in the error messages) must be
+/// finite and positive; the errors name each parameter that is not.
+pub(crate) fn check_positive_params(model: &str, params: &[(&str, f64)]) -> Result<()> {
+    let mut errors = FieldErrors::new();
+    for &(name, v) in params {
+        if !(v.is_finite() && v > 0.0) {
+            errors.push(
+                name,
+                "positive",
+                format!("{model} parameter {name} must be finite and > 0, got {v}"),
+            );
+        }
+    }
+    errors.finish()
+}
+
+/// What every model's `fit` checks first: valid `options` and a positive
+/// number of `customers` (`model` names the model in the error).
+pub(crate) fn check_fit_input(model: &str, customers: f64, options: &FitOptions) -> Result<()> {
+    options.validate("fit")?;
+    if customers <= 0.0 {
+        return Err(crate::Error::invalid(
+            "customers",
+            "required",
+            format!("cannot fit {model} on zero customers"),
+        ));
+    }
+    Ok(())
+}
+
 /// The inverse of a symmetric positive-definite matrix (by Cholesky), or
 /// `None` when it is not positive definite (or not finite).
 pub(crate) fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {

@@ -12,11 +12,10 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::ToPrimitive;
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::check_weight;
+use super::btyd::check_weight;
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::special::{digamma, ln_gamma};
 use super::summary::CustomerSummary;
-use crate::error::FieldErrors;
 use crate::{Error, Result};
 
 /// The three Gamma-Gamma parameters.
@@ -34,17 +33,10 @@ pub struct GammaGammaParams {
 impl GammaGammaParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = FieldErrors::new();
-        for (name, v) in [("p", self.p), ("q", self.q), ("gamma", self.gamma)] {
-            if !(v.is_finite() && v > 0.0) {
-                errors.push(
-                    name,
-                    "positive",
-                    format!("Gamma-Gamma parameter {name} must be finite and > 0, got {v}"),
-                );
-            }
-        }
-        errors.finish()
+        fit::check_positive_params(
+            "Gamma-Gamma",
+            &[("p", self.p), ("q", self.q), ("gamma", self.gamma)],
+        )
     }
 
     /// Expected average spend per purchase of a customer with `frequency`
@@ -423,6 +415,7 @@ impl LogLikelihood for GammaGammaData {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::btyd::testing::assert_gradient_matches_finite_differences;
 
     fn data() -> GammaGammaData {
         GammaGammaData::from_rows(vec![
@@ -438,23 +431,7 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences() {
         let d = data();
-        let p = [3.0, 2.5, 12.0];
-        let mut grad = [0.0; 3];
-        let _ = d.value_and_gradient(&p, &mut grad);
-        for i in 0..3 {
-            let h = 1e-6 * p[i];
-            let (mut up, mut down) = (p, p);
-            up[i] += h;
-            down[i] -= h;
-            let mut s = [0.0; 3];
-            let numeric = (d.value_and_gradient(&up, &mut s) - d.value_and_gradient(&down, &mut s))
-                / (2.0 * h);
-            assert!(
-                (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
-                "param {i}: analytic {} numeric {numeric}",
-                grad[i]
-            );
-        }
+        assert_gradient_matches_finite_differences(&d, &[[3.0, 2.5, 12.0]]);
         assert_eq!(d.distinct_rows(), 4);
         assert_eq!(d.customers(), 5);
     }

@@ -31,14 +31,14 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::check_weight;
-use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
-use super::pareto_nbd::ParameterEstimate;
+use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
+use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
-use super::special::{GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share};
+use super::special::{
+    GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share, logistic_complement,
+};
 use super::summary::CustomerSummary;
-use crate::error::FieldErrors;
-use crate::{Error, Result};
+use crate::Result;
 
 /// The four MBG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -57,22 +57,15 @@ pub struct MbgNbdParams {
 impl MbgNbdParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = FieldErrors::new();
-        for (name, v) in [
-            ("r", self.r),
-            ("alpha", self.alpha),
-            ("a", self.a),
-            ("b", self.b),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                errors.push(
-                    name,
-                    "positive",
-                    format!("MBG/NBD parameter {name} must be finite and > 0, got {v}"),
-                );
-            }
-        }
-        errors.finish()
+        fit::check_positive_params(
+            "MBG/NBD",
+            &[
+                ("r", self.r),
+                ("alpha", self.alpha),
+                ("a", self.a),
+                ("b", self.b),
+            ],
+        )
     }
 
     /// The log-likelihood of one customer with `frequency` repeat purchases,
@@ -197,29 +190,6 @@ impl MbgNbdParams {
     }
 }
 
-/// `1 / (1 + e^z)` without overflow.
-fn logistic_complement(z: f64) -> f64 {
-    if z > 0.0 {
-        let e = (-z).exp();
-        e / (1.0 + e)
-    } else {
-        1.0 / (1.0 + z.exp())
-    }
-}
-
-/// The 97.5% quantile of the standard normal distribution.
-const Z_975: f64 = 1.959_963_984_540_054;
-
-/// An estimate with its standard error and Wald 95% interval.
-fn estimate(value: f64, standard_error: f64) -> ParameterEstimate {
-    ParameterEstimate {
-        estimate: value,
-        standard_error,
-        lower_95: value - Z_975 * standard_error,
-        upper_95: value + Z_975 * standard_error,
-    }
-}
-
 /// Standard errors and 95% confidence intervals of the MBG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -259,18 +229,11 @@ impl MbgNbdModel {
     /// Errors only on unusable input (no customers, invalid options); a fit
     /// that does not converge is returned with `diagnostics.converged == false`.
     pub fn fit(data: &MbgNbdData, options: &FitOptions) -> Result<Self> {
-        options.validate("fit")?;
-        if data.customers <= 0.0 {
-            return Err(Error::invalid(
-                "customers",
-                "required",
-                "cannot fit MBG/NBD on zero customers",
-            ));
-        }
+        fit::check_fit_input("MBG/NBD", data.base.customers, options)?;
         // Starting point of the reference library (all ones after scaling
         // time so the longest T is 10), which keeps alpha near the data's
         // scale.
-        let start = [1.0, (data.max_t / 10.0).max(1e-6), 1.0, 1.0];
+        let start = [1.0, (data.base.max_t / 10.0).max(1e-6), 1.0, 1.0];
         let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
         let params = MbgNbdParams {
@@ -282,7 +245,7 @@ impl MbgNbdModel {
         let standard_errors = data.standard_errors(&params, options.penalty);
         Ok(Self {
             params,
-            unit: data.unit,
+            unit: data.base.unit,
             diagnostics: outcome.diagnostics,
             standard_errors,
         })
@@ -294,128 +257,17 @@ impl MbgNbdModel {
     }
 }
 
-/// One compressed row: `(x, t_x, T)` and a weight.
-#[derive(Debug, Clone, Copy)]
-struct Row {
-    x: u32,
-    recency: f64,
-    t_age: f64,
-    weight: f64,
-}
-
 /// Customer histories `(x, t_x, T)` prepared for fitting, with identical
 /// rows merged into weights (sorted by frequency, so the Gamma functions
 /// are evaluated once per distinct frequency).
 #[derive(Debug, Clone)]
 pub struct MbgNbdData {
-    unit: PeriodUnit,
-    rows: Vec<Row>,
-    customers: f64,
-    max_t: f64,
+    base: WeightedRows,
 }
 
+weighted_rows_methods!(MbgNbdData);
+
 impl MbgNbdData {
-    /// Builds the data from `(frequency, recency, T)` rows in `unit`.
-    ///
-    /// Rules, checked per row (the error names the 0-based row): times finite,
-    /// `0 <= recency <= T`, and `recency == 0` when `frequency == 0`.
-    pub fn from_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (u32, f64, f64)>,
-    {
-        Self::from_weighted_rows(
-            unit,
-            rows.into_iter()
-                .map(|(x, recency, t_age)| (x, recency, t_age, 1.0)),
-        )
-    }
-
-    /// Builds the data from `(frequency, recency, T, weight)` rows in `unit`,
-    /// where a row of weight `w` stands for `w` customers with that history.
-    /// Weights must be finite and `> 0`; the other rules are those of
-    /// [`from_rows`](Self::from_rows).
-    pub fn from_weighted_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (u32, f64, f64, f64)>,
-    {
-        let rows = rows.into_iter();
-        let mut raw: Vec<((u32, u64, u64), f64)> = Vec::with_capacity(rows.size_hint().0);
-        for (i, (x, recency, t_age, weight)) in rows.enumerate() {
-            check_row(i, x, recency, t_age)?;
-            check_weight(i, weight)?;
-            // +0.0 so that -0.0 and 0.0 compress together.
-            raw.push((
-                (x, (recency + 0.0).to_bits(), (t_age + 0.0).to_bits()),
-                weight,
-            ));
-        }
-        // Sorting makes the summation order, and so the fit, reproducible.
-        raw.sort_unstable_by_key(|row| row.0);
-        let mut out: Vec<Row> = Vec::new();
-        let mut customers = 0.0;
-        let mut max_t: f64 = 0.0;
-        let mut i = 0;
-        while i < raw.len() {
-            let key = raw[i].0;
-            let mut weight = 0.0;
-            while i < raw.len() && raw[i].0 == key {
-                weight += raw[i].1;
-                i += 1;
-            }
-            customers += weight;
-            let (x, r_bits, t_bits) = key;
-            let t_age = f64::from_bits(t_bits);
-            max_t = max_t.max(t_age);
-            out.push(Row {
-                x,
-                recency: f64::from_bits(r_bits),
-                t_age,
-                weight,
-            });
-        }
-        Ok(Self {
-            unit,
-            rows: out,
-            customers,
-            max_t,
-        })
-    }
-
-    /// Builds the data from customer summaries.
-    pub fn from_summaries<'a, K: 'a, I>(unit: PeriodUnit, summaries: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = &'a CustomerSummary<K>>,
-    {
-        Self::from_rows(
-            unit,
-            summaries.into_iter().map(|s| (s.frequency, s.recency, s.t)),
-        )
-    }
-
-    /// The unit of the times.
-    pub fn unit(&self) -> PeriodUnit {
-        self.unit
-    }
-
-    /// Number of customers (sum of weights).
-    pub fn customers(&self) -> u64 {
-        self.customers as u64
-    }
-
-    /// Number of customers with at least one repeat purchase.
-    pub fn repeat_customers(&self) -> u64 {
-        self.rows
-            .iter()
-            .filter(|r| r.x > 0)
-            .map(|r| r.weight)
-            .sum::<f64>() as u64
-    }
-
-    /// Number of distinct `(x, t_x, T)` rows.
-    pub fn distinct_rows(&self) -> usize {
-        self.rows.len()
-    }
-
     /// The total log-likelihood at `params` (no penalty).
     pub fn log_likelihood(&self, params: &MbgNbdParams) -> f64 {
         let mut grad = [0.0; 4];
@@ -442,64 +294,15 @@ impl MbgNbdData {
         params: &MbgNbdParams,
         penalty: f64,
     ) -> Option<MbgNbdStandardErrors> {
-        if params.validate().is_err() || self.customers <= 0.0 {
+        if params.validate().is_err() || self.base.customers <= 0.0 {
             return None;
         }
-        let hessian = self.objective_hessian(params, penalty);
-        let inverse = spd_inverse(&hessian)?;
         let theta = [params.r, params.alpha, params.a, params.b];
-        let mut se = [0.0; 4];
-        for (i, v) in se.iter_mut().enumerate() {
-            let var_log = inverse[i][i] / self.customers;
-            *v = theta[i] * var_log.sqrt();
-            if !(v.is_finite() && *v > 0.0) {
-                return None;
-            }
-        }
-        Some(MbgNbdStandardErrors {
-            r: estimate(params.r, se[0]),
-            alpha: estimate(params.alpha, se[1]),
-            a: estimate(params.a, se[2]),
-            b: estimate(params.b, se[3]),
-        })
+        let [r, alpha, a, b]: [ParameterEstimate; 4] = fit::standard_errors(self, &theta, penalty)?
+            .try_into()
+            .ok()?;
+        Some(MbgNbdStandardErrors { r, alpha, a, b })
     }
-
-    fn sample_rows(&self, target: usize) -> Self {
-        let step = self.distinct_rows().div_ceil(target.max(1)).max(1);
-        let rows: Vec<Row> = self.rows.iter().step_by(step).copied().collect();
-        let customers = rows.iter().map(|r| r.weight).sum();
-        Self {
-            unit: self.unit,
-            rows,
-            customers,
-            max_t: self.max_t,
-        }
-    }
-}
-
-fn check_row(i: usize, x: u32, recency: f64, t_age: f64) -> Result<()> {
-    if !(t_age.is_finite() && t_age >= 0.0) {
-        return Err(Error::invalid(
-            "T",
-            "range",
-            format!("row {i}: T must be a finite number >= 0, got {t_age}"),
-        ));
-    }
-    if !(recency.is_finite() && recency >= 0.0 && recency <= t_age) {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be between 0 and T ({t_age}), got {recency}"),
-        ));
-    }
-    if x == 0 && recency != 0.0 {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be 0 when frequency is 0, got {recency}"),
-        ));
-    }
-    Ok(())
 }
 
 /// The parts of the log-likelihood that depend only on the frequency `x`.
@@ -554,7 +357,7 @@ impl LogLikelihood for MbgNbdData {
 
         let (mut ll, mut g_r, mut g_alpha, mut g_a, mut g_b) = (0.0, 0.0, 0.0, 0.0, 0.0);
         let mut current: Option<FrequencyTerms> = None;
-        for row in &self.rows {
+        for row in &self.base.rows {
             let f = match current.take() {
                 Some(f) if f.x == row.x => f,
                 _ => terms(row.x),
@@ -583,7 +386,7 @@ impl LogLikelihood for MbgNbdData {
     }
 
     fn total_weight(&self) -> f64 {
-        self.customers
+        self.base.customers
     }
 
     fn distinct_rows(&self) -> usize {
@@ -595,49 +398,13 @@ impl LogLikelihood for MbgNbdData {
     }
 }
 
-/// The inverse of a symmetric positive-definite matrix (by Cholesky), or
-/// `None` when it is not positive definite (or not finite).
-fn spd_inverse(a: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
-    let n = a.len();
-    let mut l = vec![vec![0.0; n]; n];
-    for i in 0..n {
-        for j in 0..=i {
-            let dot: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
-            let v = a[i][j] - dot;
-            if i == j {
-                if !(v.is_finite() && v > 0.0) {
-                    return None;
-                }
-                l[i][i] = v.sqrt();
-            } else {
-                l[i][j] = v / l[j][j];
-            }
-        }
-    }
-    let column = |c: usize| {
-        let mut y = vec![0.0; n];
-        for i in 0..n {
-            let dot: f64 = (0..i).map(|k| l[i][k] * y[k]).sum();
-            y[i] = (if i == c { 1.0 } else { 0.0 } - dot) / l[i][i];
-        }
-        let mut x = vec![0.0; n];
-        for i in (0..n).rev() {
-            let dot: f64 = (i + 1..n).map(|k| l[k][i] * x[k]).sum();
-            x[i] = (y[i] - dot) / l[i][i];
-        }
-        x
-    };
-    let inverse: Vec<Vec<f64>> = (0..n).map(column).collect();
-    inverse
-        .iter()
-        .flatten()
-        .all(|v| v.is_finite())
-        .then_some(inverse)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analytics::btyd::testing::{
+        SAMPLE_ROWS, assert_close, assert_distribution_matches_mean,
+        assert_gradient_matches_finite_differences, assert_symmetric, cdnow_rows,
+    };
 
     /// The BTYDplus estimates on CDNOW (`mbgnbd.EstimateParameters`).
     const PUBLISHED: MbgNbdParams = MbgNbdParams {
@@ -648,79 +415,32 @@ mod tests {
     };
 
     fn cdnow() -> MbgNbdData {
-        let path = format!(
-            "{}/../tests/data/cdnow/cdnow_customers_summary.csv",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(path).expect("read CDNOW summary");
-        let rows: Vec<(u32, f64, f64)> = text
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                (
-                    f[1].parse().expect("frequency"),
-                    f[2].parse().expect("recency"),
-                    f[3].parse().expect("T"),
-                )
-            })
-            .collect();
-        assert_eq!(rows.len(), 2357);
-        MbgNbdData::from_rows(PeriodUnit::Week, rows).expect("valid rows")
+        MbgNbdData::from_rows(PeriodUnit::Week, cdnow_rows()).expect("valid rows")
+    }
+
+    /// The shared sample rows and a customer observed for no time at all.
+    fn sample_rows() -> Vec<(u32, f64, f64)> {
+        let mut rows = SAMPLE_ROWS.to_vec();
+        rows.push((0, 0.0, 0.0));
+        rows
     }
 
     fn sample_data() -> MbgNbdData {
-        MbgNbdData::from_rows(
-            PeriodUnit::Week,
-            vec![
-                (0, 0.0, 38.86),
-                (0, 0.0, 38.86),
-                (0, 0.0, 0.0),
-                (2, 30.43, 38.86),
-                (1, 1.71, 38.86),
-                (5, 20.0, 30.0),
-                (1, 29.5, 29.5),
-                (3, 3.0, 35.0),
-            ],
-        )
-        .expect("valid rows")
-    }
-
-    fn assert_close(name: &str, got: f64, want: f64, tol: f64) {
-        assert!(
-            (got - want).abs() <= tol,
-            "{name}: got {got}, want {want} +/- {tol}"
-        );
+        MbgNbdData::from_rows(PeriodUnit::Week, sample_rows()).expect("valid rows")
     }
 
     #[test]
     fn mbg_gradient_matches_finite_differences() {
         let data = sample_data();
-        for p in [
-            [0.5, 3.0, 0.8, 2.5],
-            [0.525, 6.183, 0.891, 1.614],
-            [1.5, 40.0, 3.0, 0.3],
-            [0.05, 0.5, 0.2, 12.0],
-        ] {
-            let mut grad = [0.0; 4];
-            let _ = data.value_and_gradient(&p, &mut grad);
-            for i in 0..4 {
-                let h = 1e-6 * p[i];
-                let (mut up, mut down) = (p, p);
-                up[i] += h;
-                down[i] -= h;
-                let mut scratch = [0.0; 4];
-                let numeric = (data.value_and_gradient(&up, &mut scratch)
-                    - data.value_and_gradient(&down, &mut scratch))
-                    / (2.0 * h);
-                assert!(
-                    (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
-                    "{p:?} param {i}: analytic {} numeric {numeric}",
-                    grad[i]
-                );
-            }
-        }
+        assert_gradient_matches_finite_differences(
+            &data,
+            &[
+                [0.5, 3.0, 0.8, 2.5],
+                [0.525, 6.183, 0.891, 1.614],
+                [1.5, 40.0, 3.0, 0.3],
+                [0.05, 0.5, 0.2, 12.0],
+            ],
+        );
     }
 
     #[test]
@@ -733,16 +453,7 @@ mod tests {
         };
         let data = sample_data();
         let mut total = 0.0;
-        for (x, t_x, t_age) in [
-            (0u32, 0.0, 38.86),
-            (0, 0.0, 38.86),
-            (0, 0.0, 0.0),
-            (2, 30.43, 38.86),
-            (1, 1.71, 38.86),
-            (5, 20.0, 30.0),
-            (1, 29.5, 29.5),
-            (3, 3.0, 35.0),
-        ] {
+        for (x, t_x, t_age) in sample_rows() {
             let xf = f64::from(x);
             let direct = (ln_gamma(p.r + xf) - ln_gamma(p.r) + p.r * p.alpha.ln()).exp()
                 * (ln_beta(p.a, p.b + xf + 1.0) - ln_beta(p.a, p.b)).exp()
@@ -922,21 +633,13 @@ mod tests {
             b: 4.0,
         };
         for params in [PUBLISHED, other] {
-            for t in [0.5, 1.0, 5.0, 39.0, 78.0] {
-                // Enough terms for the heavy tail of r = 2 at t = 78.
-                let probs: Vec<f64> = (0..2000)
-                    .map(|n| params.probability_of_purchases(n, t))
-                    .collect();
-                assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)), "{probs:?}");
-                let total: f64 = probs.iter().sum();
-                assert!((total - 1.0).abs() < 1e-9, "t {t}: {total}");
-                let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
-                let expected = params.expected_purchases_new_customer(t);
-                assert!(
-                    (mean - expected).abs() < 1e-8 * expected.max(1.0),
-                    "t {t}: {mean} vs {expected}"
-                );
-            }
+            // Enough terms for the heavy tail of r = 2 at t = 78.
+            assert_distribution_matches_mean(
+                |n, t| params.probability_of_purchases(n, t),
+                |t| params.expected_purchases_new_customer(t),
+                2000,
+                &[0.5, 1.0, 5.0, 39.0, 78.0],
+            );
         }
         // P(X(t) = 0) is at least the chance of dropping out at time 0.
         let drop = PUBLISHED.a / (PUBLISHED.a + PUBLISHED.b);
@@ -951,11 +654,7 @@ mod tests {
     fn mbg_standard_errors_come_from_the_hessian() {
         let data = cdnow();
         let h = data.objective_hessian(&PUBLISHED, 0.0);
-        for (i, row) in h.iter().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                assert!((v - h[j][i]).abs() <= 1e-9 * v.abs().max(1.0));
-            }
-        }
+        assert_symmetric(&h);
         // The diagonal agrees with a second difference of the log-likelihood.
         let n = data.customers() as f64;
         let cost = |e: f64| {
@@ -982,11 +681,10 @@ mod tests {
             assert_close(
                 "interval",
                 e.upper_95 - e.estimate,
-                Z_975 * e.standard_error,
+                ParameterEstimate::Z_975 * e.standard_error,
                 1e-12,
             );
         }
-        assert!(spd_inverse(&[vec![1.0, 2.0], vec![2.0, 1.0]]).is_none());
         let invalid = MbgNbdParams {
             r: -1.0,
             ..PUBLISHED

@@ -44,6 +44,7 @@
 //! ```
 
 pub mod bgnbd;
+mod btyd;
 pub mod churn;
 pub mod clv;
 pub mod fit;

@@ -35,13 +35,12 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::check_weight;
+use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::period::{PeriodUnit, Span};
-use super::special::{digamma, ln_beta, ln_gamma, log_add_exp_share};
+use super::special::{digamma, ln_beta, ln_gamma, log_add_exp_share, logistic_complement};
 use super::summary::CustomerSummary;
-use crate::error::FieldErrors;
-use crate::{Error, Result};
+use crate::Result;
 
 pub use super::fit::ParameterEstimate;
 
@@ -62,22 +61,15 @@ pub struct ParetoNbdParams {
 impl ParetoNbdParams {
     /// Checks that every parameter is finite and positive.
     pub fn validate(&self) -> Result<()> {
-        let mut errors = FieldErrors::new();
-        for (name, v) in [
-            ("r", self.r),
-            ("alpha", self.alpha),
-            ("s", self.s),
-            ("beta", self.beta),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                errors.push(
-                    name,
-                    "positive",
-                    format!("Pareto/NBD parameter {name} must be finite and > 0, got {v}"),
-                );
-            }
-        }
-        errors.finish()
+        fit::check_positive_params(
+            "Pareto/NBD",
+            &[
+                ("r", self.r),
+                ("alpha", self.alpha),
+                ("s", self.s),
+                ("beta", self.beta),
+            ],
+        )
     }
 
     /// The parameters as constant dual numbers (no derivatives).
@@ -227,16 +219,6 @@ impl ParetoNbdParams {
     }
 }
 
-/// `1 / (1 + e^z)` without overflow.
-fn logistic_complement(z: f64) -> f64 {
-    if z > 0.0 {
-        let e = (-z).exp();
-        e / (1.0 + e)
-    } else {
-        1.0 / (1.0 + z.exp())
-    }
-}
-
 /// Standard errors and 95% confidence intervals of the Pareto/NBD
 /// parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -277,18 +259,11 @@ impl ParetoNbdModel {
     /// Errors only on unusable input (no customers, invalid options); a fit
     /// that does not converge is returned with `diagnostics.converged == false`.
     pub fn fit(data: &ParetoNbdData, options: &FitOptions) -> Result<Self> {
-        options.validate("fit")?;
-        if data.customers <= 0.0 {
-            return Err(Error::invalid(
-                "customers",
-                "required",
-                "cannot fit Pareto/NBD on zero customers",
-            ));
-        }
+        fit::check_fit_input("Pareto/NBD", data.base.customers, options)?;
         // Starting point of the reference library (all ones after scaling
         // time so the longest T is 10), which keeps alpha and beta near the
         // data's scale.
-        let scale = (data.max_t / 10.0).max(1e-6);
+        let scale = (data.base.max_t / 10.0).max(1e-6);
         let start = [1.0, scale, 1.0, scale];
         let outcome = fit::fit(data, &start, options);
         let p = &outcome.params;
@@ -301,7 +276,7 @@ impl ParetoNbdModel {
         let standard_errors = data.standard_errors(&params, options.penalty);
         Ok(Self {
             params,
-            unit: data.unit,
+            unit: data.base.unit,
             diagnostics: outcome.diagnostics,
             standard_errors,
         })
@@ -313,127 +288,16 @@ impl ParetoNbdModel {
     }
 }
 
-/// One compressed row: `(x, t_x, T)` and a weight.
-#[derive(Debug, Clone, Copy)]
-struct Row {
-    x: u32,
-    recency: f64,
-    t_age: f64,
-    weight: f64,
-}
-
 /// Customer histories `(x, t_x, T)` prepared for fitting, with identical
 /// rows merged into weights.
 #[derive(Debug, Clone)]
 pub struct ParetoNbdData {
-    unit: PeriodUnit,
-    rows: Vec<Row>,
-    customers: f64,
-    max_t: f64,
+    base: WeightedRows,
 }
 
+weighted_rows_methods!(ParetoNbdData);
+
 impl ParetoNbdData {
-    /// Builds the data from `(frequency, recency, T)` rows in `unit`.
-    ///
-    /// Rules, checked per row (the error names the 0-based row): times finite,
-    /// `0 <= recency <= T`, and `recency == 0` when `frequency == 0`.
-    pub fn from_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (u32, f64, f64)>,
-    {
-        Self::from_weighted_rows(
-            unit,
-            rows.into_iter()
-                .map(|(x, recency, t_age)| (x, recency, t_age, 1.0)),
-        )
-    }
-
-    /// Builds the data from `(frequency, recency, T, weight)` rows in `unit`,
-    /// where a row of weight `w` stands for `w` customers with that history.
-    /// Weights must be finite and `> 0`; the other rules are those of
-    /// [`from_rows`](Self::from_rows).
-    pub fn from_weighted_rows<I>(unit: PeriodUnit, rows: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = (u32, f64, f64, f64)>,
-    {
-        let rows = rows.into_iter();
-        let mut raw: Vec<((u32, u64, u64), f64)> = Vec::with_capacity(rows.size_hint().0);
-        for (i, (x, recency, t_age, weight)) in rows.enumerate() {
-            check_row(i, x, recency, t_age)?;
-            check_weight(i, weight)?;
-            // +0.0 so that -0.0 and 0.0 compress together.
-            raw.push((
-                (x, (recency + 0.0).to_bits(), (t_age + 0.0).to_bits()),
-                weight,
-            ));
-        }
-        // Sorting makes the summation order, and so the fit, reproducible.
-        raw.sort_unstable_by_key(|row| row.0);
-        let mut out: Vec<Row> = Vec::new();
-        let mut customers = 0.0;
-        let mut max_t: f64 = 0.0;
-        let mut i = 0;
-        while i < raw.len() {
-            let key = raw[i].0;
-            let mut weight = 0.0;
-            while i < raw.len() && raw[i].0 == key {
-                weight += raw[i].1;
-                i += 1;
-            }
-            customers += weight;
-            let (x, r_bits, t_bits) = key;
-            let t_age = f64::from_bits(t_bits);
-            max_t = max_t.max(t_age);
-            out.push(Row {
-                x,
-                recency: f64::from_bits(r_bits),
-                t_age,
-                weight,
-            });
-        }
-        Ok(Self {
-            unit,
-            rows: out,
-            customers,
-            max_t,
-        })
-    }
-
-    /// Builds the data from customer summaries.
-    pub fn from_summaries<'a, K: 'a, I>(unit: PeriodUnit, summaries: I) -> Result<Self>
-    where
-        I: IntoIterator<Item = &'a CustomerSummary<K>>,
-    {
-        Self::from_rows(
-            unit,
-            summaries.into_iter().map(|s| (s.frequency, s.recency, s.t)),
-        )
-    }
-
-    /// The unit of the times.
-    pub fn unit(&self) -> PeriodUnit {
-        self.unit
-    }
-
-    /// Number of customers (sum of weights).
-    pub fn customers(&self) -> u64 {
-        self.customers as u64
-    }
-
-    /// Number of customers with at least one repeat purchase.
-    pub fn repeat_customers(&self) -> u64 {
-        self.rows
-            .iter()
-            .filter(|r| r.x > 0)
-            .map(|r| r.weight)
-            .sum::<f64>() as u64
-    }
-
-    /// Number of distinct `(x, t_x, T)` rows.
-    pub fn distinct_rows(&self) -> usize {
-        self.rows.len()
-    }
-
     /// The total log-likelihood at `params` (no penalty).
     pub fn log_likelihood(&self, params: &ParetoNbdParams) -> f64 {
         let mut grad = [0.0; 4];
@@ -464,54 +328,16 @@ impl ParetoNbdData {
         params: &ParetoNbdParams,
         penalty: f64,
     ) -> Option<ParetoNbdStandardErrors> {
-        if params.validate().is_err() || self.customers <= 0.0 {
+        if params.validate().is_err() || self.base.customers <= 0.0 {
             return None;
         }
-        let hessian = self.objective_hessian(params, penalty);
         let theta = [params.r, params.alpha, params.s, params.beta];
         let [r, alpha, s, beta]: [ParameterEstimate; 4] =
-            fit::parameter_estimates(&hessian, &theta, self.customers)?
+            fit::standard_errors(self, &theta, penalty)?
                 .try_into()
                 .ok()?;
         Some(ParetoNbdStandardErrors { r, alpha, s, beta })
     }
-
-    fn sample_rows(&self, target: usize) -> Self {
-        let step = self.distinct_rows().div_ceil(target.max(1)).max(1);
-        let rows: Vec<Row> = self.rows.iter().step_by(step).copied().collect();
-        let customers = rows.iter().map(|r| r.weight).sum();
-        Self {
-            unit: self.unit,
-            rows,
-            customers,
-            max_t: self.max_t,
-        }
-    }
-}
-
-fn check_row(i: usize, x: u32, recency: f64, t_age: f64) -> Result<()> {
-    if !(t_age.is_finite() && t_age >= 0.0) {
-        return Err(Error::invalid(
-            "T",
-            "range",
-            format!("row {i}: T must be a finite number >= 0, got {t_age}"),
-        ));
-    }
-    if !(recency.is_finite() && recency >= 0.0 && recency <= t_age) {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be between 0 and T ({t_age}), got {recency}"),
-        ));
-    }
-    if x == 0 && recency != 0.0 {
-        return Err(Error::invalid(
-            "recency",
-            "range",
-            format!("row {i}: recency must be 0 when frequency is 0, got {recency}"),
-        ));
-    }
-    Ok(())
 }
 
 impl LogLikelihood for ParetoNbdData {
@@ -530,7 +356,7 @@ impl LogLikelihood for ParetoNbdData {
             Dual::variable(params[3], 3),
         ];
         let mut total = Dual::constant(0.0);
-        for row in &self.rows {
+        for row in &self.base.rows {
             let ll = row_log_likelihood(&theta, f64::from(row.x), row.recency, row.t_age);
             total = total + ll * row.weight;
         }
@@ -539,7 +365,7 @@ impl LogLikelihood for ParetoNbdData {
     }
 
     fn total_weight(&self) -> f64 {
-        self.customers
+        self.base.customers
     }
 
     fn distinct_rows(&self) -> usize {
@@ -816,7 +642,10 @@ impl Div<Dual> for f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::analytics::fit::spd_inverse;
+    use crate::analytics::btyd::testing::{
+        SAMPLE_ROWS, assert_close, assert_distribution_matches_mean,
+        assert_gradient_matches_finite_differences, assert_symmetric, cdnow_rows,
+    };
 
     /// The published estimates (FHL 2005 note; BTYD walkthrough).
     const PUBLISHED: ParetoNbdParams = ParetoNbdParams {
@@ -827,49 +656,11 @@ mod tests {
     };
 
     fn cdnow() -> ParetoNbdData {
-        let path = format!(
-            "{}/../tests/data/cdnow/cdnow_customers_summary.csv",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let text = std::fs::read_to_string(path).expect("read CDNOW summary");
-        let rows: Vec<(u32, f64, f64)> = text
-            .lines()
-            .skip(1)
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| {
-                let f: Vec<&str> = l.split(',').collect();
-                (
-                    f[1].parse().expect("frequency"),
-                    f[2].parse().expect("recency"),
-                    f[3].parse().expect("T"),
-                )
-            })
-            .collect();
-        assert_eq!(rows.len(), 2357);
-        ParetoNbdData::from_rows(PeriodUnit::Week, rows).expect("valid rows")
+        ParetoNbdData::from_rows(PeriodUnit::Week, cdnow_rows()).expect("valid rows")
     }
 
     fn sample_data() -> ParetoNbdData {
-        ParetoNbdData::from_rows(
-            PeriodUnit::Week,
-            vec![
-                (0, 0.0, 38.86),
-                (0, 0.0, 38.86),
-                (2, 30.43, 38.86),
-                (1, 1.71, 38.86),
-                (5, 20.0, 30.0),
-                (1, 29.5, 29.5),
-                (3, 3.0, 35.0),
-            ],
-        )
-        .expect("valid rows")
-    }
-
-    fn assert_close(name: &str, got: f64, want: f64, tol: f64) {
-        assert!(
-            (got - want).abs() <= tol,
-            "{name}: got {got}, want {want} +/- {tol}"
-        );
+        ParetoNbdData::from_rows(PeriodUnit::Week, SAMPLE_ROWS).expect("valid rows")
     }
 
     #[test]
@@ -878,31 +669,16 @@ mod tests {
         // alpha > beta, alpha < beta and alpha = beta.
         // alpha > beta, alpha < beta, alpha = beta, and rate scales far apart
         // (z close to 1, the slow end of the series).
-        for p in [
-            [0.5, 3.0, 0.8, 2.5],
-            [0.5, 2.0, 0.8, 7.5],
-            [1.5, 4.0, 0.3, 4.0],
-            [0.5, 0.01, 0.8, 20.0],
-            [2.0, 30.0, 1.2, 0.005],
-        ] {
-            let mut grad = [0.0; 4];
-            let _ = data.value_and_gradient(&p, &mut grad);
-            for i in 0..4 {
-                let h = 1e-6 * p[i];
-                let (mut up, mut down) = (p, p);
-                up[i] += h;
-                down[i] -= h;
-                let mut scratch = [0.0; 4];
-                let numeric = (data.value_and_gradient(&up, &mut scratch)
-                    - data.value_and_gradient(&down, &mut scratch))
-                    / (2.0 * h);
-                assert!(
-                    (numeric - grad[i]).abs() < 1e-5 * numeric.abs().max(1.0),
-                    "{p:?} param {i}: analytic {} numeric {numeric}",
-                    grad[i]
-                );
-            }
-        }
+        assert_gradient_matches_finite_differences(
+            &data,
+            &[
+                [0.5, 3.0, 0.8, 2.5],
+                [0.5, 2.0, 0.8, 7.5],
+                [1.5, 4.0, 0.3, 4.0],
+                [0.5, 0.01, 0.8, 20.0],
+                [2.0, 30.0, 1.2, 0.005],
+            ],
+        );
     }
 
     #[test]
@@ -1150,20 +926,12 @@ mod tests {
             ..PUBLISHED
         };
         for params in [PUBLISHED, other] {
-            for t in [0.5, 1.0, 5.0, 39.0] {
-                let probs: Vec<f64> = (0..300)
-                    .map(|n| params.probability_of_purchases(n, t))
-                    .collect();
-                assert!(probs.iter().all(|p| (0.0..=1.0).contains(p)), "{probs:?}");
-                let total: f64 = probs.iter().sum();
-                assert!((total - 1.0).abs() < 1e-9, "t {t}: {total}");
-                let mean: f64 = probs.iter().enumerate().map(|(n, p)| n as f64 * p).sum();
-                let expected = params.expected_purchases_new_customer(t);
-                assert!(
-                    (mean - expected).abs() < 1e-8 * expected.max(1.0),
-                    "t {t}: {mean} vs {expected}"
-                );
-            }
+            assert_distribution_matches_mean(
+                |n, t| params.probability_of_purchases(n, t),
+                |t| params.expected_purchases_new_customer(t),
+                300,
+                &[0.5, 1.0, 5.0, 39.0],
+            );
         }
         assert_eq!(PUBLISHED.probability_of_purchases(0, 0.0), 1.0);
         assert_eq!(PUBLISHED.probability_of_purchases(2, 0.0), 0.0);
@@ -1173,24 +941,7 @@ mod tests {
     fn pareto_standard_errors_come_from_the_hessian() {
         let data = sample_data();
         let h = data.objective_hessian(&PUBLISHED, 0.0);
-        for (i, row) in h.iter().enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                assert!((v - h[j][i]).abs() <= 1e-9 * v.abs().max(1.0));
-            }
-        }
-        let a = vec![
-            vec![4.0, 1.0, 0.5],
-            vec![1.0, 3.0, 0.2],
-            vec![0.5, 0.2, 2.0],
-        ];
-        let inverse = spd_inverse(&a).expect("positive definite");
-        for (i, row) in a.iter().enumerate() {
-            for j in 0..3 {
-                let v: f64 = row.iter().zip(&inverse).map(|(x, col)| x * col[j]).sum();
-                let want = if i == j { 1.0 } else { 0.0 };
-                assert!((v - want).abs() < 1e-12, "({i},{j}) = {v}");
-            }
-        }
+        assert_symmetric(&h);
         // On the sample data the standard errors exist at a point near the
         // optimum (the Hessian there is positive definite) or are refused,
         // never NaN.
@@ -1203,7 +954,6 @@ mod tests {
                 );
             }
         }
-        assert!(spd_inverse(&[vec![1.0, 2.0], vec![2.0, 1.0]]).is_none());
     }
 
     #[test]

@@ -39,6 +39,16 @@ pub(crate) fn log_add_exp_share(u: f64, v: f64) -> (f64, f64) {
     (lse, share_v)
 }
 
+/// `1 / (1 + e^z)` without overflow.
+pub(crate) fn logistic_complement(z: f64) -> f64 {
+    if z > 0.0 {
+        let e = (-z).exp();
+        e / (1.0 + e)
+    } else {
+        1.0 / (1.0 + z.exp())
+    }
+}
+
 /// Most terms a growth series sums before giving up (about 3 ms); reached
 /// only for a horizon thousands of times longer than `alpha + T`.
 const MAX_SERIES_TERMS: usize = 1_000_000;
