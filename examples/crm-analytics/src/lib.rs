@@ -2,7 +2,7 @@
 //! transactions, for analysts without Rust or Python.
 //!
 //! - `summarize`: transactions to one `customer_id,frequency,recency,T,monetary_value` row per customer.
-//! - `fit`: a BG/NBD, Pareto/NBD or Gamma-Gamma fit of such a summary, as
+//! - `fit`: a BG/NBD, MBG/NBD, Pareto/NBD or Gamma-Gamma fit of such a summary, as
 //!   JSON: estimates, standard errors and 95% intervals, diagnostics.
 //! - `score`: one row per customer with RFM, CLV, churn and forecasts.
 //!
@@ -20,8 +20,9 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
     AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, CustomerAnalytics,
-    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, ParetoNbdData,
-    ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
+    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, MbgNbdData,
+    MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder,
+    SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -69,7 +70,7 @@ pub struct Cli {
 pub enum Command {
     /// Summarise transactions per customer: customer_id,frequency,recency,T,monetary_value.
     Summarize(SummarizeArgs),
-    /// Fit BG/NBD, Pareto/NBD or Gamma-Gamma on a summary CSV and print the
+    /// Fit BG/NBD, MBG/NBD, Pareto/NBD or Gamma-Gamma on a summary CSV and print the
     /// estimates, their standard errors and 95% intervals and the fit
     /// diagnostics as JSON.
     Fit(FitArgs),
@@ -212,6 +213,9 @@ pub struct SummarizeArgs {
 pub enum ModelKind {
     /// BG/NBD purchase and drop-out model (columns frequency, recency, T).
     Bgnbd,
+    /// MBG/NBD: BG/NBD where a customer may also drop out at the first
+    /// purchase (columns frequency, recency, T).
+    MbgNbd,
     /// Pareto/NBD purchase and drop-out model (columns frequency, recency, T).
     ParetoNbd,
     /// Gamma-Gamma spend model (columns frequency, monetary_value; repeat customers).
@@ -421,45 +425,33 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
         ..FitOptions::default()
     };
     let unit = args.period;
+    // The purchase and drop-out models read the same columns and report
+    // the same way.
+    macro_rules! fit_btyd {
+        ($data:ty, $model:ty, $name:literal) => {{
+            let rows = file.read(&["frequency", "recency", "T"])?;
+            let data = <$data>::from_rows(
+                unit.unwrap_or_default(),
+                rows.iter()
+                    .map(|r| (r.frequency, r.recency.unwrap_or(0.0), r.t.unwrap_or(0.0))),
+            )
+            .map_err(|e| row_error(&args.input, &rows, e))?;
+            let model = <$model>::fit(&data, &options)?;
+            FitReport {
+                model: $name,
+                params: serde_json::json!(model.params),
+                standard_errors: serde_json::json!(model.standard_errors),
+                log_likelihood: model.diagnostics.log_likelihood,
+                converged: model.diagnostics.converged,
+                unit,
+                diagnostics: model.diagnostics,
+            }
+        }};
+    }
     let json = match args.model {
-        ModelKind::Bgnbd => {
-            let rows = file.read(&["frequency", "recency", "T"])?;
-            let data = BgNbdData::from_rows(
-                unit.unwrap_or_default(),
-                rows.iter()
-                    .map(|r| (r.frequency, r.recency.unwrap_or(0.0), r.t.unwrap_or(0.0))),
-            )
-            .map_err(|e| row_error(&args.input, &rows, e))?;
-            let model = BgNbdModel::fit(&data, &options)?;
-            FitReport {
-                model: "bgnbd",
-                params: serde_json::json!(model.params),
-                standard_errors: serde_json::json!(model.standard_errors),
-                log_likelihood: model.diagnostics.log_likelihood,
-                converged: model.diagnostics.converged,
-                unit,
-                diagnostics: model.diagnostics,
-            }
-        }
-        ModelKind::ParetoNbd => {
-            let rows = file.read(&["frequency", "recency", "T"])?;
-            let data = ParetoNbdData::from_rows(
-                unit.unwrap_or_default(),
-                rows.iter()
-                    .map(|r| (r.frequency, r.recency.unwrap_or(0.0), r.t.unwrap_or(0.0))),
-            )
-            .map_err(|e| row_error(&args.input, &rows, e))?;
-            let model = ParetoNbdModel::fit(&data, &options)?;
-            FitReport {
-                model: "pareto-nbd",
-                params: serde_json::json!(model.params),
-                standard_errors: serde_json::json!(model.standard_errors),
-                log_likelihood: model.diagnostics.log_likelihood,
-                converged: model.diagnostics.converged,
-                unit,
-                diagnostics: model.diagnostics,
-            }
-        }
+        ModelKind::Bgnbd => fit_btyd!(BgNbdData, BgNbdModel, "bgnbd"),
+        ModelKind::MbgNbd => fit_btyd!(MbgNbdData, MbgNbdModel, "mbg-nbd"),
+        ModelKind::ParetoNbd => fit_btyd!(ParetoNbdData, ParetoNbdModel, "pareto-nbd"),
         ModelKind::GammaGamma => {
             let rows: Vec<_> = file
                 .read(&["frequency", "monetary_value"])?

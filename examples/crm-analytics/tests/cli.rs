@@ -159,6 +159,22 @@ fn fit_pareto_nbd_reproduces_the_published_cdnow_estimates() {
 }
 
 #[test]
+fn fit_mbg_nbd_reproduces_the_published_cdnow_estimates() {
+    let summary = summarize_cdnow_as("cdnow_summary_mbg.csv");
+    let mbg = fit("mbg-nbd", &summary);
+    assert_eq!(mbg["model"], "mbg-nbd");
+    assert_eq!(mbg["converged"], true, "{mbg}");
+    // Batislam, Denizel and Filiztekin (2007), as BTYDplus fits it: r 0.525,
+    // alpha 6.183, a 0.891, b 1.614.
+    close(&mbg["params"]["r"], 0.525, 0.002);
+    close(&mbg["params"]["alpha"], 6.183, 0.02);
+    close(&mbg["params"]["a"], 0.891, 0.003);
+    close(&mbg["params"]["b"], 1.614, 0.01);
+    assert_eq!(mbg["diagnostics"]["customers"], 2357);
+    check_standard_errors(&mbg, &["r", "alpha", "a", "b"]);
+}
+
+#[test]
 fn score_writes_one_row_per_customer_and_snapshots_reload() {
     let scores = scratch("scores.csv");
     let snapshot = scratch("model.json");
