@@ -161,7 +161,7 @@ impl ParameterEstimate {
 /// Standard errors and Wald 95% intervals of `params` (natural scale) from
 /// `hessian`, the Hessian of the fit objective (mean negative log-likelihood,
 /// plus penalty) with respect to the log-parameters at `params`, as
-/// [`objective_hessian`] gives it, on data of `customers` customers (total
+/// `objective_hessian` gives it, on data of `customers` customers (total
 /// weight): the inverse of `customers · hessian` is the covariance of the
 /// log-parameters, taken to the natural scale (exact at a maximum, where the
 /// gradient vanishes: `Var θᵢ = θᵢ² · Var ln θᵢ`). One estimate per

@@ -12,6 +12,7 @@
 //! | [`summary`] | purchase histories to `(x, t_x, T, m)` per customer, streaming, calibration/holdout |
 //! | [`rfm`] | RFM scores by quintile, the guide's five segments, the eleven-segment map |
 //! | [`bgnbd`] | BG/NBD fit, P(alive), expected purchases, P(X(t) = n) |
+//! | [`bg_bb`] | BG/BB fit (discrete opportunities) with standard errors, P(alive), expected transactions, P(X(n) = x) |
 //! | [`gamma_gamma`] | Gamma-Gamma fit, expected spend per purchase |
 //! | [`mbg_nbd`] | MBG/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
 //! | [`pareto_nbd`] | Pareto/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
@@ -43,6 +44,7 @@
 //! # Ok::<(), crm_core::Error>(())
 //! ```
 
+pub mod bg_bb;
 pub mod bgnbd;
 mod btyd;
 pub mod churn;
@@ -60,6 +62,7 @@ mod special;
 pub mod summary;
 
 mod history;
+pub use bg_bb::{BgBbData, BgBbModel, BgBbParams, BgBbStandardErrors};
 pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor, BgNbdStandardErrors};
 pub use churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, ChurnThresholds, RecommendedActions,

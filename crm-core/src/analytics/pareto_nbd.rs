@@ -8,7 +8,7 @@
 //!
 //! [`ParetoNbdData`] compresses identical `(x, t_x, T)` rows into weights;
 //! [`ParetoNbdModel::fit`] finds the maximum-likelihood parameters (with the
-//! shared machinery of [`fit`](super::fit)) and their standard errors; the
+//! shared machinery of [`fit`]) and their standard errors; the
 //! [`ParetoNbdParams`] methods give P(alive), the conditional and
 //! unconditional expected number of purchases and P(X(t) = n).
 //!

@@ -2,7 +2,7 @@
 //! in the scoring pass that totals the segments, and kept with the fit:
 //! reading it is one settings read, whatever the number of customers.
 //!
-//! [`ReportBuilder`] is fed every net sale of the history in `(customer,
+//! `ReportBuilder` is fed every net sale of the history in `(customer,
 //! date)` order (sales over time, cohorts) and every customer's score (RFM
 //! grid, lifetime-value histogram, churn risk, P(alive) by recency).
 

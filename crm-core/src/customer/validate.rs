@@ -2,7 +2,7 @@
 //!
 //! Unlike the guide's `validateCustomerData`, which returns at the first
 //! failing rule, every field is checked and every failure is reported, each as
-//! a [`FieldError`] with the field, the rule and a message. Nothing is written
+//! a [`FieldError`](crate::error::FieldError) with the field, the rule and a message. Nothing is written
 //! unless all of them pass.
 
 use chrono::NaiveDate;
