@@ -327,7 +327,8 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
         .map(|d| d.date())
 }
 
-/// A customer summary file (`customer_id,frequency,recency,T,monetary_value`).
+/// A customer summary file (`customer_id,frequency,recency,T,monetary_value`;
+/// `frequency,recency,periods[,weights]` for discrete-time models).
 pub struct SummaryFile<'p> {
     /// The file.
     pub path: &'p Path,
@@ -345,6 +346,10 @@ pub struct SummaryRow {
     pub t: Option<f64>,
     /// Monetary value, when the column exists.
     pub monetary_value: Option<Decimal>,
+    /// Opportunities to buy (`periods`, discrete-time models), when the column exists.
+    pub periods: Option<f64>,
+    /// How many customers the row stands for (`weights`), when the column exists.
+    pub weights: Option<f64>,
 }
 
 impl SummaryFile<'_> {
@@ -376,11 +381,13 @@ impl SummaryFile<'_> {
                 ));
             }
         }
-        let (fi, ri, ti, mi) = (
+        let (fi, ri, ti, mi, pi, wi) = (
             index("frequency"),
             index("recency"),
             index("T"),
             index("monetary_value"),
+            index("periods"),
+            index("weights"),
         );
         let mut rows = Vec::new();
         for record in reader.records() {
@@ -455,6 +462,8 @@ impl SummaryFile<'_> {
                 recency: number(ri, "recency")?,
                 t: number(ti, "T")?,
                 monetary_value,
+                periods: number(pi, "periods")?,
+                weights: number(wi, "weights")?,
             });
         }
         Ok(rows)

@@ -2,7 +2,7 @@
 //! transactions, for analysts without Rust or Python.
 //!
 //! - `summarize`: transactions to one `customer_id,frequency,recency,T,monetary_value` row per customer.
-//! - `fit`: a BG/NBD, MBG/NBD, Pareto/NBD or Gamma-Gamma fit of such a summary, as
+//! - `fit`: a BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma fit of such a summary, as
 //!   JSON: estimates, standard errors and 95% intervals, diagnostics.
 //! - `score`: one row per customer with RFM, CLV, churn and forecasts.
 //!
@@ -19,10 +19,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
-    AnalyticsConfig, AnalyticsModel, BgNbdData, BgNbdModel, BgNbdParams, CustomerAnalytics,
-    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, MbgNbdData,
-    MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder,
-    SummaryOptions, SummaryReport,
+    AnalyticsConfig, AnalyticsModel, BgBbData, BgBbModel, BgNbdData, BgNbdModel, BgNbdParams,
+    CustomerAnalytics, CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel,
+    GammaGammaParams, MbgNbdData, MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit,
+    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -70,7 +70,7 @@ pub struct Cli {
 pub enum Command {
     /// Summarise transactions per customer: customer_id,frequency,recency,T,monetary_value.
     Summarize(SummarizeArgs),
-    /// Fit BG/NBD, MBG/NBD, Pareto/NBD or Gamma-Gamma on a summary CSV and print the
+    /// Fit BG/NBD, MBG/NBD, Pareto/NBD, BG/BB or Gamma-Gamma on a summary CSV and print the
     /// estimates, their standard errors and 95% intervals and the fit
     /// diagnostics as JSON.
     Fit(FitArgs),
@@ -220,6 +220,9 @@ pub enum ModelKind {
     ParetoNbd,
     /// Gamma-Gamma spend model (columns frequency, monetary_value; repeat customers).
     GammaGamma,
+    /// BG/BB for discrete opportunities (columns frequency, recency and
+    /// periods as whole numbers of opportunities, optional weights).
+    BgBb,
 }
 
 /// `fit` options.
@@ -437,21 +440,51 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
             )
             .map_err(|e| row_error(&args.input, &rows, e))?;
             let model = <$model>::fit(&data, &options)?;
-            FitReport {
-                model: $name,
-                params: serde_json::json!(model.params),
-                standard_errors: serde_json::json!(model.standard_errors),
-                log_likelihood: model.diagnostics.log_likelihood,
-                converged: model.diagnostics.converged,
+            FitReport::new(
+                $name,
+                &model.params,
+                &model.standard_errors,
+                model.diagnostics,
                 unit,
-                diagnostics: model.diagnostics,
-            }
+            )
         }};
     }
     let json = match args.model {
         ModelKind::Bgnbd => fit_btyd!(BgNbdData, BgNbdModel, "bgnbd"),
         ModelKind::MbgNbd => fit_btyd!(MbgNbdData, MbgNbdModel, "mbg-nbd"),
         ModelKind::ParetoNbd => fit_btyd!(ParetoNbdData, ParetoNbdModel, "pareto-nbd"),
+        ModelKind::BgBb => {
+            let rows = file.read(&["frequency", "recency", "periods"])?;
+            let whole = |r: &crate::input::SummaryRow, v: Option<f64>, column: &str| {
+                v.filter(|x| x.fract() == 0.0 && *x >= 0.0 && *x <= f64::from(u32::MAX))
+                    .map(|x| x as u32)
+                    .ok_or_else(|| CliError::Input {
+                        file: args.input.display().to_string(),
+                        line: r.line,
+                        column: Some(column.into()),
+                        message: "a whole number of opportunities >= 0 is required".into(),
+                    })
+            };
+            let mut histories = Vec::with_capacity(rows.len());
+            for r in &rows {
+                histories.push((
+                    r.frequency,
+                    whole(r, r.recency, "recency")?,
+                    whole(r, r.periods, "periods")?,
+                    r.weights.unwrap_or(1.0),
+                ));
+            }
+            let data = BgBbData::from_weighted_rows(histories)
+                .map_err(|e| row_error(&args.input, &rows, e))?;
+            let model = BgBbModel::fit(&data, &options)?;
+            FitReport::new(
+                "bg-bb",
+                &model.params,
+                &model.standard_errors,
+                model.diagnostics,
+                None,
+            )
+        }
         ModelKind::GammaGamma => {
             let rows: Vec<_> = file
                 .read(&["frequency", "monetary_value"])?
@@ -464,21 +497,39 @@ fn fit(args: &FitArgs) -> Result<(), CliError> {
             )
             .map_err(|e| row_error(&args.input, &rows, e))?;
             let model = GammaGammaModel::fit(&data, &options)?;
-            FitReport {
-                model: "gamma-gamma",
-                params: serde_json::json!(model.params),
-                standard_errors: serde_json::json!(model.standard_errors),
-                log_likelihood: model.diagnostics.log_likelihood,
-                converged: model.diagnostics.converged,
-                unit: None,
-                diagnostics: model.diagnostics,
-            }
+            FitReport::new(
+                "gamma-gamma",
+                &model.params,
+                &model.standard_errors,
+                model.diagnostics,
+                None,
+            )
         }
     };
     let text = serde_json::to_string_pretty(&json)
         .map_err(|e| CliError::Io(format!("cannot write JSON: {e}")))?;
     writeln!(std::io::stdout().lock(), "{text}")
         .map_err(|e| CliError::Io(format!("cannot write to standard output: {e}")))
+}
+
+impl FitReport {
+    fn new(
+        model: &'static str,
+        params: &impl serde::Serialize,
+        standard_errors: &impl serde::Serialize,
+        diagnostics: crm_core::analytics::FitDiagnostics,
+        unit: Option<PeriodUnit>,
+    ) -> Self {
+        Self {
+            model,
+            params: serde_json::json!(params),
+            standard_errors: serde_json::json!(standard_errors),
+            log_likelihood: diagnostics.log_likelihood,
+            converged: diagnostics.converged,
+            unit,
+            diagnostics,
+        }
+    }
 }
 
 /// What `fit` prints, in this key order.

@@ -175,6 +175,23 @@ fn fit_mbg_nbd_reproduces_the_published_cdnow_estimates() {
 }
 
 #[test]
+fn fit_bg_bb_reproduces_the_published_donations_estimates() {
+    let donations =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/donations/donations.csv");
+    let bgbb = fit("bg-bb", &donations);
+    assert_eq!(bgbb["model"], "bg-bb");
+    assert_eq!(bgbb["converged"], true, "{bgbb}");
+    // Fader, Hardie and Shang (2010): alpha 1.204, beta 0.750, gamma 0.657,
+    // delta 2.783, log-likelihood -33,225.6.
+    close(&bgbb["params"]["alpha"], 1.204, 0.002);
+    close(&bgbb["params"]["beta"], 0.750, 0.002);
+    close(&bgbb["params"]["gamma"], 0.657, 0.002);
+    close(&bgbb["params"]["delta"], 2.783, 0.01);
+    close(&bgbb["log_likelihood"], -33225.6, 0.2);
+    check_standard_errors(&bgbb, &["alpha", "beta", "gamma", "delta"]);
+}
+
+#[test]
 fn score_writes_one_row_per_customer_and_snapshots_reload() {
     let scores = scratch("scores.csv");
     let snapshot = scratch("model.json");
