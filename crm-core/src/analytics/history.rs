@@ -483,7 +483,7 @@ impl Analytics {
                 sales_by_month: Vec::new(),
             });
         };
-        let report = fit.report.clone().unwrap_or_else(empty_report);
+        let report = fit.report.clone().unwrap_or_default();
         let model = &fit.model;
         Ok(Dashboard {
             generation: Some(fit.generation),
@@ -522,7 +522,7 @@ impl Analytics {
             as_of: fit.fitted_at,
             model: fit.model.clone(),
             segments: fit.segments.clone().unwrap_or_default(),
-            report: fit.report.clone().unwrap_or_else(empty_report),
+            report: fit.report.clone().unwrap_or_default(),
         })
     }
 
@@ -608,25 +608,9 @@ impl Analytics {
         let totals = store.totals().await?;
         let report = match pages.report.take() {
             Some(builder) => builder.finish(totals)?,
-            None => empty_report(),
+            None => AnalyticsReport::default(),
         };
         Ok((by_segment.into_values().collect(), report))
-    }
-}
-
-/// A report with nothing in it (a fit kept without one).
-fn empty_report() -> AnalyticsReport {
-    AnalyticsReport {
-        totals: Default::default(),
-        purchases_30d: 0,
-        revenue_30d: Decimal::ZERO,
-        sales_by_day: Vec::new(),
-        sales_by_month: Vec::new(),
-        rfm_grid: Vec::new(),
-        clv_histogram: Vec::new(),
-        churn_risk: Vec::new(),
-        alive_by_recency: Vec::new(),
-        cohorts: Vec::new(),
     }
 }
 

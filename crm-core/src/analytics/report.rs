@@ -169,8 +169,9 @@ pub struct Cohort {
 }
 
 /// The store-wide figures of one fit ([`Analytics::report`](crate::Analytics::report),
-/// [`Analytics::dashboard`](crate::Analytics::dashboard)).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// [`Analytics::dashboard`](crate::Analytics::dashboard)); the default is
+/// the report of an empty store.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalyticsReport {
     /// Customer counts and points outstanding.
