@@ -69,7 +69,7 @@ def pipeline(tx, observation_end):
     )
     timings["scoring_s"] = time.perf_counter() - t
     timings["pipeline_s"] = time.perf_counter() - start
-    return timings, bgf, ggf, (scores, p_alive, expected_90d, clv)
+    return timings, bgf, ggf, (summary, scores, p_alive, expected_90d, clv)
 
 
 def main():

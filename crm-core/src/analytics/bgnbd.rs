@@ -23,7 +23,8 @@ use super::special::{
     GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share, logistic_complement,
 };
 use super::summary::CustomerSummary;
-use crate::Result;
+use crate::error::FieldErrors;
+use crate::{Error, Result};
 
 /// The four BG/NBD parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -286,6 +287,211 @@ impl BgNbdPredictor {
                     .collect()
             })
     }
+}
+
+/// Forecasts over future dates (additive to the methods above).
+impl BgNbdParams {
+    /// Probability that a customer with `frequency` repeat purchases, the
+    /// last at `recency`, observed for `t_age` periods, is still alive
+    /// `future_t` periods after the end of observation, whatever they buy in
+    /// between (the definition of pymc-marketing's
+    /// `ParetoNbdModel.expected_probability_alive(future_t)`, carried over to
+    /// BG/NBD).
+    ///
+    /// Given alive at `T`, the posterior of the purchase rate is
+    /// λ ~ Gamma(r+x, α+T) and that of the drop-out probability
+    /// p ~ Beta(a, b+x), independent; drop-outs then arrive as a Poisson
+    /// process of rate λp, so the customer survives `t` more periods with
+    /// probability `E[e^(-λpt)] = E_p[(1 + p·t/(α+T))^-(r+x)]`
+    /// `= ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x; t/(α+T+t))`, and
+    ///
+    /// `P(alive at T+t) = P(alive at T) · that survival`.
+    ///
+    /// Equal to [`p_alive`](Self::p_alive) at `future_t = 0` and
+    /// non-increasing in `future_t`. Errors name every bad argument
+    /// (`recency`, `T`, `future_t`) or parameter.
+    pub fn p_alive_at(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        future_t: f64,
+    ) -> Result<f64> {
+        check_forecast(
+            self.validate(),
+            frequency,
+            recency,
+            t_age,
+            &[("future_t", future_t)],
+        )?;
+        let x = f64::from(frequency);
+        let survival = converged_survival(
+            beta_drop_out_survival(self.a, self.b + x, self.r + x, self.alpha + t_age, future_t),
+            future_t,
+        )?;
+        Ok(self.p_alive(frequency, recency, t_age) * survival)
+    }
+
+    /// Expected number of purchases between `t1` and `t2` periods after the
+    /// end of observation (`0 <= t1 <= t2`) of a customer with this history:
+    /// `E[Y(t2) | x, t_x, T] - E[Y(t1) | x, t_x, T]` (see
+    /// [`conditional_expected_purchases`](Self::conditional_expected_purchases)).
+    /// Errors name every bad argument (`recency`, `T`, `t1`, `t2`) or
+    /// parameter.
+    pub fn expected_purchases_between(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        t1: f64,
+        t2: f64,
+    ) -> Result<f64> {
+        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
+        Ok(
+            self.conditional_expected_purchases(frequency, recency, t_age, t2)
+                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        )
+    }
+}
+
+/// Most terms [`beta_drop_out_survival`] sums before giving up; reached only
+/// for a horizon tens of thousands of times longer than `base`.
+const SURVIVAL_SERIES_TERMS: usize = 2_000_000;
+
+/// `E[(1 + p·t/base)^-big_a]` for `p ~ Beta(a, b)`: the probability that a
+/// customer of the BG/NBD family alive now, with purchase rate
+/// λ ~ Gamma(big_a, base) and drop-out probability p ~ Beta(a, b) per
+/// purchase, is still alive `t` periods later. 1 for `t <= 0`; NaN when the
+/// series does not converge.
+///
+/// The integral is `₂F₁(A, a; a+b; -w)` with `w = t/base`; Pfaff's
+/// transformation takes it to `z = w/(1+w)` in `[0, 1)`, in whichever of
+/// the two forms `(1-z)^A ₂F₁(A, b; a+b; z)` (for `A < a`, positive terms)
+/// and `(1-z)^a ₂F₁(a+b-A, a; a+b; z)` (for `A >= a`) has terms falling
+/// faster than `z^n / n`.
+pub(crate) fn beta_drop_out_survival(a: f64, b: f64, big_a: f64, base: f64, t: f64) -> f64 {
+    if t <= 0.0 {
+        return 1.0;
+    }
+    let w = t / base;
+    let z = w / (1.0 + w);
+    let ln_u = -w.ln_1p();
+    let c = a + b;
+    let (p, q, ln_prefix) = if big_a >= a {
+        (c - big_a, a, a * ln_u)
+    } else {
+        (big_a, b, big_a * ln_u)
+    };
+    let mut term = 1.0_f64;
+    let mut sum = 1.0_f64;
+    for n in 0..SURVIVAL_SERIES_TERMS {
+        let n = n as f64;
+        let ratio = (p + n) * (q + n) / ((c + n) * (n + 1.0));
+        term *= ratio * z;
+        sum += term;
+        // Once |ratio| <= 1 it stays so (ratio - 1 has a numerator linear
+        // in n with negative slope), so the tail is below |term|·z/(1-z).
+        let rho = z * ratio.abs().max(1.0);
+        if term == 0.0 || (rho < 1.0 && term.abs() * rho / (1.0 - rho) <= 1e-16 * sum.abs()) {
+            return (ln_prefix.exp() * sum).clamp(0.0, 1.0);
+        }
+    }
+    f64::NAN
+}
+
+/// `survival` of [`beta_drop_out_survival`], or an error naming `future_t`
+/// when its series did not converge (a horizon tens of thousands of times
+/// longer than `alpha + T`).
+pub(crate) fn converged_survival(survival: f64, future_t: f64) -> Result<f64> {
+    if survival.is_finite() {
+        Ok(survival)
+    } else {
+        Err(Error::invalid(
+            "future_t",
+            "range",
+            format!(
+                "future_t = {future_t} is too far beyond the observation period for an \
+                 accurate P(alive)"
+            ),
+        ))
+    }
+}
+
+/// The checks of the forecast methods: the parameters (`params`, the
+/// result of their `validate`), the history `(x, t_x, T)` (times finite,
+/// `0 <= recency <= T`, `recency == 0` when `frequency == 0`) and each named
+/// future time (finite, `>= 0`). Every failing field is reported.
+pub(crate) fn check_forecast(
+    params: Result<()>,
+    frequency: u32,
+    recency: f64,
+    t_age: f64,
+    times: &[(&str, f64)],
+) -> Result<()> {
+    forecast_errors(params, frequency, recency, t_age, times).finish()
+}
+
+/// The failing fields of [`check_forecast`].
+fn forecast_errors(
+    params: Result<()>,
+    frequency: u32,
+    recency: f64,
+    t_age: f64,
+    times: &[(&str, f64)],
+) -> FieldErrors {
+    let mut errors = FieldErrors::new();
+    errors.check("", params);
+    if !(t_age.is_finite() && t_age >= 0.0) {
+        errors.push(
+            "T",
+            "range",
+            format!("T must be a finite number >= 0, got {t_age}"),
+        );
+    }
+    if !(recency.is_finite() && recency >= 0.0 && (recency <= t_age || !t_age.is_finite())) {
+        errors.push(
+            "recency",
+            "range",
+            format!("recency must be between 0 and T ({t_age}), got {recency}"),
+        );
+    } else if frequency == 0 && recency != 0.0 {
+        errors.push(
+            "recency",
+            "range",
+            format!("recency must be 0 when frequency is 0, got {recency}"),
+        );
+    }
+    for &(field, t) in times {
+        if !(t.is_finite() && t >= 0.0) {
+            errors.push(
+                field,
+                "range",
+                format!("{field} must be a finite number of periods >= 0, got {t}"),
+            );
+        }
+    }
+    errors
+}
+
+/// [`check_forecast`] of an interval `[t1, t2]` after the end of
+/// observation: both finite, `0 <= t1 <= t2`.
+pub(crate) fn check_interval(
+    params: Result<()>,
+    frequency: u32,
+    recency: f64,
+    t_age: f64,
+    t1: f64,
+    t2: f64,
+) -> Result<()> {
+    let mut errors = forecast_errors(params, frequency, recency, t_age, &[("t1", t1), ("t2", t2)]);
+    if t1 > t2 {
+        errors.push(
+            "t2",
+            "range",
+            format!("the interval must not end before it starts: t1 = {t1} > t2 = {t2}"),
+        );
+    }
+    errors.finish()
 }
 
 /// Standard errors and 95% confidence intervals of the BG/NBD parameters
@@ -820,5 +1026,130 @@ mod tests {
                 assert!((got - want).abs() <= 1e-12 * want, "{got} vs {want}");
             }
         }
+    }
+
+    /// Simpson's rule on `n` (even) intervals.
+    fn simpson(f: impl Fn(f64) -> f64, lo: f64, hi: f64, n: usize) -> f64 {
+        let h = (hi - lo) / n as f64;
+        let inner: f64 = (1..n)
+            .map(|i| f(lo + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+            .sum();
+        (f(lo) + inner + f(hi)) * h / 3.0
+    }
+
+    /// `E[(1 + p·t/base)^-A]` for `p ~ Beta(a, b)` by quadrature (`b >= 1`),
+    /// with `p = v^(1/a)` so the density has no singularity at 0.
+    fn survival_by_quadrature(a: f64, b: f64, big_a: f64, base: f64, t: f64) -> f64 {
+        let f = |v: f64| {
+            let p = v.powf(1.0 / a);
+            (1.0 - p).powf(b - 1.0) * (1.0 + p * t / base).powf(-big_a)
+        };
+        simpson(f, 0.0, 1.0, 200_000) / (a * ln_beta(a, b).exp())
+    }
+
+    #[test]
+    fn drop_out_survival_matches_the_beta_integral() {
+        // A < a (first form) and A >= a (second form, c - A < 0 included).
+        for &(a, b, big_a, base, t) in &[
+            (0.793, 2.426, 0.243, 43.27, 10.0),
+            (0.793, 4.426, 2.243, 43.27, 39.0),
+            (0.793, 9.426, 7.243, 10.0, 200.0),
+            (1.5, 1.2, 3.7, 5.0, 2.0),
+            (0.3, 1.0, 0.2, 1.0, 1000.0),
+        ] {
+            let got = beta_drop_out_survival(a, b, big_a, base, t);
+            let want = survival_by_quadrature(a, b, big_a, base, t);
+            assert!(
+                (got - want).abs() < 1e-6,
+                "a={a} b={b} A={big_a} t={t}: {got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn p_alive_at_starts_at_p_alive_and_never_rises() {
+        for (x, rec, t_age) in [(0u32, 0.0, 30.0), (2, 30.43, 38.86), (7, 10.0, 39.0)] {
+            let now = PUBLISHED.p_alive(x, rec, t_age);
+            let at_zero = PUBLISHED.p_alive_at(x, rec, t_age, 0.0).expect("valid");
+            assert!((at_zero - now).abs() <= 1e-15, "{at_zero} vs {now}");
+            let mut previous = at_zero;
+            for k in 1..=60 {
+                let p = PUBLISHED
+                    .p_alive_at(x, rec, t_age, f64::from(k) * 4.0)
+                    .expect("valid");
+                assert!(
+                    (0.0..=previous).contains(&p),
+                    "x={x} k={k}: {p} > {previous}"
+                );
+                previous = p;
+            }
+            // A year on, a fair share of the customers alive now has left.
+            assert!(previous < 0.9 * now, "x={x}: {previous} vs {now}");
+        }
+    }
+
+    #[test]
+    fn expected_purchases_between_is_additive_and_integrates_the_purchase_rate() {
+        let (x, rec, t_age) = (3u32, 25.0, 38.0);
+        let p = PUBLISHED;
+        let whole = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 52.0)
+            .expect("ok");
+        let first = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 13.0)
+            .expect("ok");
+        let rest = p
+            .expected_purchases_between(x, rec, t_age, 13.0, 52.0)
+            .expect("ok");
+        assert!(
+            (first + rest - whole).abs() < 1e-12,
+            "{first} + {rest} vs {whole}"
+        );
+        assert!(first > 0.0 && rest > first);
+        // d/dt E[Y(t)] = P(alive) · E[λ e^(-λpt)] = P(alive) · (r+x)/(α+T) ·
+        // E_p[(1 + p t/(α+T))^-(r+x+1)]: integrate that independent route.
+        let xf = f64::from(x);
+        let base = p.alpha + t_age;
+        let rate = |tau: f64| {
+            p.p_alive(x, rec, t_age) * (p.r + xf) / base
+                * beta_drop_out_survival(p.a, p.b + xf, p.r + xf + 1.0, base, tau)
+        };
+        let integral = simpson(rate, 13.0, 52.0, 2_000);
+        assert!((integral - rest).abs() < 1e-8, "{integral} vs {rest}");
+        assert!(
+            (p.expected_purchases_between(x, rec, t_age, 0.0, 52.0)
+                .expect("ok")
+                - p.conditional_expected_purchases(x, rec, t_age, 52.0))
+            .abs()
+                < 1e-15
+        );
+    }
+
+    #[test]
+    fn forecasts_name_every_bad_argument() {
+        let fields = |e: crate::Error| -> Vec<String> {
+            e.field_errors().iter().map(|f| f.field.clone()).collect()
+        };
+        let err = PUBLISHED
+            .expected_purchases_between(1, 1.0, 4.0, 5.0, 2.0)
+            .expect_err("t1 > t2");
+        assert_eq!(fields(err), ["t2"]);
+        let err = PUBLISHED
+            .expected_purchases_between(1, 5.0, 4.0, f64::NAN, -1.0)
+            .expect_err("bad");
+        assert_eq!(fields(err), ["recency", "t1", "t2"]);
+        let err = PUBLISHED
+            .p_alive_at(0, 0.0, f64::INFINITY, f64::INFINITY)
+            .expect_err("bad");
+        assert_eq!(fields(err), ["T", "future_t"]);
+        let err = PUBLISHED
+            .p_alive_at(2, 30.0, 38.0, 1e12)
+            .expect_err("too far");
+        assert_eq!(fields(err), ["future_t"]);
+        let bad = BgNbdParams {
+            a: -1.0,
+            ..PUBLISHED
+        };
+        assert!(bad.p_alive_at(1, 1.0, 4.0, 1.0).is_err());
     }
 }

@@ -31,6 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::bgnbd::{beta_drop_out_survival, check_forecast, check_interval, converged_survival};
 use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
@@ -187,6 +188,73 @@ impl MbgNbdParams {
         let dropped = (ln_beta(a + 1.0, b + x) - ln_b0).exp() * tail;
         let p = alive + dropped;
         if p.is_nan() { p } else { p.clamp(0.0, 1.0) }
+    }
+}
+
+/// Forecasts over future dates (additive to the methods above).
+impl MbgNbdParams {
+    /// Probability that a customer with `frequency` repeat purchases, the
+    /// last at `recency`, observed for `t_age` periods, is still alive
+    /// `future_t` periods after the end of observation, whatever they buy in
+    /// between: the BG/NBD derivation of
+    /// [`BgNbdParams::p_alive_at`](super::BgNbdParams::p_alive_at) with the
+    /// MBG/NBD posterior. Alive at `T`, the customer has survived `x + 1`
+    /// purchases (the first one included), so p ~ Beta(a, b+x+1) and
+    /// λ ~ Gamma(r+x, α+T), and
+    ///
+    /// `P(alive at T+t) = P(alive at T) · ((α+T)/(α+T+t))^(r+x) ·
+    ///  ₂F₁(r+x, b+x+1; a+b+x+1; t/(α+T+t))`.
+    ///
+    /// Equal to [`p_alive`](Self::p_alive) at `future_t = 0` and
+    /// non-increasing in `future_t`. Errors name every bad argument
+    /// (`recency`, `T`, `future_t`) or parameter.
+    pub fn p_alive_at(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        future_t: f64,
+    ) -> Result<f64> {
+        check_forecast(
+            self.validate(),
+            frequency,
+            recency,
+            t_age,
+            &[("future_t", future_t)],
+        )?;
+        let x = f64::from(frequency);
+        let survival = converged_survival(
+            beta_drop_out_survival(
+                self.a,
+                self.b + x + 1.0,
+                self.r + x,
+                self.alpha + t_age,
+                future_t,
+            ),
+            future_t,
+        )?;
+        Ok(self.p_alive(frequency, recency, t_age) * survival)
+    }
+
+    /// Expected number of purchases between `t1` and `t2` periods after the
+    /// end of observation (`0 <= t1 <= t2`) of a customer with this history:
+    /// `E[Y(t2) | x, t_x, T] - E[Y(t1) | x, t_x, T]` (see
+    /// [`conditional_expected_purchases`](Self::conditional_expected_purchases)).
+    /// Errors name every bad argument (`recency`, `T`, `t1`, `t2`) or
+    /// parameter.
+    pub fn expected_purchases_between(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        t1: f64,
+        t2: f64,
+    ) -> Result<f64> {
+        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
+        Ok(
+            self.conditional_expected_purchases(frequency, recency, t_age, t2)
+                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        )
     }
 }
 
@@ -722,5 +790,86 @@ mod tests {
             repeated.log_likelihood(&PUBLISHED),
             1e-12,
         );
+    }
+
+    #[test]
+    fn mbg_p_alive_at_starts_at_p_alive_and_never_rises() {
+        for (x, rec, t_age) in [(0u32, 0.0, 30.0), (2, 30.43, 38.86), (7, 10.0, 39.0)] {
+            let now = PUBLISHED.p_alive(x, rec, t_age);
+            let at_zero = PUBLISHED.p_alive_at(x, rec, t_age, 0.0).expect("valid");
+            assert!((at_zero - now).abs() <= 1e-15, "{at_zero} vs {now}");
+            let mut previous = at_zero;
+            for k in 1..=60 {
+                let p = PUBLISHED
+                    .p_alive_at(x, rec, t_age, f64::from(k) * 4.0)
+                    .expect("valid");
+                assert!(
+                    (0.0..=previous).contains(&p),
+                    "x={x} k={k}: {p} > {previous}"
+                );
+                previous = p;
+            }
+            assert!(previous < 0.9 * now, "x={x}: {previous} vs {now}");
+        }
+        let err = PUBLISHED
+            .p_alive_at(1, 1.0, 4.0, -1.0)
+            .expect_err("negative");
+        assert_eq!(err.field_errors()[0].field, "future_t");
+    }
+
+    #[test]
+    fn mbg_expected_purchases_between_is_additive_and_integrates_the_purchase_rate() {
+        let (x, rec, t_age) = (3u32, 25.0, 38.0);
+        let p = PUBLISHED;
+        let whole = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 52.0)
+            .expect("ok");
+        let first = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 13.0)
+            .expect("ok");
+        let rest = p
+            .expected_purchases_between(x, rec, t_age, 13.0, 52.0)
+            .expect("ok");
+        assert!(
+            (first + rest - whole).abs() < 1e-12,
+            "{first} + {rest} vs {whole}"
+        );
+        // The rate of purchases at τ of a customer alive at T is
+        // E[λ e^(-λpτ)] with p ~ Beta(a, b+x+1): the survival of
+        // `p_alive_at` with one more purchase in the rate's shape.
+        let xf = f64::from(x);
+        let base = p.alpha + t_age;
+        let rate = |tau: f64| {
+            let shape = p.r + xf + 1.0;
+            p.p_alive(x, rec, t_age) * (p.r + xf) / base
+                * crate::analytics::bgnbd::beta_drop_out_survival(
+                    p.a,
+                    p.b + xf + 1.0,
+                    shape,
+                    base,
+                    tau,
+                )
+        };
+        let n = 2_000;
+        let h = (52.0 - 13.0) / f64::from(n);
+        let integral: f64 = (0..=n)
+            .map(|i| {
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
+                w * rate(13.0 + f64::from(i) * h)
+            })
+            .sum::<f64>()
+            * h
+            / 3.0;
+        assert!((integral - rest).abs() < 1e-8, "{integral} vs {rest}");
+        let err = p
+            .expected_purchases_between(x, rec, t_age, 2.0, 1.0)
+            .expect_err("t1 > t2");
+        assert_eq!(err.field_errors()[0].field, "t2");
     }
 }

@@ -18,6 +18,8 @@
 //! | [`pareto_nbd`] | Pareto/NBD fit with standard errors, P(alive), expected purchases, P(X(t) = n) |
 //! | [`fit`] | the shared maximum-likelihood machinery and its diagnostics |
 //! | [`clv`] | the guide's CLV (fixed) and the model CLV |
+//! | [`bootstrap`] | seeded bootstrap percentile interval of a customer's model CLV |
+//! | [`evaluate`] | model choice on evidence: BG/NBD, MBG/NBD, Pareto/NBD fitted on a calibration period, scored on the holdout |
 //! | [`churn`] | churn probability, risk levels, actions, recency fallback |
 //! | [`score`] | one result per customer, batch scoring, model snapshots |
 //! | [`report`] | store-wide figures of a fit: sales over time, RFM grid, CLV histogram, cohorts |
@@ -46,9 +48,11 @@
 
 pub mod bg_bb;
 pub mod bgnbd;
+pub mod bootstrap;
 mod btyd;
 pub mod churn;
 pub mod clv;
+pub mod evaluate;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod mbg_nbd;
@@ -64,10 +68,15 @@ pub mod summary;
 mod history;
 pub use bg_bb::{BgBbData, BgBbModel, BgBbParams, BgBbStandardErrors};
 pub use bgnbd::{BgNbdData, BgNbdModel, BgNbdParams, BgNbdPredictor, BgNbdStandardErrors};
+pub use bootstrap::{BootstrapOptions, ClvInterval, bootstrap_model_clv};
 pub use churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, ChurnThresholds, RecommendedActions,
 };
 pub use clv::{ClvStep, HeuristicClvConfig, ModelClv, ModelClvConfig, discounted_purchase_value};
+pub use evaluate::{
+    EvaluateOptions, EvaluatedModel, FrequencyBucket, ModelEvaluation, ModelFailure, ModelParams,
+    ModelScore, evaluate_models,
+};
 pub use fit::{FitDiagnostics, FitOptions};
 pub use gamma_gamma::{
     GammaGammaData, GammaGammaModel, GammaGammaParams, GammaGammaStandardErrors,

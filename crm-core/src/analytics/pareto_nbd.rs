@@ -35,6 +35,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use serde::{Deserialize, Serialize};
 
+use super::bgnbd::{check_forecast, check_interval};
 use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::period::{PeriodUnit, Span};
@@ -216,6 +217,61 @@ impl ParetoNbdParams {
             .sum();
         let p = alive + (b2 - b3);
         if p.is_nan() { p } else { p.clamp(0.0, 1.0) }
+    }
+}
+
+/// Forecasts over future dates (additive to the methods above).
+impl ParetoNbdParams {
+    /// Probability that a customer with `frequency` repeat purchases, the
+    /// last at `recency`, observed for `t_age` periods, is still alive
+    /// `future_t` periods after the end of observation, whatever they buy in
+    /// between (pymc-marketing's
+    /// `ParetoNbdModel.expected_probability_alive(future_t)`, after Fader
+    /// and Hardie's "Additional Results for the Pareto/NBD Model"): given
+    /// alive at `T`, the drop-out rate is μ ~ Gamma(s, β+T), so
+    ///
+    /// `P(alive at T+t) = P(alive at T) · ((β+T)/(β+T+t))^s`.
+    ///
+    /// Equal to [`p_alive`](Self::p_alive) at `future_t = 0` and
+    /// non-increasing in `future_t`. Errors name every bad argument
+    /// (`recency`, `T`, `future_t`) or parameter.
+    pub fn p_alive_at(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        future_t: f64,
+    ) -> Result<f64> {
+        check_forecast(
+            self.validate(),
+            frequency,
+            recency,
+            t_age,
+            &[("future_t", future_t)],
+        )?;
+        let survival = (-self.s * (future_t / (self.beta + t_age)).ln_1p()).exp();
+        Ok(self.p_alive(frequency, recency, t_age) * survival)
+    }
+
+    /// Expected number of purchases between `t1` and `t2` periods after the
+    /// end of observation (`0 <= t1 <= t2`) of a customer with this history:
+    /// `E[Y(t2) | x, t_x, T] - E[Y(t1) | x, t_x, T]` (see
+    /// [`conditional_expected_purchases`](Self::conditional_expected_purchases)).
+    /// Errors name every bad argument (`recency`, `T`, `t1`, `t2`) or
+    /// parameter.
+    pub fn expected_purchases_between(
+        &self,
+        frequency: u32,
+        recency: f64,
+        t_age: f64,
+        t1: f64,
+        t2: f64,
+    ) -> Result<f64> {
+        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
+        Ok(
+            self.conditional_expected_purchases(frequency, recency, t_age, t2)
+                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        )
     }
 }
 
@@ -967,5 +1023,83 @@ mod tests {
         assert!(ParetoNbdData::from_weighted_rows(PeriodUnit::Week, [(1, 1.0, 2.0, 0.0)]).is_err());
         let empty = ParetoNbdData::from_rows(PeriodUnit::Week, Vec::new()).expect("empty");
         assert!(ParetoNbdModel::fit(&empty, &FitOptions::default()).is_err());
+    }
+
+    #[test]
+    fn pareto_p_alive_at_starts_at_p_alive_and_never_rises() {
+        for (x, rec, t_age) in [(0u32, 0.0, 30.0), (2, 30.43, 38.86), (7, 10.0, 39.0)] {
+            let now = PUBLISHED.p_alive(x, rec, t_age);
+            let at_zero = PUBLISHED.p_alive_at(x, rec, t_age, 0.0).expect("valid");
+            assert!((at_zero - now).abs() <= 1e-15, "{at_zero} vs {now}");
+            let mut previous = at_zero;
+            for k in 1..=60 {
+                let p = PUBLISHED
+                    .p_alive_at(x, rec, t_age, f64::from(k) * 4.0)
+                    .expect("valid");
+                assert!(
+                    (0.0..=previous).contains(&p),
+                    "x={x} k={k}: {p} > {previous}"
+                );
+                previous = p;
+            }
+            assert!(previous < 0.9 * now, "x={x}: {previous} vs {now}");
+        }
+        let err = PUBLISHED
+            .p_alive_at(1, 5.0, 4.0, f64::NAN)
+            .expect_err("bad");
+        let fields: Vec<&str> = err
+            .field_errors()
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["recency", "future_t"]);
+    }
+
+    #[test]
+    fn pareto_expected_purchases_between_is_additive_and_integrates_p_alive_at() {
+        let (x, rec, t_age) = (3u32, 25.0, 38.0);
+        let p = PUBLISHED;
+        let whole = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 52.0)
+            .expect("ok");
+        let first = p
+            .expected_purchases_between(x, rec, t_age, 0.0, 13.0)
+            .expect("ok");
+        let rest = p
+            .expected_purchases_between(x, rec, t_age, 13.0, 52.0)
+            .expect("ok");
+        assert!(
+            (first + rest - whole).abs() < 1e-12,
+            "{first} + {rest} vs {whole}"
+        );
+        // λ and μ are independent: purchases arrive at E[λ | alive] =
+        // (r+x)/(α+T) while alive, so the interval's expectation is that
+        // rate times the integral of P(alive at T+τ).
+        let xf = f64::from(x);
+        let rate = (p.r + xf) / (p.alpha + t_age);
+        let n = 2_000;
+        let h = (52.0 - 13.0) / f64::from(n);
+        let integral: f64 = (0..=n)
+            .map(|i| {
+                let w = if i == 0 || i == n {
+                    1.0
+                } else if i % 2 == 1 {
+                    4.0
+                } else {
+                    2.0
+                };
+                w * p
+                    .p_alive_at(x, rec, t_age, 13.0 + f64::from(i) * h)
+                    .expect("ok")
+            })
+            .sum::<f64>()
+            * h
+            / 3.0
+            * rate;
+        assert!((integral - rest).abs() < 1e-8, "{integral} vs {rest}");
+        let err = p
+            .expected_purchases_between(x, rec, t_age, 2.0, 1.0)
+            .expect_err("t1 > t2");
+        assert_eq!(err.field_errors()[0].field, "t2");
     }
 }

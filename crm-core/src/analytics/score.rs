@@ -46,6 +46,10 @@ pub const FORECAST_HORIZON: Span = Span {
     unit: PeriodUnit::Day,
 };
 
+/// From this many customers [`AnalyticsModelBuilder::finish`] fits BG/NBD
+/// and Gamma-Gamma on two threads (below it a thread costs more than it saves).
+const PARALLEL_FIT_CUSTOMERS: u64 = 20_000;
+
 /// Most cached model expectations per scorer (about 16 MB); the cache is
 /// cleared when full, which costs speed, never memory.
 const CACHE_LIMIT: usize = 100_000;
@@ -259,7 +263,48 @@ impl AnalyticsModelBuilder {
             churn.fallback_gap.in_unit(self.unit)
         };
 
-        let mut bgnbd = None;
+        let fit_bgnbd =
+            customers >= churn.min_customers && repeat_customers >= churn.min_repeat_customers;
+        let with_spend = self.spend_rows.len() as u64;
+        let fit_spend = with_spend >= churn.min_repeat_customers;
+        let unit = self.unit;
+        let (bgnbd_fit, bgnbd_options) = (self.bgnbd_rows, &self.config.bgnbd_fit);
+        let (spend_rows, spend_options) = (self.spend_rows, &self.config.gamma_gamma_fit);
+        let run_bgnbd = move || -> Result<Option<BgNbdModel>> {
+            if !fit_bgnbd {
+                return Ok(None);
+            }
+            let data = BgNbdData::from_rows(unit, bgnbd_fit)?;
+            BgNbdModel::fit(&data, bgnbd_options).map(Some)
+        };
+        let run_spend = move || -> Result<Option<GammaGammaModel>> {
+            if !fit_spend {
+                return Ok(None);
+            }
+            let data = GammaGammaData::from_rows(spend_rows)?;
+            GammaGammaModel::fit(&data, spend_options).map(Some)
+        };
+        // The two fits are independent: on a large population each gets a
+        // core (the result is the same either way).
+        let (bgnbd, gamma_gamma) = if fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS
+        {
+            std::thread::scope(|scope| {
+                let spend = scope.spawn(run_spend);
+                let bgnbd = run_bgnbd();
+                let spend = spend.join().unwrap_or_else(|_| {
+                    Err(Error::invalid(
+                        "gamma_gamma",
+                        "fit",
+                        "the Gamma-Gamma fit stopped unexpectedly",
+                    ))
+                });
+                (bgnbd, spend)
+            })
+        } else {
+            (run_bgnbd(), run_spend())
+        };
+        let (bgnbd, gamma_gamma) = (bgnbd?, gamma_gamma?);
+
         let mut churn_method = ChurnMethod::RecencyFallback;
         if customers < churn.min_customers {
             notes.push(format!(
@@ -271,9 +316,7 @@ impl AnalyticsModelBuilder {
                 "BG/NBD not fitted: {repeat_customers} repeat customers, fewer than {}; churn uses the recency fallback",
                 churn.min_repeat_customers
             ));
-        } else {
-            let data = BgNbdData::from_rows(self.unit, self.bgnbd_rows)?;
-            let model = BgNbdModel::fit(&data, &self.config.bgnbd_fit)?;
+        } else if let Some(model) = &bgnbd {
             if model.diagnostics.converged && !model.diagnostics.at_boundary {
                 churn_method = ChurnMethod::BgNbd;
             } else {
@@ -282,25 +325,20 @@ impl AnalyticsModelBuilder {
                     model.diagnostics.termination
                 ));
             }
-            bgnbd = Some(model);
         }
 
-        let mut gamma_gamma = None;
         if self.zero_spend_repeat > 0 {
             notes.push(format!(
                 "{} repeat customers without spend left out of the Gamma-Gamma fit",
                 self.zero_spend_repeat
             ));
         }
-        let with_spend = self.spend_rows.len() as u64;
-        if with_spend < churn.min_repeat_customers {
+        if !fit_spend {
             notes.push(format!(
                 "Gamma-Gamma not fitted: {with_spend} repeat customers with spend, fewer than {}; no model CLV",
                 churn.min_repeat_customers
             ));
-        } else {
-            let data = GammaGammaData::from_rows(self.spend_rows)?;
-            let model = GammaGammaModel::fit(&data, &self.config.gamma_gamma_fit)?;
+        } else if let Some(model) = &gamma_gamma {
             if !model.diagnostics.converged || model.diagnostics.at_boundary {
                 notes.push(format!(
                     "Gamma-Gamma fit not usable ({}); no model CLV",
@@ -313,7 +351,6 @@ impl AnalyticsModelBuilder {
                     model.params.q
                 ));
             }
-            gamma_gamma = Some(model);
         }
 
         Ok(AnalyticsModel {

@@ -50,18 +50,152 @@ pub struct Row<'a> {
     /// 1-based line number.
     pub line: u64,
     /// Customer id.
-    pub customer: &'a str,
+    pub customer: CustomerRef<'a>,
     /// UTC date.
     pub date: NaiveDate,
     /// Amount, >= 0.
     pub amount: Decimal,
 }
 
+/// A customer id as written in the file: a number when it is written the
+/// way a number prints (ASCII digits, no sign, no leading zero, at most 19
+/// digits), so that it is hashed and compared as a number, else text.
+/// `"0042"` is text: it is not the same id as `"42"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerRef<'a> {
+    /// A canonical decimal number.
+    Number(u64),
+    /// Anything else (trimmed, non-empty).
+    Text(&'a str),
+}
+
+impl CustomerRef<'_> {
+    /// The id as text, as it was written (a number prints as it was written).
+    pub fn to_text(self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Text(t) => t.to_owned(),
+        }
+    }
+}
+
+/// Where a row's customer id is kept inside a [`Batch`].
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Number(u64),
+    /// A range of [`Batch::text`].
+    Text(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Parsed {
+    line: u64,
+    key: Key,
+    date: NaiveDate,
+    amount: Decimal,
+}
+
+/// The transactions of a block of lines, in file order, parsed (the
+/// reading thread hands these to the summarising one).
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    rows: Vec<Parsed>,
+    /// Bytes of the file read up to the end of this batch.
+    bytes: u64,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the batch holds no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, in file order.
+    pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        self.rows.iter().map(|p| Row {
+            line: p.line,
+            customer: match p.key {
+                Key::Number(n) => CustomerRef::Number(n),
+                Key::Text(a, b) => {
+                    CustomerRef::Text(self.text.get(a as usize..b as usize).unwrap_or(""))
+                }
+            },
+            date: p.date,
+            amount: p.amount,
+        })
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+}
+
+/// Bytes read from the file at a time.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Rows per batch: large enough that handing batches between threads costs
+/// nothing measurable, small enough to stay in cache.
+const BATCH_ROWS: usize = 16_384;
+
 struct Columns {
     customer: usize,
     date: usize,
     amount: Option<usize>,
     names: [String; 3],
+}
+
+/// `b` without leading and trailing ASCII whitespace.
+fn trim_ascii(b: &[u8]) -> &[u8] {
+    b.trim_ascii()
+}
+
+/// A canonical decimal number (see [`CustomerRef`]).
+#[inline]
+fn canonical_number(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || (b.len() > 1 && b[0] == b'0') {
+        return None;
+    }
+    b.iter().try_fold(0u64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+    })
+}
+
+/// `123`, `123.45`: the common amount forms, without going through text
+/// (at most 18 digits; anything else goes to [`Decimal::from_str`], which
+/// gives the same value for these forms).
+#[inline]
+fn plain_amount(b: &[u8]) -> Option<Decimal> {
+    let mut mantissa = 0i64;
+    let mut digits = 0u32;
+    let mut scale = 0u32;
+    let mut dot = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + i64::from(c - b'0');
+                digits += 1;
+                if dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+        if digits > 18 {
+            return None;
+        }
+    }
+    if digits == 0 || (dot && scale == 0) {
+        return None;
+    }
+    Some(Decimal::new(mantissa, scale))
 }
 
 impl TransactionFile {
@@ -116,109 +250,220 @@ impl TransactionFile {
         })
     }
 
-    fn parse_row<'a>(
+    fn text<'a>(&self, line: u64, column: &str, raw: &'a [u8]) -> Result<&'a str, CliError> {
+        std::str::from_utf8(raw).map_err(|_| self.error(line, Some(column), "not UTF-8 text"))
+    }
+
+    /// Parses one record's fields into `batch`.
+    fn parse_into<'a>(
         &self,
         columns: &Columns,
         line: u64,
-        field: impl Fn(usize) -> Option<&'a str>,
-    ) -> Result<Row<'a>, CliError> {
+        field: impl Fn(usize) -> Option<&'a [u8]>,
+        batch: &mut Batch,
+    ) -> Result<(), CliError> {
         let get = |i: usize, name: &str| {
             field(i).ok_or_else(|| self.error(line, Some(name), "missing field (row too short)"))
         };
-        let customer = get(columns.customer, &columns.names[0])?.trim();
-        if customer.is_empty() {
-            return Err(self.error(line, Some(&columns.names[0]), "empty customer id"));
-        }
+        let raw_customer = trim_ascii(get(columns.customer, &columns.names[0])?);
+        let key = match canonical_number(raw_customer) {
+            Some(n) => Key::Number(n),
+            None => {
+                let customer = self.text(line, &columns.names[0], raw_customer)?.trim();
+                if customer.is_empty() {
+                    return Err(self.error(line, Some(&columns.names[0]), "empty customer id"));
+                }
+                let start = batch.text.len();
+                batch.text.push_str(customer);
+                let end = batch.text.len();
+                match (u32::try_from(start), u32::try_from(end)) {
+                    (Ok(a), Ok(b)) => Key::Text(a, b),
+                    _ => return Err(self.error(line, None, "customer ids too long")),
+                }
+            }
+        };
         let raw_date = get(columns.date, &columns.names[1])?;
-        let date = parse_date(raw_date, self.date_format.as_deref()).ok_or_else(|| {
-            self.error(
-                line,
-                Some(&columns.names[1]),
-                format!(
-                    "cannot read {raw_date:?} as a date (expected {})",
-                    self.date_format
-                        .as_deref()
-                        .unwrap_or("YYYY-MM-DD, YYYYMMDD or an RFC 3339 timestamp")
-                ),
-            )
-        })?;
+        let fast = match self.date_format {
+            None => iso_date(trim_ascii(raw_date)),
+            Some(_) => None,
+        };
+        let date = fast
+            .or_else(|| {
+                let raw = self.text(line, &columns.names[1], raw_date).ok()?;
+                parse_date(raw, self.date_format.as_deref())
+            })
+            .ok_or_else(|| {
+                self.error(
+                    line,
+                    Some(&columns.names[1]),
+                    format!(
+                        "cannot read {:?} as a date (expected {})",
+                        String::from_utf8_lossy(raw_date),
+                        self.date_format
+                            .as_deref()
+                            .unwrap_or("YYYY-MM-DD, YYYYMMDD or an RFC 3339 timestamp")
+                    ),
+                )
+            })?;
         let amount = match columns.amount {
             None => Decimal::ZERO,
             Some(i) => {
-                let raw = get(i, &columns.names[2])?.trim();
-                let amount = Decimal::from_str(raw).map_err(|_| {
-                    self.error(
-                        line,
-                        Some(&columns.names[2]),
-                        format!("cannot read {raw:?} as an amount"),
-                    )
-                })?;
-                if amount.is_sign_negative() && !amount.is_zero() {
-                    return Err(self.error(
-                        line,
-                        Some(&columns.names[2]),
-                        format!(
-                            "negative amount {amount} (refunds do not belong in purchase history)"
-                        ),
-                    ));
+                let raw = trim_ascii(get(i, &columns.names[2])?);
+                match plain_amount(raw) {
+                    Some(a) => a,
+                    None => {
+                        let text = self.text(line, &columns.names[2], raw)?.trim();
+                        let amount = Decimal::from_str(text).map_err(|_| {
+                            self.error(
+                                line,
+                                Some(&columns.names[2]),
+                                format!("cannot read {text:?} as an amount"),
+                            )
+                        })?;
+                        if amount.is_sign_negative() && !amount.is_zero() {
+                            return Err(self.error(
+                                line,
+                                Some(&columns.names[2]),
+                                format!(
+                                    "negative amount {amount} (refunds do not belong in purchase history)"
+                                ),
+                            ));
+                        }
+                        amount
+                    }
                 }
-                amount
             }
         };
-        Ok(Row {
+        batch.rows.push(Parsed {
             line,
-            customer,
+            key,
             date,
             amount,
-        })
+        });
+        Ok(())
     }
 
-    /// Calls `each` for every transaction, in file order.
+    /// Calls `each` for every transaction, in file order, on this thread.
     pub fn for_each(
         &self,
         progress: &Progress,
         mut each: impl FnMut(Row<'_>) -> Result<(), CliError>,
     ) -> Result<u64, CliError> {
-        let file =
-            File::open(&self.path).map_err(|e| CliError::Io(format!("{}: {e}", self.display())))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        progress.start_bytes(size, "reading transactions");
-        let rows = match self.delimiter {
-            Delimiter::Whitespace => self.for_each_whitespace(file, progress, &mut each),
-            _ => self.for_each_csv(file, progress, &mut each),
-        }?;
+        let mut batch = Batch::default();
+        let rows = self.produce(progress, &mut batch, |batch| {
+            for row in batch.rows() {
+                each(row)?;
+            }
+            Ok(())
+        })?;
         progress.finish();
         Ok(rows)
     }
 
-    fn for_each_whitespace(
+    /// Calls `each` for every batch of transactions, in file order: a
+    /// second thread reads and parses the file while this one runs `each`.
+    /// Memory is a few batches, whatever the file's size.
+    pub fn for_each_batch(
+        &self,
+        progress: &Progress,
+        mut each: impl FnMut(&Batch) -> Result<(), CliError>,
+    ) -> Result<u64, CliError> {
+        use std::sync::mpsc::{channel, sync_channel};
+        let (full_tx, full_rx) = sync_channel::<Batch>(4);
+        let (empty_tx, empty_rx) = channel::<Batch>();
+        let rows = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let mut batch = Batch::default();
+                self.produce(progress, &mut batch, |batch| {
+                    let next = empty_rx.try_recv().unwrap_or_default();
+                    // A closed channel means the consumer stopped on an error
+                    // of its own, which it reports.
+                    full_tx
+                        .send(std::mem::replace(batch, next))
+                        .map_err(|_| CliError::Io("stopped".into()))
+                })
+            });
+            let mut consumed = Ok(());
+            for mut batch in full_rx.iter() {
+                if let Err(e) = each(&batch) {
+                    consumed = Err(e);
+                    break;
+                }
+                batch.clear();
+                let _ = empty_tx.send(batch);
+            }
+            drop(full_rx);
+            let read = reader
+                .join()
+                .unwrap_or_else(|_| Err(CliError::Io("the reading thread failed".into())));
+            consumed.and(read)
+        })?;
+        progress.finish();
+        Ok(rows)
+    }
+
+    /// Reads and parses the file, handing over each full batch (and the
+    /// last one) to `emit`, which leaves an empty batch in its place.
+    fn produce(
+        &self,
+        progress: &Progress,
+        batch: &mut Batch,
+        mut emit: impl FnMut(&mut Batch) -> Result<(), CliError>,
+    ) -> Result<u64, CliError> {
+        let file =
+            File::open(&self.path).map_err(|e| CliError::Io(format!("{}: {e}", self.display())))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        progress.start_bytes(size, "reading transactions");
+        let mut rows = 0u64;
+        let mut on_row = |batch: &mut Batch, bytes: u64| -> Result<(), CliError> {
+            rows += 1;
+            if batch.rows.len() >= BATCH_ROWS {
+                batch.bytes = bytes;
+                progress.set(bytes);
+                emit(batch)?;
+            }
+            Ok(())
+        };
+        match self.delimiter {
+            Delimiter::Whitespace => self.read_whitespace(file, batch, &mut on_row)?,
+            _ => self.read_csv(file, batch, &mut on_row)?,
+        }
+        if !batch.rows.is_empty() {
+            batch.bytes = size;
+            emit(batch)?;
+        }
+        Ok(rows)
+    }
+
+    fn read_whitespace(
         &self,
         file: File,
-        progress: &Progress,
-        each: &mut impl FnMut(Row<'_>) -> Result<(), CliError>,
-    ) -> Result<u64, CliError> {
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
         let mut reader = BufReader::with_capacity(1 << 20, file);
-        let mut buf = String::new();
+        let mut buf = Vec::new();
         let mut line_no = 0u64;
         let mut bytes = 0u64;
         let mut columns = None;
-        let mut rows = 0u64;
         loop {
             buf.clear();
             let n = reader
-                .read_line(&mut buf)
+                .read_until(b'\n', &mut buf)
                 .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
             if n == 0 {
                 break;
             }
             line_no += 1;
             bytes += n as u64;
-            if buf.trim().is_empty() {
+            if trim_ascii(&buf).is_empty() {
                 continue;
             }
+            let fields = || buf.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty());
             if columns.is_none() {
                 if self.has_header {
-                    let names: Vec<&str> = buf.split_whitespace().collect();
+                    let line = self.text(line_no, "header", &buf)?;
+                    let names: Vec<&str> = line.split_whitespace().collect();
                     columns = Some(self.resolve(Some(&names))?);
                     continue;
                 }
@@ -227,64 +472,145 @@ impl TransactionFile {
             let Some(cols) = columns.as_ref() else {
                 continue;
             };
-            // Borrow the line's fields without allocating.
-            let line: &str = &buf;
-            let row = self.parse_row(cols, line_no, |i| line.split_whitespace().nth(i))?;
-            each(row)?;
-            rows += 1;
-            if rows.is_multiple_of(1 << 16) {
-                progress.set(bytes);
-            }
+            self.parse_into(cols, line_no, |i| fields().nth(i), batch)?;
+            on_row(batch, bytes)?;
         }
-        Ok(rows)
+        Ok(())
     }
 
-    fn for_each_csv(
+    fn read_csv(
         &self,
-        file: File,
-        progress: &Progress,
-        each: &mut impl FnMut(Row<'_>) -> Result<(), CliError>,
-    ) -> Result<u64, CliError> {
+        mut file: File,
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
         let delimiter = match self.delimiter {
             Delimiter::Semicolon => b';',
             Delimiter::Tab => b'\t',
             _ => b',',
         };
+        // Lines without a quote are split here, straight from the buffer;
+        // from the first quote on, the csv crate reads the rest (quoted
+        // fields may hold delimiters and line breaks).
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_BLOCK * 2);
+        let mut start = 0usize; // first unread byte of `buf`
+        let mut consumed = 0u64; // file bytes before `buf[0]`
+        let mut line_no = 0u64;
+        let mut columns: Option<Columns> = None;
+        let mut eof = false;
+        // Field bounds within the current line (kept between lines).
+        let mut fields: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let Some(newline) = memchr::memchr(b'\n', &buf[start..]) else {
+                if eof {
+                    if start < buf.len() {
+                        // A last line without a line break.
+                        buf.push(b'\n');
+                        continue;
+                    }
+                    return Ok(());
+                }
+                // Keep the partial line, read the next block.
+                buf.drain(..start);
+                consumed += start as u64;
+                start = 0;
+                let filled = buf.len();
+                buf.resize(filled + READ_BLOCK, 0);
+                let n = file
+                    .read(&mut buf[filled..])
+                    .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
+                buf.truncate(filled + n);
+                eof = n == 0;
+                continue;
+            };
+            let end = start + newline;
+            let mut line = &buf[start..end];
+            if line_no == 0 {
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
+            if let Some(stripped) = line.strip_suffix(b"\r") {
+                line = stripped;
+            }
+            if memchr::memchr(b'"', line).is_some() {
+                // Everything from this line on goes to the csv crate.
+                let rest = std::io::Cursor::new(buf[start..].to_vec()).chain(file);
+                let offset = (consumed + start as u64, line_no);
+                return self.read_csv_quoted(rest, delimiter, offset, columns, batch, on_row);
+            }
+            line_no += 1;
+            let line_end = consumed + end as u64 + 1;
+            start = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            fields.clear();
+            let mut from = 0;
+            for at in memchr::memchr_iter(delimiter, line) {
+                fields.push((from, at));
+                from = at + 1;
+            }
+            fields.push((from, line.len()));
+            let field = |i: usize| fields.get(i).map(|&(a, b)| &line[a..b]);
+            if columns.is_none() {
+                if self.has_header {
+                    let names = (0..fields.len())
+                        .map(|i| self.text(line_no, "header", field(i).unwrap_or_default()))
+                        .collect::<Result<Vec<&str>, CliError>>()?;
+                    columns = Some(self.resolve(Some(&names))?);
+                    continue;
+                }
+                columns = Some(self.resolve(None)?);
+            }
+            if let Some(cols) = columns.as_ref() {
+                self.parse_into(cols, line_no, field, batch)?;
+                on_row(batch, line_end)?;
+            }
+        }
+    }
+
+    /// The csv crate's reading of `reader`, which starts at byte
+    /// `offset.0` of the file, after `offset.1` lines.
+    fn read_csv_quoted(
+        &self,
+        reader: impl Read,
+        delimiter: u8,
+        offset: (u64, u64),
+        columns: Option<Columns>,
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        let (bytes_before, lines_before) = offset;
         let mut reader = csv::ReaderBuilder::new()
             .delimiter(delimiter)
-            .has_headers(self.has_header)
+            .has_headers(columns.is_none() && self.has_header)
             .flexible(true)
             .buffer_capacity(1 << 20)
-            .from_reader(file);
-        let columns = if self.has_header {
-            let header = reader
-                .headers()
-                .map_err(|e| self.error(1, None, format!("cannot read the header: {e}")))?
-                .clone();
-            let names: Vec<&str> = header.iter().collect();
-            self.resolve(Some(&names))?
-        } else {
-            self.resolve(None)?
+            .from_reader(reader);
+        let columns = match columns {
+            Some(columns) => columns,
+            None if self.has_header => {
+                let header = reader
+                    .headers()
+                    .map_err(|e| self.error(1, None, format!("cannot read the header: {e}")))?
+                    .clone();
+                let names: Vec<&str> = header.iter().collect();
+                self.resolve(Some(&names))?
+            }
+            None => self.resolve(None)?,
         };
-        let mut record = csv::StringRecord::new();
-        let mut rows = 0u64;
+        let mut record = csv::ByteRecord::new();
         loop {
-            let more = reader.read_record(&mut record).map_err(|e| {
-                let line = e.position().map_or(0, |p| p.line());
+            let more = reader.read_byte_record(&mut record).map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line()) + lines_before;
                 self.error(line, None, format!("cannot read: {e}"))
             })?;
             if !more {
-                break;
+                return Ok(());
             }
-            let line = record.position().map_or(0, |p| p.line());
-            let row = self.parse_row(&columns, line, |i| record.get(i))?;
-            each(row)?;
-            rows += 1;
-            if rows.is_multiple_of(1 << 16) {
-                progress.set(reader.position().byte());
-            }
+            let line = record.position().map_or(0, |p| p.line()) + lines_before;
+            self.parse_into(&columns, line, |i| record.get(i), batch)?;
+            on_row(batch, bytes_before + reader.position().byte())?;
         }
-        Ok(rows)
     }
 }
 
@@ -307,17 +633,9 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
             });
     }
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        b.get(r)?.iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
     // Fast paths for the common forms; chrono for everything else.
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        return NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?);
-    }
-    if b.len() == 8 {
-        return NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(4..6)?, digits(6..8)?);
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' || b.len() == 8 {
+        return iso_date(b);
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc).date_naive());
@@ -325,6 +643,23 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
         .ok()
         .map(|d| d.date())
+}
+
+/// `YYYY-MM-DD` or `YYYYMMDD`, straight from the bytes.
+#[inline]
+fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    match b.len() {
+        10 if b[4] == b'-' && b[7] == b'-' => {
+            NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
+        }
+        8 => NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(4..6)?, digits(6..8)?),
+        _ => None,
+    }
 }
 
 /// A customer summary file (`customer_id,frequency,recency,T,monetary_value`;

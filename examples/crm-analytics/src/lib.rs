@@ -9,6 +9,7 @@
 //! All computation is `crm_core::analytics`; this crate only reads files,
 //! writes files and reports bad input as one line naming file, line and column.
 
+pub mod evaluate;
 pub mod input;
 pub mod progress;
 
@@ -20,9 +21,9 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
     AnalyticsConfig, AnalyticsModel, BgBbData, BgBbModel, BgNbdData, BgNbdModel, BgNbdParams,
-    CustomerAnalytics, CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel,
-    GammaGammaParams, MbgNbdData, MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit,
-    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
+    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, MbgNbdData,
+    MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder,
+    SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -63,6 +64,10 @@ pub struct Cli {
     /// No progress bar.
     #[arg(long, global = true)]
     pub quiet: bool,
+    /// Print how long each step took (reading, fitting, scoring ...) to
+    /// standard error.
+    #[arg(long, global = true)]
+    pub timings: bool,
 }
 
 /// The subcommands.
@@ -79,6 +84,10 @@ pub enum Command {
     /// Generate synthetic transactions from the BG/NBD and Gamma-Gamma
     /// processes (seeded: the same arguments give the same file).
     Simulate(SimulateArgs),
+    /// Fit BG/NBD, MBG/NBD and Pareto/NBD before --calibration-end, score
+    /// their predictions of each customer's purchases after it, and choose
+    /// a model: JSON report, short table on standard error.
+    Evaluate(evaluate::EvaluateArgs),
 }
 
 /// `simulate` options; the defaults make about ten purchases per customer
@@ -124,9 +133,23 @@ pub struct SimulateArgs {
     /// Last day observed.
     #[arg(long, value_parser = parse_day, default_value = "2025-12-31")]
     pub observation_end: NaiveDate,
+    /// Row order of the output: `date` (as a till or an export writes
+    /// them: by day, customers interleaved) or `customer` (grouped by
+    /// customer, each in date order; streams without holding the data).
+    #[arg(long, value_enum, default_value = "date")]
+    pub order: SimulateOrder,
     /// Output CSV `customer_id,date,amount` (default: standard output).
     #[arg(long)]
     pub output: Option<PathBuf>,
+}
+
+/// Row order of `simulate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SimulateOrder {
+    /// By date; within a day, customers in a seeded pseudo-random order.
+    Date,
+    /// By customer id, each customer's purchases in date order.
+    Customer,
 }
 
 /// The benchmark data: about ten purchases per customer over two years,
@@ -280,12 +303,13 @@ fn parse_day(s: &str) -> Result<NaiveDate, String> {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
-    let progress = Progress::new(cli.quiet);
+    let progress = Progress::new(cli.quiet).with_timings(cli.timings);
     let result = match cli.command {
         Command::Summarize(args) => summarize(&args, &progress),
         Command::Fit(args) => fit(&args),
         Command::Score(args) => score(&args, &progress, cli.quiet),
         Command::Simulate(args) => simulate(&args, &progress),
+        Command::Evaluate(args) => evaluate::run(&args, &progress, cli.quiet),
     };
     progress.clear();
     result
@@ -313,10 +337,11 @@ impl TransactionArgs {
     }
 
     /// Summarises the file in one pass (memory grows with customers only,
-    /// unless `--sort`).
-    fn summarize(&self, progress: &Progress) -> Result<SummaryReport<String>, CliError> {
+    /// unless `--sort`): a second thread reads and parses while this one
+    /// summarises. Customer ids are numbers until the first one that is not.
+    pub fn summarize(&self, progress: &Progress) -> Result<Summaries, CliError> {
         let file = self.file();
-        let mut builder = SummaryBuilder::<String>::new(self.options())?;
+        let mut builder = Builder::new(self.options())?;
         let in_context = |e: crm_core::Error, line: u64| -> CliError {
             let column = e.field_errors().first().map(|f| match f.field.as_str() {
                 "date" => self.date_col.clone(),
@@ -340,24 +365,150 @@ impl TransactionArgs {
         if self.sort {
             let mut rows: Vec<(String, NaiveDate, Decimal)> = Vec::new();
             file.for_each(progress, |row| {
-                rows.push((row.customer.to_owned(), row.date, row.amount));
+                rows.push((row.customer.to_text(), row.date, row.amount));
                 Ok(())
             })?;
             progress.step("sorting transactions");
             rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            let Some(mut text) = builder.into_text() else {
+                return Err(CliError::Io("no summary builder".into()));
+            };
             for (customer, date, amount) in rows {
-                builder
-                    .add(customer.as_str(), date, amount)
+                text.add(customer.as_str(), date, amount)
                     .map_err(|e| in_context(e, 0))?;
             }
-        } else {
-            file.for_each(progress, |row| {
-                builder
-                    .add(row.customer, row.date, row.amount)
-                    .map_err(|e| in_context(e, row.line))
-            })?;
+            return Ok(Summaries::Text(text.finish()));
         }
+        file.for_each_batch(progress, |batch| {
+            let mut rows = batch.rows().peekable();
+            let mut window = Vec::with_capacity(WARM_WINDOW);
+            while rows.peek().is_some() {
+                window.clear();
+                window.extend(rows.by_ref().take(WARM_WINDOW));
+                builder.warm(&window);
+                for row in &window {
+                    builder.add(row).map_err(|e| in_context(e, row.line))?;
+                }
+            }
+            Ok(())
+        })?;
+        progress.step("finishing summaries");
         Ok(builder.finish())
+    }
+}
+
+/// Summaries keyed by number when every customer id of the file is a
+/// number as it prints, else by text.
+#[derive(Debug)]
+pub enum Summaries {
+    /// Every id was a canonical number.
+    Numbers(SummaryReport<u64>),
+    /// At least one id was not.
+    Text(SummaryReport<String>),
+}
+
+impl Summaries {
+    /// The summaries with text keys.
+    pub fn into_text(self) -> SummaryReport<String> {
+        match self {
+            Self::Text(report) => report,
+            Self::Numbers(report) => SummaryReport {
+                summaries: report
+                    .summaries
+                    .into_iter()
+                    .map(|s| CustomerSummary {
+                        customer: s.customer.to_string(),
+                        frequency: s.frequency,
+                        recency: s.recency,
+                        t: s.t,
+                        monetary_value: s.monetary_value,
+                        total_spend: s.total_spend,
+                        holdout: s.holdout,
+                    })
+                    .collect(),
+                unit: report.unit,
+                observation_end: report.observation_end,
+                calibration_end: report.calibration_end,
+                purchases: report.purchases,
+                ignored_after_end: report.ignored_after_end,
+                holdout_only_customers: report.holdout_only_customers,
+            },
+        }
+    }
+}
+
+/// Purchases whose customers' tallies are fetched together (see
+/// [`SummaryBuilder::warm`]).
+const WARM_WINDOW: usize = 128;
+
+/// The summary builder: numeric keys until the first id that is not a
+/// number, text keys from then on.
+struct Builder {
+    numbers: Option<SummaryBuilder<u64>>,
+    text: Option<SummaryBuilder<String>>,
+    scratch: String,
+}
+
+impl Builder {
+    fn new(options: SummaryOptions) -> Result<Self, crm_core::Error> {
+        Ok(Self {
+            numbers: Some(SummaryBuilder::new(options)?),
+            text: None,
+            scratch: String::new(),
+        })
+    }
+
+    #[inline]
+    fn add(&mut self, row: &input::Row<'_>) -> Result<(), crm_core::Error> {
+        use crate::input::CustomerRef;
+        use std::fmt::Write as _;
+        match (&mut self.numbers, row.customer) {
+            (Some(b), CustomerRef::Number(n)) => return b.add(&n, row.date, row.amount),
+            (Some(_), CustomerRef::Text(_)) => self.switch_to_text(),
+            (None, _) => {}
+        }
+        let Some(text) = self.text.as_mut() else {
+            return Ok(());
+        };
+        match row.customer {
+            CustomerRef::Text(t) => text.add(t, row.date, row.amount),
+            CustomerRef::Number(n) => {
+                self.scratch.clear();
+                let _ = write!(self.scratch, "{n}");
+                text.add(self.scratch.as_str(), row.date, row.amount)
+            }
+        }
+    }
+
+    /// Fetches the tallies of these rows' customers together (numeric
+    /// keys; text keys are looked up as they come).
+    fn warm(&self, rows: &[input::Row<'_>]) {
+        if let Some(numbers) = &self.numbers {
+            numbers.warm(rows.iter().filter_map(|r| match &r.customer {
+                input::CustomerRef::Number(n) => Some(n),
+                input::CustomerRef::Text(_) => None,
+            }));
+        }
+    }
+
+    #[cold]
+    fn switch_to_text(&mut self) {
+        if let Some(numbers) = self.numbers.take() {
+            self.text = Some(numbers.map_keys(|k| k.to_string()));
+        }
+    }
+
+    fn into_text(mut self) -> Option<SummaryBuilder<String>> {
+        self.switch_to_text();
+        self.text
+    }
+
+    fn finish(self) -> Summaries {
+        match (self.numbers, self.text) {
+            (Some(b), _) => Summaries::Numbers(b.finish()),
+            (None, Some(b)) => Summaries::Text(b.finish()),
+            (None, None) => unreachable!("a builder holds numbers or text"),
+        }
     }
 }
 
@@ -381,12 +532,18 @@ fn csv_error(path: &Option<PathBuf>) -> impl Fn(csv::Error) -> CliError + '_ {
     }
 }
 
-fn money(d: Decimal) -> String {
-    d.round_dp(6).normalize().to_string()
+fn summarize(args: &SummarizeArgs, progress: &Progress) -> Result<(), CliError> {
+    match args.transactions.summarize(progress)? {
+        Summaries::Numbers(report) => write_summaries(args, &report),
+        Summaries::Text(report) => write_summaries(args, &report),
+    }
 }
 
-fn summarize(args: &SummarizeArgs, progress: &Progress) -> Result<(), CliError> {
-    let report = args.transactions.summarize(progress)?;
+fn write_summaries<K: std::fmt::Display>(
+    args: &SummarizeArgs,
+    report: &SummaryReport<K>,
+) -> Result<(), CliError> {
+    use std::fmt::Write as _;
     let holdout = report.calibration_end.is_some();
     let mut out = csv::Writer::from_writer(create(&args.output)?);
     let err = csv_error(&args.output);
@@ -399,26 +556,37 @@ fn summarize(args: &SummarizeArgs, progress: &Progress) -> Result<(), CliError> 
         ]);
     }
     out.write_record(&header).map_err(&err)?;
+    let mut field = String::new();
+    let mut put = |out: &mut csv::Writer<Box<dyn Write>>, value: &dyn std::fmt::Display| {
+        field.clear();
+        let _ = write!(field, "{value}");
+        out.write_field(&field)
+    };
     for s in &report.summaries {
-        let mut row = vec![
-            s.customer.clone(),
-            s.frequency.to_string(),
-            s.recency.to_string(),
-            s.t.to_string(),
-            money(s.monetary_value),
-        ];
+        put(&mut out, &s.customer).map_err(&err)?;
+        put(&mut out, &s.frequency).map_err(&err)?;
+        put(&mut out, &s.recency).map_err(&err)?;
+        put(&mut out, &s.t).map_err(&err)?;
+        put(&mut out, &Money(s.monetary_value)).map_err(&err)?;
         if let Some(h) = &s.holdout {
-            row.extend([
-                h.frequency.to_string(),
-                money(h.monetary_value),
-                h.duration.to_string(),
-            ]);
+            put(&mut out, &h.frequency).map_err(&err)?;
+            put(&mut out, &Money(h.monetary_value)).map_err(&err)?;
+            put(&mut out, &h.duration).map_err(&err)?;
         }
-        out.write_record(&row).map_err(&err)?;
+        out.write_record(None::<&[u8]>).map_err(&err)?;
     }
     out.flush()
         .map_err(|e| CliError::Io(format!("cannot write the output: {e}")))?;
     Ok(())
+}
+
+/// An amount as the CLI prints it: at most 6 decimals, no trailing zeros.
+struct Money(Decimal);
+
+impl std::fmt::Display for Money {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0.round_dp(6).normalize(), f)
+    }
 }
 
 fn fit(args: &FitArgs) -> Result<(), CliError> {
@@ -594,7 +762,20 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
     }
     config.validate()?;
 
-    let report = tx.summarize(progress)?;
+    match tx.summarize(progress)? {
+        Summaries::Numbers(report) => score_report(args, config, report, progress, quiet),
+        Summaries::Text(report) => score_report(args, config, report, progress, quiet),
+    }
+}
+
+fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
+    args: &ScoreArgs,
+    config: AnalyticsConfig,
+    report: SummaryReport<K>,
+    progress: &Progress,
+    quiet: bool,
+) -> Result<(), CliError> {
+    let tx = &args.transactions;
     let model = match &args.snapshot_in {
         Some(path) => {
             let model = AnalyticsModel::from_snapshot_json(&input::read_text(path)?)?;
@@ -623,24 +804,208 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
         }
     }
 
-    let mut out = csv::Writer::from_writer(create(&args.output)?);
-    let err = csv_error(&args.output);
-    out.write_record(SCORE_COLUMNS).map_err(&err)?;
+    let mut out = create(&args.output)?;
+    let err = |e: std::io::Error| CliError::Io(format!("cannot write the output: {e}"));
+    let mut header = csv::Writer::from_writer(Vec::new());
+    header
+        .write_record(SCORE_COLUMNS)
+        .map_err(csv_error(&args.output))?;
+    out.write_all(
+        &header
+            .into_inner()
+            .map_err(|e| CliError::Io(e.to_string()))?,
+    )
+    .map_err(err)?;
     progress.start_items(report.summaries.len() as u64, "scoring customers");
-    let mut scorer = model.scorer();
-    let mut record = csv::StringRecord::new();
-    for (i, s) in report.summaries.into_iter().enumerate() {
-        let a = scorer.score_owned(s);
-        fill_record(&mut record, &a);
-        out.write_record(&record).map_err(&err)?;
-        if i % 65_536 == 0 {
-            progress.set(i as u64);
+    // Scoring and formatting take most of this step: chunks go to every
+    // core, and come back in order.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut done = 0u64;
+    for round in report.summaries.chunks(SCORE_CHUNK * threads) {
+        let parts = std::thread::scope(|scope| {
+            let mut chunks = round.chunks(SCORE_CHUNK);
+            let first = chunks.next().unwrap_or_default();
+            let others: Vec<_> = chunks
+                .map(|chunk| scope.spawn(|| score_chunk(&model, chunk)))
+                .collect();
+            let mut parts = vec![score_chunk(&model, first)];
+            for handle in others {
+                parts.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(CliError::Io("a scoring thread failed".into()))),
+                );
+            }
+            parts
+        });
+        for part in parts {
+            out.write_all(&part?).map_err(err)?;
         }
+        done += round.len() as u64;
+        progress.set(done);
     }
     progress.finish();
-    out.flush()
-        .map_err(|e| CliError::Io(format!("cannot write the output: {e}")))?;
+    out.flush().map_err(err)?;
     Ok(())
+}
+
+/// Customers per unit of work of `score`.
+const SCORE_CHUNK: usize = 8_192;
+
+/// Scores `chunk` and formats its CSV rows.
+fn score_chunk<K: std::fmt::Display + Clone>(
+    model: &AnalyticsModel,
+    chunk: &[CustomerSummary<K>],
+) -> Result<Vec<u8>, CliError> {
+    let mut scorer = model.scorer();
+    let mut line = CsvLine::with_capacity(chunk.len() * 192);
+    for s in chunk {
+        let a = scorer.score(s);
+        line.display(&a.customer_id);
+        line.int(a.frequency);
+        line.float(a.recency);
+        line.float(a.t);
+        line.decimal(a.monetary_value.round_dp(6).normalize());
+        line.int(a.rfm.recency);
+        line.int(a.rfm.frequency);
+        line.int(a.rfm.monetary);
+        line.float(a.rfm.total);
+        line.text(a.segment.as_str());
+        line.text(a.rfm.detailed_segment.label());
+        line.decimal(a.lifetime_value);
+        if let Some(v) = a.model_lifetime_value {
+            line.decimal(v);
+        } else {
+            line.empty();
+        }
+        if let Some(v) = a.expected_average_spend {
+            line.decimal(v);
+        } else {
+            line.empty();
+        }
+        line.float(a.p_alive);
+        line.float(a.churn_probability);
+        line.text(a.risk_level.as_str());
+        line.text(&a.recommended_action);
+        line.text(a.churn_method.as_str());
+        if let Some(v) = a.expected_purchases_90d {
+            line.float(v);
+        } else {
+            line.empty();
+        }
+        line.end();
+    }
+    Ok(line.buf)
+}
+
+/// CSV rows written straight into bytes: numbers need no quoting, so they
+/// skip the csv writer's per-field checks (integers and amounts through
+/// itoa; floats as `Display` writes them);
+/// text is quoted when it must be (RFC 4180, as the csv crate does).
+struct CsvLine {
+    buf: Vec<u8>,
+    /// No separator before the first field of a row.
+    first: bool,
+}
+
+impl CsvLine {
+    fn with_capacity(bytes: usize) -> Self {
+        Self {
+            buf: Vec::with_capacity(bytes),
+            first: true,
+        }
+    }
+
+    #[inline]
+    fn separate(&mut self) {
+        if !self.first {
+            self.buf.push(b',');
+        }
+        self.first = false;
+    }
+
+    fn empty(&mut self) {
+        self.separate();
+    }
+
+    fn end(&mut self) {
+        self.buf.push(b'\n');
+        self.first = true;
+    }
+
+    fn int<I: itoa::Integer>(&mut self, v: I) {
+        self.separate();
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+
+    fn float(&mut self, v: f64) {
+        use std::io::Write as _;
+        self.separate();
+        let _ = write!(self.buf, "{v}");
+    }
+
+    /// As `Decimal`'s `Display` writes it (every digit of its scale).
+    fn decimal(&mut self, d: Decimal) {
+        self.separate();
+        let mantissa = d.mantissa();
+        if mantissa == 0 && d.is_sign_negative() {
+            self.buf.extend_from_slice(d.to_string().as_bytes());
+            return;
+        }
+        if mantissa < 0 {
+            self.buf.push(b'-');
+        }
+        let mut itoa = itoa::Buffer::new();
+        let digits = itoa.format(mantissa.unsigned_abs()).as_bytes();
+        let scale = d.scale() as usize;
+        if scale == 0 {
+            self.buf.extend_from_slice(digits);
+        } else if digits.len() > scale {
+            let (whole, fraction) = digits.split_at(digits.len() - scale);
+            self.buf.extend_from_slice(whole);
+            self.buf.push(b'.');
+            self.buf.extend_from_slice(fraction);
+        } else {
+            self.buf.extend_from_slice(b"0.");
+            self.buf
+                .extend(std::iter::repeat_n(b'0', scale - digits.len()));
+            self.buf.extend_from_slice(digits);
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        self.separate();
+        if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+            self.buf.push(b'"');
+            for b in s.bytes() {
+                if b == b'"' {
+                    self.buf.push(b'"');
+                }
+                self.buf.push(b);
+            }
+            self.buf.push(b'"');
+        } else {
+            self.buf.extend_from_slice(s.as_bytes());
+        }
+    }
+
+    fn display(&mut self, v: &dyn std::fmt::Display) {
+        use std::io::Write as _;
+        let start = self.buf.len();
+        let _ = write!(self.buf, "{v}");
+        let needs_quotes = self.buf[start..]
+            .iter()
+            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+        if needs_quotes {
+            let text = String::from_utf8_lossy(&self.buf[start..]).into_owned();
+            self.buf.truncate(start);
+            self.text(&text);
+        } else if !self.first {
+            self.buf.insert(start, b',');
+        }
+        self.first = false;
+    }
 }
 
 /// The columns of `score`.
@@ -666,31 +1031,6 @@ pub const SCORE_COLUMNS: [&str; 20] = [
     "churn_method",
     "expected_purchases_90d",
 ];
-
-fn fill_record(record: &mut csv::StringRecord, a: &CustomerAnalytics<String>) {
-    let opt = |v: Option<String>| v.unwrap_or_default();
-    record.clear();
-    record.push_field(&a.customer_id);
-    record.push_field(&a.frequency.to_string());
-    record.push_field(&a.recency.to_string());
-    record.push_field(&a.t.to_string());
-    record.push_field(&money(a.monetary_value));
-    record.push_field(&a.rfm.recency.to_string());
-    record.push_field(&a.rfm.frequency.to_string());
-    record.push_field(&a.rfm.monetary.to_string());
-    record.push_field(&a.rfm.total.to_string());
-    record.push_field(a.segment.as_str());
-    record.push_field(a.rfm.detailed_segment.label());
-    record.push_field(&a.lifetime_value.to_string());
-    record.push_field(&opt(a.model_lifetime_value.map(|v| v.to_string())));
-    record.push_field(&opt(a.expected_average_spend.map(|v| v.to_string())));
-    record.push_field(&a.p_alive.to_string());
-    record.push_field(&a.churn_probability.to_string());
-    record.push_field(a.risk_level.as_str());
-    record.push_field(&a.recommended_action);
-    record.push_field(a.churn_method.as_str());
-    record.push_field(&opt(a.expected_purchases_90d.map(|v| v.to_string())));
-}
 
 fn simulate(args: &SimulateArgs, progress: &Progress) -> Result<(), CliError> {
     let spec = Simulation {
@@ -718,18 +1058,46 @@ fn simulate(args: &SimulateArgs, progress: &Progress) -> Result<(), CliError> {
         .map_err(&err)?;
     progress.start_items(args.customers, "simulating customers");
     let mut record = csv::StringRecord::new();
-    let mut id_text = String::new();
-    for purchase in spec.purchases()? {
+    let mut write = |customer: u64, date: NaiveDate, amount: Decimal| {
         use std::fmt::Write as _;
-        id_text.clear();
-        let _ = write!(id_text, "{}", purchase.customer);
         record.clear();
-        record.push_field(&id_text);
-        record.push_field(&purchase.at.date_naive().to_string());
-        record.push_field(&purchase.amount.to_string());
-        out.write_record(&record).map_err(&err)?;
-        if purchase.customer % 65_536 == 0 {
-            progress.set(purchase.customer);
+        let mut field = String::new();
+        let _ = write!(field, "{customer}");
+        record.push_field(&field);
+        field.clear();
+        let _ = write!(field, "{date}");
+        record.push_field(&field);
+        field.clear();
+        let _ = write!(field, "{amount}");
+        record.push_field(&field);
+        out.write_record(&record).map_err(&err)
+    };
+    match args.order {
+        SimulateOrder::Customer => {
+            for p in spec.purchases()? {
+                write(p.customer, p.at.date_naive(), p.amount)?;
+                if p.customer % 65_536 == 0 {
+                    progress.set(p.customer);
+                }
+            }
+        }
+        SimulateOrder::Date => {
+            // Day first; within a day a seeded mix of the customer id, so
+            // that consecutive rows belong to unrelated customers, as on a
+            // till. Memory grows with purchases (about 40 bytes each).
+            let mut rows: Vec<(NaiveDate, u64, u64, Decimal)> = Vec::new();
+            for p in spec.purchases()? {
+                let mix = (p.customer ^ args.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                rows.push((p.at.date_naive(), mix.rotate_left(29), p.customer, p.amount));
+                if p.customer % 65_536 == 0 {
+                    progress.set(p.customer);
+                }
+            }
+            progress.step("sorting by date");
+            rows.sort_unstable_by_key(|&(date, mix, customer, _)| (date, mix, customer));
+            for (date, _, customer, amount) in rows {
+                write(customer, date, amount)?;
+            }
         }
     }
     out.flush()
@@ -739,5 +1107,57 @@ fn simulate(args: &SimulateArgs, progress: &Progress) -> Result<(), CliError> {
 
 /// Summaries of a file, for tests and benchmarks.
 pub fn summaries_of(args: &TransactionArgs) -> Result<Vec<CustomerSummary<String>>, CliError> {
-    Ok(args.summarize(&Progress::new(true))?.summaries)
+    Ok(args.summarize(&Progress::new(true))?.into_text().summaries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_print_as_display_does() {
+        let mut values = vec![
+            Decimal::ZERO,
+            -Decimal::ZERO,
+            Decimal::new(-0, 3),
+            Decimal::new(5, 0),
+            Decimal::new(-5, 3),
+            Decimal::new(123_450, 2),
+            Decimal::new(1, 28),
+            Decimal::MAX,
+            Decimal::MIN,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mantissa = (x >> 1) as i64 * if x & 1 == 0 { 1 } else { -1 };
+            values.push(Decimal::new(mantissa, (x % 29) as u32));
+            values.push(Decimal::new((x % 100_000) as i64, (x % 7) as u32));
+        }
+        let mut line = CsvLine::with_capacity(64);
+        for d in values {
+            line.buf.clear();
+            line.first = true;
+            line.decimal(d);
+            assert_eq!(String::from_utf8_lossy(&line.buf), d.to_string(), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn text_is_quoted_as_the_csv_crate_does() {
+        for text in ["plain", "a,b", "say \"hi\"", "two\nlines", "", " padded "] {
+            let mut line = CsvLine::with_capacity(64);
+            line.text("x");
+            line.text(text);
+            line.end();
+            let mut expected = csv::Writer::from_writer(Vec::new());
+            expected.write_record(["x", text]).expect("in memory");
+            assert_eq!(
+                String::from_utf8_lossy(&line.buf),
+                String::from_utf8_lossy(&expected.into_inner().expect("in memory")),
+            );
+        }
+    }
 }

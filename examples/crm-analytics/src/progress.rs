@@ -1,11 +1,16 @@
 //! A progress bar on standard error for long runs; silent when standard
 //! error is not a terminal or with `--quiet`.
 
+use std::sync::Mutex;
+use std::time::Instant;
+
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// The progress display of one command.
 pub struct Progress {
     bar: ProgressBar,
+    /// With `--timings`: the running step and when it started.
+    timings: Option<Mutex<(&'static str, Instant)>>,
 }
 
 impl Progress {
@@ -23,7 +28,28 @@ impl Progress {
         if let Ok(style) = ProgressStyle::with_template("") {
             bar.set_style(style);
         }
-        Self { bar }
+        Self { bar, timings: None }
+    }
+
+    /// The same display, also printing how long each step took (to
+    /// standard error, even when quiet).
+    pub fn with_timings(mut self, timings: bool) -> Self {
+        self.timings = timings.then(|| Mutex::new(("start", Instant::now())));
+        self
+    }
+
+    /// Prints the duration of the step that ends and starts timing `next`.
+    fn time_step(&self, next: &'static str) {
+        if let Some(timings) = &self.timings
+            && let Ok(mut running) = timings.lock()
+        {
+            let (step, started) = *running;
+            eprintln!(
+                "timing: {step}: {:.1} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            *running = (next, Instant::now());
+        }
     }
 
     /// Starts a byte-counting bar (reading a file of `total` bytes).
@@ -53,6 +79,7 @@ impl Progress {
     /// Switches to a new step: blank, reset (position and elapsed time),
     /// then the step's style, so no frame mixes two steps.
     fn begin(&self, template: &str, message: &'static str, total: Option<u64>) {
+        self.time_step(message);
         if let Ok(blank) = ProgressStyle::with_template("") {
             self.bar.set_style(blank);
         }
@@ -83,6 +110,7 @@ impl Progress {
 
     /// Removes the bar.
     pub fn clear(&self) {
+        self.time_step("done");
         self.bar.finish_and_clear();
     }
 }
