@@ -817,33 +817,44 @@ fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
     )
     .map_err(err)?;
     progress.start_items(report.summaries.len() as u64, "scoring customers");
-    // Scoring and formatting take most of this step: chunks go to every
-    // core, and come back in order.
+    // Scoring and formatting take most of this step: every core takes every
+    // n-th chunk with a scorer of its own (whose cache of model values then
+    // serves all its chunks), and this thread writes the chunks in order.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-    let mut done = 0u64;
-    for round in report.summaries.chunks(SCORE_CHUNK * threads) {
-        let parts = std::thread::scope(|scope| {
-            let mut chunks = round.chunks(SCORE_CHUNK);
-            let first = chunks.next().unwrap_or_default();
-            let others: Vec<_> = chunks
-                .map(|chunk| scope.spawn(|| score_chunk(&model, chunk)))
+    let chunks: Vec<&[CustomerSummary<K>]> = report.summaries.chunks(SCORE_CHUNK).collect();
+    let model = &model;
+    std::thread::scope(|scope| -> Result<(), CliError> {
+        let mut results = Vec::with_capacity(threads);
+        for worker in 0..threads {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+            let mine: Vec<&[CustomerSummary<K>]> = chunks
+                .iter()
+                .skip(worker)
+                .step_by(threads)
+                .copied()
                 .collect();
-            let mut parts = vec![score_chunk(&model, first)];
-            for handle in others {
-                parts.push(
-                    handle
-                        .join()
-                        .unwrap_or_else(|_| Err(CliError::Io("a scoring thread failed".into()))),
-                );
-            }
-            parts
-        });
-        for part in parts {
-            out.write_all(&part?).map_err(err)?;
+            scope.spawn(move || {
+                let mut scorer = model.scorer();
+                for chunk in mine {
+                    // A closed channel: the writer stopped on an error.
+                    if tx.send(score_chunk(&mut scorer, chunk)).is_err() {
+                        return;
+                    }
+                }
+            });
+            results.push(rx);
         }
-        done += round.len() as u64;
-        progress.set(done);
-    }
+        let mut done = 0u64;
+        for (i, chunk) in chunks.iter().enumerate() {
+            let part = results[i % threads]
+                .recv()
+                .map_err(|_| CliError::Io("a scoring thread failed".into()))?;
+            out.write_all(&part).map_err(err)?;
+            done += chunk.len() as u64;
+            progress.set(done);
+        }
+        Ok(())
+    })?;
     progress.finish();
     out.flush().map_err(err)?;
     Ok(())
@@ -854,10 +865,9 @@ const SCORE_CHUNK: usize = 8_192;
 
 /// Scores `chunk` and formats its CSV rows.
 fn score_chunk<K: std::fmt::Display + Clone>(
-    model: &AnalyticsModel,
+    scorer: &mut crm_core::analytics::Scorer<'_>,
     chunk: &[CustomerSummary<K>],
-) -> Result<Vec<u8>, CliError> {
-    let mut scorer = model.scorer();
+) -> Vec<u8> {
     let mut line = CsvLine::with_capacity(chunk.len() * 192);
     for s in chunk {
         let a = scorer.score(s);
@@ -895,12 +905,57 @@ fn score_chunk<K: std::fmt::Display + Clone>(
         }
         line.end();
     }
-    Ok(line.buf)
+    line.buf
+}
+
+/// `v` exactly as `Display` writes it, by ryu (several times faster),
+/// where the two must agree; `None` elsewhere, for `Display` to write.
+///
+/// Both write the shortest digits that read back as `v`. They can differ
+/// only when two equally short candidates are equally close, which needs
+/// `v`'s exact decimal expansion to be at most one digit longer than the
+/// shortest form, so at most 18 significant digits; ryu then rounds to
+/// even and `Display` up. Floats computed by the models have 50 or more
+/// digits in their exact expansion. The check below bounds that count
+/// from below, from the binary exponent and mantissa, and leaves short
+/// ones to `Display`, as it does values ryu writes with an exponent
+/// (outside [1e-5, 1e16)) and integers from 2^53.
+#[inline]
+fn shortest(v: f64, buffer: &mut ryu::Buffer) -> Option<&str> {
+    let magnitude = v.abs();
+    if !(1e-5..9_007_199_254_740_992.0).contains(&magnitude) {
+        return None;
+    }
+    // v = mantissa * 2^exponent with an odd mantissa (normal floats here).
+    let bits = v.to_bits();
+    let mantissa = (bits & ((1 << 52) - 1)) | (1 << 52);
+    let binary_exponent = ((bits >> 52) & 0x7ff) as i32 - 1023; // 2^e <= |v| < 2^(e+1)
+    let exponent = binary_exponent - 52 + mantissa.trailing_zeros() as i32;
+    if exponent < 0 {
+        // Exactly -exponent digits after the point (the last one a 5).
+        let fraction_digits = f64::from(-exponent);
+        let significant = if binary_exponent >= 0 {
+            // At least floor(e * log10 2) + 1 digits before the point.
+            (f64::from(binary_exponent) * std::f64::consts::LOG10_2).floor() + 1.0 + fraction_digits
+        } else {
+            // Fewer than -e * log10 2 + 1 zeros right after the point.
+            fraction_digits - (f64::from(-binary_exponent) * std::f64::consts::LOG10_2 + 1.0)
+        };
+        if significant <= 19.0 {
+            return None;
+        }
+    }
+    let text = buffer.format_finite(v);
+    if text.contains('e') {
+        return None;
+    }
+    // ryu writes `1.0` for 1, `Display` writes `1`.
+    Some(text.strip_suffix(".0").unwrap_or(text))
 }
 
 /// CSV rows written straight into bytes: numbers need no quoting, so they
 /// skip the csv writer's per-field checks (integers and amounts through
-/// itoa; floats as `Display` writes them);
+/// itoa, floats through ryu where it writes what `Display` would);
 /// text is quoted when it must be (RFC 4180, as the csv crate does).
 struct CsvLine {
     buf: Vec<u8>,
@@ -942,7 +997,12 @@ impl CsvLine {
     fn float(&mut self, v: f64) {
         use std::io::Write as _;
         self.separate();
-        let _ = write!(self.buf, "{v}");
+        match shortest(v, &mut ryu::Buffer::new()) {
+            Some(text) => self.buf.extend_from_slice(text.as_bytes()),
+            None => {
+                let _ = write!(self.buf, "{v}");
+            }
+        }
     }
 
     /// As `Decimal`'s `Display` writes it (every digit of its scale).
@@ -1113,6 +1173,63 @@ pub fn summaries_of(args: &TransactionArgs) -> Result<Vec<CustomerSummary<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn floats_print_as_display_does() {
+        let mut values = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -3.0,
+            0.1 + 0.2,
+            1e-5,
+            9.99e-6,
+            1e15,
+            1e16,
+            123_456_789.125,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            // Ties between two shortest forms (ryu rounds to even).
+            662_936_471_232_937.25,
+            164_778_648_825_338.625,
+            1.0 + 3.0 / 131_072.0,
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            values.push(f64::from_bits(x));
+            values.push((x % 1_000_000) as f64 / 7.0);
+            // Every magnitude, with full and with short mantissas.
+            let exponent = ((x >> 52) % 24) as i32 - 7;
+            let fraction = (x & ((1 << 52) - 1)) as f64 / (1u64 << 52) as f64;
+            values.push((1.0 + fraction) * 10f64.powi(exponent));
+            let short = ((x >> 20) & 0xFFFF) as f64;
+            values.push(short * 2f64.powi(exponent * 3 - 20));
+            values.push((x >> 11) as f64 / 8.0);
+        }
+        let mut buffer = ryu::Buffer::new();
+        let mut by_ryu = 0;
+        for v in &values {
+            if let Some(text) = shortest(*v, &mut buffer) {
+                assert_eq!(text, v.to_string(), "{v:e}");
+                by_ryu += 1;
+            }
+        }
+        // The fast path is the common one (the short and out-of-range
+        // values above are the exceptions).
+        assert!(by_ryu * 3 > values.len(), "{by_ryu} of {}", values.len());
+        for model_value in [0.039460283164927015, 104.28571428571429, 4.285714285714286] {
+            assert!(
+                shortest(model_value, &mut buffer).is_some(),
+                "{model_value}"
+            );
+        }
+    }
 
     #[test]
     fn amounts_print_as_display_does() {
