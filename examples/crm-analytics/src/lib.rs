@@ -1193,8 +1193,8 @@ mod tests {
             f64::INFINITY,
             f64::NEG_INFINITY,
             // Ties between two shortest forms (ryu rounds to even).
-            662_936_471_232_937.25,
-            164_778_648_825_338.625,
+            662_936_471_232_937.0 + 0.25,
+            164_778_648_825_338.0 + 0.625,
             1.0 + 3.0 / 131_072.0,
         ];
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
