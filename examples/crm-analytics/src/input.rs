@@ -101,6 +101,8 @@ struct Parsed {
 pub struct Batch {
     text: String,
     rows: Vec<Parsed>,
+    /// The last `YYYY-MM-DD` read and its date (kept from batch to batch).
+    last_date: Option<([u8; 10], NaiveDate)>,
     /// Bytes of the file read up to the end of this batch.
     bytes: u64,
 }
@@ -283,9 +285,17 @@ impl TransactionFile {
             }
         };
         let raw_date = get(columns.date, &columns.names[1])?;
-        let fast = match self.date_format {
-            None => iso_date(trim_ascii(raw_date)),
-            Some(_) => None,
+        // Rows in date order repeat the previous row's date text.
+        let fast = match (batch.last_date, self.date_format.is_none()) {
+            (Some((raw, date)), _) if raw_date == raw.as_slice() => Some(date),
+            (_, true) => {
+                let date = iso_date(trim_ascii(raw_date));
+                if let (Some(date), Ok(raw)) = (date, <[u8; 10]>::try_from(raw_date)) {
+                    batch.last_date = Some((raw, date));
+                }
+                date
+            }
+            (_, false) => None,
         };
         let date = fast
             .or_else(|| {
@@ -375,7 +385,8 @@ impl TransactionFile {
             let reader = scope.spawn(move || {
                 let mut batch = Batch::default();
                 self.produce(progress, &mut batch, |batch| {
-                    let next = empty_rx.try_recv().unwrap_or_default();
+                    let mut next: Batch = empty_rx.try_recv().unwrap_or_default();
+                    next.last_date = batch.last_date;
                     // A closed channel means the consumer stopped on an error
                     // of its own, which it reports.
                     full_tx
@@ -531,7 +542,20 @@ impl TransactionFile {
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
-            if memchr::memchr(b'"', line).is_some() {
+            fields.clear();
+            let mut from = 0;
+            let mut quoted = false;
+            for (at, &b) in line.iter().enumerate() {
+                if b == delimiter {
+                    fields.push((from, at));
+                    from = at + 1;
+                } else if b == b'"' {
+                    quoted = true;
+                    break;
+                }
+            }
+            fields.push((from, line.len()));
+            if quoted {
                 // Everything from this line on goes to the csv crate.
                 let rest = std::io::Cursor::new(buf[start..].to_vec()).chain(file);
                 let offset = (consumed + start as u64, line_no);
@@ -543,13 +567,6 @@ impl TransactionFile {
             if line.is_empty() {
                 continue;
             }
-            fields.clear();
-            let mut from = 0;
-            for at in memchr::memchr_iter(delimiter, line) {
-                fields.push((from, at));
-                from = at + 1;
-            }
-            fields.push((from, line.len()));
             let field = |i: usize| fields.get(i).map(|&(a, b)| &line[a..b]);
             if columns.is_none() {
                 if self.has_header {

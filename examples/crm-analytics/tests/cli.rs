@@ -283,3 +283,57 @@ fn bad_input_is_one_line_naming_file_line_and_column() {
         &[":3:", "\"date\"", "--sort"],
     );
 }
+
+/// The fast reader and the csv crate agree: a BOM, CRLF line ends, blank
+/// lines, quoted fields from the middle of the file on (with a delimiter
+/// inside), and numeric ids that later meet text ids (`7` stays one
+/// customer when `A-1` turns the keys to text), and an error after the
+/// switch still names its line.
+#[test]
+fn every_csv_form_summarises_the_same() {
+    let summarize = |name: &str, text: &[u8]| -> String {
+        let input = scratch(name);
+        std::fs::write(&input, text).expect("write");
+        ok(bin()
+            .args(["summarize", "--input"])
+            .arg(&input)
+            .args([
+                "--customer-col",
+                "customer",
+                "--date-col",
+                "date",
+                "--amount-col",
+                "amount",
+                "--period",
+                "day",
+                "--observation-end",
+                "2024-03-01",
+            ])
+            .output()
+            .expect("run"))
+    };
+    let plain = summarize(
+        "plain.csv",
+        b"customer,date,amount\n7,2024-01-01,10.5\nA-1,2024-01-02,3\n7,2024-01-31,2\n7,2024-01-31,1.25\nB,2024-02-01,4\n",
+    );
+    let messy = summarize(
+        "messy.csv",
+        b"\xEF\xBB\xBFcustomer,date,amount\r\n7,2024-01-01,10.5\r\n\r\n\"A-1\",2024-01-02,3\r\n7,2024-01-31,\"2\"\r\n7,2024-01-31,1.25\r\n\"B\",2024-02-01,4",
+    );
+    assert_eq!(plain, messy);
+    let rows: Vec<&str> = plain.lines().collect();
+    assert_eq!(
+        rows,
+        [
+            "customer_id,frequency,recency,T,monetary_value",
+            "7,1,30,60,3.25",
+            "A-1,0,0,59,0",
+            "B,0,0,29,0",
+        ]
+    );
+    fails_with(
+        "customer,date,amount\n7,2024-01-01,1\n\"x, y\",2024-01-02,1\n7,2023-12-31,1\n",
+        &["--amount-col", "amount"],
+        &[":4:", "\"date\"", "not in date order"],
+    );
+}
