@@ -14,16 +14,21 @@
 //! older than [`RECORDED_DAYS`] are
 //! migrated with [`import_history`](crm_core::Loyalty::import_history)
 //! (history earns no points); the recent ones go through
-//! [`record_purchase`](crm_core::Loyalty::record_purchase) in time order
-//! and earn points, some are partly refunded, and some customers redeem
-//! vouchers. A few customers never bought, and a few lapsed ones are
-//! deactivated.
+//! [`record_purchase`](crm_core::Loyalty::record_purchase) and earn points,
+//! some are partly refunded, and some customers redeem vouchers. Each
+//! customer's operations go in time order, several customers at a time
+//! (the data does not depend on how they interleave, only row ids do). A
+//! few customers never bought, and a few lapsed ones are deactivated.
+//! [`seed_with_progress`] reports how far it has got ([`ProgressLine`]
+//! shows that on standard error).
 
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use crm_core::analytics::{BgNbdParams, GammaGammaParams, PeriodUnit, Simulation};
 use crm_core::loyalty::{NewPurchase, PointsRequest, RefundRequest, receipt_key};
-use crm_core::{Crm, CustomerType, MAX_IMPORT_BATCH, NewCustomer, Result};
+use crm_core::{Crm, CustomerId, CustomerType, MAX_IMPORT_BATCH, NewCustomer, Result};
+use futures_util::StreamExt as _;
 use rust_decimal::Decimal;
+use std::time::Instant;
 
 /// Days of history, today included.
 pub const HISTORY_DAYS: u32 = 730;
@@ -117,6 +122,25 @@ pub struct DemoReport {
     pub redemptions: usize,
     /// Customers deactivated.
     pub deactivated: usize,
+    /// How long each phase took.
+    pub timings: Timings,
+}
+
+/// How long each phase of [`seed`] took.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Drawing the customers and purchases.
+    pub plan: std::time::Duration,
+    /// Creating the customers.
+    pub customers: std::time::Duration,
+    /// Importing the purchase history.
+    pub history: std::time::Duration,
+    /// Recording the recent purchases and refunds.
+    pub recorded: std::time::Duration,
+    /// Redeeming vouchers.
+    pub redemptions: std::time::Duration,
+    /// Deactivating customers.
+    pub deactivations: std::time::Duration,
 }
 
 /// One demo customer before it is stored.
@@ -189,8 +213,66 @@ impl Plan {
 /// Seeds `customers` customers with two years of activity ending `now`
 /// (the `Crm`'s clock: purchases after it are refused).
 pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<DemoReport> {
+    seed_with_progress(crm, customers, now, |_| {}).await
+}
+
+/// How far [`seed_with_progress`] has got.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Progress {
+    /// Customers created, of [`Self::customers_total`].
+    pub customers: usize,
+    /// Customers to create.
+    pub customers_total: usize,
+    /// Purchases stored (imported or recorded), of [`Self::purchases_total`].
+    pub purchases: usize,
+    /// Purchases to store.
+    pub purchases_total: usize,
+    /// Partial refunds recorded, of [`Self::refunds_total`].
+    pub refunds: usize,
+    /// Refunds to record.
+    pub refunds_total: usize,
+    /// Buyers whose voucher redemption was handled, of
+    /// [`Self::redemptions_total`] that may redeem.
+    pub redemptions: usize,
+    /// Buyers that may redeem (those with too few points do not).
+    pub redemptions_total: usize,
+}
+
+/// How many customers' purchases (or redemptions) are stored at a time.
+/// Each customer's own operations stay in order; the database still
+/// commits one ledger transaction at a time, so this only overlaps the
+/// reads around them.
+const CONCURRENT_CUSTOMERS: usize = 8;
+/// Progress is reported about every this many operations.
+const PROGRESS_EVERY: usize = 250;
+
+/// One customer's recorded purchases in time order, each with the part
+/// returned right after it (if any).
+type CustomerSales = Vec<(NewPurchase, Option<Decimal>)>;
+
+/// [`seed`], calling `progress` at the start, about every 250 operations
+/// and at the end of each phase.
+///
+/// The data is the same as when stored one operation at a time in time
+/// order: every customer's purchases, refunds and redemption go through
+/// the `Crm` in that customer's own order (points, tiers and expiry only
+/// depend on it); only the order of rows of different customers, and so
+/// their ids, may differ from run to run.
+pub async fn seed_with_progress(
+    crm: &Crm,
+    customers: usize,
+    now: DateTime<Utc>,
+    mut progress: impl FnMut(&Progress),
+) -> Result<DemoReport> {
+    let started = Instant::now();
     let mut dice = Dice(DICE_SEED);
     let plan = Plan::new(customers, now, &mut dice)?;
+    let mut state = Progress {
+        customers_total: customers,
+        purchases_total: plan.sales.len(),
+        refunds_total: plan.sales.iter().filter(|s| s.refund.is_some()).count(),
+        ..Progress::default()
+    };
 
     // The top tenth of the buyers by spend are tagged VIP.
     let mut spend = vec![Decimal::ZERO; customers];
@@ -238,10 +320,36 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
             }
         })
         .collect();
+    // Who redeems and who closed their account: drawn now, in customer
+    // order, so the draws do not depend on the order of the writes.
+    let mut recent_buyer = vec![false; customers];
+    for s in &plan.sales[plan.recorded_from..] {
+        recent_buyer[s.customer] = true;
+    }
+    // About a third of the recent buyers take a voucher for half their
+    // points.
+    let redeemers: Vec<usize> = (0..customers)
+        .filter(|&i| recent_buyer[i] && dice.below(3) == 0)
+        .collect();
+    // A few customers who stopped buying closed their account.
+    let leavers: Vec<usize> = (0..customers)
+        .filter(|&i| !recent_buyer[i] && dice.below(25) == 0)
+        .collect();
+    state.redemptions_total = redeemers.len();
+    let mut timings = Timings {
+        plan: started.elapsed(),
+        ..Timings::default()
+    };
+    progress(&state);
+
+    let phase = Instant::now();
     let mut created = Vec::with_capacity(customers);
     for chunk in inputs.chunks(MAX_IMPORT_BATCH) {
         created.extend(crm.customers().import(chunk.to_vec()).await?);
+        state.customers = created.len();
+        progress(&state);
     }
+    timings.customers = phase.elapsed();
     let mut report = DemoReport {
         customers: created.len(),
         purchases: plan.sales.len(),
@@ -270,61 +378,111 @@ pub async fn seed(crm: &Crm, customers: usize, now: DateTime<Utc>) -> Result<Dem
     let (history, recent) = purchases.split_at(plan.recorded_from);
 
     // Two years of history, migrated in bulk: no points.
+    let phase = Instant::now();
     for chunk in history.chunks(MAX_IMPORT_BATCH) {
         crm.loyalty().import_history(chunk.to_vec()).await?;
+        state.purchases += chunk.len();
+        progress(&state);
     }
+    timings.history = phase.elapsed();
 
     // The recent months, one sale at a time as the tills send them: points
-    // earned, some returned.
+    // earned, some returned. Each customer's sales in time order, several
+    // customers at a time.
+    let phase = Instant::now();
+    let mut by_customer: Vec<CustomerSales> = vec![Vec::new(); customers];
     for (p, s) in recent.iter().zip(&plan.sales[plan.recorded_from..]) {
-        crm.loyalty().record_purchase(p.clone()).await?;
-        report.recorded += 1;
-        if let Some(amount) = s.refund {
+        by_customer[s.customer].push((p.clone(), s.refund));
+    }
+    let mut sales = futures_util::stream::iter(by_customer.into_iter().filter(|s| !s.is_empty()))
+        .map(|sales| record_sales(crm, sales))
+        .buffer_unordered(CONCURRENT_CUSTOMERS);
+    let mut reported = 0;
+    while let Some(done) = sales.next().await {
+        let (recorded, refunds) = done?;
+        report.recorded += recorded;
+        report.refunds += refunds;
+        state.purchases += recorded;
+        state.refunds += refunds;
+        if report.recorded + report.refunds >= reported + PROGRESS_EVERY {
+            reported = report.recorded + report.refunds;
+            progress(&state);
+        }
+    }
+    drop(sales);
+    progress(&state);
+    timings.recorded = phase.elapsed();
+
+    let phase = Instant::now();
+    let mut redemptions = futures_util::stream::iter(
+        redeemers
+            .iter()
+            .map(|&i| redeem_half(crm, created[i].id, i)),
+    )
+    .buffer_unordered(CONCURRENT_CUSTOMERS);
+    while let Some(done) = redemptions.next().await {
+        if done? {
+            report.redemptions += 1;
+        }
+        state.redemptions += 1;
+        if state.redemptions.is_multiple_of(PROGRESS_EVERY) {
+            progress(&state);
+        }
+    }
+    drop(redemptions);
+    progress(&state);
+    timings.redemptions = phase.elapsed();
+
+    let phase = Instant::now();
+    for &i in &leavers {
+        crm.customers().deactivate(created[i].id).await?;
+        report.deactivated += 1;
+    }
+    timings.deactivations = phase.elapsed();
+    report.timings = timings;
+    Ok(report)
+}
+
+/// Records one customer's sales in order, each refund right after its
+/// sale; returns how many sales and refunds were recorded.
+async fn record_sales(crm: &Crm, sales: CustomerSales) -> Result<(usize, usize)> {
+    let mut refunds = 0;
+    let recorded = sales.len();
+    for (p, refund) in sales {
+        let (store_id, receipt_id) = (p.store_id.clone(), p.receipt_id.clone());
+        crm.loyalty().record_purchase(p).await?;
+        if let Some(amount) = refund {
             crm.loyalty()
                 .refund(RefundRequest {
-                    store_id: p.store_id.clone(),
-                    receipt_id: p.receipt_id.clone(),
+                    store_id,
+                    receipt_id,
                     refund_id: "return-1".into(),
                     amount,
                 })
                 .await?;
-            report.refunds += 1;
+            refunds += 1;
         }
     }
+    Ok((recorded, refunds))
+}
 
-    // About a third of the recent buyers take a voucher for half their
-    // points.
-    let mut recent_buyer = vec![false; customers];
-    for s in &plan.sales[plan.recorded_from..] {
-        recent_buyer[s.customer] = true;
+/// Redeems half the available points of `customer` (the `i`th created) for
+/// a voucher, in tens, if that is at least 10; whether it did.
+async fn redeem_half(crm: &Crm, customer: CustomerId, i: usize) -> Result<bool> {
+    let points = crm.loyalty().balance(customer).await?.available / 2 / 10 * 10;
+    if points < 10 {
+        return Ok(false);
     }
-    for (i, c) in created.iter().enumerate() {
-        if !recent_buyer[i] || dice.below(3) != 0 {
-            continue;
-        }
-        let points = crm.loyalty().balance(c.id).await?.available / 2 / 10 * 10;
-        if points >= 10 {
-            crm.loyalty()
-                .redeem(PointsRequest {
-                    customer_id: c.id,
-                    points,
-                    reference_type: "voucher".into(),
-                    reference_id: receipt_key("DEMO", &format!("V{i}")),
-                    actor: None,
-                })
-                .await?;
-            report.redemptions += 1;
-        }
-    }
-
-    // A few customers who stopped buying closed their account.
-    for (i, c) in created.iter().enumerate() {
-        if !recent_buyer[i] && dice.below(25) == 0 {
-            crm.customers().deactivate(c.id).await?;
-            report.deactivated += 1;
-        }
-    }
-    Ok(report)
+    crm.loyalty()
+        .redeem(PointsRequest {
+            customer_id: customer,
+            points,
+            reference_type: "voucher".into(),
+            reference_id: receipt_key("DEMO", &format!("V{i}")),
+            actor: None,
+        })
+        .await?;
+    Ok(true)
 }
 
 /// The purchases of the buyers among `profiles` over the [`HISTORY_DAYS`]
@@ -385,6 +543,78 @@ fn simulate(profiles: &[Profile], now: DateTime<Utc>, dice: &mut Dice) -> Result
 fn round_rupiah(amount: Decimal) -> Decimal {
     let step = Decimal::from(RUPIAH_ROUNDING);
     ((amount / step).round() * step).max(step)
+}
+
+/// Shows [`Progress`] on standard error while the demo is seeded: one line
+/// rewritten in place on a terminal (about ten times a second), else a
+/// line every few seconds (logs stay short).
+#[derive(Debug)]
+pub struct ProgressLine {
+    terminal: bool,
+    every: std::time::Duration,
+    last: Option<Instant>,
+    latest: Option<Progress>,
+    shown: bool,
+}
+
+impl ProgressLine {
+    /// A progress line on standard error.
+    pub fn stderr() -> Self {
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        Self {
+            terminal,
+            every: std::time::Duration::from_millis(if terminal { 100 } else { 2_000 }),
+            last: None,
+            latest: None,
+            shown: false,
+        }
+    }
+
+    /// Notes the latest progress and shows it if the last line is old enough.
+    pub fn update(&mut self, p: &Progress) {
+        self.latest = Some(*p);
+        if self.last.is_none_or(|at| at.elapsed() >= self.every) {
+            self.show();
+        }
+    }
+
+    /// Shows the final state (if anything was reported) and ends the line.
+    pub fn finish(&mut self) {
+        if self.latest.is_some() {
+            self.show();
+        }
+        if self.terminal && self.shown {
+            eprintln!();
+        }
+        self.shown = false;
+    }
+
+    fn show(&mut self) {
+        let Some(p) = self.latest.take() else {
+            return;
+        };
+        self.last = Some(Instant::now());
+        self.shown = true;
+        let line = format!(
+            "Seeding demo data: customers {}/{}, purchases {}/{}, refunds {}/{}, redemptions {}/{}",
+            p.customers,
+            p.customers_total,
+            p.purchases,
+            p.purchases_total,
+            p.refunds,
+            p.refunds_total,
+            p.redemptions,
+            p.redemptions_total,
+        );
+        use std::io::Write as _;
+        let mut err = std::io::stderr().lock();
+        // Progress is a courtesy: a closed stderr must not stop the seed.
+        let _ = if self.terminal {
+            write!(err, "\r{line}").and_then(|()| err.flush())
+        } else {
+            writeln!(err, "{line}")
+        };
+    }
 }
 
 #[cfg(test)]

@@ -101,12 +101,24 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if empty && !no_demo {
         println!("Empty database: seeding demo data (use --no-demo to skip) ...");
         let started = std::time::Instant::now();
-        let report = crm_server::demo::seed(&crm, 3_000, crm.clock().now()).await?;
+        let mut progress = crm_server::demo::ProgressLine::stderr();
+        let report = crm_server::demo::seed_with_progress(&crm, 3_000, crm.clock().now(), |p| {
+            progress.update(p);
+        })
+        .await;
+        progress.finish();
+        let report = report?;
+        let t = report.timings;
         println!(
-            "Seeded {} customers and {} purchases in {:.1?}",
+            "Seeded {} customers and {} purchases in {:.1?} (customers {:.1?}, history {:.1?}, \
+             recent sales and refunds {:.1?}, redemptions {:.1?})",
             report.customers,
             report.purchases,
-            started.elapsed()
+            started.elapsed(),
+            t.customers,
+            t.history,
+            t.recorded,
+            t.redemptions,
         );
         let started = std::time::Instant::now();
         crm.analytics().refit().await?;
