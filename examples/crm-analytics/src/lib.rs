@@ -505,8 +505,8 @@ impl Builder {
 
     fn finish(self) -> Summaries {
         match (self.numbers, self.text) {
-            (Some(b), _) => Summaries::Numbers(b.finish()),
-            (None, Some(b)) => Summaries::Text(b.finish()),
+            (Some(b), _) => Summaries::Numbers(b.finish_parallel()),
+            (None, Some(b)) => Summaries::Text(b.finish_parallel()),
             (None, None) => unreachable!("a builder holds numbers or text"),
         }
     }
