@@ -346,10 +346,11 @@ impl BgNbdParams {
         t1: f64,
         t2: f64,
     ) -> Result<f64> {
-        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
-        Ok(
-            self.conditional_expected_purchases(frequency, recency, t_age, t2)
-                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        expected_between(
+            self.validate(),
+            (frequency, recency, t_age),
+            (t1, t2),
+            |t| self.conditional_expected_purchases(frequency, recency, t_age, t),
         )
     }
 }
@@ -473,9 +474,24 @@ fn forecast_errors(
     errors
 }
 
+/// Expected purchases between `t1` and `t2` after the end of observation,
+/// `expected(t2) - expected(t1)` where `expected(t)` is a model's
+/// conditional expectation up to `t`, once the history, the parameters
+/// (`params`) and the interval ([`check_forecast`], plus `0 <= t1 <= t2`)
+/// are checked. Every model's `expected_purchases_between`.
+pub(crate) fn expected_between(
+    params: Result<()>,
+    (frequency, recency, t_age): (u32, f64, f64),
+    (t1, t2): (f64, f64),
+    expected: impl Fn(f64) -> f64,
+) -> Result<f64> {
+    check_interval(params, frequency, recency, t_age, t1, t2)?;
+    Ok(expected(t2) - expected(t1))
+}
+
 /// [`check_forecast`] of an interval `[t1, t2]` after the end of
 /// observation: both finite, `0 <= t1 <= t2`.
-pub(crate) fn check_interval(
+fn check_interval(
     params: Result<()>,
     frequency: u32,
     recency: f64,

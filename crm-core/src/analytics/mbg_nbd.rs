@@ -31,7 +31,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::{beta_drop_out_survival, check_forecast, check_interval, converged_survival};
+use super::bgnbd::{beta_drop_out_survival, check_forecast, converged_survival, expected_between};
 use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
@@ -250,10 +250,11 @@ impl MbgNbdParams {
         t1: f64,
         t2: f64,
     ) -> Result<f64> {
-        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
-        Ok(
-            self.conditional_expected_purchases(frequency, recency, t_age, t2)
-                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        expected_between(
+            self.validate(),
+            (frequency, recency, t_age),
+            (t1, t2),
+            |t| self.conditional_expected_purchases(frequency, recency, t_age, t),
         )
     }
 }

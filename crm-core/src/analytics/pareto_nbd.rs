@@ -35,7 +35,7 @@ use std::ops::{Add, Div, Mul, Neg, Sub};
 
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::{check_forecast, check_interval};
+use super::bgnbd::{check_forecast, expected_between};
 use super::btyd::{WeightedRows, check_row, weighted_rows_methods};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood};
 use super::period::{PeriodUnit, Span};
@@ -267,10 +267,11 @@ impl ParetoNbdParams {
         t1: f64,
         t2: f64,
     ) -> Result<f64> {
-        check_interval(self.validate(), frequency, recency, t_age, t1, t2)?;
-        Ok(
-            self.conditional_expected_purchases(frequency, recency, t_age, t2)
-                - self.conditional_expected_purchases(frequency, recency, t_age, t1),
+        expected_between(
+            self.validate(),
+            (frequency, recency, t_age),
+            (t1, t2),
+            |t| self.conditional_expected_purchases(frequency, recency, t_age, t),
         )
     }
 }

@@ -291,13 +291,11 @@ impl AnalyticsModelBuilder {
             std::thread::scope(|scope| {
                 let spend = scope.spawn(run_spend);
                 let bgnbd = run_bgnbd();
-                let spend = spend.join().unwrap_or_else(|_| {
-                    Err(Error::invalid(
-                        "gamma_gamma",
-                        "fit",
-                        "the Gamma-Gamma fit stopped unexpectedly",
-                    ))
-                });
+                // A panic in the thread is re-raised here, as it would have
+                // been without the thread.
+                let spend = spend
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
                 (bgnbd, spend)
             })
         } else {

@@ -528,8 +528,6 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         let Some(end) = head.end else {
             return head.report(Vec::new());
         };
-        let tallies = &head.tallies;
-        let (unit, holdout_end) = (head.options.unit, head.holdout_end);
         let part = order.len().div_ceil(threads);
         let mut order = order;
         let mut parts: Vec<Vec<K>> = Vec::with_capacity(threads);
@@ -538,21 +536,14 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
             parts.push(std::mem::replace(&mut order, rest));
         }
         parts.push(order);
-        let summarise = move |keys: Vec<K>| -> Vec<CustomerSummary<K>> {
-            keys.into_iter()
-                .filter_map(|k| {
-                    let tally = tallies.get(&k)?.clone();
-                    Some(tally.summary(k, unit, end, holdout_end))
-                })
-                .collect()
-        };
         let summaries = std::thread::scope(|scope| {
+            let head = &head;
             let mut parts = parts.into_iter();
             let first = parts.next().unwrap_or_default();
             let others: Vec<_> = parts
-                .map(|keys| scope.spawn(move || summarise(keys)))
+                .map(|keys| scope.spawn(move || head.summaries(end, keys)))
                 .collect();
-            let mut summaries = summarise(first);
+            let mut summaries = head.summaries(end, first);
             for handle in others {
                 // A panic in a thread is re-raised here, as it would have
                 // been without the thread.
@@ -590,15 +581,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     pub fn finish(self) -> SummaryReport<K> {
         let (head, order) = self.take_order();
         let summaries = match head.end {
-            // In order of first appearance; each lookup is independent of
-            // the previous one, so the processor overlaps them.
-            Some(end) => order
-                .into_iter()
-                .filter_map(|k| {
-                    let tally = head.tallies.get(&k)?.clone();
-                    Some(tally.summary(k, head.options.unit, end, head.holdout_end))
-                })
-                .collect(),
+            Some(end) => head.summaries(end, order),
             None => Vec::new(),
         };
         head.report(summaries)
@@ -618,7 +601,19 @@ struct Finishing<K> {
     holdout_only_customers: u64,
 }
 
-impl<K> Finishing<K> {
+impl<K: Hash + Eq> Finishing<K> {
+    /// The summaries of `keys`, in that order, for a period ending on day
+    /// `end`. Each lookup is independent of the previous one, so the
+    /// processor overlaps them.
+    fn summaries(&self, end: i32, keys: Vec<K>) -> Vec<CustomerSummary<K>> {
+        keys.into_iter()
+            .filter_map(|k| {
+                let tally = self.tallies.get(&k)?.clone();
+                Some(tally.summary(k, self.options.unit, end, self.holdout_end))
+            })
+            .collect()
+    }
+
     fn report(self, summaries: Vec<CustomerSummary<K>>) -> SummaryReport<K> {
         SummaryReport {
             summaries,

@@ -153,11 +153,6 @@ struct Columns {
     names: [String; 3],
 }
 
-/// `b` without leading and trailing ASCII whitespace.
-fn trim_ascii(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
 /// A canonical decimal number (see [`CustomerRef`]).
 #[inline]
 fn canonical_number(b: &[u8]) -> Option<u64> {
@@ -267,7 +262,7 @@ impl TransactionFile {
         let get = |i: usize, name: &str| {
             field(i).ok_or_else(|| self.error(line, Some(name), "missing field (row too short)"))
         };
-        let raw_customer = trim_ascii(get(columns.customer, &columns.names[0])?);
+        let raw_customer = get(columns.customer, &columns.names[0])?.trim_ascii();
         let key = match canonical_number(raw_customer) {
             Some(n) => Key::Number(n),
             None => {
@@ -289,7 +284,7 @@ impl TransactionFile {
         let fast = match (batch.last_date, self.date_format.is_none()) {
             (Some((raw, date)), _) if raw_date == raw.as_slice() => Some(date),
             (_, true) => {
-                let date = iso_date(trim_ascii(raw_date));
+                let date = iso_date(raw_date.trim_ascii());
                 if let (Some(date), Ok(raw)) = (date, <[u8; 10]>::try_from(raw_date)) {
                     batch.last_date = Some((raw, date));
                 }
@@ -318,7 +313,7 @@ impl TransactionFile {
         let amount = match columns.amount {
             None => Decimal::ZERO,
             Some(i) => {
-                let raw = trim_ascii(get(i, &columns.names[2])?);
+                let raw = get(i, &columns.names[2])?.trim_ascii();
                 match plain_amount(raw) {
                     Some(a) => a,
                     None => {
@@ -467,7 +462,7 @@ impl TransactionFile {
             }
             line_no += 1;
             bytes += n as u64;
-            if trim_ascii(&buf).is_empty() {
+            if buf.trim_ascii().is_empty() {
                 continue;
             }
             let fields = || buf.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty());
