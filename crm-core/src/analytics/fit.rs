@@ -206,7 +206,7 @@ pub(crate) fn standard_errors<L: LogLikelihood>(
 }
 
 /// A log-likelihood with an analytic gradient over positive parameters.
-pub(crate) trait LogLikelihood: Sync {
+pub(crate) trait LogLikelihood {
     /// Number of parameters.
     const PARAMS: usize;
 
@@ -373,9 +373,6 @@ fn objective_at<L: LogLikelihood>(
     (cost, gradient)
 }
 
-/// From this many distinct rows [`objective_hessian`] uses two threads.
-const PARALLEL_HESSIAN_ROWS: usize = 20_000;
-
 /// The Hessian of the fit objective (see [`objective_at`]) with respect to
 /// the log-parameters at `params` (natural scale): central differences of the
 /// analytic gradient, symmetrised. The reference library (`lifetimes`)
@@ -403,24 +400,7 @@ pub(crate) fn objective_hessian<L: LogLikelihood>(
             .map(|(u, d)| (u - d) / (2.0 * h))
             .collect()
     };
-    // 2n gradient passes over the data: on a large population the odd
-    // columns go to a second core (the same arithmetic either way).
-    let columns: Vec<Vec<f64>> = if likelihood.distinct_rows() >= PARALLEL_HESSIAN_ROWS {
-        std::thread::scope(|scope| {
-            let odd = scope.spawn(|| (1..n).step_by(2).map(column).collect::<Vec<_>>());
-            let even: Vec<Vec<f64>> = (0..n).step_by(2).map(column).collect();
-            // A panic in the other thread is re-raised here, as it would
-            // have been without the thread.
-            let odd = odd.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            let mut even = even.into_iter();
-            let mut odd = odd.into_iter();
-            (0..n)
-                .filter_map(|j| if j % 2 == 0 { even.next() } else { odd.next() })
-                .collect()
-        })
-    } else {
-        (0..n).map(column).collect()
-    };
+    let columns: Vec<Vec<f64>> = (0..n).map(column).collect();
     (0..n)
         .map(|i| {
             (0..n)

@@ -46,8 +46,8 @@ pub const FORECAST_HORIZON: Span = Span {
     unit: PeriodUnit::Day,
 };
 
-/// From this many customers [`AnalyticsModelBuilder::finish`] fits BG/NBD
-/// and Gamma-Gamma on two threads (below it a thread costs more than it saves).
+/// From this many customers [`AnalyticsModelBuilder::finish_parallel`] fits
+/// BG/NBD and Gamma-Gamma on two threads (below it a thread costs more than it saves).
 const PARALLEL_FIT_CUSTOMERS: u64 = 20_000;
 
 /// Most cached model expectations per scorer (about 16 MB); the cache is
@@ -243,8 +243,20 @@ impl AnalyticsModelBuilder {
 
     /// Fits the models. Errors on no customers or invalid summaries; a model
     /// that cannot be fitted or does not converge is noted and replaced by
-    /// the fallback, never an error.
+    /// the fallback, never an error. Runs on the calling thread only, so an
+    /// embedding application keeps its other cores (an event loop, a server).
     pub fn finish(self) -> Result<AnalyticsModel> {
+        self.fit(false)
+    }
+
+    /// [`finish`](Self::finish) with BG/NBD and Gamma-Gamma fitted on two
+    /// threads from 20,000 customers (the same model), for a batch job that
+    /// owns the machine, such as the `crm-analytics` CLI.
+    pub fn finish_parallel(self) -> Result<AnalyticsModel> {
+        self.fit(true)
+    }
+
+    fn fit(self, parallel: bool) -> Result<AnalyticsModel> {
         let customers = self.customers();
         if customers == 0 {
             return Err(Error::invalid(
@@ -284,23 +296,23 @@ impl AnalyticsModelBuilder {
             let data = GammaGammaData::from_rows(spend_rows)?;
             GammaGammaModel::fit(&data, spend_options).map(Some)
         };
-        // The two fits are independent: on a large population each gets a
-        // core (the result is the same either way).
-        let (bgnbd, gamma_gamma) = if fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS
-        {
-            std::thread::scope(|scope| {
-                let spend = scope.spawn(run_spend);
-                let bgnbd = run_bgnbd();
-                // A panic in the thread is re-raised here, as it would have
-                // been without the thread.
-                let spend = spend
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                (bgnbd, spend)
-            })
-        } else {
-            (run_bgnbd(), run_spend())
-        };
+        // The two fits are independent: asked to, on a large population,
+        // each gets a core (the result is the same either way).
+        let (bgnbd, gamma_gamma) =
+            if parallel && fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS {
+                std::thread::scope(|scope| {
+                    let spend = scope.spawn(run_spend);
+                    let bgnbd = run_bgnbd();
+                    // A panic in the thread is re-raised here, as it would have
+                    // been without the thread.
+                    let spend = spend
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    (bgnbd, spend)
+                })
+            } else {
+                (run_bgnbd(), run_spend())
+            };
         let (bgnbd, gamma_gamma) = (bgnbd?, gamma_gamma?);
 
         let mut churn_method = ChurnMethod::RecencyFallback;

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
-    AnalyticsConfig, AnalyticsModel, BgBbData, BgBbModel, BgNbdData, BgNbdModel, BgNbdParams,
-    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, MbgNbdData,
-    MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder,
-    SummaryOptions, SummaryReport,
+    AnalyticsConfig, AnalyticsModel, AnalyticsModelBuilder, BgBbData, BgBbModel, BgNbdData,
+    BgNbdModel, BgNbdParams, CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel,
+    GammaGammaParams, MbgNbdData, MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit,
+    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -791,7 +791,12 @@ fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
         }
         None => {
             progress.step("fitting models");
-            AnalyticsModel::fit(tx.period, &report.summaries, config)?
+            // The CLI owns the machine: both fits at once.
+            let mut builder = AnalyticsModelBuilder::new(tx.period, config)?;
+            for s in &report.summaries {
+                builder.add(s);
+            }
+            builder.finish_parallel()?
         }
     };
     if let Some(path) = &args.snapshot_out {
