@@ -70,7 +70,11 @@ pub mod store;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use customer::handle::{MergeCustomers, UpdateCustomer};
+pub use customer::handle::{CustomerExport, MergeCustomers, UpdateCustomer};
+pub use customer::import::{
+    BatchOutcome, CustomerImport, DuplicatePolicy, ImportOptions, ImportRow, ImportRun,
+    ImportStatus, ImportTotals, IssueStatus, RowIssue,
+};
 pub use customer::{
     ActivityFilter, Address, Customer, CustomerCode, CustomerId, CustomerPage, CustomerPatch,
     CustomerQuery, CustomerSort, CustomerType, NewCustomer, SortDirection,

@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use crate::analytics::{CustomerSegment, StoreTotals};
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::customer::import::{ImportRun, SaveRun};
 use crate::customer::{
     Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId, CustomerType,
 };
@@ -51,9 +52,27 @@ struct State {
     comms: comms::CommsState,
     /// Where the last fits placed customers, with the fit's generation.
     segments: HashMap<CustomerId, (CustomerSegment, u64)>,
+    /// Import runs by id.
+    imports: HashMap<String, ImportRun>,
 }
 
 impl State {
+    /// Saves an import run on the terms of `CustomerStore::save_import_run`.
+    fn save_run(&mut self, save: &SaveRun) -> Result<()> {
+        let stored = self.imports.get(&save.run.id).map(|r| r.totals.line);
+        if stored != save.previous_line {
+            return Err(Error::conflict(
+                ConflictReason::ConcurrentChange,
+                format!(
+                    "import run {} was moved on by another process; start it again to resume",
+                    save.run.id
+                ),
+            ));
+        }
+        self.imports.insert(save.run.id.clone(), save.run.clone());
+        Ok(())
+    }
+
     /// The active customer other than `except` holding this email or phone.
     fn check_unique(&self, fields: &CustomerFields, except: Option<CustomerId>) -> Result<()> {
         for c in self.customers.values() {
@@ -185,6 +204,7 @@ impl CustomerStore for MemoryStore {
         batch: Vec<CustomerFields>,
         now: DateTime<Utc>,
         audit: &AuditRecord,
+        checkpoint: Option<&SaveRun>,
     ) -> Result<Vec<Customer>> {
         let mut s = self.state.lock().await;
         // Work on a copy and swap it in at the end: all or nothing.
@@ -196,8 +216,41 @@ impl CustomerStore for MemoryStore {
             next.push_audit(&audit.clone().about(c.id), now);
             out.push(c);
         }
+        if let Some(save) = checkpoint {
+            next.save_run(save)?;
+        }
         *s = next;
         Ok(out)
+    }
+
+    async fn find_active_by_contacts(
+        &self,
+        emails: &[String],
+        phones: &[String],
+    ) -> Result<Vec<Customer>> {
+        let emails: std::collections::HashSet<&str> = emails.iter().map(String::as_str).collect();
+        let phones: std::collections::HashSet<&str> = phones.iter().map(String::as_str).collect();
+        Ok(self
+            .state
+            .lock()
+            .await
+            .customers
+            .values()
+            .filter(|c| {
+                c.is_active
+                    && (c.email.as_deref().is_some_and(|e| emails.contains(e))
+                        || c.phone.as_deref().is_some_and(|p| phones.contains(p)))
+            })
+            .cloned()
+            .collect())
+    }
+
+    async fn import_run(&self, id: &str) -> Result<Option<ImportRun>> {
+        Ok(self.state.lock().await.imports.get(id).cloned())
+    }
+
+    async fn save_import_run(&self, save: &SaveRun) -> Result<()> {
+        self.state.lock().await.save_run(save)
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {

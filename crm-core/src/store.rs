@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::Result;
 use crate::analytics::{CustomerSegment, StoreTotals};
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::customer::import::{ImportRun, SaveRun};
 use crate::customer::{Customer, CustomerCode, CustomerFields, CustomerFilter, CustomerId};
 use crate::events::EventPayload;
 use crate::loyalty::{LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal};
@@ -57,13 +58,35 @@ pub trait CustomerStore: Send + Sync + std::fmt::Debug {
     /// Codes are allocated as one block per type, in input order; the result
     /// is in input order.
     /// One audit record per customer (`audit`, about each), in the same
-    /// transaction.
+    /// transaction. With `checkpoint`, an import run's checkpoint is saved
+    /// in the same transaction too, on the terms of
+    /// [`save_import_run`](Self::save_import_run): the customers and the
+    /// checkpoint commit together or not at all.
     async fn insert_customers(
         &self,
         batch: Vec<CustomerFields>,
         now: DateTime<Utc>,
         audit: &AuditRecord,
+        checkpoint: Option<&SaveRun>,
     ) -> Result<Vec<Customer>>;
+
+    /// The active customers holding any of these (normalised) emails or
+    /// phones, each once.
+    async fn find_active_by_contacts(
+        &self,
+        emails: &[String],
+        phones: &[String],
+    ) -> Result<Vec<Customer>>;
+
+    /// The stored import run with this id.
+    async fn import_run(&self, id: &str) -> Result<Option<ImportRun>>;
+
+    /// Saves an import run: inserts it when `previous_line` is `None`,
+    /// otherwise replaces it only if its stored checkpoint line still is
+    /// `previous_line`. Either way a mismatch (the run exists already, or
+    /// moved meanwhile) fails with a `ConcurrentChange` conflict and
+    /// writes nothing.
+    async fn save_import_run(&self, save: &SaveRun) -> Result<()>;
 
     /// The customer with this id, active or not.
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>>;

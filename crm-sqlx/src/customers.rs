@@ -368,6 +368,76 @@ macro_rules! impl_customer_store {
             Ok(())
         }
 
+        /// Saves an import run's checkpoint in the caller's transaction; see
+        /// `CustomerStore::save_import_run`.
+        async fn save_run(
+            conn: &mut <Db as sqlx::Database>::Connection,
+            save: &crm_core::customer::import::SaveRun,
+        ) -> Result<()> {
+            let run = &save.run;
+            let detail = serde_json::json!({
+                "totals": run.totals,
+                "bytes_read": run.bytes_read,
+                "bytes_total": run.bytes_total,
+                "message": run.message,
+            })
+            .to_string();
+            let line = i64::try_from(run.totals.line).unwrap_or(i64::MAX);
+            let moved = || Error::conflict(
+                crm_core::ConflictReason::ConcurrentChange,
+                format!("import run {} was moved on by another process; start it again to resume", run.id),
+            );
+            match save.previous_line {
+                None => {
+                    let done = sqlx::query(
+                        "INSERT INTO import_runs (id, kind, source, status, line, detail, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(run.id.clone())
+                    .bind(run.kind.clone())
+                    .bind(run.source.clone())
+                    .bind(run.status.as_str())
+                    .bind(line)
+                    .bind(detail)
+                    .bind(ts(run.created_at))
+                    .bind(ts(run.updated_at))
+                    .execute(&mut *conn)
+                    .await;
+                    match done {
+                        Ok(_) => Ok(()),
+                        Err(sqlx::Error::Database(d)) if d.is_unique_violation() => Err(moved()),
+                        Err(e) => Err(db_err(e)),
+                    }
+                }
+                Some(previous) => {
+                    let done = sqlx::query(
+                        "UPDATE import_runs SET status = ?, line = ?, detail = ?, updated_at = ? WHERE id = ? AND line = ?",
+                    )
+                    .bind(run.status.as_str())
+                    .bind(line)
+                    .bind(detail)
+                    .bind(ts(run.updated_at))
+                    .bind(run.id.clone())
+                    .bind(i64::try_from(previous).unwrap_or(i64::MAX))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                    if done.rows_affected() == 1 { Ok(()) } else { Err(moved()) }
+                }
+            }
+        }
+
+        /// What `import_runs.detail` holds.
+        #[derive(serde::Deserialize)]
+        struct RunDetail {
+            totals: crm_core::customer::import::ImportTotals,
+            #[serde(default)]
+            bytes_read: u64,
+            #[serde(default)]
+            bytes_total: Option<u64>,
+            #[serde(default)]
+            message: Option<String>,
+        }
+
         /// Pushes the `WHERE` conditions of a listing (with or without the cursor).
         fn push_filter(qb: &mut QueryBuilder<Db>, f: &CustomerFilter, with_cursor: bool) {
             qb.push(" WHERE 1 = 1");
@@ -609,8 +679,12 @@ macro_rules! impl_customer_store {
                 batch: Vec<CustomerFields>,
                 now: chrono::DateTime<chrono::Utc>,
                 audit: &crm_core::audit::AuditRecord,
+                checkpoint: Option<&crm_core::customer::import::SaveRun>,
             ) -> Result<Vec<Customer>> {
                 if batch.is_empty() {
+                    if let Some(save) = checkpoint {
+                        self.save_import_run(save).await?;
+                    }
                     return Ok(Vec::new());
                 }
                 let _gate = self.gate().await;
@@ -706,9 +780,88 @@ macro_rules! impl_customer_store {
                     qb.build().execute(&mut *tx).await.map_err(db_err)?;
                 }
                 customers_created(&mut tx, &out, now, audit).await?;
+                if let Some(save) = checkpoint {
+                    save_run(&mut tx, save).await?;
+                }
                 seal_events(&mut tx).await?;
                 tx.commit().await.map_err(db_err)?;
                 Ok(out)
+            }
+
+            async fn find_active_by_contacts(
+                &self,
+                emails: &[String],
+                phones: &[String],
+            ) -> Result<Vec<Customer>> {
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                let mut rows = Vec::new();
+                for (column_in, values) in [(ACTIVE_EMAIL_IN, emails), (ACTIVE_PHONE_IN, phones)] {
+                    let mut unique = values.to_vec();
+                    unique.sort();
+                    unique.dedup();
+                    for chunk in shaped_chunks(&unique, IMPORT_CHUNK) {
+                        let mut qb = QueryBuilder::<Db>::new(format!(
+                            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {column_in}"
+                        ));
+                        let mut sep = qb.separated(", ");
+                        for v in chunk {
+                            sep.push_bind(v.clone());
+                        }
+                        qb.push(")");
+                        rows.extend(qb.build().fetch_all(&mut *conn).await.map_err(db_err)?);
+                    }
+                }
+                let mut ids = Vec::with_capacity(rows.len());
+                let mut unique_rows = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id = CustomerId(row.try_get::<i64, _>("id").map_err(db_err)?);
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                        unique_rows.push(row);
+                    }
+                }
+                let mut tags = load_tags(&mut conn, &ids).await?;
+                unique_rows
+                    .iter()
+                    .zip(&ids)
+                    .map(|(row, id)| customer_from_row(row, tags.remove(id).unwrap_or_default()))
+                    .collect()
+            }
+
+            async fn import_run(&self, id: &str) -> Result<Option<crm_core::customer::import::ImportRun>> {
+                let row = sqlx::query(
+                    "SELECT id, kind, source, status, line, detail, created_at, updated_at FROM import_runs WHERE id = ?",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_err)?;
+                let Some(row) = row else { return Ok(None) };
+                let status: String = row.try_get("status").map_err(db_err)?;
+                let detail: String = row.try_get("detail").map_err(db_err)?;
+                let detail: RunDetail = serde_json::from_str(&detail).map_err(|e| corrupt("import_runs.detail", e))?;
+                let line: i64 = row.try_get("line").map_err(db_err)?;
+                let mut totals = detail.totals;
+                totals.line = u64::try_from(line).unwrap_or(0);
+                Ok(Some(crm_core::customer::import::ImportRun {
+                    id: row.try_get("id").map_err(db_err)?,
+                    kind: row.try_get("kind").map_err(db_err)?,
+                    source: row.try_get("source").map_err(db_err)?,
+                    status: crm_core::customer::import::ImportStatus::parse(&status)
+                        .ok_or_else(|| corrupt("import_runs.status", &status))?,
+                    totals,
+                    bytes_read: detail.bytes_read,
+                    bytes_total: detail.bytes_total,
+                    message: detail.message,
+                    created_at: from_ts(row.try_get::<TsCol, _>("created_at").map_err(db_err)?)?,
+                    updated_at: from_ts(row.try_get::<TsCol, _>("updated_at").map_err(db_err)?)?,
+                }))
+            }
+
+            async fn save_import_run(&self, save: &crm_core::customer::import::SaveRun) -> Result<()> {
+                let mut tx = self.pool.begin().await.map_err(db_err)?;
+                save_run(&mut tx, save).await?;
+                tx.commit().await.map_err(db_err)
             }
 
             async fn customer(&self, id: CustomerId) -> Result<Option<Customer>> {
@@ -842,13 +995,17 @@ macro_rules! impl_customer_store {
             async fn list_customers(&self, filter: CustomerFilter) -> Result<CustomerSlice> {
                 let mut conn = self.pool.acquire().await.map_err(db_err)?;
 
-                let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers");
-                push_filter(&mut count, &filter, false);
-                let total: i64 = count
-                    .build_query_scalar()
-                    .fetch_one(&mut *conn)
-                    .await
-                    .map_err(db_err)?;
+                let total: i64 = if filter.count {
+                    let mut count = QueryBuilder::<Db>::new("SELECT COUNT(*) FROM customers");
+                    push_filter(&mut count, &filter, false);
+                    count
+                        .build_query_scalar()
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(db_err)?
+                } else {
+                    0
+                };
 
                 let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers"));
                 push_filter(&mut qb, &filter, true);

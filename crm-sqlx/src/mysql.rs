@@ -56,6 +56,10 @@ const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_val
 const EVENT_ID: &str = "seq";
 /// Marks the events of this transaction until they are sealed.
 const EVENT_TOKEN: &str = "CONNECTION_ID()";
+/// Active customers' emails and phones: the generated columns under the
+/// unique indexes.
+const ACTIVE_EMAIL_IN: &str = "active_email IN (";
+const ACTIVE_PHONE_IN: &str = "active_phone IN (";
 
 /// Gives this transaction's outbox events their commit sequence numbers:
 /// the next numbers of the one `outbox_sequence` row, whose lock is the

@@ -55,6 +55,9 @@ const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_val
      ON CONFLICT (setting_key) DO UPDATE SET setting_value = excluded.setting_value";
 /// One writer at a time: ids are in commit order already.
 const EVENT_ID: &str = "id";
+/// Active customers' emails and phones: the partial unique indexes.
+const ACTIVE_EMAIL_IN: &str = "is_active = 1 AND email IN (";
+const ACTIVE_PHONE_IN: &str = "is_active = 1 AND phone IN (";
 /// No marking needed (see [`seal_events`]).
 const EVENT_TOKEN: &str = "NULL";
 

@@ -717,6 +717,7 @@ pub async fn keyset_cursor_walks_every_sort_without_gaps(b: Backend) {
         after: None,
         offset: 0,
         limit: 100,
+        count: true,
         segment: None,
         recency_score: None,
         frequency_score: None,

@@ -11,6 +11,7 @@
 
 pub mod cases;
 pub mod comms_cases;
+pub mod customer_import_cases;
 pub mod hardening_cases;
 pub mod harness;
 pub mod import_cases;
@@ -78,6 +79,12 @@ macro_rules! conformance_suite {
             history_import_reruns_skip_what_is_stored,
             history_import_checks_customers,
         );
+        $crate::conformance_suite!(@customer_import $factory;
+            customer_import_decides_every_row,
+            customer_import_dry_run_writes_nothing,
+            customer_import_update_and_report_policies,
+            customer_import_resumes_without_duplicates,
+        );
         $crate::conformance_suite!(@comms $factory;
             campaigns_send_once_to_each_consenting_customer,
             concurrent_dispatchers_send_each_mail_once,
@@ -126,6 +133,15 @@ macro_rules! conformance_suite {
             async fn $case() {
                 let Some(backend) = $factory().await else { return };
                 $crate::harness::run(backend, $crate::import_cases::$case).await;
+            }
+        )*
+    };
+    (@customer_import $factory:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let Some(backend) = $factory().await else { return };
+                $crate::harness::run(backend, $crate::customer_import_cases::$case).await;
             }
         )*
     };

@@ -150,7 +150,10 @@ impl Customers {
             actions::CUSTOMER_IMPORT,
             serde_json::json!({ "batch_size": batch.len() }),
         );
-        self.inner.store.insert_customers(batch, now, &audit).await
+        self.inner
+            .store
+            .insert_customers(batch, now, &audit, None)
+            .await
     }
 
     /// The customer with this id (active or not).
@@ -293,6 +296,37 @@ impl Customers {
         })
     }
 
+    /// Every customer matching `query`'s filters (type, status, tag,
+    /// created range, search, segment, sort), `page_size` at a time, with
+    /// bounded memory whatever their number: the export behind CSV files.
+    /// `page`, `limit` and `cursor` of the query are not allowed (the
+    /// export always starts at the first customer); `page_size` is 1 to
+    /// 10,000. Customers created or changed while the export runs may or
+    /// may not be in it; none is given twice.
+    pub fn export(&self, query: CustomerQuery, page_size: u32) -> Result<CustomerExport> {
+        let mut errors = FieldErrors::new();
+        for (field, given) in [
+            ("page", query.page.is_some()),
+            ("limit", query.limit.is_some()),
+            ("cursor", query.cursor.is_some()),
+        ] {
+            if given {
+                errors.push(field, "not_allowed", format!("an export has no {field}"));
+            }
+        }
+        if !(1..=10_000).contains(&page_size) {
+            errors.push("page_size", "range", "page_size must be from 1 to 10000");
+        }
+        errors.finish()?;
+        let (mut filter, _, _) = self.filter(query)?;
+        filter.limit = page_size + 1;
+        filter.count = false;
+        Ok(CustomerExport {
+            customers: self.clone(),
+            filter: Some(filter),
+        })
+    }
+
     /// Checks a listing request and turns it into a store filter (asking for
     /// one row more than the page, to know whether a next page exists).
     fn filter(&self, q: CustomerQuery) -> Result<(CustomerFilter, u32, u32)> {
@@ -372,6 +406,7 @@ impl Customers {
             },
             after,
             limit: limit + 1,
+            count: true,
             segment: q.segment,
             recency_score: q.recency_score,
             frequency_score: q.frequency_score,
@@ -491,7 +526,7 @@ pub const ERASED_NAME: &str = "(erased)";
 
 impl Customers {
     /// An audit record of `action` by the user this handle acts for.
-    fn record(&self, action: &str, detail: Value) -> AuditRecord {
+    pub(crate) fn record(&self, action: &str, detail: Value) -> AuditRecord {
         AuditRecord::new(self.actor(), action, detail)
     }
 }
@@ -514,4 +549,39 @@ fn changed_fields(before: &CustomerFields, after: &CustomerFields) -> Vec<&'stat
     check("birthday", before.birthday != after.birthday);
     check("tags", before.tags != after.tags);
     out
+}
+
+/// The customers of an export ([`Customers::export`]), a page at a time.
+#[derive(Debug)]
+pub struct CustomerExport {
+    customers: Customers,
+    /// The next page's filter; `None` after the last page.
+    filter: Option<CustomerFilter>,
+}
+
+impl CustomerExport {
+    /// The next page of customers; empty at the end.
+    pub async fn next_batch(&mut self) -> Result<Vec<Customer>> {
+        let Some(filter) = self.filter.take() else {
+            return Ok(Vec::new());
+        };
+        let page = filter.limit.saturating_sub(1) as usize;
+        let sort = filter.sort;
+        let mut items = self
+            .customers
+            .inner
+            .store
+            .list_customers(filter.clone())
+            .await?
+            .items;
+        if items.len() > page {
+            items.truncate(page);
+            self.filter = items.last().map(|last| CustomerFilter {
+                after: Some(Cursor::after(last, sort)),
+                offset: 0,
+                ..filter
+            });
+        }
+        Ok(items)
+    }
 }

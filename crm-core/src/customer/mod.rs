@@ -6,10 +6,13 @@
 //! - [`validate`]: every rule, reported all at once, and normalisation
 //!   (lower-cased email, E.164 phone).
 //! - [`query`]: listing, filters, search, sorting, page and keyset cursors.
+//! - [`import`]: row-by-row imports of customer lists, with duplicates
+//!   decided by a policy, dry runs and resumable runs.
 //! - [`handle`]: the [`Customers`](crate::Customers) handle and its requests.
 
 pub mod code;
 pub mod handle;
+pub mod import;
 pub mod input;
 pub mod model;
 pub mod query;

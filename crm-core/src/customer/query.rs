@@ -424,6 +424,10 @@ pub struct CustomerFilter {
     pub offset: u64,
     /// Rows to return at most.
     pub limit: u32,
+    /// Whether the store counts the matching rows (`CustomerSlice::total`);
+    /// without it a store may answer 0 and save the count's cost (an
+    /// export walking every page needs no total).
+    pub count: bool,
     /// Only customers placed in this segment by the last analytics fit.
     pub segment: Option<RfmSegment>,
     /// Only customers with this recency score at the last fit.

@@ -68,6 +68,17 @@ impl Loyalty {
     /// purchase of a customer that was merged into another is recorded on
     /// the customer that survived, as [`record_purchase`](Loyalty::record_purchase) does.
     pub async fn import_history(&self, rows: Vec<NewPurchase>) -> Result<PurchaseImportReport> {
+        self.history(rows, true).await
+    }
+
+    /// Checks purchases as [`import_history`](Self::import_history) would
+    /// and writes nothing (a dry run): the same errors, and the counts it
+    /// would give.
+    pub async fn check_history(&self, rows: Vec<NewPurchase>) -> Result<PurchaseImportReport> {
+        self.history(rows, false).await
+    }
+
+    async fn history(&self, rows: Vec<NewPurchase>, write: bool) -> Result<PurchaseImportReport> {
         if rows.len() > MAX_IMPORT_BATCH {
             return Err(Error::invalid(
                 "purchases",
@@ -245,12 +256,17 @@ impl Loyalty {
                 })
             })
             .collect();
-        let inserted = if purchases.is_empty() {
+        let inserted = if !write {
+            // Dropping the transaction rolls it back.
+            purchases.len() as u64
+        } else if purchases.is_empty() {
             0
         } else {
             tx.insert_purchases(purchases).await?
         };
-        tx.commit().await?;
+        if write {
+            tx.commit().await?;
+        }
         Ok(PurchaseImportReport {
             inserted,
             skipped: skipped_rows.len() as u64,
@@ -273,5 +289,95 @@ mod tests {
     #[test]
     fn max_amount_is_the_largest_decimal_15_2() {
         assert_eq!(MAX_AMOUNT.to_string(), "9999999999999.99");
+    }
+}
+
+/// Result of [`Loyalty::import_history_rows`].
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PurchaseRowsReport {
+    /// Rows written.
+    pub inserted: u64,
+    /// Rows already stored with the same details (left as stored).
+    pub skipped: u64,
+    /// Rows rejected, one issue per failing field, by line.
+    pub issues: Vec<crate::customer::import::RowIssue>,
+}
+
+impl Loyalty {
+    /// Imports historical purchases like [`import_history`](Self::import_history),
+    /// but row by row instead of all or none: rows failing a rule are
+    /// reported (by the `line` given with each row, one
+    /// [`RowIssue`](crate::customer::import::RowIssue) per failing field,
+    /// field names without the row prefix) and the other rows are written,
+    /// in one transaction. With `dry_run` the rows are checked and nothing
+    /// is written. At most [`MAX_IMPORT_BATCH`] rows.
+    ///
+    /// Like `import_history`, a re-run skips what is stored: an import of
+    /// a file that was cut off can simply be run again.
+    pub async fn import_history_rows(
+        &self,
+        rows: Vec<(u64, NewPurchase)>,
+        dry_run: bool,
+    ) -> Result<PurchaseRowsReport> {
+        use crate::customer::import::{IssueStatus, RowIssue};
+        let mut rows = rows;
+        let mut issues = Vec::new();
+        // A failing row fails the whole call with every failing row named;
+        // take those out and write the rest. Rules of one row never depend
+        // on another row that fails, so the second call passes (a third is
+        // only for a receipt stored concurrently in between).
+        for _ in 0..3 {
+            let (lines, batch): (Vec<u64>, Vec<NewPurchase>) = rows.iter().cloned().unzip();
+            let outcome = if dry_run {
+                self.check_history(batch).await
+            } else {
+                self.import_history(batch).await
+            };
+            let errors = match outcome {
+                Ok(report) => {
+                    issues.sort_by_key(|i: &RowIssue| i.line);
+                    return Ok(PurchaseRowsReport {
+                        inserted: report.inserted,
+                        skipped: report.skipped,
+                        issues,
+                    });
+                }
+                Err(Error::Validation(errors)) => errors,
+                Err(e) => return Err(e),
+            };
+            let mut failed = HashSet::new();
+            for e in errors {
+                let Some((index, field)) = e
+                    .field
+                    .strip_prefix('[')
+                    .and_then(|f| f.split_once("]."))
+                    .and_then(|(i, f)| Some((i.parse::<usize>().ok()?, f.to_string())))
+                else {
+                    return Err(Error::Validation(vec![e]));
+                };
+                let Some(line) = lines.get(index) else {
+                    return Err(Error::Validation(vec![e]));
+                };
+                failed.insert(index);
+                issues.push(RowIssue {
+                    line: *line,
+                    status: IssueStatus::Rejected,
+                    field,
+                    rule: e.rule,
+                    message: e.message,
+                    existing_code: None,
+                });
+            }
+            rows = rows
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| !failed.contains(i))
+                .map(|(_, r)| r)
+                .collect();
+        }
+        Err(Error::conflict(
+            crate::ConflictReason::ConcurrentChange,
+            "purchases of this batch keep being stored by another import; try again",
+        ))
     }
 }

@@ -71,7 +71,7 @@ pub(crate) mod ledger;
 pub mod model;
 pub mod program;
 
-pub use import::PurchaseImportReport;
+pub use import::{PurchaseImportReport, PurchaseRowsReport};
 pub use model::{
     BalanceCheck, EntryType, ExpiryRun, LedgerEntry, Lot, LoyaltyAccount, LoyaltySummary,
     MergeResult, NewPurchase, OutboxEvent, PointsApplied, PointsBalance, PointsOperation,
