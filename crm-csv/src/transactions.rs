@@ -1,0 +1,1183 @@
+//! Reading purchase histories (transaction files) and customer summary
+//! files, with errors that name the file, the line and the column.
+//!
+//! This is the hot path of `crm-analytics score`: lines without a quote are
+//! split straight from the read buffer, and from the first quote on the
+//! `csv` crate reads the rest; [`TransactionFile::for_each_batch`] parses on
+//! a second thread while the caller consumes batches.
+//!
+//! Progress is reported through [`ReadProgress`] (implemented by the CLI's
+//! progress bar; `()` reports nothing). Every error is a [`ReadError`]; the
+//! callbacks may return any error type that a [`ReadError`] converts into.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+
+/// What can go wrong reading a file, as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// Bad input at a place in a file: `file:line: column "c": message`.
+    #[error("{file}:{line}: {}{message}", column.as_ref().map(|c| format!("column {c:?}: ")).unwrap_or_default())]
+    Input {
+        /// The file.
+        file: String,
+        /// 1-based line (1 is the header).
+        line: u64,
+        /// The column, when one is to blame.
+        column: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+    /// The file could not be opened or read: `file: reason`.
+    #[error("{file}: {source}")]
+    Open {
+        /// The file.
+        file: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The thread reading the file stopped abnormally.
+    #[error("the reading thread failed")]
+    ReaderFailed,
+}
+
+/// Where reading a file has got to, for a progress display.
+///
+/// Called from the reading thread with
+/// [`TransactionFile::for_each_batch`], hence `Sync`. Every method does
+/// nothing by default; `()` reports nothing.
+pub trait ReadProgress: Sync {
+    /// Reading starts on a file of `total_bytes`.
+    fn start(&self, total_bytes: u64) {
+        let _ = total_bytes;
+    }
+
+    /// `bytes` of the file have been read (from its start).
+    fn read(&self, bytes: u64) {
+        let _ = bytes;
+    }
+
+    /// The whole file has been read.
+    fn finish(&self) {}
+}
+
+impl ReadProgress for () {}
+
+/// How fields are separated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Delimiter {
+    /// `,`
+    Comma,
+    /// `;`
+    Semicolon,
+    /// A tab.
+    Tab,
+    /// Any run of spaces or tabs (e.g. the CDNOW sample).
+    Whitespace,
+}
+
+/// Where the transactions are and which columns hold what.
+#[derive(Debug, Clone)]
+pub struct TransactionFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Column of the customer id: a header name, or a 1-based position with `--no-header`.
+    pub customer_col: String,
+    /// Column of the purchase date.
+    pub date_col: String,
+    /// Column of the amount; without it every amount is 0.
+    pub amount_col: Option<String>,
+    /// Field separator.
+    pub delimiter: Delimiter,
+    /// Whether the first line names the columns.
+    pub has_header: bool,
+    /// A chrono format for the dates, when they are not ISO 8601 / `YYYYMMDD`.
+    pub date_format: Option<String>,
+}
+
+/// One transaction as read.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    /// 1-based line number.
+    pub line: u64,
+    /// Customer id.
+    pub customer: CustomerRef<'a>,
+    /// UTC date.
+    pub date: NaiveDate,
+    /// Amount, >= 0.
+    pub amount: Decimal,
+}
+
+/// A customer id as written in the file: a number when it is written the
+/// way a number prints (ASCII digits, no sign, no leading zero, at most 19
+/// digits), so that it is hashed and compared as a number, else text.
+/// `"0042"` is text: it is not the same id as `"42"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerRef<'a> {
+    /// A canonical decimal number.
+    Number(u64),
+    /// Anything else (trimmed, non-empty).
+    Text(&'a str),
+}
+
+impl CustomerRef<'_> {
+    /// The id as text, as it was written (a number prints as it was written).
+    pub fn to_text(self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Text(t) => t.to_owned(),
+        }
+    }
+}
+
+/// Where a row's customer id is kept inside a [`Batch`].
+#[derive(Debug, Clone, Copy)]
+enum Key {
+    Number(u64),
+    /// A range of [`Batch::text`].
+    Text(u32, u32),
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Parsed {
+    line: u64,
+    key: Key,
+    date: NaiveDate,
+    amount: Decimal,
+}
+
+/// The transactions of a block of lines, in file order, parsed (the
+/// reading thread hands these to the consuming one).
+#[derive(Debug, Default)]
+pub struct Batch {
+    text: String,
+    rows: Vec<Parsed>,
+    /// The last `YYYY-MM-DD` read and its date (kept from batch to batch).
+    last_date: Option<([u8; 10], NaiveDate)>,
+    /// Bytes of the file read up to the end of this batch.
+    bytes: u64,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether the batch holds no rows.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Bytes of the file read up to the end of this batch.
+    #[inline]
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The rows, in file order.
+    #[inline]
+    pub fn rows(&self) -> Rows<'_> {
+        Rows {
+            text: &self.text,
+            rows: self.rows.iter(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
+    }
+}
+
+/// The rows of a [`Batch`], in file order.
+#[derive(Debug, Clone)]
+pub struct Rows<'a> {
+    text: &'a str,
+    rows: std::slice::Iter<'a, Parsed>,
+}
+
+impl<'a> Iterator for Rows<'a> {
+    type Item = Row<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Row<'a>> {
+        let p = self.rows.next()?;
+        Some(Row {
+            line: p.line,
+            customer: match p.key {
+                Key::Number(n) => CustomerRef::Number(n),
+                Key::Text(a, b) => {
+                    CustomerRef::Text(self.text.get(a as usize..b as usize).unwrap_or(""))
+                }
+            },
+            date: p.date,
+            amount: p.amount,
+        })
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.rows.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Rows<'_> {}
+
+/// Bytes read from the file at a time.
+const READ_BLOCK: usize = 1 << 20;
+
+/// Rows per batch: large enough that handing batches between threads costs
+/// nothing measurable, small enough to stay in cache.
+const BATCH_ROWS: usize = 16_384;
+
+struct Columns {
+    customer: usize,
+    date: usize,
+    amount: Option<usize>,
+    names: [String; 3],
+}
+
+/// A canonical decimal number (see [`CustomerRef`]).
+#[inline]
+fn canonical_number(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 19 || (b.len() > 1 && b[0] == b'0') {
+        return None;
+    }
+    b.iter().try_fold(0u64, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+    })
+}
+
+/// `123`, `123.45`: the common amount forms, without going through text
+/// (at most 18 digits; anything else goes to [`Decimal::from_str`], which
+/// gives the same value for these forms).
+#[inline]
+fn plain_amount(b: &[u8]) -> Option<Decimal> {
+    let mut mantissa = 0i64;
+    let mut digits = 0u32;
+    let mut scale = 0u32;
+    let mut dot = false;
+    for &c in b {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa * 10 + i64::from(c - b'0');
+                digits += 1;
+                if dot {
+                    scale += 1;
+                }
+            }
+            b'.' if !dot => dot = true,
+            _ => return None,
+        }
+        if digits > 18 {
+            return None;
+        }
+    }
+    if digits == 0 || (dot && scale == 0) {
+        return None;
+    }
+    Some(Decimal::new(mantissa, scale))
+}
+
+/// Why the reading thread of [`TransactionFile::for_each_batch`] stopped
+/// early.
+enum Stop {
+    /// The file is bad or unreadable.
+    Read(ReadError),
+    /// The consumer stopped on an error of its own, which it reports.
+    Consumer,
+}
+
+impl From<ReadError> for Stop {
+    fn from(e: ReadError) -> Self {
+        Self::Read(e)
+    }
+}
+
+impl TransactionFile {
+    fn display(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn error(&self, line: u64, column: Option<&str>, message: impl Into<String>) -> ReadError {
+        ReadError::Input {
+            file: self.display(),
+            line,
+            column: column.map(str::to_owned),
+            message: message.into(),
+        }
+    }
+
+    fn resolve(&self, header: Option<&[&str]>) -> Result<Columns, ReadError> {
+        let find = |wanted: &str| -> Result<usize, ReadError> {
+            match header {
+                Some(names) => names
+                    .iter()
+                    .position(|n| n.trim() == wanted)
+                    .ok_or_else(|| {
+                        self.error(
+                            1,
+                            Some(wanted),
+                            format!(
+                                "no such column in the header (columns: {})",
+                                names.join(", ")
+                            ),
+                        )
+                    }),
+                None => match wanted.parse::<usize>() {
+                    Ok(n) if n >= 1 => Ok(n - 1),
+                    _ => Err(self.error(
+                        1,
+                        Some(wanted),
+                        "without a header, columns are 1-based positions (e.g. --customer-col 2)",
+                    )),
+                },
+            }
+        };
+        Ok(Columns {
+            customer: find(&self.customer_col)?,
+            date: find(&self.date_col)?,
+            amount: self.amount_col.as_deref().map(find).transpose()?,
+            names: [
+                self.customer_col.clone(),
+                self.date_col.clone(),
+                self.amount_col.clone().unwrap_or_default(),
+            ],
+        })
+    }
+
+    fn text<'a>(&self, line: u64, column: &str, raw: &'a [u8]) -> Result<&'a str, ReadError> {
+        std::str::from_utf8(raw).map_err(|_| self.error(line, Some(column), "not UTF-8 text"))
+    }
+
+    /// Parses one record's fields into `batch`.
+    fn parse_into<'a>(
+        &self,
+        columns: &Columns,
+        line: u64,
+        field: impl Fn(usize) -> Option<&'a [u8]>,
+        batch: &mut Batch,
+    ) -> Result<(), ReadError> {
+        let get = |i: usize, name: &str| {
+            field(i).ok_or_else(|| self.error(line, Some(name), "missing field (row too short)"))
+        };
+        let raw_customer = get(columns.customer, &columns.names[0])?.trim_ascii();
+        let key = match canonical_number(raw_customer) {
+            Some(n) => Key::Number(n),
+            None => {
+                let customer = self.text(line, &columns.names[0], raw_customer)?.trim();
+                if customer.is_empty() {
+                    return Err(self.error(line, Some(&columns.names[0]), "empty customer id"));
+                }
+                let start = batch.text.len();
+                batch.text.push_str(customer);
+                let end = batch.text.len();
+                match (u32::try_from(start), u32::try_from(end)) {
+                    (Ok(a), Ok(b)) => Key::Text(a, b),
+                    _ => return Err(self.error(line, None, "customer ids too long")),
+                }
+            }
+        };
+        let raw_date = get(columns.date, &columns.names[1])?;
+        // Rows in date order repeat the previous row's date text.
+        let fast = match (batch.last_date, self.date_format.is_none()) {
+            (Some((raw, date)), _) if raw_date == raw.as_slice() => Some(date),
+            (_, true) => {
+                let date = iso_date(raw_date.trim_ascii());
+                if let (Some(date), Ok(raw)) = (date, <[u8; 10]>::try_from(raw_date)) {
+                    batch.last_date = Some((raw, date));
+                }
+                date
+            }
+            (_, false) => None,
+        };
+        let date = fast
+            .or_else(|| {
+                let raw = self.text(line, &columns.names[1], raw_date).ok()?;
+                parse_date(raw, self.date_format.as_deref())
+            })
+            .ok_or_else(|| {
+                self.error(
+                    line,
+                    Some(&columns.names[1]),
+                    format!(
+                        "cannot read {:?} as a date (expected {})",
+                        String::from_utf8_lossy(raw_date),
+                        self.date_format
+                            .as_deref()
+                            .unwrap_or("YYYY-MM-DD, YYYYMMDD or an RFC 3339 timestamp")
+                    ),
+                )
+            })?;
+        let amount = match columns.amount {
+            None => Decimal::ZERO,
+            Some(i) => {
+                let raw = get(i, &columns.names[2])?.trim_ascii();
+                match plain_amount(raw) {
+                    Some(a) => a,
+                    None => {
+                        let text = self.text(line, &columns.names[2], raw)?.trim();
+                        let amount = Decimal::from_str(text).map_err(|_| {
+                            self.error(
+                                line,
+                                Some(&columns.names[2]),
+                                format!("cannot read {text:?} as an amount"),
+                            )
+                        })?;
+                        if amount.is_sign_negative() && !amount.is_zero() {
+                            return Err(self.error(
+                                line,
+                                Some(&columns.names[2]),
+                                format!(
+                                    "negative amount {amount} (refunds do not belong in purchase history)"
+                                ),
+                            ));
+                        }
+                        amount
+                    }
+                }
+            }
+        };
+        batch.rows.push(Parsed {
+            line,
+            key,
+            date,
+            amount,
+        });
+        Ok(())
+    }
+
+    /// Calls `each` for every transaction, in file order, on this thread;
+    /// returns the number of transactions. `each` may fail with any error
+    /// that a [`ReadError`] converts into; its first error stops the reading.
+    pub fn for_each<E: From<ReadError>>(
+        &self,
+        progress: &dyn ReadProgress,
+        mut each: impl FnMut(Row<'_>) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let mut batch = Batch::default();
+        let rows = self.produce(progress, &mut batch, |batch| -> Result<(), E> {
+            for row in batch.rows() {
+                each(row)?;
+            }
+            // The same batch is filled again (keeping its last date).
+            batch.clear();
+            Ok(())
+        })?;
+        progress.finish();
+        Ok(rows)
+    }
+
+    /// Calls `each` for every batch of transactions, in file order: a
+    /// second thread reads and parses the file while this one runs `each`.
+    /// Memory is a few batches, whatever the file's size. Returns the
+    /// number of transactions; `each`'s first error stops the reading and
+    /// is returned.
+    pub fn for_each_batch<E: From<ReadError>>(
+        &self,
+        progress: &dyn ReadProgress,
+        mut each: impl FnMut(&Batch) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        use std::sync::mpsc::{channel, sync_channel};
+        let (full_tx, full_rx) = sync_channel::<Batch>(4);
+        let (empty_tx, empty_rx) = channel::<Batch>();
+        let (consumed, read) = std::thread::scope(|scope| {
+            let reader = scope.spawn(move || {
+                let mut batch = Batch::default();
+                self.produce(progress, &mut batch, |batch| -> Result<(), Stop> {
+                    let mut next: Batch = empty_rx.try_recv().unwrap_or_default();
+                    next.last_date = batch.last_date;
+                    full_tx
+                        .send(std::mem::replace(batch, next))
+                        .map_err(|_| Stop::Consumer)
+                })
+            });
+            let mut consumed = Ok(());
+            for mut batch in full_rx.iter() {
+                if let Err(e) = each(&batch) {
+                    consumed = Err(e);
+                    break;
+                }
+                batch.clear();
+                let _ = empty_tx.send(batch);
+            }
+            drop(full_rx);
+            (consumed, reader.join())
+        });
+        // The consumer's error first: the reader only stopped because of it.
+        consumed?;
+        let rows = match read {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(Stop::Read(e))) => return Err(e.into()),
+            Ok(Err(Stop::Consumer)) | Err(_) => return Err(ReadError::ReaderFailed.into()),
+        };
+        progress.finish();
+        Ok(rows)
+    }
+
+    /// Reads and parses the file, handing over each full batch (and the
+    /// last one) to `emit`, which leaves an empty batch in its place.
+    fn produce<E: From<ReadError>>(
+        &self,
+        progress: &dyn ReadProgress,
+        batch: &mut Batch,
+        mut emit: impl FnMut(&mut Batch) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        let file = File::open(&self.path).map_err(|source| ReadError::Open {
+            file: self.display(),
+            source,
+        })?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        progress.start(size);
+        let mut rows = 0u64;
+        let mut on_row = |batch: &mut Batch, bytes: u64| -> Result<(), E> {
+            rows += 1;
+            if batch.rows.len() >= BATCH_ROWS {
+                batch.bytes = bytes;
+                progress.read(bytes);
+                emit(batch)?;
+            }
+            Ok(())
+        };
+        match self.delimiter {
+            Delimiter::Whitespace => self.read_whitespace(file, batch, &mut on_row)?,
+            _ => self.read_csv(file, batch, &mut on_row)?,
+        }
+        if !batch.rows.is_empty() {
+            batch.bytes = size;
+            emit(batch)?;
+        }
+        Ok(rows)
+    }
+
+    fn read_whitespace<E: From<ReadError>>(
+        &self,
+        file: File,
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut reader = BufReader::with_capacity(1 << 20, file);
+        let mut buf = Vec::new();
+        let mut line_no = 0u64;
+        let mut bytes = 0u64;
+        let mut columns = None;
+        loop {
+            buf.clear();
+            let n = reader
+                .read_until(b'\n', &mut buf)
+                .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            line_no += 1;
+            bytes += n as u64;
+            if buf.trim_ascii().is_empty() {
+                continue;
+            }
+            let fields = || buf.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty());
+            if columns.is_none() {
+                if self.has_header {
+                    let line = self.text(line_no, "header", &buf)?;
+                    let names: Vec<&str> = line.split_whitespace().collect();
+                    columns = Some(self.resolve(Some(&names))?);
+                    continue;
+                }
+                columns = Some(self.resolve(None)?);
+            }
+            let Some(cols) = columns.as_ref() else {
+                continue;
+            };
+            self.parse_into(cols, line_no, |i| fields().nth(i), batch)?;
+            on_row(batch, bytes)?;
+        }
+        Ok(())
+    }
+
+    fn read_csv<E: From<ReadError>>(
+        &self,
+        mut file: File,
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let delimiter = match self.delimiter {
+            Delimiter::Semicolon => b';',
+            Delimiter::Tab => b'\t',
+            _ => b',',
+        };
+        // Lines without a quote are split here, straight from the buffer;
+        // from the first quote on, the csv crate reads the rest (quoted
+        // fields may hold delimiters and line breaks).
+        let mut buf: Vec<u8> = Vec::with_capacity(READ_BLOCK * 2);
+        let mut start = 0usize; // first unread byte of `buf`
+        let mut consumed = 0u64; // file bytes before `buf[0]`
+        let mut line_no = 0u64;
+        let mut columns: Option<Columns> = None;
+        let mut eof = false;
+        // Field bounds within the current line (kept between lines).
+        let mut fields: Vec<(usize, usize)> = Vec::new();
+        loop {
+            let Some(newline) = memchr::memchr(b'\n', &buf[start..]) else {
+                if eof {
+                    if start < buf.len() {
+                        // A last line without a line break.
+                        buf.push(b'\n');
+                        continue;
+                    }
+                    return Ok(());
+                }
+                // Keep the partial line, read the next block.
+                buf.drain(..start);
+                consumed += start as u64;
+                start = 0;
+                let filled = buf.len();
+                buf.resize(filled + READ_BLOCK, 0);
+                let n = file
+                    .read(&mut buf[filled..])
+                    .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
+                buf.truncate(filled + n);
+                eof = n == 0;
+                continue;
+            };
+            let end = start + newline;
+            let mut line = &buf[start..end];
+            if line_no == 0 {
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
+            if let Some(stripped) = line.strip_suffix(b"\r") {
+                line = stripped;
+            }
+            fields.clear();
+            let mut from = 0;
+            let mut quoted = false;
+            for (at, &b) in line.iter().enumerate() {
+                if b == delimiter {
+                    fields.push((from, at));
+                    from = at + 1;
+                } else if b == b'"' {
+                    quoted = true;
+                    break;
+                }
+            }
+            fields.push((from, line.len()));
+            if quoted {
+                // Everything from this line on goes to the csv crate.
+                let rest = std::io::Cursor::new(buf[start..].to_vec()).chain(file);
+                let offset = (consumed + start as u64, line_no);
+                return self.read_csv_quoted(rest, delimiter, offset, columns, batch, on_row);
+            }
+            line_no += 1;
+            let line_end = consumed + end as u64 + 1;
+            start = end + 1;
+            if line.is_empty() {
+                continue;
+            }
+            let field = |i: usize| fields.get(i).map(|&(a, b)| &line[a..b]);
+            if columns.is_none() {
+                if self.has_header {
+                    let names = (0..fields.len())
+                        .map(|i| self.text(line_no, "header", field(i).unwrap_or_default()))
+                        .collect::<Result<Vec<&str>, ReadError>>()?;
+                    columns = Some(self.resolve(Some(&names))?);
+                    continue;
+                }
+                columns = Some(self.resolve(None)?);
+            }
+            if let Some(cols) = columns.as_ref() {
+                self.parse_into(cols, line_no, field, batch)?;
+                on_row(batch, line_end)?;
+            }
+        }
+    }
+
+    /// The csv crate's reading of `reader`, which starts at byte
+    /// `offset.0` of the file, after `offset.1` lines.
+    fn read_csv_quoted<E: From<ReadError>>(
+        &self,
+        reader: impl Read,
+        delimiter: u8,
+        offset: (u64, u64),
+        columns: Option<Columns>,
+        batch: &mut Batch,
+        on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let (bytes_before, lines_before) = offset;
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(delimiter)
+            .has_headers(columns.is_none() && self.has_header)
+            .flexible(true)
+            .buffer_capacity(1 << 20)
+            .from_reader(reader);
+        let columns = match columns {
+            Some(columns) => columns,
+            None if self.has_header => {
+                let header = reader
+                    .headers()
+                    .map_err(|e| self.error(1, None, format!("cannot read the header: {e}")))?
+                    .clone();
+                let names: Vec<&str> = header.iter().collect();
+                self.resolve(Some(&names))?
+            }
+            None => self.resolve(None)?,
+        };
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let more = reader.read_byte_record(&mut record).map_err(|e| {
+                let line = e.position().map_or(0, |p| p.line()) + lines_before;
+                self.error(line, None, format!("cannot read: {e}"))
+            })?;
+            if !more {
+                return Ok(());
+            }
+            let line = record.position().map_or(0, |p| p.line()) + lines_before;
+            self.parse_into(&columns, line, |i| record.get(i), batch)?;
+            on_row(batch, bytes_before + reader.position().byte())?;
+        }
+    }
+}
+
+/// Parses `YYYY-MM-DD`, `YYYYMMDD`, an RFC 3339 timestamp (converted to its
+/// UTC date) or `YYYY-MM-DD HH:MM:SS` (taken as UTC); or `format` if given.
+pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
+    let s = raw.trim();
+    if let Some(format) = format {
+        return NaiveDate::parse_from_str(s, format)
+            .ok()
+            .or_else(|| {
+                NaiveDateTime::parse_from_str(s, format)
+                    .ok()
+                    .map(|d| d.date())
+            })
+            .or_else(|| {
+                DateTime::parse_from_str(s, format)
+                    .ok()
+                    .map(|d| d.with_timezone(&Utc).date_naive())
+            });
+    }
+    let b = s.as_bytes();
+    // Fast paths for the common forms; chrono for everything else.
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' || b.len() == 8 {
+        return iso_date(b);
+    }
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.with_timezone(&Utc).date_naive());
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S")
+        .ok()
+        .map(|d| d.date())
+}
+
+/// `YYYY-MM-DD` or `YYYYMMDD`, straight from the bytes.
+#[inline]
+fn iso_date(b: &[u8]) -> Option<NaiveDate> {
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    match b.len() {
+        10 if b[4] == b'-' && b[7] == b'-' => {
+            NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(5..7)?, digits(8..10)?)
+        }
+        8 => NaiveDate::from_ymd_opt(digits(0..4)? as i32, digits(4..6)?, digits(6..8)?),
+        _ => None,
+    }
+}
+
+/// A customer summary file (`customer_id,frequency,recency,T,monetary_value`;
+/// `frequency,recency,periods[,weights]` for discrete-time models).
+#[derive(Debug, Clone, Copy)]
+pub struct SummaryFile<'p> {
+    /// The file.
+    pub path: &'p Path,
+}
+
+/// One summary row.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    /// 1-based line number.
+    pub line: u64,
+    /// Repeat purchases.
+    pub frequency: u32,
+    /// Recency, when the column exists.
+    pub recency: Option<f64>,
+    /// T, when the column exists.
+    pub t: Option<f64>,
+    /// Monetary value, when the column exists.
+    pub monetary_value: Option<Decimal>,
+    /// Opportunities to buy (`periods`, discrete-time models), when the column exists.
+    pub periods: Option<f64>,
+    /// How many customers the row stands for (`weights`), when the column exists.
+    pub weights: Option<f64>,
+}
+
+impl SummaryFile<'_> {
+    /// Reads every row; `required` columns must exist.
+    pub fn read(&self, required: &[&str]) -> Result<Vec<SummaryRow>, ReadError> {
+        let file_name = self.path.display().to_string();
+        let err = |line: u64, column: Option<&str>, message: String| ReadError::Input {
+            file: file_name.clone(),
+            line,
+            column: column.map(str::to_owned),
+            message,
+        };
+        let file = File::open(self.path).map_err(|source| ReadError::Open {
+            file: file_name.clone(),
+            source,
+        })?;
+        let mut reader = csv::ReaderBuilder::new().from_reader(BufReader::new(file));
+        let header = reader
+            .headers()
+            .map_err(|e| err(1, None, format!("cannot read the header: {e}")))?
+            .clone();
+        let index = |name: &str| header.iter().position(|h| h.trim() == name);
+        for name in required {
+            if index(name).is_none() {
+                return Err(err(
+                    1,
+                    Some(name),
+                    format!(
+                        "no such column in the header (columns: {})",
+                        header.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                ));
+            }
+        }
+        let (fi, ri, ti, mi, pi, wi) = (
+            index("frequency"),
+            index("recency"),
+            index("T"),
+            index("monetary_value"),
+            index("periods"),
+            index("weights"),
+        );
+        let mut rows = Vec::new();
+        for record in reader.records() {
+            let record = record.map_err(|e| {
+                err(
+                    e.position().map_or(0, |p| p.line()),
+                    None,
+                    format!("cannot read: {e}"),
+                )
+            })?;
+            let line = record.position().map_or(0, |p| p.line());
+            let field = |i: Option<usize>, name: &str| -> Result<Option<&str>, ReadError> {
+                match i {
+                    None => Ok(None),
+                    Some(i) => record
+                        .get(i)
+                        .map(|v| Some(v.trim()))
+                        .ok_or_else(|| err(line, Some(name), "missing field".into())),
+                }
+            };
+            let number = |i, name: &str| -> Result<Option<f64>, ReadError> {
+                field(i, name)?
+                    .map(|v| {
+                        v.parse::<f64>()
+                            .ok()
+                            .filter(|x| x.is_finite())
+                            .ok_or_else(|| {
+                                err(line, Some(name), format!("cannot read {v:?} as a number"))
+                            })
+                    })
+                    .transpose()
+            };
+            let frequency = field(fi, "frequency")?
+                .map(|v| {
+                    v.parse::<u32>()
+                        .or_else(|_| {
+                            // Accept "2.0" from tools that write every number as a float.
+                            v.parse::<f64>()
+                                .ok()
+                                .filter(|x| {
+                                    x.fract() == 0.0 && *x >= 0.0 && *x <= f64::from(u32::MAX)
+                                })
+                                .map(|x| x as u32)
+                                .ok_or(())
+                        })
+                        .map_err(|_| {
+                            err(
+                                line,
+                                Some("frequency"),
+                                format!("cannot read {v:?} as a whole number >= 0"),
+                            )
+                        })
+                })
+                .transpose()?
+                .unwrap_or(0);
+            let monetary_value = field(mi, "monetary_value")?
+                .map(|v| {
+                    Decimal::from_str(v)
+                        .or_else(|_| Decimal::from_scientific(v))
+                        .map_err(|_| {
+                            err(
+                                line,
+                                Some("monetary_value"),
+                                format!("cannot read {v:?} as an amount"),
+                            )
+                        })
+                })
+                .transpose()?;
+            rows.push(SummaryRow {
+                line,
+                frequency,
+                recency: number(ri, "recency")?,
+                t: number(ti, "T")?,
+                monetary_value,
+                periods: number(pi, "periods")?,
+                weights: number(wi, "weights")?,
+            });
+        }
+        Ok(rows)
+    }
+}
+
+/// Reads a whole file as text (a config, a model snapshot); the error names
+/// the file.
+pub fn read_text(path: &Path) -> Result<String, ReadError> {
+    let mut s = String::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_string(&mut s))
+        .map_err(|source| ReadError::Open {
+            file: path.display().to_string(),
+            source,
+        })?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_common_forms() {
+        let d = NaiveDate::from_ymd_opt(1997, 1, 18);
+        assert_eq!(parse_date("1997-01-18", None), d);
+        assert_eq!(parse_date("19970118", None), d);
+        assert_eq!(parse_date(" 1997-01-18 ", None), d);
+        assert_eq!(
+            parse_date("1997-01-18T23:30:00-02:00", None),
+            NaiveDate::from_ymd_opt(1997, 1, 19)
+        );
+        assert_eq!(parse_date("1997-01-18 10:00:00", None), d);
+        assert_eq!(parse_date("18/01/1997", Some("%d/%m/%Y")), d);
+        assert_eq!(parse_date("1997-13-01", None), None);
+        assert_eq!(parse_date("yesterday", None), None);
+    }
+
+    /// A file of `contents` in the temporary directory, removed on drop.
+    struct TempFile(PathBuf);
+
+    impl TempFile {
+        fn new(name: &str, contents: &str) -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "crm-csv-transactions-{}-{name}",
+                std::process::id()
+            ));
+            std::fs::write(&path, contents).expect("write the test file");
+            Self(path)
+        }
+
+        fn transactions(&self) -> TransactionFile {
+            TransactionFile {
+                path: self.0.clone(),
+                customer_col: "customer_id".into(),
+                date_col: "date".into(),
+                amount_col: Some("amount".into()),
+                delimiter: Delimiter::Comma,
+                has_header: true,
+                date_format: None,
+            }
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+
+    fn all_rows(
+        file: &TransactionFile,
+    ) -> Result<Vec<(u64, String, NaiveDate, Decimal)>, ReadError> {
+        let mut rows = Vec::new();
+        file.for_each(&(), |r| -> Result<(), ReadError> {
+            rows.push((r.line, r.customer.to_text(), r.date, r.amount));
+            Ok(())
+        })?;
+        Ok(rows)
+    }
+
+    #[test]
+    fn fast_splitter_then_csv_crate_from_the_first_quote() {
+        let f = TempFile::new(
+            "quoted.csv",
+            "\u{feff}customer_id,date,amount\r\n42,2024-01-02,10\r\n0042,2024-01-02,1.5\n\
+             \"a, b\",2024-01-03,\"3.25\"\n7,20240104,0\n",
+        );
+        let day = |d| NaiveDate::from_ymd_opt(2024, 1, d).expect("a date");
+        let rows = all_rows(&f.transactions()).expect("a good file");
+        assert_eq!(
+            rows,
+            vec![
+                (2, "42".into(), day(2), Decimal::new(10, 0)),
+                (3, "0042".into(), day(2), Decimal::new(15, 1)),
+                (4, "a, b".into(), day(3), Decimal::new(325, 2)),
+                (5, "7".into(), day(4), Decimal::ZERO),
+            ]
+        );
+        let mut ids = Vec::new();
+        f.transactions()
+            .for_each(&(), |r| -> Result<(), ReadError> {
+                ids.push(r.customer == CustomerRef::Number(42));
+                Ok(())
+            })
+            .expect("a good file");
+        assert_eq!(ids, [true, false, false, false]);
+    }
+
+    #[test]
+    fn errors_name_file_line_and_column() {
+        let f = TempFile::new(
+            "bad.csv",
+            "customer_id,date,amount\n1,2024-01-02,3\n2,soon,4\n",
+        );
+        let e = all_rows(&f.transactions()).expect_err("a bad date");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:3: column \"date\": cannot read \"soon\" as a date (expected YYYY-MM-DD, YYYYMMDD or an RFC 3339 timestamp)",
+                f.0.display()
+            )
+        );
+        let mut file = f.transactions();
+        file.amount_col = Some("price".into());
+        let e = all_rows(&file).expect_err("no such column");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}:1: column \"price\": no such column in the header (columns: customer_id, date, amount)",
+                f.0.display()
+            )
+        );
+        let f = TempFile::new("negative.csv", "customer_id,date,amount\n1,2024-01-02,-3\n");
+        let e = all_rows(&f.transactions()).expect_err("a refund");
+        assert!(e.to_string().ends_with(
+            ":2: column \"amount\": negative amount -3 (refunds do not belong in purchase history)"
+        ));
+        file.path = std::env::temp_dir().join("crm-csv-transactions-no-such-file.csv");
+        assert!(matches!(all_rows(&file), Err(ReadError::Open { .. })));
+    }
+
+    #[test]
+    fn whitespace_without_header() {
+        let f = TempFile::new(
+            "cdnow.txt",
+            "00001 1 19970101 1 11.77\n\n00002  2\t19970112 2 20\n",
+        );
+        let file = TransactionFile {
+            customer_col: "2".into(),
+            date_col: "3".into(),
+            amount_col: Some("5".into()),
+            delimiter: Delimiter::Whitespace,
+            has_header: false,
+            ..f.transactions()
+        };
+        let rows = all_rows(&file).expect("a good file");
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[1].0, 3);
+        assert_eq!(rows[1].1, "2");
+        assert_eq!(rows[0].3, Decimal::new(1177, 2));
+    }
+
+    #[derive(Default)]
+    struct Recorded(std::sync::Mutex<Vec<(&'static str, u64)>>);
+
+    impl ReadProgress for Recorded {
+        fn start(&self, total_bytes: u64) {
+            self.0.lock().expect("lock").push(("start", total_bytes));
+        }
+
+        fn read(&self, bytes: u64) {
+            self.0.lock().expect("lock").push(("read", bytes));
+        }
+
+        fn finish(&self) {
+            self.0.lock().expect("lock").push(("finish", 0));
+        }
+    }
+
+    #[test]
+    fn batches_on_a_second_thread_match_rows_in_order() {
+        use std::fmt::Write as _;
+        let mut text = String::from("customer_id,date,amount\n");
+        let n = BATCH_ROWS * 2 + 100;
+        for i in 0..n {
+            let _ = writeln!(text, "c{},2024-01-{:02},{}.5", i % 1000, 1 + i % 28, i % 7);
+        }
+        let f = TempFile::new("batches.csv", &text);
+        let file = f.transactions();
+        let progress = Recorded::default();
+        let mut batched = Vec::new();
+        let mut sizes = Vec::new();
+        let count = file
+            .for_each_batch(&progress, |batch| -> Result<(), ReadError> {
+                sizes.push(batch.len());
+                batched.extend(
+                    batch
+                        .rows()
+                        .map(|r| (r.line, r.customer.to_text(), r.date, r.amount)),
+                );
+                Ok(())
+            })
+            .expect("a good file");
+        assert_eq!(count, n as u64);
+        assert_eq!(sizes, [BATCH_ROWS, BATCH_ROWS, 100]);
+        assert_eq!(batched, all_rows(&file).expect("a good file"));
+        let calls = progress.0.into_inner().expect("lock");
+        assert_eq!(calls.first(), Some(&("start", text.len() as u64)));
+        assert_eq!(calls.last(), Some(&("finish", 0)));
+        assert_eq!(calls.len(), 4);
+
+        // The consumer's error stops the reading and is what is returned.
+        let mut seen = 0;
+        let e = file
+            .for_each_batch(&(), |_| {
+                seen += 1;
+                Err(ReadError::ReaderFailed)
+            })
+            .expect_err("the consumer's error");
+        assert!(matches!(e, ReadError::ReaderFailed));
+        assert_eq!(seen, 1);
+    }
+
+    #[test]
+    fn summary_rows() {
+        let f = TempFile::new(
+            "summary.csv",
+            "customer_id,frequency,recency,T,monetary_value\n1,2.0,3.5,10,12.5\n2,0,0,10,0\n",
+        );
+        let rows = SummaryFile { path: &f.0 }
+            .read(&["frequency", "recency", "T"])
+            .expect("a good summary");
+        assert_eq!(rows.len(), 2);
+        assert_eq!((rows[0].line, rows[0].frequency), (2, 2));
+        assert_eq!(rows[0].recency, Some(3.5));
+        assert_eq!(rows[0].monetary_value, Some(Decimal::new(125, 1)));
+        assert_eq!(rows[1].periods, None);
+        let e = SummaryFile { path: &f.0 }
+            .read(&["periods"])
+            .expect_err("no periods");
+        assert!(e.to_string().ends_with(":1: column \"periods\": no such column in the header (columns: customer_id, frequency, recency, T, monetary_value)"));
+        assert_eq!(read_text(&f.0).expect("readable").lines().count(), 3);
+    }
+}
