@@ -111,7 +111,10 @@ export declare class Crm {
    * calls on this `Crm` or its handles reject with `unavailable`.
    */
   close(): Promise<undefined>
-  /** Customers: create, import, read, update, deactivate, list, merge. */
+  /**
+   * Customers: create, import, read, update, deactivate, list, merge,
+   * CSV files in and out.
+   */
   get customers(): Customers
   /**
    * The loyalty programme: purchases, refunds, earn, redeem, adjust,
@@ -131,7 +134,10 @@ export declare class Crm {
   get comms(): Comms
 }
 
-/** Customers: create, import, read, update, deactivate, list, merge. */
+/**
+ * Customers: create, import, read, update, deactivate, list, merge,
+ * CSV files in and out.
+ */
 export declare class Customers {
   /**
    * Creates a customer; every failing field is reported at once
@@ -170,6 +176,24 @@ export declare class Customers {
    * move; `from` is deactivated. Merging again changes nothing.
    */
   merge(input: MergeCustomers): Promise<MergeResult>
+  /**
+   * Imports a customer CSV file (a list from an old POS or a
+   * spreadsheet, Indonesian headers welcome) row by row: good rows are
+   * created, bad rows and duplicates are listed in `issues` (and in the
+   * `report` file) instead of failing the import. A problem with the
+   * whole file (no name column, say) or a bad option rejects with
+   * `validation` (`err.fields`); a missing file with `not_found`. Runs
+   * off the JavaScript thread.
+   */
+  importCsv(path: string, options?: ImportCsvOptions): Promise<ImportSummary>
+  /**
+   * Writes every customer matching the filters (those of `list`,
+   * without paging) to the CSV file `path`, in the columns `importCsv`
+   * reads back; text cells are guarded against formula injection
+   * (`=SUM(...)` is written `'=SUM(...)`). Resolves with the number of
+   * customers written. A failed export leaves no partial file.
+   */
+  exportCsv(path: string, filters?: Omit<CustomerQuery, 'page' | 'limit' | 'cursor'>): Promise<number>
   /** One customer's audit trail, oldest first. */
   audit(query: AuditQuery): Promise<AuditEntry[]>
 }
@@ -387,6 +411,14 @@ export interface ChangePassword {
   newPassword: string
 }
 
+/** Which file header went to which customer field. */
+export interface ColumnMapping {
+  /** The header as written in the file. */
+  header: string
+  /** The customer field in camelCase (`name`, `address.postalCode`). */
+  field: string
+}
+
 /** One entry of the communication log: a send, a skip or a failure. */
 export interface Communication {
   id: number
@@ -591,6 +623,87 @@ export interface FittedAnalytics {
    * `AnalyticsReport` in JSON; absent until the segments are totalled.
    */
   report?: Record<string, unknown>
+}
+
+/** `customers.importCsv`: how a customer CSV file is read and imported. */
+export interface ImportCsvOptions {
+  /**
+   * A row matching a stored active customer (same email or phone):
+   * skip it (default), update the customer from it, or report it.
+   */
+  onDuplicate?: 'skip' | 'update' | 'report'
+  /**
+   * Decide every row, write nothing to the database (the report file
+   * is still written).
+   */
+  dryRun?: boolean
+  /**
+   * Makes the run resumable: importing the same file with the same id
+   * continues after the last batch that committed.
+   */
+  runId?: string
+  /** Where to write the rejected-rows report (CSV). */
+  report?: string
+  /**
+   * Explicit `header -> field` pairs (`{ 'Nama Toko': 'name',
+   * 'Kode': 'address.postalCode' }`); they win over the header aliases.
+   */
+  mapping?: Record<string, string>
+  /**
+   * One character (`','`, `';'`, `'\t'`); default: detected from the
+   * header line.
+   */
+  delimiter?: string
+  /** Rows per batch (one transaction each; default 1000). */
+  batchSize?: number
+}
+
+/** What `customers.importCsv` did. */
+export interface ImportSummary {
+  /** The run id (resumable runs). */
+  runId?: string
+  dryRun: boolean
+  /** The line a resumed run continued after (0: from the start). */
+  resumedAfter: number
+  /** The run had finished before: nothing was done. */
+  alreadyDone: boolean
+  totals: ImportTotals
+  /**
+   * The rows not created, and why (at most 100,000; the report file has
+   * every one).
+   */
+  issues: Array<RowIssue>
+  /** Whether `issues` was cut at 100,000. */
+  issuesTruncated: boolean
+  /** Which header went to which field, in file order. */
+  mapping: Array<ColumnMapping>
+  /** Headers that map to no field (their cells are not imported). */
+  ignoredColumns: Array<string>
+  /** The rejected-rows report, when one was asked for. */
+  report?: string
+}
+
+/**
+ * Counts of a CSV import (`customers.importCsv`), of the whole run (a
+ * resumed run included).
+ */
+export interface ImportTotals {
+  /** Rows decided. */
+  rows: number
+  /** Customers created (a dry run: that would be created). */
+  created: number
+  /** Stored customers changed from a row (`onDuplicate: 'update'`). */
+  updated: number
+  /** Duplicates whose row changed nothing (`onDuplicate: 'update'`). */
+  unchanged: number
+  /** Duplicates of stored customers skipped (`onDuplicate: 'skip'`). */
+  skipped: number
+  /** Duplicates of stored customers reported (`onDuplicate: 'report'`). */
+  duplicates: number
+  /** Rows rejected. */
+  rejected: number
+  /** The last line done (the header is line 1). */
+  line: number
 }
 
 /** One entry of the points ledger. */
@@ -856,6 +969,29 @@ export interface RfmScore {
   total: number
   segment: 'CHAMPION' | 'LOYAL' | 'POTENTIAL_LOYAL' | 'AT_RISK' | 'LOST'
   detailedSegment: string
+}
+
+/**
+ * A row of a CSV import that was not created, and why; a row failing
+ * several fields has one issue per field.
+ */
+export interface RowIssue {
+  /** The row's line in the file (the header is line 1). */
+  line: number
+  status: 'rejected' | 'skipped' | 'duplicate'
+  /**
+   * The field in camelCase (`email`, `creditLimit`,
+   * `address.postalCode`), or `line` for the whole row.
+   */
+  field: string
+  /**
+   * The rule (`required`, `email`, `decimal`, `duplicate_in_file`,
+   * `duplicate`, ...).
+   */
+  rule: string
+  message: string
+  /** The code of the stored customer a duplicate matches. */
+  existingCode?: string
 }
 
 /** `analytics.scoreBatches`. */

@@ -3,6 +3,8 @@
 //! failing field reported at once, as a rejection), makes one call on the
 //! core handle off the JavaScript thread, and converts the answer.
 
+use std::path::{Path, PathBuf};
+
 use crm_core::json::JsonFields;
 use crm_core::loyalty::{NewPurchase, PointsRequest, ReceiptRef, RefundRequest};
 use crm_core::users::{ChangePassword, Credentials, NewUser, ResetPassword, SetRole};
@@ -50,14 +52,37 @@ fn read_rows<T: FromJson>(rows: Vec<Value>) -> crm_core::Result<Vec<T>> {
     errors.finish_with(out)
 }
 
-/// Customers: create, import, read, update, deactivate, list, merge.
+/// Customers: create, import, read, update, deactivate, list, merge,
+/// CSV files in and out.
 #[napi]
 pub struct Customers {
     handle: crm_core::Customers,
+    /// What `crm-csv` works on (the same CRM, the same actor).
+    crm: crm_core::Crm,
     closed: Closed,
 }
 
-handle!(Customers(crm_core::Customers));
+impl Customers {
+    pub(crate) fn new(crm: crm_core::Crm, closed: Closed) -> Self {
+        Self {
+            handle: crm.customers(),
+            crm,
+            closed,
+        }
+    }
+
+    /// The core handle, unless the `Crm` is closed.
+    fn open(&self) -> crm_core::Result<crm_core::Customers> {
+        self.closed.check()?;
+        Ok(self.handle.clone())
+    }
+
+    /// The CRM, unless it is closed.
+    fn open_crm(&self) -> crm_core::Result<crm_core::Crm> {
+        self.closed.check()?;
+        Ok(self.crm.clone())
+    }
+}
 
 #[napi]
 impl Customers {
@@ -191,6 +216,58 @@ impl Customers {
         promise(env, async move {
             let request: MergeCustomers = read(input)?;
             out(h?.merge(request).await?)
+        })
+    }
+
+    /// Imports a customer CSV file (a list from an old POS or a
+    /// spreadsheet, Indonesian headers welcome) row by row: good rows are
+    /// created, bad rows and duplicates are listed in `issues` (and in the
+    /// `report` file) instead of failing the import. A problem with the
+    /// whole file (no name column, say) or a bad option rejects with
+    /// `validation` (`err.fields`); a missing file with `not_found`. Runs
+    /// off the JavaScript thread.
+    #[napi(
+        ts_args_type = "path: string, options?: ImportCsvOptions",
+        ts_return_type = "Promise<ImportSummary>"
+    )]
+    pub fn import_csv<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+        options: Option<Value>,
+    ) -> Promise<'env, types::ImportSummary> {
+        let crm = self.open_crm();
+        promise(env, async move {
+            let options = crate::csv::import_options(options)?;
+            let crm = crm?;
+            let path = PathBuf::from(path);
+            let summary = crm_csv::import::import_customers_file(&crm, &path, &options, |_| {})
+                .await
+                .map_err(|e| crate::csv::import_error(e, &path, options.report.as_deref()))?;
+            crate::csv::summary(summary)
+        })
+    }
+
+    /// Writes every customer matching the filters (those of `list`,
+    /// without paging) to the CSV file `path`, in the columns `importCsv`
+    /// reads back; text cells are guarded against formula injection
+    /// (`=SUM(...)` is written `'=SUM(...)`). Resolves with the number of
+    /// customers written. A failed export leaves no partial file.
+    #[napi(
+        ts_args_type = "path: string, filters?: Omit<CustomerQuery, 'page' | 'limit' | 'cursor'>",
+        ts_return_type = "Promise<number>"
+    )]
+    pub fn export_csv<'env>(
+        &self,
+        env: &'env Env,
+        path: String,
+        filters: Option<Value>,
+    ) -> Promise<'env, i64> {
+        let crm = self.open_crm();
+        promise(env, async move {
+            let query: CustomerQuery =
+                read(filters.unwrap_or_else(|| Value::Object(Default::default())))?;
+            crate::csv::export_file(&crm?, query, Path::new(&path)).await
         })
     }
 

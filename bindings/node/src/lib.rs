@@ -23,6 +23,7 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod convert;
+pub mod csv;
 pub mod error;
 pub mod handles;
 pub mod iter;
@@ -171,10 +172,11 @@ impl Crm {
         })
     }
 
-    /// Customers: create, import, read, update, deactivate, list, merge.
+    /// Customers: create, import, read, update, deactivate, list, merge,
+    /// CSV files in and out.
     #[napi(getter)]
     pub fn customers(&self) -> Customers {
-        Customers::new(self.crm.customers(), self.closed.clone())
+        Customers::new(self.crm.clone(), self.closed.clone())
     }
 
     /// The loyalty programme: purchases, refunds, earn, redeem, adjust,

@@ -499,6 +499,86 @@ pub struct Communication {
     pub sent_date: String,
 }
 
+/// Counts of a CSV import (`customers.importCsv`), of the whole run (a
+/// resumed run included).
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportTotals {
+    /// Rows decided.
+    pub rows: i64,
+    /// Customers created (a dry run: that would be created).
+    pub created: i64,
+    /// Stored customers changed from a row (`onDuplicate: 'update'`).
+    pub updated: i64,
+    /// Duplicates whose row changed nothing (`onDuplicate: 'update'`).
+    pub unchanged: i64,
+    /// Duplicates of stored customers skipped (`onDuplicate: 'skip'`).
+    pub skipped: i64,
+    /// Duplicates of stored customers reported (`onDuplicate: 'report'`).
+    pub duplicates: i64,
+    /// Rows rejected.
+    pub rejected: i64,
+    /// The last line done (the header is line 1).
+    pub line: i64,
+}
+
+/// A row of a CSV import that was not created, and why; a row failing
+/// several fields has one issue per field.
+#[napi(object)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RowIssue {
+    /// The row's line in the file (the header is line 1).
+    pub line: i64,
+    #[napi(ts_type = "'rejected' | 'skipped' | 'duplicate'")]
+    pub status: String,
+    /// The field in camelCase (`email`, `creditLimit`,
+    /// `address.postalCode`), or `line` for the whole row.
+    pub field: String,
+    /// The rule (`required`, `email`, `decimal`, `duplicate_in_file`,
+    /// `duplicate`, ...).
+    pub rule: String,
+    pub message: String,
+    /// The code of the stored customer a duplicate matches.
+    pub existing_code: Option<String>,
+}
+
+/// Which file header went to which customer field.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ColumnMapping {
+    /// The header as written in the file.
+    pub header: String,
+    /// The customer field in camelCase (`name`, `address.postalCode`).
+    pub field: String,
+}
+
+/// What `customers.importCsv` did.
+#[napi(object)]
+#[derive(Debug, Clone)]
+pub struct ImportSummary {
+    /// The run id (resumable runs).
+    pub run_id: Option<String>,
+    pub dry_run: bool,
+    /// The line a resumed run continued after (0: from the start).
+    pub resumed_after: i64,
+    /// The run had finished before: nothing was done.
+    pub already_done: bool,
+    pub totals: ImportTotals,
+    /// The rows not created, and why (at most 100,000; the report file has
+    /// every one).
+    pub issues: Vec<RowIssue>,
+    /// Whether `issues` was cut at 100,000.
+    pub issues_truncated: bool,
+    /// Which header went to which field, in file order.
+    pub mapping: Vec<ColumnMapping>,
+    /// Headers that map to no field (their cells are not imported).
+    pub ignored_columns: Vec<String>,
+    /// The rejected-rows report, when one was asked for.
+    pub report: Option<String>,
+}
+
 // --- Requests (TypeScript shapes; read at run time by the core) -----------
 
 /// Options of `Crm.connect`.
@@ -686,6 +766,32 @@ pub struct SubscribeOptions {
 #[napi(object)]
 pub struct ScoreBatchOptions {
     /// Scores per batch (default 10000).
+    pub batch_size: Option<u32>,
+}
+
+/// `customers.importCsv`: how a customer CSV file is read and imported.
+#[napi(object, object_from_js = false)]
+pub struct ImportCsvOptions {
+    /// A row matching a stored active customer (same email or phone):
+    /// skip it (default), update the customer from it, or report it.
+    #[napi(ts_type = "'skip' | 'update' | 'report'")]
+    pub on_duplicate: Option<String>,
+    /// Decide every row, write nothing to the database (the report file
+    /// is still written).
+    pub dry_run: Option<bool>,
+    /// Makes the run resumable: importing the same file with the same id
+    /// continues after the last batch that committed.
+    pub run_id: Option<String>,
+    /// Where to write the rejected-rows report (CSV).
+    pub report: Option<String>,
+    /// Explicit `header -> field` pairs (`{ 'Nama Toko': 'name',
+    /// 'Kode': 'address.postalCode' }`); they win over the header aliases.
+    #[napi(ts_type = "Record<string, string>")]
+    pub mapping: Option<Value>,
+    /// One character (`','`, `';'`, `'\t'`); default: detected from the
+    /// header line.
+    pub delimiter: Option<String>,
+    /// Rows per batch (one transaction each; default 1000).
     pub batch_size: Option<u32>,
 }
 

@@ -1,6 +1,6 @@
 // Type-checked against the committed index.d.ts (`npm run typecheck`): the
 // README's example and the shapes a backend relies on. Never run.
-import { Crm, type Campaign, type Communication, type Customer, type CustomerScore, type OutboxEvent, type PointsApplied, type Template } from '..'
+import { Crm, type Campaign, type Communication, type Customer, type CustomerScore, type ImportSummary, type OutboxEvent, type PointsApplied, type RowIssue, type Template } from '..'
 
 async function pos(): Promise<void> {
   const crm = await Crm.connect('sqlite:///var/lib/pos/crm.db', { maxConnections: 8, acquireTimeoutMs: 5000 })
@@ -53,6 +53,22 @@ async function pos(): Promise<void> {
   const progress: number = (await crm.comms.sendCampaign({ campaignId: campaign.id })).progress.sent
   const log: Communication[] = await crm.comms.communications({ customerId: id })
   console.log(progress, log.length)
+  const imported: ImportSummary = await crm.customers.importCsv('/var/lib/pos/pelanggan.csv', {
+    onDuplicate: 'update',
+    dryRun: true,
+    runId: 'pelanggan-2026-12',
+    report: '/var/lib/pos/pelanggan.rejected.csv',
+    mapping: { 'Nama Toko': 'name', 'Kode Pos': 'address.postalCode' },
+    delimiter: ';',
+    batchSize: 500,
+  })
+  const created: number = imported.totals.created
+  const rejected: RowIssue[] = imported.issues.filter((i) => i.status === 'rejected')
+  const firstField: string | undefined = rejected[0]?.field
+  const existingCode: string | undefined = imported.issues[0]?.existingCode
+  const header: string | undefined = imported.mapping[0]?.header
+  const exported: number = await crm.customers.exportCsv('/tmp/pelanggan.csv', { tag: 'vip', status: 'all' })
+  console.log(created, firstField, existingCode, header, exported, imported.report, imported.ignoredColumns.length)
   const manager = crm.actingAs({ user: 'ana@example.com', role: 'manager' })
   await manager.customers.update({ id, email: null })
   await crm.close()
@@ -61,5 +77,8 @@ async function pos(): Promise<void> {
 
 // @ts-expect-error customerType is a closed set
 void (async () => (await Crm.connect('sqlite::memory:')).customers.create({ name: 'x', customerType: 'ALIEN' }))()
+
+// @ts-expect-error onDuplicate is a closed set
+void (async () => (await Crm.connect('sqlite::memory:')).customers.importCsv('x.csv', { onDuplicate: 'merge' }))()
 
 void pos
