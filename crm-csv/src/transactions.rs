@@ -186,33 +186,10 @@ impl Batch {
 
     /// The rows, in file order.
     #[inline]
-    pub fn rows(&self) -> Rows<'_> {
-        Rows {
-            text: &self.text,
-            rows: self.rows.iter(),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.text.clear();
-        self.rows.clear();
-    }
-}
-
-/// The rows of a [`Batch`], in file order.
-#[derive(Debug, Clone)]
-pub struct Rows<'a> {
-    text: &'a str,
-    rows: std::slice::Iter<'a, Parsed>,
-}
-
-impl<'a> Iterator for Rows<'a> {
-    type Item = Row<'a>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Row<'a>> {
-        let p = self.rows.next()?;
-        Some(Row {
+    pub fn rows(&self) -> impl ExactSizeIterator<Item = Row<'_>> {
+        // A map over the slice (not an iterator type of its own): `Vec`
+        // extends from it without checking capacity row by row.
+        self.rows.iter().map(|p| Row {
             line: p.line,
             customer: match p.key {
                 Key::Number(n) => CustomerRef::Number(n),
@@ -225,13 +202,11 @@ impl<'a> Iterator for Rows<'a> {
         })
     }
 
-    #[inline]
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        self.rows.size_hint()
+    fn clear(&mut self) {
+        self.text.clear();
+        self.rows.clear();
     }
 }
-
-impl ExactSizeIterator for Rows<'_> {}
 
 /// Bytes read from the file at a time.
 const READ_BLOCK: usize = 1 << 20;

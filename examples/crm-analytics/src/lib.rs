@@ -10,8 +10,10 @@
 //! writes files and reports bad input as one line naming file, line and column.
 
 pub mod evaluate;
-pub mod input;
 pub mod progress;
+
+/// Reading transaction and summary files: [`crm_csv::transactions`].
+pub use crm_csv::transactions as input;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -27,7 +29,7 @@ use crm_core::analytics::{
 };
 use rust_decimal::Decimal;
 
-use crate::input::{Delimiter, SummaryFile, TransactionFile};
+use crate::input::{Delimiter, ReadError, SummaryFile, TransactionFile};
 use crate::progress::Progress;
 
 /// Everything that can go wrong, as one line.
@@ -51,6 +53,25 @@ pub enum CliError {
     /// The analytics refused the data or settings.
     #[error("{0}")]
     Analytics(#[from] crm_core::Error),
+}
+
+impl From<ReadError> for CliError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Input {
+                file,
+                line,
+                column,
+                message,
+            } => Self::Input {
+                file,
+                line,
+                column,
+                message,
+            },
+            other => Self::Io(other.to_string()),
+        }
+    }
 }
 
 /// Customer analytics from transaction files: RFM segments, BG/NBD churn,
@@ -364,7 +385,7 @@ impl TransactionArgs {
         };
         if self.sort {
             let mut rows: Vec<(String, NaiveDate, Decimal)> = Vec::new();
-            file.for_each(progress, |row| {
+            file.for_each(progress, |row| -> Result<(), CliError> {
                 rows.push((row.customer.to_text(), row.date, row.amount));
                 Ok(())
             })?;
@@ -379,7 +400,7 @@ impl TransactionArgs {
             }
             return Ok(Summaries::Text(text.finish()));
         }
-        file.for_each_batch(progress, |batch| {
+        file.for_each_batch(progress, |batch| -> Result<(), CliError> {
             let mut rows = batch.rows().peekable();
             let mut window = Vec::with_capacity(WARM_WINDOW);
             while rows.peek().is_some() {

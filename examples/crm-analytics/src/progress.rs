@@ -114,3 +114,18 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+/// The byte-counting bar of reading a transaction file.
+impl crm_csv::transactions::ReadProgress for Progress {
+    fn start(&self, total_bytes: u64) {
+        self.start_bytes(total_bytes, "reading transactions");
+    }
+
+    fn read(&self, bytes: u64) {
+        self.set(bytes);
+    }
+
+    fn finish(&self) {
+        Progress::finish(self);
+    }
+}

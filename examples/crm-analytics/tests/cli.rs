@@ -337,3 +337,43 @@ fn every_csv_form_summarises_the_same() {
         &[":4:", "\"date\"", "not in date order"],
     );
 }
+
+/// `--sort` reads through `for_each` (one batch refilled again and again)
+/// and must give what the two-thread batch path gives, past one batch
+/// (16,384 rows).
+#[test]
+fn sort_gives_the_same_summaries_past_one_batch() {
+    let tx = scratch("sort_tx.csv");
+    ok(bin()
+        .args(["simulate", "--customers", "2500", "--order", "customer"])
+        .arg("--output")
+        .arg(&tx)
+        .output()
+        .expect("run"));
+    let rows = std::fs::read_to_string(&tx).expect("read").lines().count();
+    assert!(rows > 16_384, "{rows} rows");
+    let summarize = |name: &str, extra: &[&str]| {
+        let out = scratch(name);
+        ok(bin()
+            .arg("summarize")
+            .arg("--input")
+            .arg(&tx)
+            .args(["--customer-col", "customer_id", "--date-col", "date"])
+            .args(["--amount-col", "amount", "--period", "week"])
+            .args(["--observation-end", "2025-12-31", "--output"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("run"));
+        let mut lines: Vec<String> = std::fs::read_to_string(&out)
+            .expect("read")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let streamed = summarize("sort_streamed.csv", &[]);
+    assert_eq!(streamed.len(), 2501);
+    assert_eq!(summarize("sort_sorted.csv", &["--sort"]), streamed);
+}
