@@ -117,7 +117,7 @@ impl Crm {
     #[getter]
     fn customers(&self) -> Customers {
         Customers {
-            handle: self.crm.customers(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -126,7 +126,7 @@ impl Crm {
     #[getter]
     fn loyalty(&self) -> Loyalty {
         Loyalty {
-            handle: self.crm.loyalty(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -135,7 +135,7 @@ impl Crm {
     #[getter]
     fn analytics(&self) -> Analytics {
         Analytics {
-            handle: self.crm.analytics(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -144,7 +144,7 @@ impl Crm {
     #[getter]
     fn events(&self) -> Events {
         Events {
-            handle: self.crm.events(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -153,7 +153,7 @@ impl Crm {
     #[getter]
     fn users(&self) -> Users {
         Users {
-            handle: self.crm.users(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -162,7 +162,7 @@ impl Crm {
     #[getter]
     fn comms(&self) -> Comms {
         Comms {
-            handle: self.crm.comms(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -228,7 +228,7 @@ impl AsyncCrm {
     #[getter]
     fn customers(&self) -> AsyncCustomers {
         AsyncCustomers {
-            handle: self.crm.customers(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -237,7 +237,7 @@ impl AsyncCrm {
     #[getter]
     fn loyalty(&self) -> AsyncLoyalty {
         AsyncLoyalty {
-            handle: self.crm.loyalty(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -246,7 +246,7 @@ impl AsyncCrm {
     #[getter]
     fn analytics(&self) -> AsyncAnalytics {
         AsyncAnalytics {
-            handle: self.crm.analytics(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -255,7 +255,7 @@ impl AsyncCrm {
     #[getter]
     fn events(&self) -> AsyncEvents {
         AsyncEvents {
-            handle: self.crm.events(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -264,7 +264,7 @@ impl AsyncCrm {
     #[getter]
     fn users(&self) -> AsyncUsers {
         AsyncUsers {
-            handle: self.crm.users(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }
@@ -273,7 +273,7 @@ impl AsyncCrm {
     #[getter]
     fn comms(&self) -> AsyncComms {
         AsyncComms {
-            handle: self.crm.comms(),
+            crm: self.crm.clone(),
             guard: self.guard,
         }
     }

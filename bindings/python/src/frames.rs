@@ -110,3 +110,29 @@ pub(crate) fn analytics_frame<'py, K>(
     )?;
     pd.getattr("DataFrame")?.call1((cols,))
 }
+
+/// The issues of a customer import, one row per failing field: `line`
+/// (int64), `status`, `field`, `rule`, `message`, `existing_code` (`None`
+/// unless the row matches a stored customer). The columns are there even
+/// when there is no issue.
+pub(crate) fn issues_frame<'py>(
+    py: Python<'py>,
+    issues: &[crm_core::RowIssue],
+) -> PyResult<Bound<'py, PyAny>> {
+    let pd = pandas(py)?;
+    let line: Vec<i64> = issues
+        .iter()
+        .map(|i| i64::try_from(i.line).unwrap_or(i64::MAX))
+        .collect();
+    let cols = PyDict::new(py);
+    cols.set_item("line", PyArray1::from_vec(py, line))?;
+    cols.set_item("status", objects(py, issues, |i| i.status.as_str())?)?;
+    cols.set_item("field", objects(py, issues, |i| i.field.clone())?)?;
+    cols.set_item("rule", objects(py, issues, |i| i.rule.clone())?)?;
+    cols.set_item("message", objects(py, issues, |i| i.message.clone())?)?;
+    cols.set_item(
+        "existing_code",
+        objects(py, issues, |i| i.existing_code.clone())?,
+    )?;
+    pd.getattr("DataFrame")?.call1((cols,))
+}

@@ -8,6 +8,7 @@
 //! classes.
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crm_core::comms::{
@@ -15,19 +16,20 @@ use crm_core::comms::{
 };
 use crm_core::error::FieldErrors;
 use crm_core::users::{ChangePassword, Credentials, NewUser, ResetPassword, SetRole};
-use crm_core::{CustomerId, CustomerPatch, FromJson, UpdateCustomer};
+use crm_core::{CustomerId, CustomerPatch, CustomerQuery, FromJson, UpdateCustomer};
 use pyo3::exceptions::PyStopIteration;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::convert::{kwargs_to_json, row_to_json};
+use crate::csv_io::{ExportFile, ImportSource, import_options};
 use crate::error::IntoPyResult;
 use crate::frames::scores_frame;
 use crate::records::{
     AnalyticsModel, AuditEntry, BalanceCheck, Campaign, Communication, ConsentRecord, Customer,
-    CustomerConsent, CustomerPage, CustomerScore, ExpiryRun, FittedAnalytics, LoyaltySummary,
-    MergeResult, OutboxEvent, PointsApplied, PointsBalance, Purchase, PurchaseImportReport,
-    PurchaseRecorded, RefundRecorded, Rendered, SegmentTotal, Template, User,
+    CustomerConsent, CustomerPage, CustomerScore, ExpiryRun, FittedAnalytics, ImportResult,
+    LoyaltySummary, MergeResult, OutboxEvent, PointsApplied, PointsBalance, Purchase,
+    PurchaseImportReport, PurchaseRecorded, RefundRecorded, Rendered, SegmentTotal, Template, User,
 };
 use crate::runtime::{ProcessGuard, awaitable, block_on};
 
@@ -85,8 +87,42 @@ impl<'py> IntoPyObject<'py> for ScoresFrame {
     }
 }
 
+/// What an operation is handed: a core handle (`crm_core::Customers`, ...)
+/// or, for the operations of `crm-csv` that take the whole CRM, the
+/// `crm_core::Crm` itself. The closure's annotated first parameter picks it.
+pub(crate) trait Core {
+    /// This core value of `crm`.
+    fn of(crm: &crm_core::Crm) -> Self;
+}
+
+impl Core for crm_core::Crm {
+    fn of(crm: &crm_core::Crm) -> Self {
+        crm.clone()
+    }
+}
+
+macro_rules! core_handles {
+    ($($t:ident => $get:ident),*) => {$(
+        impl Core for crm_core::$t {
+            fn of(crm: &crm_core::Crm) -> Self {
+                crm.$get()
+            }
+        }
+    )*};
+}
+core_handles!(
+    Customers => customers,
+    Loyalty => loyalty,
+    Analytics => analytics,
+    Events => events,
+    Users => users,
+    Comms => comms
+);
+
 /// Defines a synchronous and an asynchronous class over one core handle,
-/// with the same methods, each calling one operation.
+/// with the same methods, each calling one operation. The classes hold the
+/// `Crm` (acting for its user, if any) and hand each operation the core
+/// value its closure asks for ([`Core`]).
 macro_rules! api {
     (
         $(#[$doc:meta])*
@@ -97,12 +133,15 @@ macro_rules! api {
             fn $name:ident($($arg:ident: $ty:ty),* $(; **$kw:ident)?) -> $out:ty = $op:expr;
         )*
     ) => {
+        // Most operations take this core handle.
+        const _: fn(&crm_core::Crm) -> $core = <$core as Core>::of;
+
         $(#[$doc])*
         ///
         /// Synchronous: each call blocks until done, with the GIL released.
         #[pyclass(frozen, module = "crm_sdk")]
         pub struct $sync {
-            pub(crate) handle: $core,
+            pub(crate) crm: crm_core::Crm,
             pub(crate) guard: ProcessGuard,
         }
 
@@ -118,7 +157,7 @@ macro_rules! api {
                     $($kw: Option<&Bound<'_, PyDict>>,)?
                 ) -> PyResult<$out> {
                     self.guard.check()?;
-                    let fut = ($op)(self.handle.clone(), $($arg,)* $($kw)?)?;
+                    let fut = ($op)(Core::of(&self.crm), $($arg,)* $($kw)?)?;
                     block_on(py, fut)
                 }
             )*
@@ -133,7 +172,7 @@ macro_rules! api {
         /// Asynchronous: each call returns an awaitable (asyncio).
         #[pyclass(frozen, module = "crm_sdk")]
         pub struct $async_ {
-            pub(crate) handle: $core,
+            pub(crate) crm: crm_core::Crm,
             pub(crate) guard: ProcessGuard,
         }
 
@@ -149,7 +188,7 @@ macro_rules! api {
                     $($kw: Option<&Bound<'_, PyDict>>,)?
                 ) -> PyResult<Bound<'py, PyAny>> {
                     self.guard.check()?;
-                    let fut = ($op)(self.handle.clone(), $($arg,)* $($kw)?)?;
+                    let fut = ($op)(Core::of(&self.crm), $($arg,)* $($kw)?)?;
                     awaitable(py, fut)
                 }
             )*
@@ -245,6 +284,48 @@ api! {
     fn merge(; **fields) -> MergeResult = |h: crm_core::Customers, f| {
         let request = read(f)?;
         op(async move { h.merge(request).await }, MergeResult)
+    };
+
+    /// Imports customers from a CSV file (a path) or a pandas DataFrame,
+    /// in batches: headers are matched to fields by name and alias
+    /// (`mapping={"header": "field"}` decides explicitly), every row is
+    /// checked by the core's rules, rows repeating an earlier row or a
+    /// stored customer are duplicates (`on_duplicate`: `skip`, `update`
+    /// or `report`). Bad rows never stop the import: they are in
+    /// `issues` (and in the `report` CSV file, when named). `dry_run`
+    /// decides every row and writes nothing; a `run_id` makes the run
+    /// resumable. A file that cannot be read as a customer CSV (no name
+    /// column, ...) is a `ValidationError`.
+    #[allow(clippy::too_many_arguments)]
+    [source, *, on_duplicate = "skip", dry_run = false, run_id = None, report = None, mapping = None, delimiter = None, batch_size = None]
+    fn import_csv(
+        source: &Bound<'_, PyAny>,
+        on_duplicate: &str,
+        dry_run: bool,
+        run_id: Option<String>,
+        report: Option<PathBuf>,
+        mapping: Option<&Bound<'_, PyAny>>,
+        delimiter: Option<String>,
+        batch_size: Option<usize>
+    ) -> ImportResult = |crm: crm_core::Crm, source, on_duplicate, dry_run, run_id, report, mapping, delimiter, batch_size| {
+        let source = ImportSource::read(source)?;
+        let options = import_options(on_duplicate, dry_run, run_id, report, mapping, delimiter, batch_size)?;
+        boxed(async move { source.import(&crm, options).await.map(ImportResult) })
+    };
+
+    /// Writes every customer matching the filters of `list` (`q`, `type`,
+    /// `status`, `tag`, `created_from`, `created_to`, `segment`, `sort`,
+    /// ...; no paging) to a CSV file at `path` that `import_csv` reads
+    /// back; text cells that a spreadsheet would run as a formula are
+    /// quoted (`'=...`). Returns how many customers were written.
+    [path, /, **query]
+    fn export_csv(path: PathBuf; **query) -> u64 = |crm: crm_core::Crm, path, q| {
+        let query: CustomerQuery = read(q)?;
+        boxed(async move {
+            let (file, out) = ExportFile::create(path)?;
+            let result = crm_csv::export::export_customers(&crm, query, out).await;
+            file.finish(result)
+        })
     };
 }
 
@@ -392,6 +473,18 @@ api! {
     []
     fn last_fit() -> Option<FittedAnalytics> = |h: crm_core::Analytics| {
         op(async move { h.last_fit().await }, |f: Option<_>| f.map(FittedAnalytics))
+    };
+
+    /// Writes the scores of every customer with purchases to a CSV file at
+    /// `path` (fitting the models first if no fit is kept). Returns how
+    /// many customers were written.
+    [path, /]
+    fn export_scores_csv(path: PathBuf) -> u64 = |crm: crm_core::Crm, path| {
+        boxed(async move {
+            let (file, out) = ExportFile::create(path)?;
+            let result = crm_csv::export::export_scores(&crm, out).await;
+            file.finish(result)
+        })
     };
 
     /// Replaces the kept model with a snapshot (an `AnalyticsModel` or its

@@ -12,6 +12,7 @@ use pyo3::prelude::*;
 mod columnar;
 mod convert;
 mod crm;
+mod csv_io;
 mod error;
 mod frames;
 mod handles;

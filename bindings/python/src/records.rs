@@ -399,6 +399,134 @@ record! {
 }
 
 record! {
+    /// The counts of a customer import (`ImportResult.totals`).
+    ImportTotals(crm_core::ImportTotals) {
+        /// Rows decided.
+        rows => |t| t.rows,
+        /// Customers created (a dry run: that would be created).
+        created => |t| t.created,
+        /// Stored customers changed from a row (`on_duplicate="update"`).
+        updated => |t| t.updated,
+        /// Duplicates of stored customers whose row changed nothing
+        /// (`on_duplicate="update"`).
+        unchanged => |t| t.unchanged,
+        /// Duplicates of stored customers skipped (`on_duplicate="skip"`).
+        skipped => |t| t.skipped,
+        /// Duplicates of stored customers reported (`on_duplicate="report"`).
+        duplicates => |t| t.duplicates,
+        /// Rows rejected.
+        rejected => |t| t.rejected,
+        /// The last line done.
+        line => |t| t.line,
+    }
+    repr: [rows, created, updated, skipped, duplicates, rejected]
+}
+
+/// The result of `Customers.import_csv`: the counts, the rows not created
+/// and why (`issues`, a DataFrame), and how the columns were read.
+#[pyclass(frozen, module = "crm_sdk")]
+pub struct ImportResult(pub crm_csv::import::ImportSummary);
+
+#[pymethods]
+impl ImportResult {
+    /// The run id (resumable runs), or `None`.
+    #[getter]
+    fn run_id(&self) -> Option<String> {
+        self.0.run_id.clone()
+    }
+
+    /// Whether it was a dry run (nothing written to the database).
+    #[getter]
+    fn dry_run(&self) -> bool {
+        self.0.dry_run
+    }
+
+    /// The line a resumed run continued after (0: from the start).
+    #[getter]
+    fn resumed_after(&self) -> u64 {
+        self.0.resumed_after
+    }
+
+    /// The run had finished before: nothing was done.
+    #[getter]
+    fn already_done(&self) -> bool {
+        self.0.already_done
+    }
+
+    /// Counts of the whole run.
+    #[getter]
+    fn totals(&self) -> ImportTotals {
+        ImportTotals(self.0.totals)
+    }
+
+    /// The rows not created, and why, as a pandas DataFrame (columns
+    /// `line`, `status`, `field`, `rule`, `message`, `existing_code`; one
+    /// row per failing field).
+    #[getter]
+    fn issues<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        frames::issues_frame(py, &self.0.issues)
+    }
+
+    /// Whether `issues` was cut short (the report file has every one).
+    #[getter]
+    fn issues_truncated(&self) -> bool {
+        self.0.issues_truncated
+    }
+
+    /// Which header went to which field (`{"Nama": "name", ...}`).
+    #[getter]
+    fn mapping<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (header, field) in &self.0.mapping {
+            d.set_item(header, field)?;
+        }
+        Ok(d)
+    }
+
+    /// Headers that map to no field (their cells were not imported).
+    #[getter]
+    fn ignored_columns(&self) -> Vec<String> {
+        self.0.ignored_columns.clone()
+    }
+
+    /// The rejected-rows report file, when one was asked for.
+    #[getter]
+    fn report(&self) -> Option<std::path::PathBuf> {
+        self.0.report.clone()
+    }
+
+    /// The result as a dict (`issues` as a list of dicts).
+    fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let value = serde_json::to_value(&self.0)
+            .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+        let d = value.to_py(py)?;
+        // Paths and the mapping in their Python shapes.
+        d.set_item("mapping", self.mapping(py)?)?;
+        d.set_item("report", self.report())?;
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        let t = &self.0.totals;
+        format!(
+            "ImportResult(run_id={}, dry_run={}, rows={}, created={}, updated={}, skipped={}, \
+             duplicates={}, rejected={})",
+            self.0
+                .run_id
+                .as_ref()
+                .map_or_else(|| "None".to_string(), |id| format!("{id:?}")),
+            if self.0.dry_run { "True" } else { "False" },
+            t.rows,
+            t.created,
+            t.updated,
+            t.skipped,
+            t.duplicates,
+            t.rejected
+        )
+    }
+}
+
+record! {
     /// RFM scores (1 to 5) and segments.
     RfmScore(crm_core::analytics::RfmScore) {
         /// Recency score (5 = most recent).
@@ -744,6 +872,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<BalanceCheck>()?;
     m.add_class::<ExpiryRun>()?;
     m.add_class::<PurchaseImportReport>()?;
+    m.add_class::<ImportTotals>()?;
+    m.add_class::<ImportResult>()?;
     m.add_class::<RfmScore>()?;
     m.add_class::<CustomerScore>()?;
     m.add_class::<SegmentTotal>()?;

@@ -3,6 +3,8 @@
 from collections.abc import Awaitable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from os import PathLike
+from pathlib import Path
 from typing import Any, Literal, final
 
 import numpy
@@ -51,6 +53,8 @@ __all__ = [
     "BalanceCheck",
     "ExpiryRun",
     "PurchaseImportReport",
+    "ImportTotals",
+    "ImportResult",
     "RfmScore",
     "CustomerScore",
     "SegmentTotal",
@@ -85,6 +89,10 @@ _RoleName: TypeAlias = Literal["admin", "manager", "cashier", "analyst"]
 _MoneyInput: TypeAlias = Decimal | int | str
 # A row of an import: the keyword arguments of `create` / `record_purchase`.
 _Row: TypeAlias = Mapping[str, Any]
+# A file path.
+_Path: TypeAlias = str | PathLike[str]
+# What `import_csv` does with a row matching a stored customer.
+_DuplicatePolicy: TypeAlias = Literal["skip", "update", "report"]
 
 # ---------------------------------------------------------------- results
 
@@ -344,6 +352,50 @@ class PurchaseImportReport:
     def skipped(self) -> int: ...
     @property
     def skipped_rows(self) -> list[int]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class ImportTotals:
+    @property
+    def rows(self) -> int: ...
+    @property
+    def created(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def unchanged(self) -> int: ...
+    @property
+    def skipped(self) -> int: ...
+    @property
+    def duplicates(self) -> int: ...
+    @property
+    def rejected(self) -> int: ...
+    @property
+    def line(self) -> int: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class ImportResult:
+    @property
+    def run_id(self) -> str | None: ...
+    @property
+    def dry_run(self) -> bool: ...
+    @property
+    def resumed_after(self) -> int: ...
+    @property
+    def already_done(self) -> bool: ...
+    @property
+    def totals(self) -> ImportTotals: ...
+    @property
+    def issues(self) -> pandas.DataFrame: ...
+    @property
+    def issues_truncated(self) -> bool: ...
+    @property
+    def mapping(self) -> dict[str, str]: ...
+    @property
+    def ignored_columns(self) -> list[str]: ...
+    @property
+    def report(self) -> Path | None: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 @final
@@ -685,6 +737,37 @@ class Customers:
         **query: Any,
     ) -> CustomerPage: ...
     def merge(self, *, into: int, from_: int, merged_by: str, **fields: Any) -> MergeResult: ...
+    def import_csv(
+        self,
+        source: _Path | pandas.DataFrame,
+        *,
+        on_duplicate: _DuplicatePolicy = "skip",
+        dry_run: bool = False,
+        run_id: str | None = None,
+        report: _Path | None = None,
+        mapping: Mapping[str, str] | None = None,
+        delimiter: str | None = None,
+        batch_size: int | None = None,
+    ) -> ImportResult: ...
+    def export_csv(
+        self,
+        path: _Path,
+        /,
+        *,
+        q: str | None = ...,
+        type: _CustomerTypeName | None = ...,
+        customer_type: _CustomerTypeName | None = ...,
+        status: Literal["active", "inactive", "all"] | None = ...,
+        tag: str | None = ...,
+        created_from: datetime | str | None = ...,
+        created_to: datetime | str | None = ...,
+        sort: Literal["id", "name", "code", "created_at"] | None = ...,
+        direction: Literal["asc", "desc"] | None = ...,
+        segment: _SegmentName | None = ...,
+        recency_score: int | None = ...,
+        frequency_score: int | None = ...,
+        **query: Any,
+    ) -> int: ...
 
 @final
 class AsyncCustomers:
@@ -734,6 +817,37 @@ class AsyncCustomers:
     def merge(
         self, *, into: int, from_: int, merged_by: str, **fields: Any
     ) -> Awaitable[MergeResult]: ...
+    def import_csv(
+        self,
+        source: _Path | pandas.DataFrame,
+        *,
+        on_duplicate: _DuplicatePolicy = "skip",
+        dry_run: bool = False,
+        run_id: str | None = None,
+        report: _Path | None = None,
+        mapping: Mapping[str, str] | None = None,
+        delimiter: str | None = None,
+        batch_size: int | None = None,
+    ) -> Awaitable[ImportResult]: ...
+    def export_csv(
+        self,
+        path: _Path,
+        /,
+        *,
+        q: str | None = ...,
+        type: _CustomerTypeName | None = ...,
+        customer_type: _CustomerTypeName | None = ...,
+        status: Literal["active", "inactive", "all"] | None = ...,
+        tag: str | None = ...,
+        created_from: datetime | str | None = ...,
+        created_to: datetime | str | None = ...,
+        sort: Literal["id", "name", "code", "created_at"] | None = ...,
+        direction: Literal["asc", "desc"] | None = ...,
+        segment: _SegmentName | None = ...,
+        recency_score: int | None = ...,
+        frequency_score: int | None = ...,
+        **query: Any,
+    ) -> Awaitable[int]: ...
 
 @final
 class Loyalty:
@@ -819,6 +933,7 @@ class Analytics:
     def segments(self) -> list[SegmentTotal]: ...
     def refit(self) -> AnalyticsModel: ...
     def last_fit(self) -> FittedAnalytics | None: ...
+    def export_scores_csv(self, path: _Path, /) -> int: ...
     def load_model(self, model: AnalyticsModel | str, /) -> None: ...
 
 @final
@@ -829,6 +944,7 @@ class AsyncAnalytics:
     def segments(self) -> Awaitable[list[SegmentTotal]]: ...
     def refit(self) -> Awaitable[AnalyticsModel]: ...
     def last_fit(self) -> Awaitable[FittedAnalytics | None]: ...
+    def export_scores_csv(self, path: _Path, /) -> Awaitable[int]: ...
     def load_model(self, model: AnalyticsModel | str, /) -> Awaitable[None]: ...
 
 @final
