@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod events;
+pub mod imports;
 pub mod metrics;
 pub mod openapi;
 mod routes;
@@ -50,6 +51,9 @@ pub struct AppState {
     pub cache: Option<Arc<cache::Cache>>,
     /// Wakes this process's campaign dispatcher (a campaign was sent).
     pub dispatch_wake: Arc<tokio::sync::Notify>,
+    /// The customer CSV import jobs of this process (`CRM_IMPORT_DIR`,
+    /// `CRM_IMPORT_MAX_BYTES`).
+    pub imports: imports::ImportJobs,
 }
 
 impl AppState {
@@ -89,6 +93,7 @@ impl AppState {
             events: Arc::new(events::EventHub::new(events)),
             cache: cache.map(Arc::new),
             dispatch_wake: Default::default(),
+            imports: imports::ImportJobs::from_env(),
         })
     }
 }
@@ -410,14 +415,45 @@ async fn limits(
     let Ok(_permit) = limits.in_flight.clone().try_acquire_owned() else {
         return unavailable("the server is busy; retry in a second");
     };
+    // Sending a large customer file takes longer than a request may.
+    let timeout = if imports::is_upload(&req) {
+        limits.timeout.max(imports::UPLOAD_TIMEOUT)
+    } else {
+        limits.timeout
+    };
     let run = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
-    match tokio::time::timeout(limits.timeout, run).await {
+    match tokio::time::timeout(timeout, run).await {
         Ok(Ok(res)) => res,
         Ok(Err(_panic)) => {
             ApiError::from(crm_core::Error::storage_msg("a request handler panicked"))
                 .into_response()
         }
         Err(_) => unavailable("the request took too long; retry later"),
+    }
+}
+
+/// Limits request bodies to the server's body limit, except a customer
+/// file upload (`POST /api/imports`), which its handler streams to disk and
+/// caps at `CRM_IMPORT_MAX_BYTES`.
+async fn body_limit(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tower::{Layer, ServiceExt};
+    if imports::is_upload(&req) {
+        return next.run(req).await;
+    }
+    let next = tower::util::MapRequest::new(next, |req: axum::http::Request<_>| {
+        req.map(axum::body::Body::new)
+    });
+    match tower_http::limit::RequestBodyLimitLayer::new(limit)
+        .layer(next)
+        .oneshot(req)
+        .await
+    {
+        Ok(res) => res.map(axum::body::Body::new),
+        Err(never) => match never {},
     }
 }
 
@@ -466,8 +502,9 @@ fn layered(router: Router<Arc<AppState>>, state: Arc<AppState>, options: ServerO
             state.clone(),
             metrics::track,
         ))
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+        .layer(axum::middleware::from_fn_with_state(
             options.body_limit,
+            body_limit,
         ))
         .layer(axum::middleware::from_fn_with_state(limits, self::limits))
         .layer(axum::middleware::from_fn(error::envelope_rejections))

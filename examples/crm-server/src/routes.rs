@@ -62,6 +62,10 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(crate::admin::audit))
         .routes(routes!(crate::admin::erase))
         .routes(routes!(list_customers, create_customer))
+        .routes(routes!(crate::imports::export_customers))
+        .routes(upload(routes!(crate::imports::start_import)))
+        .routes(routes!(crate::imports::get_import))
+        .routes(routes!(crate::imports::rejected_csv))
         .routes(routes!(get_customer, update_customer, deactivate_customer))
         .routes(routes!(reactivate_customer))
         .routes(routes!(merge_customer))
@@ -96,6 +100,18 @@ pub(crate) fn router() -> OpenApiRouter<Arc<AppState>> {
             crate::comms::unsubscribe_post
         ))
         .routes(routes!(openapi_json))
+}
+
+/// The upload route reads its body as a stream, capped by its handler
+/// (`CRM_IMPORT_MAX_BYTES`), not by axum's default extractor limit.
+fn upload(
+    (schemas, paths, method): utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>>,
+) -> utoipa_axum::router::UtoipaMethodRouter<Arc<AppState>> {
+    (
+        schemas,
+        paths,
+        method.layer(axum::extract::DefaultBodyLimit::disable()),
+    )
 }
 
 /// This document.
