@@ -55,9 +55,13 @@ const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_val
      ON CONFLICT (setting_key) DO UPDATE SET setting_value = excluded.setting_value";
 /// One writer at a time: ids are in commit order already.
 const EVENT_ID: &str = "id";
-/// Active customers' emails and phones: the partial unique indexes.
-const ACTIVE_EMAIL_IN: &str = "is_active = 1 AND email IN (";
-const ACTIVE_PHONE_IN: &str = "is_active = 1 AND phone IN (";
+/// Active customers holding these emails or phones. The `+` keeps
+/// SQLite's planner (which has no statistics, and plans a prepared
+/// statement without its values) off the `is_active` index: without it a
+/// lookup of 500 emails walked every active customer (164 ms at 270,000
+/// customers, against 3.7 ms by the email index).
+const ACTIVE_EMAIL_IN: &str = "+is_active = 1 AND email IN (";
+const ACTIVE_PHONE_IN: &str = "+is_active = 1 AND phone IN (";
 /// No marking needed (see [`seal_events`]).
 const EVENT_TOKEN: &str = "NULL";
 

@@ -449,7 +449,8 @@ impl CustomerImport {
         let mut issues = Vec::new();
         // 1. Rules, then repeats within the file.
         let mut good: Vec<(u64, NewCustomer, CustomerFields)> = Vec::with_capacity(rows.len());
-        let mut seen = self.seen.clone();
+        // This batch's keys; they join the run's only if the batch commits.
+        let mut batch_seen: HashMap<(&'static str, String), u64> = HashMap::new();
         for row in rows {
             totals.rows += 1;
             let mut errors = row.errors;
@@ -475,7 +476,8 @@ impl CustomerImport {
                 continue;
             };
             for (field, value) in keys(&fields) {
-                if let Some(first) = seen.get(&(field, value.clone())) {
+                let key = (field, value.clone());
+                if let Some(first) = self.seen.get(&key).or_else(|| batch_seen.get(&key)) {
                     issues.push(issue(
                         row.line,
                         IssueStatus::Rejected,
@@ -494,7 +496,7 @@ impl CustomerImport {
                 continue;
             }
             for key in keys(&fields) {
-                seen.insert(key, row.line);
+                batch_seen.insert(key, row.line);
             }
             good.push((row.line, row.input, fields));
         }
@@ -629,7 +631,7 @@ impl CustomerImport {
                 Err(e) => return Err(e),
             }
         };
-        self.seen = seen;
+        self.seen.extend(batch_seen);
         self.totals = totals;
         issues.sort_by_key(|i| i.line);
         Ok(BatchOutcome {
