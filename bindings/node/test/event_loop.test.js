@@ -15,8 +15,11 @@ const CUSTOMERS = 100_000
 const BATCH = 2_000
 const TICK_MS = 10
 // A tick may come this late at worst: far below what the work would block
-// if it ran on this thread (seconds per call), above scheduling noise.
-const MAX_LATE_MS = 50
+// if it ran on this thread (seconds per call), above scheduling noise. On a
+// 2-core virtual machine with half its time stolen, garbage collection and
+// the conversion of a 2,000-row answer were seen at 47.8 and 54.9 ms, so
+// the margin is 100 ms: still 20x under a blocked call.
+const MAX_LATE_MS = 100
 
 test('a timer keeps ticking while 100k customers are imported and scored', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-node-loop-'))
