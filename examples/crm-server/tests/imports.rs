@@ -121,10 +121,12 @@ fn start(backend: Backend, max_bytes: u64) -> Option<Servers> {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(async move {
+        // The cleanup runs its own runtime: call it after this one's
+        // `block_on` has returned (a runtime cannot start inside another).
+        let cleanup = rt.block_on(async move {
             let Some((crm, cleanup)) = store(backend).await else {
                 let _ = ready_tx.send(None);
-                return;
+                return None;
             };
             crm_server::bootstrap_admin(&crm, Some(ADMIN.0.into()), Some(ADMIN.1.into()))
                 .await
@@ -175,8 +177,12 @@ fn start(backend: Backend, max_bytes: u64) -> Option<Servers> {
             let _ = stop_b_tx.send(());
             let _ = b.await;
             let _ = std::fs::remove_dir_all(&dir);
-            cleanup();
+            Some(cleanup)
         });
+        drop(rt);
+        if let Some(cleanup) = cleanup {
+            cleanup();
+        }
     });
     match ready_rx.recv().expect("server thread") {
         Some((a, b)) => Some(Servers {
