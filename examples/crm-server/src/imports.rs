@@ -228,15 +228,17 @@ pub(crate) struct ImportUpload {
     file: Vec<u8>,
     /// What to do with a row matching a stored customer: `skip` (default),
     /// `update` or `report`.
-    #[schema(value_type = Option<String>, pattern = "^(skip|update|report)$")]
+    #[schema(value_type = Option<String>, nullable = false, pattern = "^(skip|update|report)$")]
     on_duplicate: Option<String>,
     /// `true` to decide every row and write nothing (default `false`).
+    #[schema(nullable = false)]
     dry_run: Option<bool>,
     /// Explicit column mapping, one `HEADER=FIELD` per line (`FIELD` is a
     /// customer field: `name`, `email`, `phone`, `customer_type`,
     /// `credit_limit`, `address.line1`, `address.line2`, `address.city`,
     /// `address.province`, `address.postal_code`, `address.country`,
     /// `birthday`, `tags`).
+    #[schema(nullable = false)]
     mapping: Option<String>,
 }
 
@@ -930,6 +932,20 @@ pub(crate) async fn export_customers(
 ) -> ApiResult {
     caller.require(MANAGERS)?;
     let Query(params) = params?;
+    // A date-time parameter given empty is not a date-time (the listing
+    // reads blanks as absent; a file of every customer should not come
+    // from a typo).
+    let mut blank = crm_core::FieldErrors::new();
+    for (key, value) in &params {
+        if matches!(key.as_str(), "created_from" | "created_to") && value.trim().is_empty() {
+            blank.push(
+                key.clone(),
+                "type",
+                format!("{key} must be an RFC 3339 date-time"),
+            );
+        }
+    }
+    blank.finish()?;
     let query = CustomerQuery::from_params(params)?;
     let mut chunks = CustomerCsvChunks::new(&s.crm, query).map_err(export_error)?;
     // The first page is read before answering: a filter the store refuses
