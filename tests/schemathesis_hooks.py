@@ -56,6 +56,9 @@ def _unstated(error, case):
         # created_from not after created_to.
         or (field, rule) in (("cursor", "cursor"), ("cursor", "exclusive"))
         or (field, rule) == ("created_from", "range")
+        # An uploaded file must be a customer CSV (a header with a name
+        # column; a mapping that fits it): binary content is not.
+        or (field == "file" and rule in ("header", "name_column", "mapping"))
         # A merge of a customer into itself (path and body).
         or (field, rule) == ("from", "different")
         # The caller's own current password (stored data).
