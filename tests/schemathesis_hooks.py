@@ -59,6 +59,8 @@ def _unstated(error, case):
         # An uploaded file must be a customer CSV (a header with a name
         # column; a mapping that fits it): binary content is not.
         or (field == "file" and rule in ("header", "name_column", "mapping"))
+        # A mapping line names a header of that file and a customer field.
+        or field == "mapping"
         # A merge of a customer into itself (path and body).
         or (field, rule) == ("from", "different")
         # The caller's own current password (stored data).
