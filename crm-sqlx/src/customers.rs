@@ -257,6 +257,11 @@ macro_rules! impl_customer_store {
                     out.entry(CustomerId(id)).or_default().push(tag);
                 }
             }
+            // In code point order whatever the column's collation, as a
+            // customer read on its own gives them.
+            for tags in out.values_mut() {
+                tags.sort_unstable();
+            }
             Ok(out)
         }
 
@@ -265,16 +270,26 @@ macro_rules! impl_customer_store {
             column: &str,
             value: String,
         ) -> Result<Option<Customer>> {
-            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE {column} = ?");
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS}, {TAGS_JSON} AS tags_json FROM customers WHERE {column} = ?"
+            );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(value)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
-            let Some(row) = row else { return Ok(None) };
-            let id = CustomerId(row.try_get("id").map_err(db_err)?);
-            let mut tags = load_tags(&mut *conn, &[id]).await?;
-            customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+            row.map(|row| customer_from_row(&row, tags_of_row(&row)?)).transpose()
+        }
+
+        /// The tags of a row read with `TAGS_JSON AS tags_json`, sorted.
+        fn tags_of_row(row: &DbRow) -> Result<Vec<String>> {
+            let json: Option<String> = row.try_get("tags_json").map_err(db_err)?;
+            let mut tags: Vec<String> = match json {
+                Some(json) => serde_json::from_str(&json).map_err(|e| corrupt("tags", e))?,
+                None => Vec::new(),
+            };
+            tags.sort_unstable();
+            Ok(tags)
         }
 
         /// A customer by id, on a connection or inside a transaction.
@@ -282,15 +297,15 @@ macro_rules! impl_customer_store {
             conn: &mut <Db as sqlx::Database>::Connection,
             id: CustomerId,
         ) -> Result<Option<Customer>> {
-            let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?");
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS}, {TAGS_JSON} AS tags_json FROM customers WHERE id = ?"
+            );
             let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(id.0)
                 .fetch_optional(&mut *conn)
                 .await
                 .map_err(db_err)?;
-            let Some(row) = row else { return Ok(None) };
-            let mut tags = load_tags(&mut *conn, &[id]).await?;
-            customer_from_row(&row, tags.remove(&id).unwrap_or_default()).map(Some)
+            row.map(|row| customer_from_row(&row, tags_of_row(&row)?)).transpose()
         }
 
         /// Appends an outbox event in the caller's transaction.

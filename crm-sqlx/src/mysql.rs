@@ -56,6 +56,11 @@ const UPSERT_SETTING: &str = "INSERT INTO app_settings (setting_key, setting_val
 const EVENT_ID: &str = "seq";
 /// Marks the events of this transaction until they are sealed.
 const EVENT_TOKEN: &str = "CONNECTION_ID()";
+/// A customer row's tags as a JSON array of strings (NULL without tags),
+/// so a customer and its tags are one query. As text: MySQL types the
+/// aggregate `JSON`, MariaDB `LONGTEXT`.
+const TAGS_JSON: &str = "(SELECT CAST(JSON_ARRAYAGG(tag) AS CHAR) FROM customer_tags \
+     WHERE customer_tags.customer_id = customers.id)";
 /// Active customers' emails and phones: the generated columns under the
 /// unique indexes.
 const ACTIVE_EMAIL_IN: &str = "active_email IN (";

@@ -64,6 +64,9 @@ const ACTIVE_EMAIL_IN: &str = "+is_active = 1 AND email IN (";
 const ACTIVE_PHONE_IN: &str = "+is_active = 1 AND phone IN (";
 /// No marking needed (see [`seal_events`]).
 const EVENT_TOKEN: &str = "NULL";
+/// A customer row's tags as a JSON array of strings (`[]` without tags),
+/// so a customer and its tags are one query.
+const TAGS_JSON: &str = "(SELECT json_group_array(tag) FROM customer_tags WHERE customer_tags.customer_id = customers.id)";
 
 /// SQLite commits one writer at a time, so outbox ids are already in commit
 /// order: nothing to seal.

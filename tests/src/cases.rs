@@ -61,7 +61,14 @@ pub async fn create_and_read_back(b: Backend) {
                 line2: None,
             },
             birthday: NaiveDate::from_ymd_opt(1980, 2, 29),
-            tags: vec!["VIP".into(), "b2b".into()],
+            // Quotes, a comma, a backslash and non-ASCII survive the store
+            // (a customer is read with its tags as JSON).
+            tags: vec![
+                "VIP".into(),
+                "b2b".into(),
+                r#"say "hi", \ ok"#.into(),
+                "Pelanggan-ÉLITE ✓".into(),
+            ],
         },
     )
     .await;
@@ -71,7 +78,10 @@ pub async fn create_and_read_back(b: Backend) {
     assert_eq!(created.phone.as_deref(), Some("+6281234567890"));
     assert_eq!(created.credit_limit, dec("15000000.50"));
     assert_eq!(created.address.country.as_deref(), Some("ID"));
-    assert_eq!(created.tags, ["b2b", "vip"]);
+    assert_eq!(
+        created.tags,
+        ["b2b", "pelanggan-élite ✓", r#"say "hi", \ ok"#, "vip"]
+    );
     assert!(created.is_active);
     assert_eq!(created.version, 1);
     assert_eq!(created.created_at, crate::harness::start_time());

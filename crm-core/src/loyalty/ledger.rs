@@ -486,18 +486,6 @@ impl Loyalty {
             .await
     }
 
-    /// Resolves the merge chain without locking, to know which account to lock.
-    async fn target_of(&self, id: CustomerId) -> Result<CustomerId> {
-        let mut c = self.customer(id).await?;
-        for _ in 0..8 {
-            match c.merged_into {
-                Some(into) => c = self.customer(into).await?,
-                None => break,
-            }
-        }
-        Ok(c.id)
-    }
-
     /// Records a purchase and earns its points by the programme (the guide's
     /// `customer_purchase_history` plus `addPoints`).
     ///
@@ -520,12 +508,18 @@ impl Loyalty {
             .unwrap_or_else(|| program.currency.clone());
         let key = receipt_key(&p.store_id, &p.receipt_id);
 
+        // The account to lock: the customer's own, unless it turns out to
+        // have been merged (then the one it was merged into, and again).
+        // Guessing the customer itself saves a read outside the
+        // transaction; a merge locks both accounts, so the guess is
+        // checked under the lock.
+        let mut target = p.customer_id;
         for _ in 0..ATTEMPTS {
-            let target = self.target_of(p.customer_id).await?;
             let mut tx = self.begin(vec![target], true, self.actor()).await?;
             if let Some(existing) = tx.purchase_by_receipt(&p.store_id, &p.receipt_id).await? {
-                let same_customer =
-                    existing.customer_id == p.customer_id || existing.customer_id == target;
+                let same_customer = existing.customer_id == p.customer_id
+                    || existing.customer_id == target
+                    || same_account(&mut tx, p.customer_id, existing.customer_id).await?;
                 if !same_customer
                     || existing.total_amount != p.total_amount
                     || existing.currency != currency
@@ -545,7 +539,8 @@ impl Loyalty {
             }
             let customer = live_customer(&mut tx, p.customer_id).await?;
             if customer.id != target {
-                continue; // merged meanwhile: lock the new target
+                target = customer.id; // merged: lock the account it went to
+                continue;
             }
             let mut acct = tx.account(target).await?;
             expire_due(&mut tx, &mut acct, now).await?;
@@ -588,10 +583,13 @@ impl Loyalty {
                     p.purchase_date,
                     now,
                 )?;
-                let e =
-                    add_points(&mut tx, &mut acct, e, program.expires_at(p.purchase_date)).await?;
-                // A late receipt may carry points that are already past expiry.
-                expire_due(&mut tx, &mut acct, now).await?;
+                let expires_at = program.expires_at(p.purchase_date);
+                let e = add_points(&mut tx, &mut acct, e, expires_at).await?;
+                // A late receipt may carry points that are already past
+                // expiry (every other lot due now expired above).
+                if expires_at.is_some_and(|at| at <= now) {
+                    expire_due(&mut tx, &mut acct, now).await?;
+                }
                 Some(e)
             } else {
                 None
@@ -876,15 +874,18 @@ impl Loyalty {
             req.points
         };
 
+        // As in `record_purchase`: lock the customer's own account unless
+        // it turns out to have been merged.
+        let mut target = req.customer_id;
         for _ in 0..ATTEMPTS {
-            let target = self.target_of(req.customer_id).await?;
             let mut tx = self.begin(vec![target], true, req.actor.as_ref()).await?;
             if let Some(existing) = tx
                 .entry_by_key(&req.reference_type, &req.reference_id)
                 .await?
             {
-                let same_customer =
-                    existing.customer_id == req.customer_id || existing.customer_id == target;
+                let same_customer = existing.customer_id == req.customer_id
+                    || existing.customer_id == target
+                    || same_account(&mut tx, req.customer_id, existing.customer_id).await?;
                 if !same_customer || existing.entry_type != kind || existing.points != signed {
                     return Err(replay_conflict(&format!(
                         "reference {}/{}",
@@ -900,8 +901,9 @@ impl Loyalty {
                 .refusal_by_key(&req.reference_type, &req.reference_id)
                 .await?
             {
-                let same_customer =
-                    refused.customer_id == req.customer_id || refused.customer_id == target;
+                let same_customer = refused.customer_id == req.customer_id
+                    || refused.customer_id == target
+                    || same_account(&mut tx, req.customer_id, refused.customer_id).await?;
                 if !same_customer || refused.operation != kind.as_str() || refused.points != signed
                 {
                     return Err(replay_conflict(&format!(
@@ -913,6 +915,7 @@ impl Loyalty {
             }
             let customer = live_customer(&mut tx, req.customer_id).await?;
             if customer.id != target {
+                target = customer.id; // merged: lock the account it went to
                 continue;
             }
             if signed > 0 && kind != EntryType::Redeem {

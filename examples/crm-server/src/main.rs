@@ -44,7 +44,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     {
         options.acquire_timeout = std::time::Duration::from_secs(n);
     }
-    let crm = crm_core::Crm::from_arc(crm_sqlx::connect_with(&url, options).await?);
+    let crm = crm_core::Crm::from_arc(crm_sqlx::connect_with(&url, options.clone()).await?);
     // Communications: CRM_PUBLIC_URL for unsubscribe links (default
     // http://<CRM_BIND>); transports from CRM_SMTP_URL, CRM_MAIL_FROM and
     // CRM_SMS_* (see crm_comms::Transports::from_env).
@@ -101,12 +101,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if empty && !no_demo {
         println!("Empty database: seeding demo data (use --no-demo to skip) ...");
         let started = std::time::Instant::now();
-        let mut progress = crm_server::demo::ProgressLine::stderr();
-        let report = crm_server::demo::seed_with_progress(&crm, 3_000, crm.clock().now(), |p| {
-            progress.update(p);
-        })
-        .await;
-        progress.finish();
+        let progress = std::sync::Arc::new(std::sync::Mutex::new(
+            crm_server::demo::ProgressLine::stderr(),
+        ));
+        let show = progress.clone();
+        let show = move |p: &crm_server::demo::Progress| {
+            if let Ok(mut line) = show.lock() {
+                line.update(p);
+            }
+        };
+        let now = crm.clock().now();
+        // An in-memory SQLite database exists for its own connection only.
+        let report = if url.starts_with("sqlite") && crm_sqlx::sqlite_file(&url).is_none() {
+            crm_server::demo::seed_with_progress(&crm, 3_000, now, show).await
+        } else {
+            let config = crm.config().clone();
+            crm_server::demo::seed_on_one_core(&url, options, config, 3_000, now, show).await
+        };
+        if let Ok(mut line) = progress.lock() {
+            line.finish();
+        }
         let report = report?;
         let t = report.timings;
         println!(
