@@ -250,7 +250,7 @@ macro_rules! impl_customer_store {
                 for id in padded(chunk, TAG_LOOKUP_CHUNK) {
                     sep.push_bind(id.0);
                 }
-                qb.push(") ORDER BY customer_id, tag");
+                qb.push(")");
                 for row in qb.build().fetch_all(&mut *conn).await.map_err(db_err)? {
                     let id: i64 = row.try_get("customer_id").map_err(db_err)?;
                     let tag: String = row.try_get("tag").map_err(db_err)?;

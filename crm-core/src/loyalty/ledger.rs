@@ -517,8 +517,7 @@ impl Loyalty {
         for _ in 0..ATTEMPTS {
             let mut tx = self.begin(vec![target], true, self.actor()).await?;
             if let Some(existing) = tx.purchase_by_receipt(&p.store_id, &p.receipt_id).await? {
-                let same_customer = existing.customer_id == p.customer_id
-                    || existing.customer_id == target
+                let same_customer = existing.customer_id == target
                     || same_account(&mut tx, p.customer_id, existing.customer_id).await?;
                 if !same_customer
                     || existing.total_amount != p.total_amount
@@ -883,8 +882,7 @@ impl Loyalty {
                 .entry_by_key(&req.reference_type, &req.reference_id)
                 .await?
             {
-                let same_customer = existing.customer_id == req.customer_id
-                    || existing.customer_id == target
+                let same_customer = existing.customer_id == target
                     || same_account(&mut tx, req.customer_id, existing.customer_id).await?;
                 if !same_customer || existing.entry_type != kind || existing.points != signed {
                     return Err(replay_conflict(&format!(
@@ -901,8 +899,7 @@ impl Loyalty {
                 .refusal_by_key(&req.reference_type, &req.reference_id)
                 .await?
             {
-                let same_customer = refused.customer_id == req.customer_id
-                    || refused.customer_id == target
+                let same_customer = refused.customer_id == target
                     || same_account(&mut tx, req.customer_id, refused.customer_id).await?;
                 if !same_customer || refused.operation != kind.as_str() || refused.points != signed
                 {

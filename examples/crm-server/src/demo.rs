@@ -443,10 +443,11 @@ pub async fn seed_with_progress(
     Ok(report)
 }
 
-/// [`seed_with_progress`] on a database of its own connection, run on a
-/// thread of its own that stays on one core; for a first start (the
-/// example server seeds this way). `config` is the programme of the
-/// server's [`Crm`]; `options` are its pool settings.
+/// [`seed_with_progress`] into the database of `crm` (opened from `url`
+/// with `options`) through a connection of its own, run on a thread of its
+/// own that stays on one core; for a first start (the example server seeds
+/// this way). The seed follows `crm`'s programme. An in-memory SQLite
+/// database exists for its own connection only: it is seeded through `crm`.
 ///
 /// Why one core: the seed is about 20,000 small ledger transactions. With
 /// SQLite, sqlx runs every statement on the connection's worker thread,
@@ -458,13 +459,17 @@ pub async fn seed_with_progress(
 /// seeding thread's core) on one core, a hand-off is a plain switch: 17.6 s
 /// became 4.9 s on that machine. Nothing else of the process is moved.
 pub async fn seed_on_one_core(
+    crm: &Crm,
     url: &str,
     options: crm_sqlx::StoreOptions,
-    config: crm_core::CrmConfig,
     customers: usize,
     now: DateTime<Utc>,
     progress: impl FnMut(&Progress) + Send + 'static,
 ) -> Result<DemoReport> {
+    if url.starts_with("sqlite") && crm_sqlx::sqlite_file(url).is_none() {
+        return seed_with_progress(crm, customers, now, progress).await;
+    }
+    let config = crm.config().clone();
     let url = url.to_owned();
     let (done, report) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -616,6 +621,12 @@ pub struct ProgressLine {
     shown: bool,
 }
 
+impl Drop for ProgressLine {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
 impl ProgressLine {
     /// A progress line on standard error.
     pub fn stderr() -> Self {
@@ -637,7 +648,8 @@ impl ProgressLine {
         }
     }
 
-    /// Shows the final state (if anything was reported) and ends the line.
+    /// Shows the final state (if anything was reported) and ends the line;
+    /// also done when the line is dropped.
     pub fn finish(&mut self) {
         if self.latest.is_some() {
             self.show();
@@ -788,17 +800,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("crm-demo-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let url = format!("sqlite://{}", dir.join("demo.db").display());
+        let file = Crm::from_arc(crm_sqlx::connect(&url).await.expect("open the file"));
         let pinned = seed_on_one_core(
+            &file,
             &url,
             crm_sqlx::StoreOptions::default(),
-            crm_core::CrmConfig::default(),
             200,
             now,
             |_| {},
         )
         .await
         .expect("seed on one core");
-        let file = Crm::from_arc(crm_sqlx::connect(&url).await.expect("open the seeded file"));
         let memory = Crm::from_arc(crm_sqlx::connect("sqlite::memory:").await.expect("memory"));
         let plain = seed(&memory, 200, now).await.expect("seed");
         let counts = |r: &DemoReport| {

@@ -101,26 +101,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if empty && !no_demo {
         println!("Empty database: seeding demo data (use --no-demo to skip) ...");
         let started = std::time::Instant::now();
-        let progress = std::sync::Arc::new(std::sync::Mutex::new(
-            crm_server::demo::ProgressLine::stderr(),
-        ));
-        let show = progress.clone();
-        let show = move |p: &crm_server::demo::Progress| {
-            if let Ok(mut line) = show.lock() {
-                line.update(p);
-            }
-        };
+        // The line ends when the seed drops `show`, before "Seeded".
+        let mut line = crm_server::demo::ProgressLine::stderr();
+        let show = move |p: &crm_server::demo::Progress| line.update(p);
         let now = crm.clock().now();
-        // An in-memory SQLite database exists for its own connection only.
-        let report = if url.starts_with("sqlite") && crm_sqlx::sqlite_file(&url).is_none() {
-            crm_server::demo::seed_with_progress(&crm, 3_000, now, show).await
-        } else {
-            let config = crm.config().clone();
-            crm_server::demo::seed_on_one_core(&url, options, config, 3_000, now, show).await
-        };
-        if let Ok(mut line) = progress.lock() {
-            line.finish();
-        }
+        let report =
+            crm_server::demo::seed_on_one_core(&crm, &url, options, 3_000, now, show).await;
         let report = report?;
         let t = report.timings;
         println!(
