@@ -34,9 +34,10 @@ pub const MAX_EVENT_BATCH: u32 = 1000;
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum EventType {
-    /// A customer was created (`customer`).
+    /// A customer was created (`customer_id`, `version`).
     NewCustomer,
-    /// A customer changed: update, deactivation, reactivation, merge (`customer`).
+    /// A customer changed: update, deactivation, reactivation, merge,
+    /// erasure (`customer_id`, `version` = the version after the change).
     CustomerUpdate,
     /// A ledger entry moved a balance (`customer_id`, `points` = the new
     /// balance, `delta`, `entry_id`, `entry_type`).
@@ -67,11 +68,20 @@ impl EventType {
 
 /// What an event says, before it is stored: the one place the payloads are
 /// built (the rules and every store use it).
+///
+/// Customer events are thin: they name the customer and its version, and a
+/// subscriber that wants the record reads it by id (`customers().get`,
+/// `GET /api/customers/{id}`), getting that version or a later one. A full
+/// snapshot per event made the outbox the largest table after a bulk
+/// import (about 600 bytes per event), copied personal data into every
+/// event, and went stale as soon as the next change landed.
 #[derive(Debug, Clone, Copy)]
 pub enum EventPayload<'a> {
-    /// `new_customer`: the customer as created.
+    /// `new_customer`: the customer as created (the event keeps its id and
+    /// version).
     NewCustomer(&'a Customer),
-    /// `customer_update`: the customer as it is now.
+    /// `customer_update`: the customer as it is now (the event keeps its id
+    /// and version).
     CustomerUpdate(&'a Customer),
     /// `loyalty_points`: a ledger entry and the balance after it.
     LoyaltyPoints {
@@ -110,7 +120,8 @@ impl EventPayload<'_> {
     pub fn to_json(&self) -> Value {
         match self {
             EventPayload::NewCustomer(c) | EventPayload::CustomerUpdate(c) => {
-                json!({ "customer": c })
+                // The customer id is the event's own column.
+                json!({ "version": c.version })
             }
             EventPayload::LoyaltyPoints {
                 customer_id,
@@ -129,18 +140,32 @@ impl EventPayload<'_> {
     }
 }
 
+/// The thin form of a stored customer-event payload that still carries a
+/// whole customer, as versions before thin events wrote it (`None` when it
+/// is thin already). Erasure rewrites such payloads, which hold personal
+/// data.
+pub fn thin_payload(payload: &Value) -> Option<Value> {
+    let version = payload.get("customer")?.get("version")?.as_i64()?;
+    Some(json!({ "version": version }))
+}
+
 impl OutboxEvent {
     /// The event's type, when it is one this version knows.
     pub fn kind(&self) -> Option<EventType> {
         EventType::parse(&self.event_type)
     }
 
-    /// The customer carried by a `new_customer` or `customer_update` event.
-    pub fn customer(&self) -> Option<Customer> {
+    /// The version of the customer a `new_customer` or `customer_update`
+    /// event announces (read the customer by id for the record itself).
+    /// Events written by earlier versions carried the whole customer; its
+    /// version is read from there.
+    pub fn customer_version(&self) -> Option<i64> {
         match self.kind()? {
-            EventType::NewCustomer | EventType::CustomerUpdate => {
-                serde_json::from_value(self.payload.get("customer")?.clone()).ok()
-            }
+            EventType::NewCustomer | EventType::CustomerUpdate => self
+                .payload
+                .get("version")
+                .or_else(|| self.payload.get("customer")?.get("version"))
+                .and_then(Value::as_i64),
             EventType::LoyaltyPoints => None,
         }
     }
@@ -148,12 +173,22 @@ impl OutboxEvent {
     /// The wire form of the event: the payload's fields plus `type` and
     /// `event_id`, e.g. `{"type": "loyalty_points", "event_id": 42,
     /// "customer_id": 7, "points": 120, "delta": 15, ...}` or
-    /// `{"type": "new_customer", "event_id": 43, "customer": {...}}`.
+    /// `{"type": "new_customer", "event_id": 43, "customer_id": 8, "version": 1}`.
     pub fn to_wire(&self) -> Value {
         let mut out = Map::new();
         out.insert("type".into(), Value::String(self.event_type.clone()));
         out.insert("event_id".into(), Value::from(self.id));
-        if let Value::Object(payload) = &self.payload {
+        let customer_event = matches!(
+            self.kind(),
+            Some(EventType::NewCustomer | EventType::CustomerUpdate)
+        );
+        if customer_event {
+            // Thin on the wire too, whatever an older version stored.
+            out.insert("customer_id".into(), Value::from(self.customer_id.0));
+            if let Some(version) = self.customer_version() {
+                out.insert("version".into(), Value::from(version));
+            }
+        } else if let Value::Object(payload) = &self.payload {
             for (k, v) in payload {
                 out.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -480,14 +515,17 @@ mod tests {
     async fn follower_stream_delivers_in_order_from_the_start() {
         use futures::StreamExt;
         let crm = crate::Crm::new(MemoryStore::new());
+        let mut created = Vec::new();
         for name in ["Ani", "Budi", "Citra"] {
-            crm.customers()
+            let c = crm
+                .customers()
                 .create(crate::NewCustomer {
                     name: name.into(),
                     ..Default::default()
                 })
                 .await
                 .expect("created");
+            created.push((c.id, c.version));
         }
         let follower = crm
             .events()
@@ -502,14 +540,14 @@ mod tests {
             .take(3)
             .collect()
             .await;
-        let names: Vec<_> = got
+        let seen: Vec<_> = got
             .iter()
             .map(|e| {
                 let e = e.as_ref().expect("event");
-                e.customer().map(|c| c.name).unwrap_or_default()
+                (e.customer_id, e.customer_version().unwrap_or_default())
             })
             .collect();
-        assert_eq!(names, ["Ani", "Budi", "Citra"]);
+        assert_eq!(seen, created);
         assert_eq!(crm.events().last_id().await.expect("last"), 3);
     }
 
@@ -536,6 +574,31 @@ mod tests {
         assert_eq!(wire["delta"], 15);
         assert_eq!(wire["entry_type"], "EARN");
         assert_eq!(event.kind(), Some(EventType::LoyaltyPoints));
-        assert!(event.customer().is_none());
+        assert_eq!(event.customer_version(), None);
+    }
+
+    #[test]
+    fn customer_events_are_thin_on_the_wire_even_when_stored_whole() {
+        let thin = OutboxEvent {
+            id: 10,
+            event_type: EventType::CustomerUpdate.as_str().into(),
+            customer_id: CustomerId(3),
+            payload: json!({"version": 4}),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let expected = json!({"type": "customer_update", "event_id": 10,
+            "customer_id": 3, "version": 4});
+        assert_eq!(thin.to_wire(), expected);
+        // As an earlier version stored it: the whole customer.
+        let whole = OutboxEvent {
+            payload: json!({"customer": {"id": 3, "name": "Ani", "email": "ani@example.com",
+                "version": 4}}),
+            ..thin.clone()
+        };
+        assert_eq!(whole.customer_version(), Some(4));
+        assert_eq!(whole.to_wire(), expected);
+        // What erasure writes over such a payload.
+        assert_eq!(thin_payload(&whole.payload), Some(thin.payload.clone()));
+        assert_eq!(thin_payload(&thin.payload), None);
     }
 }

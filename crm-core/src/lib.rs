@@ -45,7 +45,7 @@
 //! assert_eq!(created.phone.as_deref(), Some("+6281234567890"));
 //!
 //! let page = crm.customers().list(CustomerQuery::default()).await?;
-//! assert_eq!(page.total, 1);
+//! assert_eq!(page.total, Some(1)); // counted: an offset page without a search
 //! # Ok::<(), crm_core::Error>(())
 //! # });
 //! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {

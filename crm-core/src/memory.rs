@@ -342,7 +342,7 @@ impl CustomerStore for MemoryStore {
         c.version += 1;
         c.updated_at = now;
         let c = c.clone();
-        let payload = EventPayload::CustomerUpdate(&c).to_json();
+        // Events written before thin events carry the whole customer.
         for e in s.events.iter_mut().filter(|e| {
             e.customer_id == id
                 && matches!(
@@ -350,7 +350,9 @@ impl CustomerStore for MemoryStore {
                     Some(EventType::NewCustomer | EventType::CustomerUpdate)
                 )
         }) {
-            e.payload = payload.clone();
+            if let Some(thin) = crate::events::thin_payload(&e.payload) {
+                e.payload = thin;
+            }
         }
         s.push_event(EventPayload::CustomerUpdate(&c), now);
         s.push_audit(&audit.clone().about(id), now);

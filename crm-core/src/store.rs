@@ -185,6 +185,31 @@ pub trait LedgerTx: Send {
         reference_type: &str,
         reference_id: &str,
     ) -> Result<Option<Refusal>>;
+    /// What a point operation reads first: the entry and whether a refusal
+    /// is remembered under its idempotency key, and the state of its
+    /// customer. SQL stores answer in one statement; the default asks
+    /// [`entry_by_key`](Self::entry_by_key) and
+    /// [`refusal_by_key`](Self::refusal_by_key) and leaves the customer to
+    /// the caller.
+    async fn key_check(
+        &mut self,
+        reference_type: &str,
+        reference_id: &str,
+        customer: CustomerId,
+    ) -> Result<KeyCheck> {
+        let _ = customer;
+        let entry = self.entry_by_key(reference_type, reference_id).await?;
+        let refused = entry.is_none()
+            && self
+                .refusal_by_key(reference_type, reference_id)
+                .await?
+                .is_some();
+        Ok(KeyCheck {
+            entry,
+            refused,
+            customer: None,
+        })
+    }
     /// Remembers a refusal; another one under the same key is a
     /// [`Conflict`](crate::Error::Conflict).
     async fn insert_refusal(&mut self, refusal: Refusal) -> Result<()>;
@@ -300,6 +325,29 @@ pub trait LedgerTx: Send {
     async fn append_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) -> Result<()>;
     /// Commits everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// The answer of [`LedgerTx::key_check`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyCheck {
+    /// The entry already written under the key.
+    pub entry: Option<LedgerEntry>,
+    /// Whether a refusal is remembered under the key.
+    pub refused: bool,
+    /// The customer's state, when the store read it with the key (`None`:
+    /// the caller reads the customer).
+    pub customer: Option<CustomerState>,
+}
+
+/// Enough of a customer to decide whether a point operation applies to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerState {
+    /// The customer.
+    pub id: CustomerId,
+    /// Whether it is active.
+    pub is_active: bool,
+    /// The customer it was merged into.
+    pub merged_into: Option<CustomerId>,
 }
 
 /// Position in the purchase history: the last `(customer, date, id)` seen.

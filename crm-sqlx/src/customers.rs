@@ -990,16 +990,28 @@ macro_rules! impl_customer_store {
                 let Some(erased) = fetch_customer(&mut tx, id).await? else {
                     return Ok(None);
                 };
-                let payload = crm_core::events::EventPayload::CustomerUpdate(&erased).to_json().to_string();
-                sqlx::query(
-                    "UPDATE outbox_events SET payload = ? WHERE customer_id = ? \
+                // Events written before thin events carry the whole customer.
+                let stored: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT id, payload FROM outbox_events WHERE customer_id = ? \
                      AND event_type IN ('new_customer', 'customer_update')",
                 )
-                .bind(payload)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(db_err)?;
+                for (event, payload) in stored {
+                    let thin = serde_json::from_str(&payload)
+                        .ok()
+                        .and_then(|p| crm_core::events::thin_payload(&p));
+                    if let Some(thin) = thin {
+                        sqlx::query("UPDATE outbox_events SET payload = ? WHERE id = ?")
+                            .bind(thin.to_string())
+                            .bind(event)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                }
                 append_event(&mut tx, crm_core::events::EventPayload::CustomerUpdate(&erased), now).await?;
                 append_audits(&mut tx, &[audit.clone().about(id)], now).await?;
                 seal_events(&mut tx).await?;
@@ -1022,8 +1034,6 @@ macro_rules! impl_customer_store {
                     0
                 };
 
-                let mut qb = QueryBuilder::<Db>::new(format!("SELECT {CUSTOMER_COLUMNS} FROM customers"));
-                push_filter(&mut qb, &filter, true);
                 let column = match filter.sort {
                     CustomerSort::Id => None,
                     CustomerSort::Name => Some("name"),
@@ -1034,25 +1044,25 @@ macro_rules! impl_customer_store {
                     SortDirection::Asc => " ASC",
                     SortDirection::Desc => " DESC",
                 };
-                qb.push(" ORDER BY ");
-                if let Some(column) = column {
-                    qb.push(column).push(dir).push(", ");
-                }
-                qb.push("id").push(dir);
+                let order = match column {
+                    Some(column) => format!(" ORDER BY {column}{dir}, id{dir}"),
+                    None => format!(" ORDER BY id{dir}"),
+                };
+                // The page, then its rows' tags in the same statement: the
+                // tag subquery runs for the page's rows only.
+                let mut qb = QueryBuilder::<Db>::new(format!(
+                    "SELECT customers.*, {TAGS_JSON} AS tags_json FROM (SELECT {CUSTOMER_COLUMNS} FROM customers"
+                ));
+                push_filter(&mut qb, &filter, true);
+                qb.push(order.as_str());
                 qb.push(" LIMIT ").push_bind(i64::from(filter.limit));
                 qb.push(" OFFSET ").push_bind(i64::try_from(filter.offset).unwrap_or(i64::MAX));
+                qb.push(") AS customers");
+                qb.push(order.as_str());
                 let rows = qb.build().fetch_all(&mut *conn).await.map_err(db_err)?;
-
-                let ids = rows
-                    .iter()
-                    .map(|r| r.try_get::<i64, _>("id").map(CustomerId))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(db_err)?;
-                let mut tags = load_tags(&mut conn, &ids).await?;
                 let items = rows
                     .iter()
-                    .zip(&ids)
-                    .map(|(row, id)| customer_from_row(row, tags.remove(id).unwrap_or_default()))
+                    .map(|row| customer_from_row(row, tags_of_row(row)?))
                     .collect::<Result<Vec<_>>>()?;
                 Ok(CustomerSlice {
                     items,

@@ -32,7 +32,7 @@ macro_rules! impl_ledger_store {
             use crm_core::loyalty::{
                 EntryType, LedgerEntry, Lot, LoyaltyAccount, OutboxEvent, Purchase, Refund, Refusal,
             };
-            use crm_core::store::{LedgerStore, LedgerTx, PurchaseCursor};
+            use crm_core::store::{CustomerState, KeyCheck, LedgerStore, LedgerTx, PurchaseCursor};
             use crm_core::{Error, Result};
             use rust_decimal::Decimal;
             use sqlx::{QueryBuilder, Row};
@@ -98,11 +98,39 @@ macro_rules! impl_ledger_store {
                 tx: sqlx::Transaction<'static, Db>,
                 // Held until commit or rollback (SQLite's writer queue).
                 _gate: Option<tokio::sync::OwnedMutexGuard<()>>,
+                // The accounts this transaction locked, as the lock read them
+                // and as this transaction changed them: `account` and
+                // `due_lots` answer from here instead of asking again.
+                locked: Vec<Locked>,
+                // Ids of the outbox events inserted, in order (sealed at commit).
+                events: Vec<i64>,
+            }
+
+            /// A locked account as the lock statement read it.
+            struct Locked {
+                account: LoyaltyAccount,
+                /// The soonest expiry among the customer's open lots
+                /// (`None`: none expires), lowered by lots this transaction
+                /// inserts. Lots it empties may leave it too early, which
+                /// only costs a read.
+                next_expiry: Option<chrono::DateTime<chrono::Utc>>,
+                /// Cleared when points go back into a lot whose expiry this
+                /// transaction does not know (then `due_lots` asks).
+                expiry_known: bool,
+            }
+
+            impl SqlLedgerTx {
+                fn locked(&mut self, customer: CustomerId) -> Option<&mut Locked> {
+                    self.locked.iter_mut().find(|l| l.account.customer_id == customer)
+                }
             }
 
             #[async_trait::async_trait]
             impl LedgerTx for SqlLedgerTx {
                 async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount> {
+                    if let Some(l) = self.locked(customer) {
+                        return Ok(l.account.clone());
+                    }
                     let sql = format!(
                         "SELECT customer_id, balance, debt, lifetime_earned FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}"
                     );
@@ -149,7 +177,53 @@ macro_rules! impl_ledger_store {
                         .execute(&mut *self.tx)
                         .await
                         .map_err(db_err)?;
+                    if let Some(l) = self.locked(a.customer_id) {
+                        l.account = a.clone();
+                    }
                     Ok(())
+                }
+
+                async fn key_check(&mut self, reference_type: &str, reference_id: &str, customer: CustomerId) -> Result<KeyCheck> {
+                    // One statement: the customer's row, the entry under the
+                    // key (left-joined) and whether a refusal holds the key.
+                    let sql = format!(
+                        "SELECT c.id AS c_id, c.is_active AS c_active, c.merged_into AS c_merged, \
+                         (SELECT r.id FROM loyalty_refusals r WHERE r.reference_type = ? AND r.reference_id = ?) AS refusal_id, \
+                         e.* FROM customers c LEFT JOIN (SELECT {ENTRY_COLUMNS} FROM loyalty_transactions \
+                         WHERE reference_type = ? AND reference_id = ?) e ON 1 = 1 WHERE c.id = ?"
+                    );
+                    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(reference_type.to_string())
+                        .bind(reference_id.to_string())
+                        .bind(reference_type.to_string())
+                        .bind(reference_id.to_string())
+                        .bind(customer.0)
+                        .fetch_optional(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    let Some(row) = row else {
+                        // No such customer: the key decides alone.
+                        let entry = self.entry_by_key(reference_type, reference_id).await?;
+                        let refused = entry.is_none()
+                            && self.refusal_by_key(reference_type, reference_id).await?.is_some();
+                        return Ok(KeyCheck { entry, refused, customer: None });
+                    };
+                    let entry_id: Option<i64> = row.try_get("id").map_err(db_err)?;
+                    let entry = match entry_id {
+                        Some(_) => Some(entry_from_row(&row)?),
+                        None => None,
+                    };
+                    let refusal: Option<i64> = row.try_get("refusal_id").map_err(db_err)?;
+                    let merged: Option<i64> = row.try_get("c_merged").map_err(db_err)?;
+                    Ok(KeyCheck {
+                        entry,
+                        refused: refusal.is_some(),
+                        customer: Some(CustomerState {
+                            id: CustomerId(row.try_get("c_id").map_err(db_err)?),
+                            is_active: row.try_get("c_active").map_err(db_err)?,
+                            merged_into: merged.map(CustomerId),
+                        }),
+                    })
                 }
 
                 async fn entry_by_key(&mut self, reference_type: &str, reference_id: &str) -> Result<Option<LedgerEntry>> {
@@ -204,6 +278,12 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn due_lots(&mut self, customer: CustomerId, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Lot>> {
+                    if let Some(l) = self.locked(customer)
+                        && l.expiry_known
+                        && l.next_expiry.is_none_or(|at| at > now)
+                    {
+                        return Ok(Vec::new());
+                    }
                     let sql = format!(
                         "SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE customer_id = ? AND expires_at <= ? AND remaining > 0 \
                          ORDER BY expires_at, id"
@@ -254,6 +334,9 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(db_err)?;
                     lot.id = last_insert_id(&done);
+                    if let (Some(l), Some(at), true) = (self.locked(lot.customer_id), lot.expires_at, lot.remaining > 0) {
+                        l.next_expiry = Some(l.next_expiry.map_or(at, |next| next.min(at)));
+                    }
                     Ok(lot)
                 }
 
@@ -264,6 +347,11 @@ macro_rules! impl_ledger_store {
                         .execute(&mut *self.tx)
                         .await
                         .map_err(db_err)?;
+                    if remaining > 0 {
+                        for l in &mut self.locked {
+                            l.expiry_known = false;
+                        }
+                    }
                     Ok(())
                 }
 
@@ -559,6 +647,10 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn move_history(&mut self, from: CustomerId, into: CustomerId) -> Result<()> {
+                    // Lots change hands: read the accounts' lots afresh.
+                    for l in &mut self.locked {
+                        l.expiry_known = false;
+                    }
                     sqlx::query("UPDATE customer_purchase_history SET customer_id = ? WHERE customer_id = ?")
                         .bind(into.0)
                         .bind(from.0)
@@ -588,7 +680,9 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn append_event(&mut self, event: crm_core::events::EventPayload<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
-                    append_event(&mut self.tx, event, now).await
+                    let id = append_event(&mut self.tx, event, now).await?;
+                    self.events.push(id);
+                    Ok(id)
                 }
 
                 async fn append_audit(&mut self, record: &crm_core::audit::AuditRecord, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
@@ -596,7 +690,8 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn commit(mut self: Box<Self>) -> Result<()> {
-                    seal_events(&mut self.tx).await?;
+                    let events = std::mem::take(&mut self.events);
+                    seal_event_ids(&mut self.tx, &events).await?;
                     self.tx.commit().await.map_err(db_err)
                 }
             }
@@ -610,20 +705,41 @@ macro_rules! impl_ledger_store {
                         _ => self.pool.begin().await,
                     }
                     .map_err(db_err)?;
+                    let mut locked = Vec::new();
                     if lock && !FOR_UPDATE.is_empty() {
                         // Lock in id order so two operations on the same pair never deadlock.
                         customers.sort();
                         customers.dedup();
+                        // The lock reads the account and the soonest expiry of
+                        // its open lots (a plain read: a locking clause does
+                        // not reach into a subquery), saving two reads later.
+                        let sql = format!(
+                            "SELECT balance, debt, lifetime_earned, (SELECT MIN(expires_at) FROM loyalty_lots \
+                             WHERE loyalty_lots.customer_id = loyalty_accounts.customer_id AND remaining > 0) AS next_expiry \
+                             FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}"
+                        );
                         for c in &customers {
-                            let sql = format!("SELECT customer_id FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}");
-                            sqlx::query(sqlx::AssertSqlSafe(sql))
+                            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                                 .bind(c.0)
                                 .fetch_optional(&mut *tx)
                                 .await
                                 .map_err(db_err)?;
+                            if let Some(row) = row {
+                                let next: Option<TsCol> = row.try_get("next_expiry").map_err(db_err)?;
+                                locked.push(Locked {
+                                    account: LoyaltyAccount {
+                                        customer_id: *c,
+                                        balance: row.try_get("balance").map_err(db_err)?,
+                                        debt: row.try_get("debt").map_err(db_err)?,
+                                        lifetime_earned: row.try_get("lifetime_earned").map_err(db_err)?,
+                                    },
+                                    next_expiry: next.map(from_ts).transpose()?,
+                                    expiry_known: true,
+                                });
+                            }
                         }
                     }
-                    Ok(Box::new(SqlLedgerTx { tx, _gate: gate }))
+                    Ok(Box::new(SqlLedgerTx { tx, _gate: gate, locked, events: Vec::new() }))
                 }
 
                 async fn customers_with_due_lots(&self, now: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<Vec<CustomerId>> {
@@ -702,7 +818,8 @@ macro_rules! impl_ledger_store {
                         .await
                         .map_err(db_err)?;
                     let Some(through) = through else { return Ok((0, 0)) };
-                    let sql = format!("DELETE FROM outbox_events WHERE {EVENT_ID} <= ?");
+                    // `> 0`: rows still to be sealed (MySQL) are never pruned.
+                    let sql = format!("DELETE FROM outbox_events WHERE {EVENT_ID} > 0 AND {EVENT_ID} <= ?");
                     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(through)
                         .execute(&self.pool)

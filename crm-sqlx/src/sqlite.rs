@@ -74,6 +74,11 @@ async fn seal_events(_conn: &mut SqliteConnection) -> crm_core::Result<()> {
     Ok(())
 }
 
+/// Nothing to seal (see [`seal_events`]).
+async fn seal_event_ids(_conn: &mut SqliteConnection, _ids: &[i64]) -> crm_core::Result<()> {
+    Ok(())
+}
+
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The SQLite store.

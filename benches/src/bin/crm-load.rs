@@ -214,7 +214,7 @@ async fn load_customers(
             ..all.clone()
         })
         .await?;
-    let present = first_page.total;
+    let present = first_page.total.unwrap_or_default();
     if let Some(c) = first_page.items.first() {
         let expected = data.customer(0).email.map(|e| e.to_lowercase());
         if c.email != expected {

@@ -88,6 +88,7 @@ fn store_options(options: Option<types::ConnectOptions>) -> crm_sqlx::StoreOptio
         acquire_timeout: o.acquire_timeout_ms.map_or(defaults.acquire_timeout, |ms| {
             Duration::from_millis(ms.into())
         }),
+        ..defaults
     }
 }
 

@@ -82,8 +82,9 @@ pub struct CustomerPage {
     pub items: Vec<Customer>,
     pub page: u32,
     pub limit: u32,
-    /// Customers matching the filter, on every page.
-    pub total: i64,
+    /// Customers matching the filter, on every page, when counted (by
+    /// default an offset page without `q`; `count: true` asks).
+    pub total: Option<i64>,
     pub next_cursor: Option<String>,
 }
 
@@ -672,6 +673,9 @@ pub struct CustomerQuery {
     pub recency_score: Option<u32>,
     /// Frequency score (1-5) at the last analytics fit.
     pub frequency_score: Option<u32>,
+    /// Count every match into `total` (default: only an offset page
+    /// without `q`; searches and cursor pages answer `nextCursor` only).
+    pub count: Option<bool>,
 }
 
 /// `customers.merge`.

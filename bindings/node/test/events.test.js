@@ -24,6 +24,8 @@ eachBackend('events', (ctx) => {
     }
     assert.equal(first[0].eventType, 'new_customer')
     assert.equal(first[0].customerId, c.id)
+    // Customer events are thin: read the customer by id when wanted.
+    assert.deepEqual(first[0].payload, { version: c.version })
     assert.equal(first[1].eventType, 'loyalty_points')
     assert.equal(typeof first[1].payload, 'object')
     assert.match(first[1].createdAt, /Z$/)

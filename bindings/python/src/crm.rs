@@ -38,6 +38,7 @@ fn store_options(
         max_connections,
         min_connections,
         acquire_timeout,
+        ..crm_sqlx::StoreOptions::default()
     })
 }
 

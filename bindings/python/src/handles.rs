@@ -271,7 +271,9 @@ api! {
     /// A page of customers, filtered by the fields of `CustomerQuery`
     /// (`q`, `type`, `status`, `tag`, `created_from`, `created_to`,
     /// `segment`, `recency_score`, `frequency_score` (as of the last fit),
-    /// `sort`, `direction`, `page`, `limit`, `cursor`).
+    /// `sort`, `direction`, `page`, `limit`, `cursor`, and `count`:
+    /// whether `total` is counted, by default only for an offset page
+    /// without `q`; otherwise `total` is `None`).
     [**query]
     fn list(; **query) -> CustomerPage = |h: crm_core::Customers, q| {
         let query = read(q)?;

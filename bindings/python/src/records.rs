@@ -145,7 +145,9 @@ record! {
         page => |p| p.page,
         /// The page size used.
         limit => |p| p.limit,
-        /// How many customers match, over all pages.
+        /// How many customers match, over all pages, when counted (by
+        /// default an offset page without `q`; `count=True` asks); `None`
+        /// otherwise.
         total => |p| p.total,
         /// Pass as `cursor=` for the next page; `None` on the last page.
         next_cursor => |p| p.next_cursor,

@@ -84,6 +84,10 @@ def test_list_searches_pages_and_converts_to_pandas(crm: crm_sdk.Crm) -> None:
     assert first.total == 4 and len(first) == 2 and first.next_cursor is not None
     second = crm.customers.list(tag=tag, limit=2, cursor=first.next_cursor)
     assert [c.id for c in list(first) + list(second)] == [c.id for c in made + [target]]
+    # A cursor page and a search answer without a count unless asked.
+    assert second.total is None
+    assert crm.customers.list(q="Dewi", tag=tag).total is None
+    assert crm.customers.list(q="Dewi", tag=tag, count=True).total == 1
     frame = first.to_pandas()
     assert list(frame.columns)[:3] == ["id", "customer_code", "name"]
     assert frame["id"].tolist() == [made[0].id, made[1].id]

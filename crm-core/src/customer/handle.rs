@@ -279,6 +279,7 @@ impl Customers {
     pub async fn list(&self, query: CustomerQuery) -> Result<CustomerPage> {
         let (filter, page, limit) = self.filter(query)?;
         let sort = filter.sort;
+        let counted = filter.count;
         let slice = self.inner.store.list_customers(filter).await?;
         let mut items = slice.items;
         let next_cursor = if items.len() > limit as usize {
@@ -291,7 +292,7 @@ impl Customers {
             items,
             page,
             limit,
-            total: slice.total,
+            total: counted.then_some(slice.total),
             next_cursor,
         })
     }
@@ -331,6 +332,7 @@ impl Customers {
     /// one row more than the page, to know whether a next page exists).
     fn filter(&self, q: CustomerQuery) -> Result<(CustomerFilter, u32, u32)> {
         let cfg = &self.inner.config;
+        let count = q.counts();
         let mut errors = FieldErrors::new();
         let limit = match q.limit {
             None => cfg.default_page_limit,
@@ -406,7 +408,7 @@ impl Customers {
             },
             after,
             limit: limit + 1,
-            count: true,
+            count,
             segment: q.segment,
             recency_score: q.recency_score,
             frequency_score: q.frequency_score,

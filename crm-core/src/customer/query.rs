@@ -108,9 +108,22 @@ pub struct CustomerQuery {
     pub recency_score: Option<u8>,
     /// Only customers with this frequency score (1-5) at the last fit.
     pub frequency_score: Option<u8>,
+    /// Whether to count every match ([`CustomerPage::total`]). By default
+    /// an offset page without a search is counted (what a paged table
+    /// shows), while a search (`q`) or a cursor page is not: it answers
+    /// `next_cursor` only. A till searching as the cashier types needs no
+    /// exact total, and on a large store the count costs more than the page.
+    pub count: Option<bool>,
 }
 
 impl CustomerQuery {
+    /// Whether this request counts its matches: [`count`](Self::count),
+    /// else `true` for an offset page without a search.
+    pub fn counts(&self) -> bool {
+        self.count
+            .unwrap_or(self.q.is_none() && self.cursor.is_none())
+    }
+
     /// Reads a listing request from string parameters, as in the query
     /// string of `GET /api/customers`:
     ///
@@ -127,6 +140,7 @@ impl CustomerQuery {
     /// | `created_from`, `created_to` | RFC 3339 date-times |
     /// | `segment` | `CHAMPION`, `LOYAL`, `POTENTIAL_LOYAL`, `AT_RISK`, `LOST` (any case), as of the last analytics fit |
     /// | `recency_score`, `frequency_score` | 1 to 5, as of the last analytics fit |
+    /// | `count` | `true`/`1` or `false`/`0`: count every match (default: only offset pages without `q`) |
     ///
     /// Empty values count as absent; other parameters are ignored (a URL may
     /// carry its own, such as a cache buster). Every bad value, and every
@@ -197,6 +211,15 @@ impl CustomerQuery {
                 }
                 "recency_score" => q.recency_score = score(&mut errors, key, value),
                 "frequency_score" => q.frequency_score = score(&mut errors, key, value),
+                "count" => match value {
+                    "true" | "1" => q.count = Some(true),
+                    "false" | "0" => q.count = Some(false),
+                    other => errors.push(
+                        "count",
+                        "one_of",
+                        format!("count must be true or false, not {other:?}"),
+                    ),
+                },
                 _ => {}
             }
         }
@@ -231,6 +254,7 @@ impl CustomerQuery {
             segment: r.optional("segment", SEGMENTS),
             recency_score: r.optional("recency_score", "an integer from 1 to 5"),
             frequency_score: r.optional("frequency_score", "an integer from 1 to 5"),
+            count: r.optional("count", "true or false"),
         };
         r.finish("customer query")?;
         Ok(q)
@@ -316,8 +340,10 @@ pub struct CustomerPage {
     pub page: u32,
     /// The page size used.
     pub limit: u32,
-    /// How many customers match the filters, over all pages.
-    pub total: u64,
+    /// How many customers match the filters, over all pages, when the
+    /// request counted them (see [`CustomerQuery::count`]); `None` when it
+    /// did not.
+    pub total: Option<u64>,
     /// Pass as `cursor` to get the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }

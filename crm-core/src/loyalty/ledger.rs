@@ -878,10 +878,10 @@ impl Loyalty {
         let mut target = req.customer_id;
         for _ in 0..ATTEMPTS {
             let mut tx = self.begin(vec![target], true, req.actor.as_ref()).await?;
-            if let Some(existing) = tx
-                .entry_by_key(&req.reference_type, &req.reference_id)
-                .await?
-            {
+            let check = tx
+                .key_check(&req.reference_type, &req.reference_id, req.customer_id)
+                .await?;
+            if let Some(existing) = check.entry {
                 let same_customer = existing.customer_id == target
                     || same_account(&mut tx, req.customer_id, existing.customer_id).await?;
                 if !same_customer || existing.entry_type != kind || existing.points != signed {
@@ -895,9 +895,10 @@ impl Loyalty {
                     replayed: true,
                 });
             }
-            if let Some(refused) = tx
-                .refusal_by_key(&req.reference_type, &req.reference_id)
-                .await?
+            if check.refused
+                && let Some(refused) = tx
+                    .refusal_by_key(&req.reference_type, &req.reference_id)
+                    .await?
             {
                 let same_customer = refused.customer_id == target
                     || same_account(&mut tx, req.customer_id, refused.customer_id).await?;
@@ -910,9 +911,14 @@ impl Loyalty {
                 }
                 return Err(refused.outcome.to_error());
             }
-            let customer = live_customer(&mut tx, req.customer_id).await?;
-            if customer.id != target {
-                target = customer.id; // merged: lock the account it went to
+            // The state read with the key decides the common case: an
+            // active customer that was never merged.
+            let live = match check.customer {
+                Some(s) if s.is_active && s.merged_into.is_none() => s.id,
+                _ => live_customer(&mut tx, req.customer_id).await?.id,
+            };
+            if live != target {
+                target = live; // merged: lock the account it went to
                 continue;
             }
             if signed > 0 && kind != EntryType::Redeem {

@@ -180,8 +180,10 @@ pub struct OutboxEvent {
     pub event_type: String,
     /// The customer concerned.
     pub customer_id: CustomerId,
-    /// The event body (`customer` for customer events; `customer_id`,
-    /// `points` = new balance and `delta` for `loyalty_points`).
+    /// The event body (`version` for customer events, whose customer is
+    /// [`customer_id`](Self::customer_id);
+    /// `customer_id`, `points` = new balance, `delta`, `entry_id` and
+    /// `entry_type` for `loyalty_points`).
     pub payload: serde_json::Value,
     /// When it was written.
     pub created_at: DateTime<Utc>,

@@ -37,17 +37,25 @@ const BACKOFF: Duration = Duration::from_secs(1);
 pub const CUSTOMER_TTL_SECS: u64 = 3600;
 
 /// Stores `version|json` under KEYS[1] unless the cached version is the same
-/// or newer; with ARGV[3] = "1" only refreshes an existing entry.
+/// or newer (ARGV: version, JSON, time to live in seconds).
 const PUT_IF_NEWER: &str = r"
 local cur = redis.call('GET', KEYS[1])
 if cur then
   local v = tonumber(string.match(cur, '^(%d+)|'))
   if v and v >= tonumber(ARGV[1]) then return 0 end
-elseif ARGV[3] == '1' then
-  return 0
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'EX', ARGV[3])
 return 1
+";
+
+/// Drops a cached customer older than a version (`KEYS[1]`, `ARGV[1]` =
+/// the version an outbox event announced).
+const DROP_IF_OLDER: &str = r"
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local v = tonumber(string.match(cur, '^(%d+)|'))
+if v and v >= tonumber(ARGV[1]) then return 0 end
+return redis.call('DEL', KEYS[1])
 ";
 
 /// Redis settings of the server.
@@ -66,6 +74,7 @@ pub struct Cache {
     conn: ConnectionManager,
     prefix: String,
     put_if_newer: redis::Script,
+    drop_if_older: redis::Script,
     started: Instant,
     /// Milliseconds since `started` before which Redis is not tried.
     resume_at_ms: AtomicU64,
@@ -114,6 +123,7 @@ impl Cache {
             conn,
             prefix: settings.prefix.clone(),
             put_if_newer: redis::Script::new(PUT_IF_NEWER),
+            drop_if_older: redis::Script::new(DROP_IF_OLDER),
             started: Instant::now(),
             resume_at_ms: AtomicU64::new(0),
             dirty: AtomicBool::new(false),
@@ -192,23 +202,34 @@ impl Cache {
     /// Caches a customer read from the database (unless a newer one is there).
     pub async fn fill(&self, customer: &Customer) {
         if !self.dirty.load(Ordering::Acquire) {
-            self.put(customer, false).await;
+            self.put(customer).await;
         }
     }
 
     /// Stores the new state after a write; marks the cache dirty if that fails.
     pub async fn written(&self, customer: &Customer) {
-        if !self.put(customer, false).await {
+        if !self.put(customer).await {
             self.dirty.store(true, Ordering::Release);
         }
     }
 
-    /// Refreshes an entry from an outbox event, only if it is cached.
-    pub async fn refresh(&self, customer: &Customer) {
-        self.put(customer, true).await;
+    /// Drops the cached customer if it is older than `version` (an outbox
+    /// event announced that version, written by any process or SDK user):
+    /// the next read takes it from the database.
+    pub async fn stale(&self, id: CustomerId, version: i64) {
+        let mut conn = self.conn.clone();
+        let mut invocation = self.drop_if_older.key(self.key(id));
+        invocation.arg(version);
+        if self
+            .call("drop", invocation.invoke_async::<i64>(&mut conn))
+            .await
+            .is_none()
+        {
+            self.dirty.store(true, Ordering::Release);
+        }
     }
 
-    async fn put(&self, customer: &Customer, only_if_cached: bool) -> bool {
+    async fn put(&self, customer: &Customer) -> bool {
         let Ok(json) = serde_json::to_string(customer) else {
             return false;
         };
@@ -217,7 +238,6 @@ impl Cache {
         invocation
             .arg(customer.version)
             .arg(json)
-            .arg(if only_if_cached { "1" } else { "0" })
             .arg(CUSTOMER_TTL_SECS);
         self.call("put", invocation.invoke_async::<i64>(&mut conn))
             .await

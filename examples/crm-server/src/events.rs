@@ -262,9 +262,9 @@ async fn relay(state: std::sync::Weak<AppState>) {
                 // A new customer cannot be cached yet: only updates can be stale.
                 if let Some(cache) = &cache
                     && event.kind() == Some(EventType::CustomerUpdate)
-                    && let Some(c) = event.customer()
+                    && let Some(version) = event.customer_version()
                 {
-                    cache.refresh(&c).await;
+                    cache.stale(event.customer_id, version).await;
                 }
                 let delivered = Arc::new(Delivered {
                     id: event.id,

@@ -96,8 +96,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             ..Default::default()
         })
         .await?
-        .total
-        == 0;
+        .items
+        .is_empty();
     if empty && !no_demo {
         println!("Empty database: seeding demo data (use --no-demo to skip) ...");
         let started = std::time::Instant::now();

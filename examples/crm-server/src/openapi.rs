@@ -41,8 +41,13 @@ pub struct PageMeta {
     /// Page size used: the `limit` asked for, capped at 100.
     #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
-    /// Items matching the filters.
-    pub total: u64,
+    /// Items matching the filters, over all pages. Present when the request
+    /// counted them: by default an offset page without `q`, or any listing
+    /// with `count=true`. A search (`q`) or a `cursor` page leaves it out
+    /// unless `count=true` is given (a search as the cashier types needs no
+    /// exact total, and counting can cost more than the page).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
     /// Opaque cursor of the next page (keyset paging), `null` on the last page.
     pub next_cursor: Option<String>,
 }

@@ -230,6 +230,11 @@ struct ListParams {
     created_from: Option<DateTime<Utc>>,
     /// Created before (RFC 3339).
     created_to: Option<DateTime<Utc>>,
+    /// Count every match into `meta.total` (`true`/`1`, `false`/`0`).
+    /// Default: counted for an offset page without `q`; a search or a
+    /// `cursor` page answers `next_cursor` only.
+    #[param(value_type = Option<String>, pattern = "^(true|false|1|0)$")]
+    count: Option<String>,
 }
 
 /// Values of the `active` parameter of a listing.

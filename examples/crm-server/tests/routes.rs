@@ -170,6 +170,18 @@ async fn customers_crud_with_the_guide_envelope(backend: Backend) {
     assert_eq!(body["meta"]["total"], 1);
     assert_eq!(body["meta"]["page"], 1);
     assert_eq!(body["data"][0]["id"], id);
+    // A search answers without a count unless asked; a bad flag is refused.
+    let (status, body) = call(&app, Method::GET, "/api/customers?q=API%20Te", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"][0]["id"], id);
+    assert!(body["meta"].get("total").is_none(), "{body}");
+    let (_, body) = call(&app, Method::GET, "/api/customers?q=API&count=true", None).await;
+    assert_eq!(body["meta"]["total"], 1, "{body}");
+    let (_, body) = call(&app, Method::GET, "/api/customers?count=0", None).await;
+    assert!(body["meta"].get("total").is_none(), "{body}");
+    let (status, body) = call(&app, Method::GET, "/api/customers?count=maybe", None).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["fields"][0]["field"], "count", "{body}");
 
     let (status, body) = call(
         &app,

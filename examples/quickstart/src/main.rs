@@ -83,7 +83,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let page = crm.customers().list(CustomerQuery::default()).await?;
-    println!("\n{} active customers:", page.total);
+    // An offset page without a search is counted.
+    println!("\n{} active customers:", page.total.unwrap_or_default());
     for c in &page.items {
         println!("  {} {:<26} {}", c.customer_code, c.name, c.customer_type);
     }

@@ -36,7 +36,8 @@ function start() {
       // Points from a receipt or a refund: the purchases changed too.
       if (!['REDEEM', 'ADJUST'].includes(String(e.entry_type).toUpperCase())) api.getPurchases(id).then((p) => showPurchases(byId('purchases'), p), () => {});
     },
-    customer_update: (e) => e.customer?.id === id && showProfile(e.customer),
+    // The event names the customer and its version: read it again.
+    customer_update: (e) => e.customer_id === id && api.getCustomer(id).then(showProfile, () => {}),
     // Events were missed: read everything again.
     resync: loadAll,
   });

@@ -42,8 +42,10 @@ if (user) {
   create.addEventListener('click', () => openCustomerForm({ onSaved: (c) => { prepend(c); say(`Created ${c.name} (${c.customer_code}).`); } }));
   load();
   startRealtime({
-    new_customer: (e) => e.customer && wouldShow(e.customer) && prepend(e.customer),
-    customer_update: (e) => e.customer && replace(e.customer),
+    // Events name the customer and its version: it is read again only when
+    // its row is on this page, or could be (a new one, newest first).
+    new_customer: (e) => firstPageNewestFirst() && api.getCustomer(e.customer_id).then((c) => wouldShow(c) && prepend(c), () => {}),
+    customer_update: (e) => document.getElementById(`customer-row-${e.customer_id}`) && api.getCustomer(e.customer_id).then(replace, () => {}),
     resync: () => load(),
   });
 }
@@ -132,7 +134,8 @@ async function load() {
     state.loaded = data.length;
     render(data);
     const first = state.previous.length * PAGE_SIZE + 1;
-    const total = meta?.total;
+    // A search is not counted by the server; on its last page the count is known.
+    const total = meta?.total ?? (state.next ? undefined : first + data.length - 1);
     say(data.length ? `Customers ${count(first)} to ${count(first + data.length - 1)}${total !== undefined && total !== null ? ` of ${count(total)}` : ''}.` : 'No customer matches these filters.');
     byId('page-info').textContent = `Page ${state.previous.length + 1}`;
     byId('prev-page').disabled = state.previous.length === 0;
@@ -206,6 +209,12 @@ function prepend(c) {
   while (body.rows.length > PAGE_SIZE) body.lastElementChild.remove();
 }
 
+/** Whether the first page, newest first, is shown (where new customers appear). */
+function firstPageNewestFirst() {
+  const f = filters();
+  return !state.cursor && f.sort === 'created_at' && f.direction === 'desc';
+}
+
 /**
  * Whether a new customer belongs at the top of what is shown: the first
  * page, newest first, and filters that it plausibly matches (a new
@@ -213,7 +222,7 @@ function prepend(c) {
  */
 function wouldShow(c) {
   const f = filters();
-  if (state.cursor || f.sort !== 'created_at' || f.direction !== 'desc') return false;
+  if (!firstPageNewestFirst()) return false;
   if (f.segment || f.recency_score || f.frequency_score) return false;
   if (f.status === 'inactive' || (f.type && f.type !== c.customer_type)) return false;
   if (f.tag && !(c.tags || []).includes(f.tag)) return false;

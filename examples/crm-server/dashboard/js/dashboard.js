@@ -20,7 +20,10 @@ if (user) {
   });
   startRealtime({
     new_customer: newCustomer,
-    customer_update: (e) => feed(e, 'Customer updated: ', customerLink(e.customer), e.customer?.is_active === false ? ' (deactivated)' : ''),
+    customer_update: (e) => {
+      const item = feed(e, 'Customer updated: ', customerLink({ id: e.customer_id }));
+      named(item, e, (c) => [customerLink(c), c.is_active ? '' : ' (deactivated)']);
+    },
     loyalty_points: (e) =>
       feed(e, customerLink({ id: e.customer_id }), `: ${e.delta > 0 ? '+' : ''}${count(e.delta)} points (${label(e.entry_type)}), balance ${count(e.points)}`),
     resync: () => api.getDashboard().then(show),
@@ -76,8 +79,21 @@ function customerLink(c) {
   return el('a', { href: `customer-detail.html?id=${c.id}` }, c.name ? `${c.name} (${c.customer_code})` : `Customer #${c.id}`);
 }
 
+/**
+ * Events name the customer (id and version): the feed line shows the id at
+ * once and the name when the customer is read.
+ */
+function named(item, e, parts) {
+  if (!item) return;
+  api.getCustomer(e.customer_id).then((c) => {
+    const text = item.querySelector('.feed-text');
+    if (text) text.replaceChildren(text.firstChild, ...parts(c));
+  }, () => {});
+}
+
 function newCustomer(e) {
-  feed(e, 'New customer: ', customerLink(e.customer), e.customer ? `, ${label(e.customer.customer_type)}` : '');
+  const item = feed(e, 'New customer: ', customerLink({ id: e.customer_id }));
+  named(item, e, (c) => [customerLink(c), `, ${label(c.customer_type)}`]);
   for (const id of ['kpi-customers', 'kpi-active']) {
     const node = byId(id);
     const n = Number(node.textContent.replace(/\D/g, ''));
@@ -89,6 +105,8 @@ function feed(event, ...parts) {
   const list = byId('feed');
   byId('feed-empty').hidden = true;
   const now = new Date();
-  list.prepend(el('li', { 'data-event': event.type }, el('time', { datetime: now.toISOString() }, dateTime(now)), ...parts));
+  const item = el('li', { 'data-event': event.type }, el('time', { datetime: now.toISOString() }, dateTime(now)), el('span', { class: 'feed-text' }, ...parts));
+  list.prepend(item);
   while (list.children.length > FEED_LENGTH) list.lastElementChild.remove();
+  return item;
 }
