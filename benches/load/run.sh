@@ -59,7 +59,8 @@
 # CRM_BIND (127.0.0.1:8088), OLD_SERVER_BIN, OLD_BIND (127.0.0.1:8089),
 # CRM_ADMIN_EMAIL / CRM_ADMIN_PASSWORD, REDIS_URL (passed to the servers when
 # set), LABEL (redis / no-redis), NO_BUILD=1 (use the binaries already in
-# target/release), GEN (oha|loadgen).
+# target/release), BIN_DIR (where crm-load, crm-loadgen and crm-server are;
+# default target/release), GEN (oha|loadgen).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -85,7 +86,7 @@ ADMIN_PASSWORD=${CRM_ADMIN_PASSWORD:-loadbench-password-1}
 if command -v oha >/dev/null; then GEN=${GEN:-oha}; else GEN=${GEN:-loadgen}; fi
 if [[ -n "${REDIS_URL:-}" ]]; then LABEL=${LABEL:-redis}; else LABEL=${LABEL:-no-redis}; fi
 OUT="$ROOT/benches/load/results/$(date -u +%Y%m%dT%H%M%SZ)-$LABEL"
-BIN="$ROOT/target/release"
+BIN=${BIN_DIR:-$ROOT/target/release}
 
 need() { command -v "$1" >/dev/null || { echo "run.sh: $1 is required ($2)" >&2; exit 1; }; }
 need curl "apt-get install curl"
@@ -221,8 +222,9 @@ LOT_SQL="INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, ear
 LOT_FULL_SQL="INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
 # The store writes the new absolute values it computed from the locked row.
 BALANCE_SQL="UPDATE loyalty_accounts SET balance = balance + ?, debt = ?, lifetime_earned = lifetime_earned + ?, updated_at = ? WHERE customer_id = ?"
-# Unsealed (no tx_token) so no server transaction ever seals it.
-OUTBOX_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, NULL)"
+# Never sealed and never read: seq -1 (readers follow seq > last seen; a
+# leftover seq 0 would sit among the rows transactions are sealing).
+OUTBOX_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token, seq) VALUES (?, ?, ?, ?, NULL, -1)"
 OUTBOX_FULL_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, CONNECTION_ID())"
 AUDIT_SQL="INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
 SEQUENCE_SQL="UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + ?) WHERE id = 1"

@@ -524,8 +524,11 @@ export interface CustomerPage {
   items: Array<Customer>
   page: number
   limit: number
-  /** Customers matching the filter, on every page. */
-  total: number
+  /**
+   * Customers matching the filter, on every page, when counted (by
+   * default an offset page without `q`; `count: true` asks).
+   */
+  total?: number
   nextCursor?: string
 }
 
@@ -553,6 +556,11 @@ export interface CustomerQuery {
   recencyScore?: number
   /** Frequency score (1-5) at the last analytics fit. */
   frequencyScore?: number
+  /**
+   * Count every match into `total` (default: only an offset page
+   * without `q`; searches and cursor pages answer `nextCursor` only).
+   */
+  count?: boolean
 }
 
 /** One customer's analytics. */
