@@ -338,11 +338,6 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        // Answers go out as soon as they are written (no Nagle delay behind
-        // an unacknowledged segment of the previous answer).
-        if let Err(e) = stream.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
         let app = app.clone();
         let service =
             hyper::service::service_fn(move |req: axum::http::Request<hyper::body::Incoming>| {
