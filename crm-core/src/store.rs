@@ -198,17 +198,7 @@ pub trait LedgerTx: Send {
         customer: CustomerId,
     ) -> Result<KeyCheck> {
         let _ = customer;
-        let entry = self.entry_by_key(reference_type, reference_id).await?;
-        let refused = entry.is_none()
-            && self
-                .refusal_by_key(reference_type, reference_id)
-                .await?
-                .is_some();
-        Ok(KeyCheck {
-            entry,
-            refused,
-            customer: None,
-        })
+        KeyCheck::by_key(self, reference_type, reference_id).await
     }
     /// Remembers a refusal; another one under the same key is a
     /// [`Conflict`](crate::Error::Conflict).
@@ -337,6 +327,29 @@ pub struct KeyCheck {
     /// The customer's state, when the store read it with the key (`None`:
     /// the caller reads the customer).
     pub customer: Option<CustomerState>,
+}
+
+impl KeyCheck {
+    /// The key's entry and refusal read separately, without the customer:
+    /// the default [`LedgerTx::key_check`], and a store's answer when the
+    /// customer is missing.
+    pub async fn by_key<T: LedgerTx + ?Sized>(
+        tx: &mut T,
+        reference_type: &str,
+        reference_id: &str,
+    ) -> Result<Self> {
+        let entry = tx.entry_by_key(reference_type, reference_id).await?;
+        let refused = entry.is_none()
+            && tx
+                .refusal_by_key(reference_type, reference_id)
+                .await?
+                .is_some();
+        Ok(Self {
+            entry,
+            refused,
+            customer: None,
+        })
+    }
 }
 
 /// Enough of a customer to decide whether a point operation applies to it.

@@ -203,10 +203,7 @@ macro_rules! impl_ledger_store {
                         .map_err(db_err)?;
                     let Some(row) = row else {
                         // No such customer: the key decides alone.
-                        let entry = self.entry_by_key(reference_type, reference_id).await?;
-                        let refused = entry.is_none()
-                            && self.refusal_by_key(reference_type, reference_id).await?.is_some();
-                        return Ok(KeyCheck { entry, refused, customer: None });
+                        return KeyCheck::by_key(self, reference_type, reference_id).await;
                     };
                     let entry_id: Option<i64> = row.try_get("id").map_err(db_err)?;
                     let entry = match entry_id {

@@ -211,10 +211,13 @@ async fn load_customers(
         .customers()
         .list(CustomerQuery {
             limit: Some(1),
+            count: Some(true),
             ..all.clone()
         })
         .await?;
-    let present = first_page.total.unwrap_or_default();
+    let present = first_page
+        .total
+        .ok_or("the store did not count the customers")?;
     if let Some(c) = first_page.items.first() {
         let expected = data.customer(0).email.map(|e| e.to_lowercase());
         if c.email != expected {
