@@ -11,7 +11,7 @@
 //! callbacks may return any error type that a [`ReadError`] converts into.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -215,12 +215,32 @@ const READ_BLOCK: usize = 1 << 20;
 /// nothing measurable, small enough to stay in cache.
 const BATCH_ROWS: usize = 16_384;
 
+#[derive(Clone)]
 struct Columns {
     customer: usize,
     date: usize,
     amount: Option<usize>,
     names: [String; 3],
 }
+
+/// A byte range of a file read on its own thread (see
+/// [`TransactionFile::for_each_batch_in_parts`]).
+struct Part {
+    /// First byte of the range.
+    start: u64,
+    /// Lines starting at or after this byte belong to the next part.
+    end: u64,
+    /// Whether `start` may fall inside a line (read by the part before).
+    inside_line: bool,
+    /// Lines before this part's first (the header), for line numbers; only
+    /// exact for the first part.
+    lines_before: u64,
+    /// The columns, from the header.
+    columns: Columns,
+}
+
+/// Files smaller than this are read whole: threads would not pay.
+const MIN_SPLIT_BYTES: u64 = 8 << 20;
 
 /// A canonical decimal number (see [`CustomerRef`]).
 #[inline]
@@ -290,6 +310,14 @@ impl TransactionFile {
             line,
             column: column.map(str::to_owned),
             message: message.into(),
+        }
+    }
+
+    fn delimiter_byte(&self) -> u8 {
+        match self.delimiter {
+            Delimiter::Semicolon => b';',
+            Delimiter::Tab => b'\t',
+            _ => b',',
         }
     }
 
@@ -500,20 +528,164 @@ impl TransactionFile {
         Ok(rows)
     }
 
+    /// Reads the file in as many parts as `states`, each on a thread of its
+    /// own, and calls `each` with a part's state for every batch of that
+    /// part, in file order within the part. Returns the states in file
+    /// order: the first saw the first transactions. Line numbers of rows
+    /// after the first part count from the part's start, so an error there
+    /// is not the caller's to report.
+    ///
+    /// `Ok(None)` where the file is not to be read in parts: a quote
+    /// anywhere (a quoted field may hold a line break), whitespace
+    /// separation, a file under a few megabytes, or an error after the
+    /// first part; [`for_each_batch`](Self::for_each_batch) then reads it
+    /// whole and reports the first error with its line. An error in the
+    /// header or the first part is returned as it is.
+    pub fn for_each_batch_in_parts<S, E>(
+        &self,
+        progress: &dyn ReadProgress,
+        states: Vec<S>,
+        each: impl Fn(&mut S, &Batch) -> Result<(), E> + Sync,
+    ) -> Result<Option<Vec<S>>, E>
+    where
+        S: Send,
+        E: From<ReadError> + Send,
+    {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        if states.len() < 2 || self.delimiter == Delimiter::Whitespace {
+            return Ok(None);
+        }
+        let mut file = self.open()?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if size < MIN_SPLIT_BYTES {
+            return Ok(None);
+        }
+        // The header (or the first line) decides the columns.
+        let mut head = vec![0u8; READ_BLOCK];
+        let n = file
+            .read(&mut head)
+            .map_err(|e| self.error(1, None, format!("cannot read: {e}")))?;
+        let Some(newline) = memchr::memchr(b'\n', &head[..n]) else {
+            return Ok(None);
+        };
+        let (columns, data_start, lines_before) = if self.has_header {
+            let mut line = &head[..newline];
+            line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.contains(&b'"') {
+                return Ok(None);
+            }
+            let names = line
+                .split(|&b| b == self.delimiter_byte())
+                .map(|f| self.text(1, "header", f))
+                .collect::<Result<Vec<&str>, ReadError>>()?;
+            (self.resolve(Some(&names))?, newline as u64 + 1, 1)
+        } else {
+            (self.resolve(None)?, 0, 0)
+        };
+        drop(file);
+        progress.start(size);
+        let count = states.len() as u64;
+        let span = (size - data_start).div_ceil(count);
+        let read = AtomicU64::new(0);
+        let each = &each;
+        let run = |k: u64, mut state: S| -> Result<Option<S>, E> {
+            let start = data_start + k * span;
+            let part = Part {
+                start,
+                end: (start + span).min(size),
+                inside_line: k > 0,
+                lines_before: if k == 0 { lines_before } else { 0 },
+                columns: columns.clone(),
+            };
+            // Progress: the bytes of every part together.
+            let mut reported = start;
+            let mut batch = Batch::default();
+            let (_, whole) = self.produce_part(
+                self.open()?,
+                size,
+                Some(&part),
+                &(),
+                &mut batch,
+                |batch| -> Result<(), E> {
+                    let bytes = batch.bytes.max(reported);
+                    let total =
+                        read.fetch_add(bytes - reported, Ordering::Relaxed) + bytes - reported;
+                    reported = bytes;
+                    progress.read(total);
+                    each(&mut state, batch)?;
+                    batch.clear();
+                    Ok(())
+                },
+            )?;
+            Ok(whole.then_some(state))
+        };
+        let results: Vec<Result<Option<S>, E>> = std::thread::scope(|scope| {
+            let mut states = states.into_iter().enumerate();
+            let first = states.next();
+            let others: Vec<_> = states
+                .map(|(k, s)| scope.spawn(move || run(k as u64, s)))
+                .collect();
+            let mut results = Vec::with_capacity(others.len() + 1);
+            if let Some((_, s)) = first {
+                results.push(run(0, s));
+            }
+            for handle in others {
+                results.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|_| Err(ReadError::ReaderFailed.into())),
+                );
+            }
+            results
+        });
+        let mut states = Vec::with_capacity(results.len());
+        for (k, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(Some(state)) => states.push(state),
+                Err(e) if k == 0 => return Err(e),
+                Ok(None) | Err(_) => return Ok(None),
+            }
+        }
+        progress.finish();
+        Ok(Some(states))
+    }
+
     /// Reads and parses the file, handing over each full batch (and the
     /// last one) to `emit`, which leaves an empty batch in its place.
     fn produce<E: From<ReadError>>(
         &self,
         progress: &dyn ReadProgress,
         batch: &mut Batch,
-        mut emit: impl FnMut(&mut Batch) -> Result<(), E>,
+        emit: impl FnMut(&mut Batch) -> Result<(), E>,
     ) -> Result<u64, E> {
-        let file = File::open(&self.path).map_err(|source| ReadError::Open {
-            file: self.display(),
-            source,
-        })?;
+        let file = self.open()?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         progress.start(size);
+        Ok(self
+            .produce_part(file, size, None, progress, batch, emit)?
+            .0)
+    }
+
+    fn open(&self) -> Result<File, ReadError> {
+        File::open(&self.path).map_err(|source| ReadError::Open {
+            file: self.display(),
+            source,
+        })
+    }
+
+    /// [`produce`](Self::produce) of the whole file (`part` `None`) or of
+    /// one part; also says whether the part could be read on its own
+    /// (`false`: it holds a quote).
+    fn produce_part<E: From<ReadError>>(
+        &self,
+        file: File,
+        size: u64,
+        part: Option<&Part>,
+        progress: &dyn ReadProgress,
+        batch: &mut Batch,
+        mut emit: impl FnMut(&mut Batch) -> Result<(), E>,
+    ) -> Result<(u64, bool), E> {
         let mut rows = 0u64;
         let mut on_row = |batch: &mut Batch, bytes: u64| -> Result<(), E> {
             rows += 1;
@@ -524,15 +696,21 @@ impl TransactionFile {
             }
             Ok(())
         };
-        match self.delimiter {
-            Delimiter::Whitespace => self.read_whitespace(file, batch, &mut on_row)?,
-            _ => self.read_csv(file, batch, &mut on_row)?,
+        let whole = match self.delimiter {
+            Delimiter::Whitespace => {
+                self.read_whitespace(file, batch, &mut on_row)?;
+                true
+            }
+            _ => self.read_csv(file, part, batch, &mut on_row)?,
+        };
+        if !whole {
+            return Ok((rows, false));
         }
         if !batch.rows.is_empty() {
-            batch.bytes = size;
+            batch.bytes = part.map_or(size, |p| p.end);
             emit(batch)?;
         }
-        Ok(rows)
+        Ok((rows, true))
     }
 
     fn read_whitespace<E: From<ReadError>>(
@@ -578,17 +756,16 @@ impl TransactionFile {
         Ok(())
     }
 
+    /// Reads the whole file, or only `part` of it; `Ok(false)`: the part
+    /// holds a quote, so it cannot be read on its own.
     fn read_csv<E: From<ReadError>>(
         &self,
         mut file: File,
+        part: Option<&Part>,
         batch: &mut Batch,
         on_row: &mut impl FnMut(&mut Batch, u64) -> Result<(), E>,
-    ) -> Result<(), E> {
-        let delimiter = match self.delimiter {
-            Delimiter::Semicolon => b';',
-            Delimiter::Tab => b'\t',
-            _ => b',',
-        };
+    ) -> Result<bool, E> {
+        let delimiter = self.delimiter_byte();
         // Lines without a quote are split here, straight from the buffer;
         // from the first quote on, the csv crate reads the rest (quoted
         // fields may hold delimiters and line breaks).
@@ -598,6 +775,19 @@ impl TransactionFile {
         let mut line_no = 0u64;
         let mut columns: Option<Columns> = None;
         let mut eof = false;
+        // A part: its lines are those starting in [start, end); it skips the
+        // end of the line it starts in, which the part before reads.
+        let mut skip_first = false;
+        let mut part_end = u64::MAX;
+        if let Some(p) = part {
+            consumed = p.start.saturating_sub(u64::from(p.inside_line));
+            skip_first = p.inside_line;
+            part_end = p.end;
+            line_no = p.lines_before;
+            columns = Some(p.columns.clone());
+            file.seek(std::io::SeekFrom::Start(consumed))
+                .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
+        }
         // Field bounds within the current line (kept between lines).
         let mut fields: Vec<(usize, usize)> = Vec::new();
         loop {
@@ -608,7 +798,7 @@ impl TransactionFile {
                         buf.push(b'\n');
                         continue;
                     }
-                    return Ok(());
+                    return Ok(true);
                 }
                 // Keep the partial line, read the next block.
                 buf.drain(..start);
@@ -624,6 +814,14 @@ impl TransactionFile {
                 continue;
             };
             let end = start + newline;
+            if skip_first {
+                skip_first = false;
+                start = end + 1;
+                continue;
+            }
+            if consumed + start as u64 >= part_end {
+                return Ok(true);
+            }
             let mut line = &buf[start..end];
             if line_no == 0 {
                 line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
@@ -645,10 +843,14 @@ impl TransactionFile {
             }
             fields.push((from, line.len()));
             if quoted {
+                if part.is_some() {
+                    return Ok(false);
+                }
                 // Everything from this line on goes to the csv crate.
                 let rest = std::io::Cursor::new(buf[start..].to_vec()).chain(file);
                 let offset = (consumed + start as u64, line_no);
-                return self.read_csv_quoted(rest, delimiter, offset, columns, batch, on_row);
+                self.read_csv_quoted(rest, delimiter, offset, columns, batch, on_row)?;
+                return Ok(true);
             }
             line_no += 1;
             let line_end = consumed + end as u64 + 1;
@@ -932,6 +1134,84 @@ pub fn read_text(path: &Path) -> Result<String, ReadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file cut into parts reads as the same rows in the same order (a
+    /// line starting right at a cut is read once); a quote or an error
+    /// after the first part answers `None`; an error in the first part is
+    /// returned with its line.
+    #[test]
+    fn parts_read_the_rows_of_the_whole_file() {
+        let mut text = String::from("customer_id,date,amount,note\n");
+        for i in 0..150_000u64 {
+            let day = 1 + i / 5_000;
+            text.push_str(&format!(
+                "{},2024-01-{day:02},{}.{:02},padding padding padding padding {i}\n",
+                (i * 7_919) % 40_000,
+                i % 500,
+                i % 100
+            ));
+        }
+        assert!(text.len() as u64 > MIN_SPLIT_BYTES);
+        let rows_of = |text: &str, parts: usize| {
+            let file = TempFile::new(&format!("parts-{parts}-{}", text.len()), text);
+            let whole = all_rows(&file.transactions());
+            let states = (0..parts).map(|_| Vec::new()).collect();
+            let read = file.transactions().for_each_batch_in_parts(
+                &(),
+                states,
+                |rows: &mut Vec<(u64, String, NaiveDate, Decimal)>,
+                 batch|
+                 -> Result<(), ReadError> {
+                    rows.extend(
+                        batch
+                            .rows()
+                            .map(|r| (r.line, r.customer.to_text(), r.date, r.amount)),
+                    );
+                    Ok(())
+                },
+            );
+            (whole, read)
+        };
+        for parts in [2, 3, 7] {
+            let (whole, read) = rows_of(&text, parts);
+            let whole = whole.expect("rows");
+            let parts_read = read.expect("read").expect("read in parts");
+            assert_eq!(parts_read.len(), parts);
+            // The first part's line numbers are the file's.
+            assert_eq!(parts_read[0][..], whole[..parts_read[0].len()]);
+            let strip =
+                |rows: &[(u64, String, NaiveDate, Decimal)]| -> Vec<(String, NaiveDate, Decimal)> {
+                    rows.iter()
+                        .map(|(_, c, d, a)| (c.clone(), *d, *a))
+                        .collect()
+                };
+            assert_eq!(strip(&parts_read.concat()), strip(&whole), "{parts} parts");
+        }
+        let late = text.len() * 3 / 4;
+        let line_start = late + text[late..].find('\n').expect("a line") + 1;
+        let quoted = format!(
+            "{}\"7\",2024-01-30,1,x\n{}",
+            &text[..line_start],
+            &text[line_start..]
+        );
+        assert!(rows_of(&quoted, 2).1.expect("no error").is_none());
+        let bad_late = format!(
+            "{}7,2024-01-30,-1,x\n{}",
+            &text[..line_start],
+            &text[line_start..]
+        );
+        assert!(rows_of(&bad_late, 2).1.expect("no error here").is_none());
+        let header = text.find('\n').expect("a header") + 1;
+        let bad_early = format!(
+            "{}7,2024-01-30,1,x\n8,yesterday,1,x\n{}",
+            &text[..header],
+            &text[header..]
+        );
+        let err = rows_of(&bad_early, 2)
+            .1
+            .expect_err("a bad date in the first part");
+        assert!(err.to_string().contains(":3: column \"date\""), "{err}");
+    }
 
     #[test]
     fn dates_in_common_forms() {

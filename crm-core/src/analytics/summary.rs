@@ -217,6 +217,21 @@ impl Tally {
         }
     }
 
+    /// The calibration purchases of `later`, all on or after this tally's
+    /// last day, as if added one by one.
+    fn append(&mut self, later: &Tally) {
+        self.total += later.total;
+        if later.first == self.last {
+            if later.first == self.first {
+                self.first_amount += later.first_amount;
+            }
+            self.days += later.days - 1;
+        } else {
+            self.days += later.days;
+        }
+        self.last = later.last;
+    }
+
     #[inline]
     fn add_holdout(&mut self, day: i32, amount: Decimal) {
         self.holdout_total += amount;
@@ -556,6 +571,155 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
             summaries
         });
         head.report(summaries)
+    }
+
+    /// The report of a stream of purchases read in parts, computed on
+    /// every core: `parts[i]` was given the purchases that follow those of
+    /// `parts[i - 1]` (a file cut into consecutive byte ranges, each
+    /// summarised on its own thread). The report is the one a single
+    /// builder given every part in turn would make: the same summaries, in
+    /// order of first appearance, and the same counts.
+    ///
+    /// Fails when the parts' options differ, when there is a calibration
+    /// end and more than one part (a customer first seen in a later part's
+    /// holdout period leaves no tally there), or when a customer's
+    /// purchases in a part start before its last one in an earlier part
+    /// (not in date order per customer: summarise the stream as one to
+    /// find where).
+    ///
+    /// ```
+    /// use chrono::NaiveDate;
+    /// use rust_decimal::Decimal;
+    /// use crm_core::analytics::{PeriodUnit, SummaryBuilder, SummaryOptions};
+    ///
+    /// let day = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").expect("date");
+    /// let options = SummaryOptions::new(PeriodUnit::Day, Some(day("2024-01-31")));
+    /// let (mut first, mut later) = (SummaryBuilder::new(options)?, SummaryBuilder::new(options)?);
+    /// first.add(&7u64, day("2024-01-01"), Decimal::ONE)?;
+    /// later.add(&7u64, day("2024-01-03"), Decimal::TWO)?;
+    /// later.add(&8u64, day("2024-01-03"), Decimal::ONE)?;
+    /// let report = SummaryBuilder::finish_parts_parallel(vec![first, later])?;
+    /// assert_eq!(report.summaries.len(), 2);
+    /// assert_eq!((report.summaries[0].frequency, report.summaries[0].monetary_value), (1, Decimal::TWO));
+    /// # Ok::<(), crm_core::Error>(())
+    /// ```
+    pub fn finish_parts_parallel(parts: Vec<Self>) -> Result<SummaryReport<K>>
+    where
+        K: Send + Sync,
+    {
+        let mut parts = parts.into_iter();
+        let Some(mut first) = parts.next() else {
+            return Err(Error::invalid(
+                "parts",
+                "required",
+                "no summary builder to finish",
+            ));
+        };
+        let later: Vec<Self> = parts.collect();
+        if later.iter().any(|b| b.options != first.options) {
+            return Err(Error::invalid(
+                "options",
+                "mismatch",
+                "summary builders with different options cannot be joined",
+            ));
+        }
+        if first.bounds.calibration_end.is_some() && !later.is_empty() {
+            return Err(Error::invalid(
+                "calibration_end",
+                "unsupported",
+                "summary builders with a calibration end cannot be joined",
+            ));
+        }
+        for b in &later {
+            first.latest_day = first.latest_day.max(b.latest_day);
+            first.purchases += b.purchases;
+            first.ignored_after_end += b.ignored_after_end;
+        }
+        let (head, first_order) = first.take_order();
+        let Some(end) = head.end else {
+            return Ok(head.report(Vec::new()));
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let (later_tallies, later_orders): (Vec<_>, Vec<_>) =
+            later.into_iter().map(|b| (b.tallies, b.order)).unzip();
+        let tables: Vec<_> = std::iter::once(&head.tallies)
+            .chain(&later_tallies)
+            .collect();
+        // Each part's customers in `threads` runs: thread t takes run t of
+        // every part.
+        let mut work: Vec<Vec<(usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
+        let orders = std::iter::once(first_order).chain(later_orders);
+        for (i, mut order) in orders.enumerate() {
+            let run = order.len().div_ceil(threads).max(1);
+            for runs in &mut work {
+                let rest = order.split_off(run.min(order.len()));
+                runs.push((i, std::mem::replace(&mut order, rest)));
+            }
+        }
+        let (unit, holdout_end) = (head.options.unit, head.holdout_end);
+        let tables = &tables;
+        // The summary of a customer first seen in part `i`: its tallies of
+        // parts `i..` in turn (`None` where an earlier part saw it first).
+        let summarise = move |i: usize, k: K| -> Result<Option<CustomerSummary<K>>> {
+            if tables[..i].iter().any(|t| t.contains_key(&k)) {
+                return Ok(None);
+            }
+            let Some(mut tally) = tables[i].get(&k).cloned() else {
+                return Ok(None);
+            };
+            for t in &tables[i + 1..] {
+                if let Some(b) = t.get(&k) {
+                    if b.first < tally.latest() {
+                        return Err(out_of_order(&k, b.first, tally.latest()));
+                    }
+                    tally.append(b);
+                }
+            }
+            Ok(Some(tally.summary(k, unit, end, holdout_end)))
+        };
+        let run =
+            move |runs: Vec<(usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
+                runs.into_iter()
+                    .map(|(i, keys)| {
+                        let mut out = Vec::with_capacity(keys.len());
+                        for k in keys {
+                            if let Some(s) = summarise(i, k)? {
+                                out.push(s);
+                            }
+                        }
+                        Ok((i, out))
+                    })
+                    .collect()
+            };
+        let done = std::thread::scope(|scope| {
+            let mut work = work.into_iter();
+            let mine = work.next().unwrap_or_default();
+            let others: Vec<_> = work.map(|w| scope.spawn(move || run(w))).collect();
+            let mut done = vec![run(mine)];
+            for handle in others {
+                // A panic in a thread is re-raised here.
+                done.push(
+                    handle
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                );
+            }
+            done
+        });
+        // Part by part, run by run: thread t holds run t of every part.
+        let mut grid: Vec<Vec<Vec<CustomerSummary<K>>>> =
+            (0..tables.len()).map(|_| Vec::new()).collect();
+        for runs in done {
+            for (i, out) in runs? {
+                grid[i].push(out);
+            }
+        }
+        let mut summaries = Vec::with_capacity(head.tallies.len());
+        for out in grid.into_iter().flatten() {
+            summaries.extend(out);
+        }
+        drop(later_tallies);
+        Ok(head.report(summaries))
     }
 
     /// Splits the builder into what `finish` needs and the customer order.
@@ -939,6 +1103,65 @@ mod tests {
         assert!(sequential.summaries.len() > 50_000);
         assert!(sequential.holdout_only_customers < 60_000);
         assert_eq!(sequential, parallel);
+    }
+
+    /// A stream cut into parts anywhere (even inside a day, or with a part
+    /// holding nothing) and summarised part by part gives the report of the
+    /// whole stream; a customer out of date order across parts is refused;
+    /// a calibration end is refused.
+    #[test]
+    fn parts_read_apart_give_the_report_of_the_whole() {
+        let options = SummaryOptions::new(PeriodUnit::Week, Some(d("2025-03-31")));
+        let start = d("2024-01-01");
+        // 20,000 customers in date order, ids interleaved, several purchases
+        // a day for some, and purchases after the observation end.
+        let mut purchases = Vec::new();
+        for day in 0..480u64 {
+            let date = start + chrono::Days::new(day);
+            for k in 0..90u64 {
+                let customer = (k * 7_919 + day * 13) % 20_000 + (k % 3);
+                purchases.push((customer, date, Decimal::new((customer % 977) as i64 + 1, 2)));
+            }
+        }
+        let builder = |rows: &[(u64, NaiveDate, Decimal)]| {
+            let mut b = SummaryBuilder::<u64>::new(options).expect("options");
+            for (c, date, amount) in rows {
+                b.add(c, *date, *amount).expect("in order");
+            }
+            b
+        };
+        let whole = builder(&purchases).finish();
+        assert!(whole.summaries.len() > 15_000 && whole.ignored_after_end > 0);
+        let n = purchases.len();
+        for cuts in [
+            vec![n / 2],
+            vec![1, n / 3, n / 3 + 45, n - 1],
+            vec![0, 0, n],
+            vec![n / 7, 2 * n / 7, 3 * n / 7, 4 * n / 7, 5 * n / 7],
+        ] {
+            let mut parts = Vec::new();
+            let mut from = 0;
+            for cut in cuts.iter().copied().chain([n]) {
+                parts.push(builder(&purchases[from..cut]));
+                from = cut;
+            }
+            let joined = SummaryBuilder::finish_parts_parallel(parts).expect("joined");
+            assert_eq!(joined, whole, "cut at {cuts:?}");
+        }
+
+        // The last customer of the first half buys again, on the first day.
+        let late = builder(&[(purchases[n / 2 - 1].0, start, Decimal::ONE)]);
+        let joined =
+            SummaryBuilder::finish_parts_parallel(vec![builder(&purchases[..n / 2]), late]);
+        let rule = joined.err().map(|e| e.field_errors()[0].rule.clone());
+        assert_eq!(rule.as_deref(), Some("order"));
+
+        let holdout = options.with_calibration_end(d("2025-01-31"));
+        let parts = vec![
+            SummaryBuilder::<u64>::new(holdout).expect("options"),
+            SummaryBuilder::<u64>::new(holdout).expect("options"),
+        ];
+        assert!(SummaryBuilder::finish_parts_parallel(parts).is_err());
     }
 
     #[test]

@@ -400,7 +400,7 @@ impl TransactionArgs {
             }
             return Ok(Summaries::Text(text.finish()));
         }
-        file.for_each_batch(progress, |batch| -> Result<(), CliError> {
+        let add = |builder: &mut Builder, batch: &input::Batch| -> Result<(), CliError> {
             let mut rows = batch.rows().peekable();
             let mut window = Vec::with_capacity(WARM_WINDOW);
             while rows.peek().is_some() {
@@ -412,7 +412,26 @@ impl TransactionArgs {
                 }
             }
             Ok(())
-        })?;
+        };
+        // The CLI owns the machine: one part of the file per core, each
+        // read and summarised on its own, then joined (without a holdout
+        // period, whose customers first seen late cannot be joined). Where
+        // that is not possible (quotes, a small file, an error past the
+        // first part, purchases out of order across parts), the file is
+        // read once more in one stream, which reports the first error.
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        if threads > 1 && self.calibration_end.is_none() {
+            let states = (0..threads)
+                .map(|_| Builder::new(self.options()))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(parts) = file.for_each_batch_in_parts(progress, states, add)? {
+                progress.step("finishing summaries");
+                if let Ok(summaries) = Builder::finish_parts(parts) {
+                    return Ok(summaries);
+                }
+            }
+        }
+        file.for_each_batch(progress, |batch| add(&mut builder, batch))?;
         progress.step("finishing summaries");
         Ok(builder.finish())
     }
@@ -517,6 +536,22 @@ impl Builder {
         if let Some(numbers) = self.numbers.take() {
             self.text = Some(numbers.map_keys(|k| k.to_string()));
         }
+    }
+
+    /// The summaries of a file read in parts, one builder per part in
+    /// file order (see [`SummaryBuilder::finish_parts_parallel`]); text
+    /// keys if any part has them.
+    fn finish_parts(parts: Vec<Builder>) -> Result<Summaries, crm_core::Error> {
+        if parts.iter().all(|b| b.numbers.is_some()) {
+            let numbers = parts.into_iter().filter_map(|b| b.numbers).collect();
+            return Ok(Summaries::Numbers(SummaryBuilder::finish_parts_parallel(
+                numbers,
+            )?));
+        }
+        let text = parts.into_iter().filter_map(Builder::into_text).collect();
+        Ok(Summaries::Text(SummaryBuilder::finish_parts_parallel(
+            text,
+        )?))
     }
 
     fn into_text(mut self) -> Option<SummaryBuilder<String>> {

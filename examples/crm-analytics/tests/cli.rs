@@ -377,3 +377,68 @@ fn sort_gives_the_same_summaries_past_one_batch() {
     assert_eq!(streamed.len(), 2501);
     assert_eq!(summarize("sort_sorted.csv", &["--sort"]), streamed);
 }
+
+/// A file large enough to be read in parts (one per core, each summarised
+/// on its own, then joined) gives the summaries of one stream (`--sort`
+/// reads it as one); purchases out of date order across the parts are
+/// reported at their line, as one stream reports them.
+#[test]
+fn a_file_read_in_parts_summarises_as_one_stream() {
+    let tx = scratch("parts_tx.csv");
+    ok(bin()
+        .args(["simulate", "--customers", "40000", "--output"])
+        .arg(&tx)
+        .output()
+        .expect("run"));
+    let text = std::fs::read_to_string(&tx).expect("read");
+    assert!(
+        text.len() > 8 << 20,
+        "{} bytes: not read in parts",
+        text.len()
+    );
+    let summarize = |input: &PathBuf, name: &str, extra: &[&str]| {
+        let out = scratch(name);
+        let run = bin()
+            .arg("summarize")
+            .arg("--input")
+            .arg(input)
+            .args(["--customer-col", "customer_id", "--date-col", "date"])
+            .args(["--amount-col", "amount", "--period", "week"])
+            .args(["--observation-end", "2025-12-31", "--output"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .expect("run");
+        (run, out)
+    };
+    let sorted_lines = |path: &PathBuf| {
+        let mut lines: Vec<String> = std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let (run, parts) = summarize(&tx, "parts_summary.csv", &[]);
+    ok(run);
+    let (run, stream) = summarize(&tx, "parts_stream.csv", &["--sort"]);
+    ok(run);
+    let parts = sorted_lines(&parts);
+    assert!(parts.len() > 39_000, "{} customers", parts.len());
+    assert_eq!(parts, sorted_lines(&stream));
+
+    // The first customer buys again, on a day before the file's first.
+    let first = text.lines().nth(1).expect("a row");
+    let customer = first.split(',').next().expect("a customer");
+    let late = scratch("parts_late.csv");
+    std::fs::write(&late, format!("{text}{customer},2000-01-01,1.00\n")).expect("write");
+    let (run, _) = summarize(&late, "parts_late_summary.csv", &[]);
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let line = text.lines().count() + 1;
+    assert!(
+        stderr.contains(&format!(":{line}:")) && stderr.contains("not in date order"),
+        "{stderr}"
+    );
+}
