@@ -29,7 +29,8 @@
 #                       FOR UPDATE; ledger entry; lot; balance; outbox event;
 #                       COMMIT (reference_type rawbench)
 #              raw-full every statement the store sends for an earn (the
-#                       idempotency read, audit row, outbox sealing)
+#                       key check, audit row, and the batch that writes the
+#                       account and seals the outbox)
 #      (api-old: the API variants against OLD_SERVER_BIN, when set)
 #    The SQL is in benches/load/raw-sql.md (copied from the MariaDB general
 #    log of the server answering one request of each kind). Every run takes
@@ -51,7 +52,9 @@
 #
 # Settings (environment): CUSTOMERS (1000000), PURCHASES (10000000), SEED (42),
 # RATES ("200 400 600 800 1000 1400 1800 2400"), DURATION (15), WARMUP (3,
-# seconds per run, not recorded), P99_MS (20), RATE (compare the variants at
+# seconds per run, not recorded), REPEAT (1: runs per rate, after one
+# warm-up; with more, a rate is judged on the medians of p99 and throughput,
+# every run's p99 listed), P99_MS (20), RATE (compare the variants at
 # this rate when both sustained it; by default the highest rate both
 # sustained), SCENARIOS ("get search earn"), VARIANTS (all of the above;
 # e.g. "api raw"), CONNECTIONS (oha connections, 50), DB_CONNECTIONS (the
@@ -72,6 +75,7 @@ SEED=${SEED:-42}
 RATES=${RATES:-200 400 600 800 1000 1400 1800 2400}
 RATE=${RATE:-}
 DURATION=${DURATION:-15}
+REPEAT=${REPEAT:-1}
 WARMUP=${WARMUP:-3}
 P99_MS=${P99_MS:-20}
 SCENARIOS=${SCENARIOS:-get search earn}
@@ -227,11 +231,11 @@ BALANCE_SQL="UPDATE loyalty_accounts SET balance = balance + ?, debt = ?, lifeti
 OUTBOX_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token, seq) VALUES (?, ?, ?, ?, NULL, -1)"
 OUTBOX_FULL_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, CONNECTION_ID())"
 AUDIT_SQL="INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
-SEQUENCE_SQL="UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + ?) WHERE id = 1"
-# The store updates its events by id (CASE id WHEN ? THEN ? END WHERE id IN
-# (?)); the same row by this transaction's token, the number from the
-# sequence's LAST_INSERT_ID.
-SEAL_SQL="UPDATE outbox_events SET seq = LAST_INSERT_ID() WHERE seq = 0 AND tx_token = CONNECTION_ID()"
+# The store's last round trip before COMMIT, one batch of three statements
+# with the numbers written in: the account row, the outbox sequence, and
+# the transaction's events by id ({{insert_id:4}}: the outbox insert's id,
+# filled in by crm-loadgen; ACCOUNT_ID and NOW filled in per request).
+FINISH_SQL="UPDATE loyalty_accounts SET balance = balance + 10, debt = 0, lifetime_earned = lifetime_earned + 10, updated_at = 'NOW' WHERE customer_id = ACCOUNT_ID;UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1;UPDATE outbox_events SET seq = LAST_INSERT_ID() - 1 + CASE id WHEN {{insert_id:4}} THEN 1 END WHERE id IN ({{insert_id:4}})"
 
 # requests_file SCENARIO VARIANT FIRST N OUT: N requests from line FIRST of
 # the scenario's stream, as crm-loadgen lines (HTTP or SQL) or oha URLs.
@@ -284,16 +288,15 @@ requests_file() {
             "${slice[@]}" | jq -R -c --arg run "$RUN_ID" --argjson first "$first" \
                 --arg now "$NOW" --arg exp "$EXPIRES" --arg a "$ACCOUNT_SQL" --arg i "$IDEMPOTENCY_SQL" \
                 --arg l "$LEDGER_SQL" --arg o "$OUTBOX_FULL_SQL" --arg au "$AUDIT_SQL" --arg lot "$LOT_FULL_SQL" \
-                --arg b "$BALANCE_SQL" --arg s "$SEQUENCE_SQL" --arg seal "$SEAL_SQL" --arg who "$ADMIN_EMAIL" '
+                --arg f "$FINISH_SQL" --arg who "$ADMIN_EMAIL" '
                 tonumber as $id | "\($run)-\($first + input_line_number - 1)" as $ref
                 | [["BEGIN", []], [$a, [$id]],
                    [$i, ["rawbench", $ref, "rawbench", $ref, $id]],
                    [$l, [$id, "EARN", 10, 10, "rawbench", $ref, $now, $now]],
                    [$o, ["loyalty_points", $id, "{\"customer_id\":\($id),\"delta\":10,\"entry_id\":0,\"entry_type\":\"EARN\",\"points\":10}", $now]],
                    [$au, [$now, $who, "admin", "points.earn", $id, "{\"balance_after\":10,\"entry_id\":0,\"points\":10,\"reference_id\":\"\($ref)\",\"reference_type\":\"rawbench\"}"]],
-                   [$lot, [$id, 0, 10, 10, $now, $exp]],
-                   [$b, [10, 0, 10, $now, $id]],
-                   [$s, [1]], [$seal, []],
+                   [$lot, [$id, {insert_id: 3}, 10, 10, $now, $exp]],
+                   [$f | sub("ACCOUNT_ID"; "\($id)") | sub("NOW"; $now)],
                    ["COMMIT", []]]' ;;
         *) echo "run.sh: no variant $variant of $scenario" >&2; return 1 ;;
     esac >"$out"
@@ -350,13 +353,26 @@ for scenario in $SCENARIOS; do
             tag="$scenario-$variant-$rate"
             log "$tag: warm-up ${WARMUP}s (load $(loadavg))"
             generate "$scenario" "$variant" "$rate" "$WARMUP" "$OUT/runs/$tag-warmup.json" >/dev/null
-            log "$tag: ${DURATION}s"
-            (sleep $((DURATION / 2)); busy >"$OUT/runs/$tag.top") &
-            busy_pid=$!
-            # Not in $(...): the stream cursor lives in this shell.
-            generate "$scenario" "$variant" "$rate" "$DURATION" "$OUT/runs/$tag.json" >"$OUT/runs/$tag.line"
-            result=$(cat "$OUT/runs/$tag.line") && rm -f "$OUT/runs/$tag.line"
-            wait "$busy_pid"
+            results=()
+            for ((k = 1; k <= REPEAT; k++)); do
+                run=$tag && ((REPEAT > 1)) && run=$tag-$k
+                log "$run: ${DURATION}s"
+                (sleep $((DURATION / 2)); busy >"$OUT/runs/$run.top") &
+                busy_pid=$!
+                # Not in $(...): the stream cursor lives in this shell.
+                generate "$scenario" "$variant" "$rate" "$DURATION" "$OUT/runs/$run.json" >"$OUT/runs/$run.line"
+                results+=("$(cat "$OUT/runs/$run.line")") && rm -f "$OUT/runs/$run.line"
+                wait "$busy_pid"
+                ((REPEAT > 1)) && log "$run: ${results[-1]}"
+            done
+            # Several runs of a rate: the medians of p50, p99 and throughput
+            # (each run's p99 kept in p99_runs), errors and requests summed.
+            result=$(printf '%s\n' "${results[@]}" | jq -s -c 'def med: sort | .[(length - 1) / 2 | floor];
+                if length == 1 then .[0] else
+                {generator: .[0].generator, requests: (map(.requests) | add), ok: (map(.ok) | add),
+                 non_2xx: (map(.non_2xx) | add), transport_errors: (map(.transport_errors) | add),
+                 throughput: (map(.throughput) | med), p50_ms: (map(.p50_ms) | med),
+                 p99_ms: (map(.p99_ms) | med), max_ms: (map(.max_ms) | max), p99_runs: map(.p99_ms)} end')
             mem=- memlog=
             if [[ -n $SERVER_PID ]]; then
                 memlog=$(rss)
@@ -370,7 +386,7 @@ for scenario in $SCENARIOS; do
                            and (.non_2xx + .transport_errors) <= 0.001 * .requests)}' <<<"$result")
             echo "$line" >>"$OUT/results.jsonl"
             log "$tag: $result; ${memlog:-no server}; load $(loadavg)"
-            log "$tag: busiest processes mid-run: $(awk '{ printf "%s %s%%; ", $12, $9 }' "$OUT/runs/$tag.top")"
+            log "$tag: busiest processes mid-run: $(awk '{ printf "%s %s%%; ", $12, $9 }' "$OUT/runs/$run.top")"
             if [[ $(jq .pass <<<"$line") != true ]]; then
                 log "$tag: not sustained; $variant stops climbing"
                 break
@@ -402,7 +418,7 @@ sql -e "ANALYZE TABLE outbox_events" >/dev/null
         | awk -F'\t' '{ printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }'
     echo
     echo "Command: $(printf '%q ' "$0" "$@")"
-    echo "Settings: URL=${URL/:$DB_PASS@/:***@} CUSTOMERS=$CUSTOMERS PURCHASES=$PURCHASES RATES=\"$RATES\" DURATION=$DURATION WARMUP=$WARMUP P99_MS=$P99_MS RATE=${RATE:-} CONNECTIONS=$CONNECTIONS DB_CONNECTIONS=$DB_CONNECTIONS GEN=$GEN LABEL=$LABEL REDIS_URL=${REDIS_URL:-} OLD_SERVER_BIN=$OLD_SERVER_BIN"
+    echo "Settings: URL=${URL/:$DB_PASS@/:***@} CUSTOMERS=$CUSTOMERS PURCHASES=$PURCHASES RATES=\"$RATES\" DURATION=$DURATION REPEAT=$REPEAT WARMUP=$WARMUP P99_MS=$P99_MS RATE=${RATE:-} CONNECTIONS=$CONNECTIONS DB_CONNECTIONS=$DB_CONNECTIONS GEN=$GEN LABEL=$LABEL REDIS_URL=${REDIS_URL:-} OLD_SERVER_BIN=$OLD_SERVER_BIN"
     echo "Machine: $(nproc) cores, $(uname -r), $(date -u +%FT%TZ)"
     echo "Server log lines: $(cat "$OUT"/server-*.log 2>/dev/null | wc -l)"
 } >"$OUT/summary.md"

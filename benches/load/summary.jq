@@ -18,10 +18,10 @@ group_by(.scenario) | sort_by(.[0].order) | map(
   | ([$runs[] | .rate] | min) as $lowest
   | ($variants | map(capacity($runs; .) + {lowest: $lowest})) as $caps
   | "### \($s)\n\n"
-    + "| variant | rate (req/s) | requests | throughput (req/s) | p50 (ms) | p99 (ms) | max (ms) | errors (non-2xx or failed statements / transport) | server VmRSS / VmHWM (MB) | load avg (after) | sustained |\n"
+    + "| variant | rate (req/s) | requests | throughput (req/s) | p50 (ms) | p99 (ms; each run's with REPEAT) | max (ms) | errors (non-2xx or failed statements / transport) | server VmRSS / VmHWM (MB) | load avg (after) | sustained |\n"
     + "|---|---|---|---|---|---|---|---|---|---|---|\n"
     + ([$runs[] ] | sort_by(.vorder, .rate) | map(
-        "| \(.variant) | \(.rate) | \(.requests) | \(.throughput | floor) | \(.p50_ms | r2) | \(.p99_ms | r2) | \(.max_ms | r1) | \(.non_2xx) / \(.transport_errors) | \(.mem // "-") | \(.load) | \(if .pass then "yes" else "no" end) |"
+        "| \(.variant) | \(.rate) | \(.requests) | \(.throughput | floor) | \(.p50_ms | r2) | \(.p99_ms | r2)\(if .p99_runs then " (" + (.p99_runs | map(r2 | tostring) | join(", ")) + ")" else "" end) | \(.max_ms | r1) | \(.non_2xx) / \(.transport_errors) | \(.mem // "-") | \(.load) | \(if .pass then "yes" else "no" end) |"
       ) | join("\n"))
     + "\n\nCapacity (highest rate with p99 < \($p99) ms, throughput >= 95% of the rate, errors <= 0.1%; `N+`: the top of the ladder held):\n\n"
     + "| variant | capacity (req/s) |\n|---|---|\n"

@@ -117,6 +117,10 @@ macro_rules! impl_ledger_store {
                 /// Cleared when points go back into a lot whose expiry this
                 /// transaction does not know (then `due_lots` asks).
                 expiry_known: bool,
+                /// When this transaction last changed the account: the row
+                /// is written at commit, with the outbox sealing (one round
+                /// trip for both), as nothing reads it before.
+                saved_at: Option<chrono::DateTime<chrono::Utc>>,
             }
 
             impl SqlLedgerTx {
@@ -168,6 +172,13 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn save_account(&mut self, a: &LoyaltyAccount, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+                    // A locked account is read from `locked` only: its row
+                    // is written at commit.
+                    if let Some(l) = self.locked(a.customer_id) {
+                        l.account = a.clone();
+                        l.saved_at = Some(now);
+                        return Ok(());
+                    }
                     sqlx::query("UPDATE loyalty_accounts SET balance = ?, debt = ?, lifetime_earned = ?, updated_at = ? WHERE customer_id = ?")
                         .bind(a.balance)
                         .bind(a.debt)
@@ -177,9 +188,6 @@ macro_rules! impl_ledger_store {
                         .execute(&mut *self.tx)
                         .await
                         .map_err(db_err)?;
-                    if let Some(l) = self.locked(a.customer_id) {
-                        l.account = a.clone();
-                    }
                     Ok(())
                 }
 
@@ -688,7 +696,12 @@ macro_rules! impl_ledger_store {
 
                 async fn commit(mut self: Box<Self>) -> Result<()> {
                     let events = std::mem::take(&mut self.events);
-                    seal_event_ids(&mut self.tx, &events).await?;
+                    let accounts: Vec<_> = self
+                        .locked
+                        .iter()
+                        .filter_map(|l| l.saved_at.map(|at| (&l.account, at)))
+                        .collect();
+                    finish_writes(&mut self.tx, &accounts, &events).await?;
                     self.tx.commit().await.map_err(db_err)
                 }
             }
@@ -732,6 +745,7 @@ macro_rules! impl_ledger_store {
                                     },
                                     next_expiry: next.map(from_ts).transpose()?,
                                     expiry_known: true,
+                                    saved_at: None,
                                 });
                             }
                         }

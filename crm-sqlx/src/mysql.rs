@@ -84,40 +84,64 @@ async fn seal_events(conn: &mut MySqlConnection) -> crm_core::Result<()> {
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    seal_event_ids(conn, &ids).await
+    finish_writes(conn, &[], &ids).await
 }
 
-/// [`seal_events`] for a transaction that kept the ids of the events it
-/// inserted (in insert order): one statement fewer.
-async fn seal_event_ids(conn: &mut MySqlConnection, ids: &[i64]) -> crm_core::Result<()> {
+/// The writes a ledger transaction keeps for its end, in one round trip
+/// (one batch of statements, numbers only): the `accounts` it changed
+/// (each as of its time) and the sealing of the outbox events it inserted
+/// (`ids`, in insert order; see [`seal_events`]). The sequence row's lock
+/// is taken last and held only until the commit that follows.
+async fn finish_writes(
+    conn: &mut MySqlConnection,
+    accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
+    ids: &[i64],
+) -> crm_core::Result<()> {
     use crate::error::db_err;
-    if ids.is_empty() {
+    use std::fmt::Write as _;
+    let mut sql = String::new();
+    for (a, at) in accounts {
+        let _ = write!(
+            sql,
+            "UPDATE loyalty_accounts SET balance = {}, debt = {}, lifetime_earned = {}, \
+             updated_at = '{}' WHERE customer_id = {};",
+            a.balance,
+            a.debt,
+            a.lifetime_earned,
+            at.format("%Y-%m-%d %H:%M:%S%.6f"),
+            a.customer_id.0
+        );
+    }
+    if !ids.is_empty() {
+        let n = ids.len();
+        let _ = write!(
+            sql,
+            "UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + {n}) WHERE id = 1;"
+        );
+        // `LAST_INSERT_ID()` is now the last number taken: event k (from 1)
+        // of this transaction gets `LAST_INSERT_ID() - n + k`.
+        for (c, chunk) in ids.chunks(1_000).enumerate() {
+            let _ = write!(
+                sql,
+                "UPDATE outbox_events SET seq = LAST_INSERT_ID() - {n} + CASE id"
+            );
+            for (k, id) in chunk.iter().enumerate() {
+                let _ = write!(sql, " WHEN {id} THEN {}", c * 1_000 + k + 1);
+            }
+            sql.push_str(" END WHERE id IN (");
+            for (k, id) in chunk.iter().enumerate() {
+                let _ = write!(sql, "{}{id}", if k == 0 { "" } else { ", " });
+            }
+            sql.push_str(");");
+        }
+    }
+    if sql.is_empty() {
         return Ok(());
     }
-    let n = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-    let done = sqlx::query("UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + ?) WHERE id = 1")
-        .bind(n)
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
-    let mut next = last_insert_id(&done) - n;
-    for chunk in ids.chunks(1_000) {
-        let mut qb = sqlx::QueryBuilder::<MySql>::new("UPDATE outbox_events SET seq = CASE id");
-        for id in chunk {
-            next += 1;
-            qb.push(" WHEN ")
-                .push_bind(*id)
-                .push(" THEN ")
-                .push_bind(next);
-        }
-        qb.push(" END WHERE id IN (");
-        let mut list = qb.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        qb.push(")");
-        qb.build().execute(&mut *conn).await.map_err(db_err)?;
-    }
     Ok(())
 }
 

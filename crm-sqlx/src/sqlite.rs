@@ -74,8 +74,25 @@ async fn seal_events(_conn: &mut SqliteConnection) -> crm_core::Result<()> {
     Ok(())
 }
 
-/// Nothing to seal (see [`seal_events`]).
-async fn seal_event_ids(_conn: &mut SqliteConnection, _ids: &[i64]) -> crm_core::Result<()> {
+/// The writes a ledger transaction keeps for its end: the `accounts` it
+/// changed (each as of its time); no events to seal (see [`seal_events`]).
+async fn finish_writes(
+    conn: &mut SqliteConnection,
+    accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
+    _ids: &[i64],
+) -> crm_core::Result<()> {
+    use crate::error::db_err;
+    for (a, at) in accounts {
+        sqlx::query("UPDATE loyalty_accounts SET balance = ?, debt = ?, lifetime_earned = ?, updated_at = ? WHERE customer_id = ?")
+            .bind(a.balance)
+            .bind(a.debt)
+            .bind(a.lifetime_earned)
+            .bind(ts(*at))
+            .bind(a.customer_id.0)
+            .execute(&mut *conn)
+            .await
+            .map_err(db_err)?;
+    }
     Ok(())
 }
 

@@ -25,7 +25,11 @@
 //! the clock starts, as in a warmed-up server; no test before acquire) as
 //! prepared statements (cached per connection), every row of every result
 //! read; `BEGIN`, `COMMIT` and `ROLLBACK` go as plain text, as sqlx's own
-//! transactions send them. A request whose statement fails is rolled back
+//! transactions send them. A statement given without a parameter list
+//! (`[sql_text]`) also goes as plain text, and may then hold several
+//! statements separated by `;` (a batch, as the store sends some writes).
+//! A parameter `{"insert_id": k}` is the id inserted by statement `k` of
+//! the request (from 0); in plain text, `{{insert_id:k}}` is replaced by it. A request whose statement fails is rolled back
 //! (when a `BEGIN` was sent) and counted in `non_2xx` (a failed statement);
 //! a lost connection or pool timeout is a transport error.
 //!
@@ -177,6 +181,8 @@ enum Param {
     Text(Arc<str>),
     Bool(bool),
     Null,
+    /// The id inserted by an earlier statement of the request.
+    InsertId(usize),
 }
 
 /// One raw SQL statement: its text and parameters.
@@ -204,9 +210,9 @@ fn prepare_sql(a: &Args) -> Result<Vec<Arc<[Stmt]>>, BoxError> {
             .ok_or_else(|| bad("a request is a JSON array of statements"))?;
         let mut request = Vec::with_capacity(statements.len());
         for st in statements {
-            let (sql, params) = match st.as_array().map(Vec::as_slice) {
-                Some([sql, params]) => (sql, params),
-                Some([sql]) => (sql, &serde_json::Value::Null),
+            let (sql, params, batch) = match st.as_array().map(Vec::as_slice) {
+                Some([sql, params]) => (sql, params, false),
+                Some([sql]) => (sql, &serde_json::Value::Null, true),
                 _ => return Err(bad("a statement is [sql_text, [params...]]").into()),
             };
             let sql = sql
@@ -227,17 +233,23 @@ fn prepare_sql(a: &Args) -> Result<Vec<Arc<[Stmt]>>, BoxError> {
                         serde_json::Value::String(t) => Ok(Param::Text(Arc::from(t.as_str()))),
                         serde_json::Value::Bool(b) => Ok(Param::Bool(*b)),
                         serde_json::Value::Null => Ok(Param::Null),
+                        serde_json::Value::Object(o) => o
+                            .get("insert_id")
+                            .and_then(serde_json::Value::as_u64)
+                            .map(|k| Param::InsertId(k as usize))
+                            .ok_or_else(|| bad("an object parameter is {\"insert_id\": k}")),
                         _ => Err(bad("parameters are numbers, strings, booleans or null")),
                     })
                     .collect::<Result<Vec<_>, _>>()?,
                 _ => return Err(bad("a statement's parameters are an array").into()),
             };
             let word = sql.trim().trim_end_matches(';').to_ascii_uppercase();
-            let plain = params.is_empty()
-                && matches!(
-                    word.as_str(),
-                    "BEGIN" | "START TRANSACTION" | "COMMIT" | "ROLLBACK"
-                );
+            let plain = batch
+                || params.is_empty()
+                    && matches!(
+                        word.as_str(),
+                        "BEGIN" | "START TRANSACTION" | "COMMIT" | "ROLLBACK"
+                    );
             request.push(Stmt {
                 sql: Arc::from(sql),
                 params,
@@ -311,6 +323,13 @@ async fn read_response(conn: &mut Conn) -> std::io::Result<(u16, bool)> {
     Ok((status, keep))
 }
 
+/// Whether an idle keep-alive connection is still open: nothing to read
+/// yet (a closed one reads end of file).
+fn open(conn: &Conn) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(conn.get_ref().try_read(&mut byte), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 /// One result: status (0 = transport error) and latency in microseconds.
 #[derive(Clone, Copy)]
 struct Sample {
@@ -357,7 +376,14 @@ async fn send(shared: &Shared, req: &[u8]) -> std::io::Result<u16> {
         .acquire()
         .await
         .map_err(|_| std::io::Error::other("closed"))?;
-    let reused = shared.idle.lock().ok().and_then(|mut v| v.pop());
+    // An idle connection the server has closed (its keep-alive timeout) is
+    // dropped, as an HTTP client's pool does, instead of failing a request.
+    let reused = loop {
+        match shared.idle.lock().ok().and_then(|mut v| v.pop()) {
+            Some(c) if !open(&c) => continue,
+            other => break other,
+        }
+    };
     let mut conn = match reused {
         Some(c) => c,
         None => {
@@ -384,14 +410,32 @@ async fn run_sql(shared: &Shared, statements: &[Stmt]) -> u16 {
         return 0;
     };
     let mut in_tx = false;
+    // The id each statement inserted (0: none).
+    let mut inserted: Vec<u64> = Vec::with_capacity(statements.len());
     for st in statements {
+        let id = |k: usize| inserted.get(k).copied().unwrap_or(0);
+        let upper = st
+            .sql
+            .trim_start()
+            .get(..6)
+            .unwrap_or("")
+            .to_ascii_uppercase();
         let done = if st.plain {
-            let upper = st.sql.trim().to_ascii_uppercase();
-            in_tx = upper.starts_with("BEGIN") || upper.starts_with("START");
-            sqlx::raw_sql(AssertSqlSafe(st.sql.clone()))
+            if upper.starts_with("BEGIN") || upper.starts_with("START") {
+                in_tx = true;
+            }
+            let mut sql = st.sql.to_string();
+            while let Some(at) = sql.find("{{insert_id:") {
+                let end = sql[at..].find("}}").map_or(sql.len(), |e| at + e + 2);
+                let k = sql[at + 12..end.saturating_sub(2)]
+                    .parse()
+                    .unwrap_or(usize::MAX);
+                sql.replace_range(at..end, &id(k).to_string());
+            }
+            sqlx::raw_sql(AssertSqlSafe(sql))
                 .execute(&mut *conn)
                 .await
-                .map(|_| 0)
+                .map(|r| (0, r.last_insert_id()))
         } else {
             let mut q = sqlx::query(AssertSqlSafe(st.sql.clone()));
             for p in &st.params {
@@ -401,13 +445,21 @@ async fn run_sql(shared: &Shared, statements: &[Stmt]) -> u16 {
                     Param::Text(t) => q.bind(t.to_string()),
                     Param::Bool(b) => q.bind(*b),
                     Param::Null => q.bind(None::<i64>),
+                    Param::InsertId(k) => q.bind(id(*k) as i64),
                 };
             }
-            q.fetch_all(&mut *conn).await.map(|rows| rows.len() as u64)
+            if upper == "INSERT" {
+                q.execute(&mut *conn).await.map(|r| (0, r.last_insert_id()))
+            } else {
+                q.fetch_all(&mut *conn)
+                    .await
+                    .map(|rows| (rows.len() as u64, 0))
+            }
         };
         match done {
-            Ok(rows) => {
+            Ok((rows, id)) => {
                 shared.rows.fetch_add(rows, Ordering::Relaxed);
+                inserted.push(id);
             }
             Err(e) => {
                 if e.as_database_error().is_none() {
