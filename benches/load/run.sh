@@ -231,11 +231,11 @@ BALANCE_SQL="UPDATE loyalty_accounts SET balance = balance + ?, debt = ?, lifeti
 OUTBOX_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token, seq) VALUES (?, ?, ?, ?, NULL, -1)"
 OUTBOX_FULL_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, CONNECTION_ID())"
 AUDIT_SQL="INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
-# The store's last round trip before COMMIT, one batch of three statements
-# with the numbers written in: the account row, the outbox sequence, and
-# the transaction's events by id ({{insert_id:4}}: the outbox insert's id,
-# filled in by crm-loadgen; ACCOUNT_ID and NOW filled in per request).
-FINISH_SQL="UPDATE loyalty_accounts SET balance = balance + 10, debt = 0, lifetime_earned = lifetime_earned + 10, updated_at = 'NOW' WHERE customer_id = ACCOUNT_ID;UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1;UPDATE outbox_events SET seq = LAST_INSERT_ID() - 1 + CASE id WHEN {{insert_id:4}} THEN 1 END WHERE id IN ({{insert_id:4}})"
+# The store's last round trip, one batch with the numbers written in: the
+# account row, the outbox sequence, the transaction's events by id
+# ({{insert_id:4}}: the outbox insert's id, filled in by crm-loadgen;
+# ACCOUNT_ID and NOW filled in per request), and COMMIT.
+FINISH_SQL="UPDATE loyalty_accounts SET balance = balance + 10, debt = 0, lifetime_earned = lifetime_earned + 10, updated_at = 'NOW' WHERE customer_id = ACCOUNT_ID;UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1;UPDATE outbox_events SET seq = LAST_INSERT_ID() - 1 + CASE id WHEN {{insert_id:4}} THEN 1 END WHERE id IN ({{insert_id:4}});COMMIT"
 
 # requests_file SCENARIO VARIANT FIRST N OUT: N requests from line FIRST of
 # the scenario's stream, as crm-loadgen lines (HTTP or SQL) or oha URLs.
@@ -296,8 +296,7 @@ requests_file() {
                    [$o, ["loyalty_points", $id, "{\"customer_id\":\($id),\"delta\":10,\"entry_id\":0,\"entry_type\":\"EARN\",\"points\":10}", $now]],
                    [$au, [$now, $who, "admin", "points.earn", $id, "{\"balance_after\":10,\"entry_id\":0,\"points\":10,\"reference_id\":\"\($ref)\",\"reference_type\":\"rawbench\"}"]],
                    [$lot, [$id, {insert_id: 3}, 10, 10, $now, $exp]],
-                   [$f | sub("ACCOUNT_ID"; "\($id)") | sub("NOW"; $now)],
-                   ["COMMIT", []]]' ;;
+                   [$f | sub("ACCOUNT_ID"; "\($id)") | sub("NOW"; $now)]]' ;;
         *) echo "run.sh: no variant $variant of $scenario" >&2; return 1 ;;
     esac >"$out"
 }

@@ -694,15 +694,16 @@ macro_rules! impl_ledger_store {
                     append_audits(&mut self.tx, std::slice::from_ref(record), now).await
                 }
 
-                async fn commit(mut self: Box<Self>) -> Result<()> {
-                    let events = std::mem::take(&mut self.events);
-                    let accounts: Vec<_> = self
-                        .locked
+                async fn commit(self: Box<Self>) -> Result<()> {
+                    // The gate (SQLite's writer queue) is held until the commit is done.
+                    let SqlLedgerTx { tx, _gate: gate, locked, events } = *self;
+                    let accounts: Vec<_> = locked
                         .iter()
                         .filter_map(|l| l.saved_at.map(|at| (&l.account, at)))
                         .collect();
-                    finish_writes(&mut self.tx, &accounts, &events).await?;
-                    self.tx.commit().await.map_err(db_err)
+                    let done = commit_ledger(tx, &accounts, &events).await;
+                    drop(gate);
+                    done
                 }
             }
 

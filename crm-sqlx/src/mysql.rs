@@ -87,17 +87,14 @@ async fn seal_events(conn: &mut MySqlConnection) -> crm_core::Result<()> {
     finish_writes(conn, &[], &ids).await
 }
 
-/// The writes a ledger transaction keeps for its end, in one round trip
-/// (one batch of statements, numbers only): the `accounts` it changed
-/// (each as of its time) and the sealing of the outbox events it inserted
-/// (`ids`, in insert order; see [`seal_events`]). The sequence row's lock
-/// is taken last and held only until the commit that follows.
-async fn finish_writes(
-    conn: &mut MySqlConnection,
+/// The writes a transaction keeps for its end, as one batch of statements
+/// (numbers only): the `accounts` it changed (each as of its time) and the
+/// sealing of the outbox events it inserted (`ids`, in insert order; see
+/// [`seal_events`]). The sequence row's lock is taken last.
+fn final_writes(
     accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
     ids: &[i64],
-) -> crm_core::Result<()> {
-    use crate::error::db_err;
+) -> String {
     use std::fmt::Write as _;
     let mut sql = String::new();
     for (a, at) in accounts {
@@ -135,14 +132,48 @@ async fn finish_writes(
             sql.push_str(");");
         }
     }
+    sql
+}
+
+/// [`final_writes`] in one round trip.
+async fn finish_writes(
+    conn: &mut MySqlConnection,
+    accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
+    ids: &[i64],
+) -> crm_core::Result<()> {
+    let sql = final_writes(accounts, ids);
     if sql.is_empty() {
         return Ok(());
     }
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&mut *conn)
         .await
-        .map_err(db_err)?;
+        .map_err(crate::error::db_err)?;
     Ok(())
+}
+
+/// Commits a ledger transaction with its [`final_writes`], all in one round
+/// trip: the outbox sequence row, which every writer of events takes, is
+/// locked for no longer than the server takes to run the batch, instead of
+/// a round trip to the client and back. A statement that fails stops the
+/// batch before `COMMIT`, and the transaction rolls back.
+async fn commit_ledger(
+    mut tx: sqlx::Transaction<'static, MySql>,
+    accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
+    ids: &[i64],
+) -> crm_core::Result<()> {
+    let mut sql = final_writes(accounts, ids);
+    sql.push_str("COMMIT");
+    let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *tx)
+        .await
+        .map_err(crate::error::db_err);
+    // Committed (or failed) by the batch; sqlx still counts the transaction
+    // open, and dropping it queues a `ROLLBACK` (a no-op after the COMMIT,
+    // the rollback after a failure) that goes out with the connection's
+    // next round trip, the pool's check when the connection returns.
+    drop(tx);
+    done.map(|_| ())
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/mysql");

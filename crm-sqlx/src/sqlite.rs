@@ -74,10 +74,11 @@ async fn seal_events(_conn: &mut SqliteConnection) -> crm_core::Result<()> {
     Ok(())
 }
 
-/// The writes a ledger transaction keeps for its end: the `accounts` it
-/// changed (each as of its time); no events to seal (see [`seal_events`]).
-async fn finish_writes(
-    conn: &mut SqliteConnection,
+/// Commits a ledger transaction with the writes it kept for its end: the
+/// `accounts` it changed (each as of its time); no events to seal (see
+/// [`seal_events`]).
+async fn commit_ledger(
+    mut tx: sqlx::Transaction<'static, Sqlite>,
     accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
     _ids: &[i64],
 ) -> crm_core::Result<()> {
@@ -89,11 +90,11 @@ async fn finish_writes(
             .bind(a.lifetime_earned)
             .bind(ts(*at))
             .bind(a.customer_id.0)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
     }
-    Ok(())
+    tx.commit().await.map_err(db_err)
 }
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
