@@ -390,6 +390,57 @@ pub async fn concurrent_replays_answer_like_the_first_try(b: Backend) {
     consistent_balance(&b, c.id).await;
 }
 
+/// A ledger transaction whose writes fail at the end leaves nothing behind:
+/// not its event, not its account change, and the next operation applies
+/// once. On MySQL a locked account's row is written only at commit, in the
+/// one batch that also numbers the events and commits; a statement of the
+/// batch that fails (here the database refusing a negative debt) must stop
+/// it before `COMMIT`. SQLite writes the row at once and refuses it there.
+/// The memory store has no such constraint to break.
+pub async fn a_failed_commit_leaves_nothing(b: Backend) {
+    use crm_core::events::EventPayload;
+    if b.name == "memory" {
+        return;
+    }
+    let c = customer(&b, "Rollback").await;
+    b.crm
+        .loyalty()
+        .earn(points(c.id, 100, "test", "before"))
+        .await
+        .expect("earn");
+    let last = b.crm.events().last_id().await.expect("last id");
+    let now = crm_core::Clock::now(&b.clock);
+    let mut tx = b.store.begin_ledger(vec![c.id], true).await.expect("begin");
+    tx.append_event(EventPayload::CustomerUpdate(&c), now)
+        .await
+        .expect("append");
+    let mut account = tx.account(c.id).await.expect("account");
+    account.balance += 400;
+    account.debt = -1;
+    let done = match tx.save_account(&account, now).await {
+        Ok(()) => tx.commit().await,
+        Err(e) => {
+            drop(tx); // rolled back
+            Err(e)
+        }
+    };
+    assert!(done.is_err(), "{}: a negative debt was stored", b.name);
+    assert_eq!(consistent_balance(&b, c.id).await, 100, "{}", b.name);
+    assert_eq!(
+        b.crm.events().last_id().await.expect("last id"),
+        last,
+        "{}: the failed transaction's event was kept",
+        b.name
+    );
+    b.crm
+        .loyalty()
+        .earn(points(c.id, 10, "test", "after"))
+        .await
+        .expect("earn after");
+    assert_eq!(consistent_balance(&b, c.id).await, 110, "{}", b.name);
+    assert!(b.crm.events().last_id().await.expect("last id") > last);
+}
+
 /// No event is lost: a transaction holds its event uncommitted for 5 s
 /// (MySQL; shorter elsewhere) while later transactions commit theirs and a
 /// follower keeps reading; the late event still arrives, once, and the

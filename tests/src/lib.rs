@@ -66,6 +66,7 @@ macro_rules! conformance_suite {
             refusals_are_final,
             concurrent_replays_answer_like_the_first_try,
             late_commits_are_delivered_once_in_order,
+            a_failed_commit_leaves_nothing,
             segments_come_from_the_last_fit,
             dashboard_and_segment_filters_come_from_the_last_fit,
             user_changes_end_tokens,
