@@ -4,7 +4,9 @@
 //! This is the hot path of `crm-analytics score`: lines without a quote are
 //! split straight from the read buffer, and from the first quote on the
 //! `csv` crate reads the rest; [`TransactionFile::for_each_batch`] parses on
-//! a second thread while the caller consumes batches.
+//! a second thread while the caller consumes batches, and
+//! [`TransactionFile::for_each_batch_in_parts`] reads a large unquoted file
+//! as byte ranges, one thread each.
 //!
 //! Progress is reported through [`ReadProgress`] (implemented by the CLI's
 //! progress bar; `()` reports nothing). Every error is a [`ReadError`]; the

@@ -543,33 +543,10 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         let Some(end) = head.end else {
             return head.report(Vec::new());
         };
-        let part = order.len().div_ceil(threads);
-        let mut order = order;
-        let mut parts: Vec<Vec<K>> = Vec::with_capacity(threads);
-        while order.len() > part {
-            let rest = order.split_off(part);
-            parts.push(std::mem::replace(&mut order, rest));
-        }
-        parts.push(order);
-        let summaries = std::thread::scope(|scope| {
-            let head = &head;
-            let mut parts = parts.into_iter();
-            let first = parts.next().unwrap_or_default();
-            let others: Vec<_> = parts
-                .map(|keys| scope.spawn(move || head.summaries(end, keys)))
-                .collect();
-            let mut summaries = head.summaries(end, first);
-            for handle in others {
-                // A panic in a thread is re-raised here, as it would have
-                // been without the thread.
-                summaries.extend(
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
-            }
-            summaries
-        });
+        let summaries = on_threads(runs(order, threads), |keys| head.summaries(end, keys))
+            .into_iter()
+            .flatten()
+            .collect();
         head.report(summaries)
     }
 
@@ -649,11 +626,9 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         // every part.
         let mut work: Vec<Vec<(usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
         let orders = std::iter::once(first_order).chain(later_orders);
-        for (i, mut order) in orders.enumerate() {
-            let run = order.len().div_ceil(threads).max(1);
-            for runs in &mut work {
-                let rest = order.split_off(run.min(order.len()));
-                runs.push((i, std::mem::replace(&mut order, rest)));
+        for (i, order) in orders.enumerate() {
+            for (t, run) in runs(order, threads).into_iter().enumerate() {
+                work[t].push((i, run));
             }
         }
         let (unit, holdout_end) = (head.options.unit, head.holdout_end);
@@ -678,8 +653,8 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
             Ok(Some(tally.summary(k, unit, end, holdout_end)))
         };
         let run =
-            move |runs: Vec<(usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
-                runs.into_iter()
+            move |mine: Vec<(usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
+                mine.into_iter()
                     .map(|(i, keys)| {
                         let mut out = Vec::with_capacity(keys.len());
                         for k in keys {
@@ -691,26 +666,12 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
                     })
                     .collect()
             };
-        let done = std::thread::scope(|scope| {
-            let mut work = work.into_iter();
-            let mine = work.next().unwrap_or_default();
-            let others: Vec<_> = work.map(|w| scope.spawn(move || run(w))).collect();
-            let mut done = vec![run(mine)];
-            for handle in others {
-                // A panic in a thread is re-raised here.
-                done.push(
-                    handle
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-                );
-            }
-            done
-        });
+        let done = on_threads(work, run);
         // Part by part, run by run: thread t holds run t of every part.
         let mut grid: Vec<Vec<Vec<CustomerSummary<K>>>> =
             (0..tables.len()).map(|_| Vec::new()).collect();
-        for runs in done {
-            for (i, out) in runs? {
+        for thread in done {
+            for (i, out) in thread? {
                 grid[i].push(out);
             }
         }
@@ -750,6 +711,40 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         };
         head.report(summaries)
     }
+}
+
+/// `items` cut into at most `n` runs of consecutive items, in order.
+fn runs<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
+    let len = items.len().div_ceil(n.max(1)).max(1);
+    let mut runs = Vec::with_capacity(n);
+    while items.len() > len {
+        let rest = items.split_off(len);
+        runs.push(std::mem::replace(&mut items, rest));
+    }
+    runs.push(items);
+    runs
+}
+
+/// `f` of every item of `work`, the first on this thread and each other on
+/// a thread of its own; the results in order. A panic in a thread is
+/// re-raised here, as it would have been without the thread.
+fn on_threads<W: Send, R: Send>(work: Vec<W>, f: impl Fn(W) -> R + Sync) -> Vec<R> {
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut work = work.into_iter();
+        let first = work.next();
+        let others: Vec<_> = work.map(|w| scope.spawn(move || f(w))).collect();
+        let mut done = Vec::with_capacity(others.len() + 1);
+        done.extend(first.map(f));
+        for handle in others {
+            done.push(
+                handle
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        done
+    })
 }
 
 /// A builder's state once no purchase can come: what its report needs.

@@ -338,6 +338,35 @@ fn every_csv_form_summarises_the_same() {
     );
 }
 
+/// `summarize` of a simulated transactions file by week, into the scratch
+/// file `name`: the run and the output's path.
+fn summarize_weeks(input: &PathBuf, name: &str, extra: &[&str]) -> (Output, PathBuf) {
+    let out = scratch(name);
+    let run = bin()
+        .arg("summarize")
+        .arg("--input")
+        .arg(input)
+        .args(["--customer-col", "customer_id", "--date-col", "date"])
+        .args(["--amount-col", "amount", "--period", "week"])
+        .args(["--observation-end", "2025-12-31", "--output"])
+        .arg(&out)
+        .args(extra)
+        .output()
+        .expect("run");
+    (run, out)
+}
+
+/// The lines of a file, sorted.
+fn sorted_lines(path: &PathBuf) -> Vec<String> {
+    let mut lines: Vec<String> = std::fs::read_to_string(path)
+        .expect("read")
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.sort();
+    lines
+}
+
 /// `--sort` reads through `for_each` (one batch refilled again and again)
 /// and must give what the two-thread batch path gives, past one batch
 /// (16,384 rows).
@@ -353,25 +382,9 @@ fn sort_gives_the_same_summaries_past_one_batch() {
     let rows = std::fs::read_to_string(&tx).expect("read").lines().count();
     assert!(rows > 16_384, "{rows} rows");
     let summarize = |name: &str, extra: &[&str]| {
-        let out = scratch(name);
-        ok(bin()
-            .arg("summarize")
-            .arg("--input")
-            .arg(&tx)
-            .args(["--customer-col", "customer_id", "--date-col", "date"])
-            .args(["--amount-col", "amount", "--period", "week"])
-            .args(["--observation-end", "2025-12-31", "--output"])
-            .arg(&out)
-            .args(extra)
-            .output()
-            .expect("run"));
-        let mut lines: Vec<String> = std::fs::read_to_string(&out)
-            .expect("read")
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
+        let (run, out) = summarize_weeks(&tx, name, extra);
+        ok(run);
+        sorted_lines(&out)
     };
     let streamed = summarize("sort_streamed.csv", &[]);
     assert_eq!(streamed.len(), 2501);
@@ -396,33 +409,9 @@ fn a_file_read_in_parts_summarises_as_one_stream() {
         "{} bytes: not read in parts",
         text.len()
     );
-    let summarize = |input: &PathBuf, name: &str, extra: &[&str]| {
-        let out = scratch(name);
-        let run = bin()
-            .arg("summarize")
-            .arg("--input")
-            .arg(input)
-            .args(["--customer-col", "customer_id", "--date-col", "date"])
-            .args(["--amount-col", "amount", "--period", "week"])
-            .args(["--observation-end", "2025-12-31", "--output"])
-            .arg(&out)
-            .args(extra)
-            .output()
-            .expect("run");
-        (run, out)
-    };
-    let sorted_lines = |path: &PathBuf| {
-        let mut lines: Vec<String> = std::fs::read_to_string(path)
-            .expect("read")
-            .lines()
-            .map(str::to_owned)
-            .collect();
-        lines.sort();
-        lines
-    };
-    let (run, parts) = summarize(&tx, "parts_summary.csv", &[]);
+    let (run, parts) = summarize_weeks(&tx, "parts_summary.csv", &[]);
     ok(run);
-    let (run, stream) = summarize(&tx, "parts_stream.csv", &["--sort"]);
+    let (run, stream) = summarize_weeks(&tx, "parts_stream.csv", &["--sort"]);
     ok(run);
     let parts = sorted_lines(&parts);
     assert!(parts.len() > 39_000, "{} customers", parts.len());
@@ -433,7 +422,7 @@ fn a_file_read_in_parts_summarises_as_one_stream() {
     let customer = first.split(',').next().expect("a customer");
     let late = scratch("parts_late.csv");
     std::fs::write(&late, format!("{text}{customer},2000-01-01,1.00\n")).expect("write");
-    let (run, _) = summarize(&late, "parts_late_summary.csv", &[]);
+    let (run, _) = summarize_weeks(&late, "parts_late_summary.csv", &[]);
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     let line = text.lines().count() + 1;
