@@ -98,6 +98,6 @@ pub use score::{
 };
 pub use simulate::{SimulatedCustomer, Simulation};
 pub use summary::{
-    CustomerSummary, HoldoutSummary, PeriodTallies, Purchase, SortedSummarizer, SummaryBuilder,
-    SummaryOptions, SummaryReport, summarize_sorted,
+    CustomerSummary, DenseKey, HoldoutSummary, PeriodTallies, Purchase, SortedSummarizer,
+    SummaryBuilder, SummaryOptions, SummaryReport, summarize_sorted,
 };

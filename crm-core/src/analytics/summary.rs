@@ -346,8 +346,165 @@ impl Bounds {
     }
 }
 
+/// A customer key's place in a table, for keys that are small numbers
+/// (ids from a database sequence, category codes): [`SummaryBuilder`] then
+/// finds a customer's tally by indexing an array, without hashing or
+/// comparing the key. Keys without one (text, the default) are hashed.
+///
+/// Two distinct keys must never give the same index, and a key and its
+/// borrowed form (`String` and `str`) must give the same one, as they must
+/// hash alike. A key type of your own that is not a small number
+/// implements it with an empty body:
+///
+/// ```
+/// #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// struct CardNumber(String);
+/// impl crm_core::analytics::DenseKey for CardNumber {}
+/// ```
+pub trait DenseKey {
+    /// The key as a small non-negative number; `None`: hash it.
+    #[inline]
+    fn dense_index(&self) -> Option<u64> {
+        None
+    }
+}
+
+macro_rules! dense_unsigned {
+    ($($t:ty),*) => {$(
+        impl DenseKey for $t {
+            #[inline]
+            fn dense_index(&self) -> Option<u64> {
+                u64::try_from(*self).ok()
+            }
+        }
+    )*};
+}
+dense_unsigned!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize);
+
+impl DenseKey for crate::CustomerId {
+    #[inline]
+    fn dense_index(&self) -> Option<u64> {
+        u64::try_from(self.0).ok()
+    }
+}
+
+impl DenseKey for str {}
+impl DenseKey for String {}
+impl DenseKey for Box<str> {}
+impl DenseKey for std::rc::Rc<str> {}
+impl DenseKey for std::sync::Arc<str> {}
+impl DenseKey for std::borrow::Cow<'_, str> {}
+impl DenseKey for [u8] {}
+impl DenseKey for Vec<u8> {}
+
+impl<T: DenseKey + ?Sized> DenseKey for &T {
+    #[inline]
+    fn dense_index(&self) -> Option<u64> {
+        (**self).dense_index()
+    }
+}
+
+/// A dense table grows freely up to this many slots ...
+const DENSE_FREE: u64 = 1 << 16;
+/// ... and beyond, to at most this many slots per customer: sparse ids
+/// (card numbers) are hashed rather than cost memory.
+const DENSE_PER_CUSTOMER: u64 = 4;
+
+/// Where each customer's tally is: by index for keys with a
+/// [`DenseKey::dense_index`] inside the dense table, by hash for others.
+#[derive(Debug)]
+struct Index<K> {
+    /// `dense[i]`: 1 + the position of the customer whose key has index
+    /// `i`; 0: none yet. Every key whose index is below its length is here,
+    /// never in `hashed`.
+    dense: Vec<u32>,
+    hashed: HashMap<K, u32, FastState>,
+}
+
+impl<K: Hash + Eq + DenseKey> Index<K> {
+    fn new() -> Self {
+        Self {
+            dense: Vec::new(),
+            hashed: HashMap::default(),
+        }
+    }
+
+    /// The position of `key`'s tally.
+    #[inline]
+    fn get<Q>(&self, key: &Q) -> Option<u32>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + DenseKey + ?Sized,
+    {
+        if let Some(slot) = key
+            .dense_index()
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.dense.get(i))
+        {
+            return slot.checked_sub(1);
+        }
+        if self.hashed.is_empty() {
+            return None;
+        }
+        self.hashed.get(key).copied()
+    }
+
+    /// Records that the tally of `key`, not yet here, is at `position`
+    /// (also the count of customers before it).
+    fn insert(&mut self, key: K, position: u32) {
+        if let Some(i) = key.dense_index() {
+            if i >= self.dense.len() as u64 {
+                self.grow(i, u64::from(position) + 1);
+            }
+            if let Some(slot) = usize::try_from(i).ok().and_then(|i| self.dense.get_mut(i)) {
+                *slot = position + 1;
+                return;
+            }
+        }
+        self.hashed.insert(key, position);
+    }
+
+    /// Makes room for index `i` in the dense table if `customers` allow,
+    /// moving the hashed keys it then covers.
+    #[cold]
+    fn grow(&mut self, i: u64, customers: u64) {
+        let cap = DENSE_FREE.max(customers.saturating_mul(DENSE_PER_CUSTOMER));
+        let Ok(old) = u64::try_from(self.dense.len()) else {
+            return;
+        };
+        if i >= cap {
+            return;
+        }
+        let len = old.saturating_mul(2).max(i + 1).min(cap);
+        let Ok(len_usize) = usize::try_from(len) else {
+            return;
+        };
+        self.dense.resize(len_usize, 0);
+        if !self.hashed.is_empty() {
+            let dense = &mut self.dense;
+            self.hashed.retain(|k, position| {
+                match k
+                    .dense_index()
+                    .filter(|j| (old..len).contains(j))
+                    .and_then(|j| usize::try_from(j).ok())
+                    .and_then(|j| dense.get_mut(j))
+                {
+                    Some(slot) => {
+                        *slot = *position + 1;
+                        false
+                    }
+                    None => true,
+                }
+            });
+        }
+    }
+}
+
 /// Summarises purchases arriving in any customer order (each customer's
 /// purchases in date order). Memory: one tally per customer.
+///
+/// A customer's tally is found by its key's [`DenseKey`] index when the
+/// key is a small number (no hashing), else by hash.
 ///
 /// ```
 /// use chrono::NaiveDate;
@@ -369,26 +526,27 @@ impl Bounds {
 pub struct SummaryBuilder<K> {
     options: SummaryOptions,
     bounds: Bounds,
-    /// One tally per customer, stored in the table itself: a purchase of a
-    /// customer not seen lately costs one cache miss, not two.
-    tallies: HashMap<K, Tally, FastState>,
-    /// The customers in order of first appearance (the report's order).
+    /// The customers in order of first appearance (the report's order)
+    /// and, at the same positions, their tallies.
     order: Vec<K>,
+    tallies: Vec<Tally>,
+    index: Index<K>,
     latest_day: Option<i32>,
     purchases: u64,
     ignored_after_end: u64,
     holdout_only: HashSet<K, FastState>,
 }
 
-impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
+impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
     /// An empty builder. Fails if the calibration end is after the observation end.
     pub fn new(options: SummaryOptions) -> Result<Self> {
         options.validate()?;
         Ok(Self {
             options,
             bounds: Bounds::new(&options),
-            tallies: HashMap::default(),
             order: Vec::new(),
+            tallies: Vec::new(),
+            index: Index::new(),
             latest_day: None,
             purchases: 0,
             ignored_after_end: 0,
@@ -397,11 +555,12 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     }
 
     /// An empty builder with room for `customers` customers, when the count
-    /// is known (a store can tell): saves rehashing and copying as it grows.
+    /// is known (a store can tell): saves copying as it grows.
     pub fn with_capacity(options: SummaryOptions, customers: usize) -> Result<Self> {
         let mut builder = Self::new(options)?;
         builder.tallies.reserve(customers);
         builder.order.reserve(customers);
+        builder.index.dense.reserve(customers);
         Ok(builder)
     }
 
@@ -420,7 +579,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     pub fn add<Q>(&mut self, customer: &Q, date: NaiveDate, amount: Decimal) -> Result<()>
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+        Q: Hash + Eq + DenseKey + ToOwned<Owned = K> + ?Sized,
     {
         check_amount(amount)?;
         self.purchases += 1;
@@ -433,7 +592,8 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         if self.latest_day.is_none_or(|l| day > l) {
             self.latest_day = Some(day);
         }
-        if let Some(tally) = self.tallies.get_mut(customer) {
+        let found = self.index.get(customer);
+        if let Some(tally) = found.and_then(|p| self.tallies.get_mut(p as usize)) {
             let latest = tally.latest();
             if day < latest {
                 return Err(out_of_order(&customer.to_owned(), day, latest));
@@ -448,9 +608,17 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
                 self.holdout_only.insert(customer.to_owned());
             }
         } else {
+            let Ok(position) = u32::try_from(self.tallies.len()) else {
+                return Err(Error::invalid(
+                    "customers",
+                    "max",
+                    format!("a summary holds at most {} customers", u32::MAX),
+                ));
+            };
             let key = customer.to_owned();
-            self.order.push(key.clone());
-            self.tallies.insert(key, Tally::new(day, amount));
+            self.index.insert(key.clone(), position);
+            self.order.push(key);
+            self.tallies.push(Tally::new(day, amount));
         }
         Ok(())
     }
@@ -465,11 +633,15 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     pub fn warm<'q, Q>(&self, customers: impl IntoIterator<Item = &'q Q>)
     where
         K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized + 'q,
+        Q: Hash + Eq + DenseKey + ?Sized + 'q,
     {
         let mut touched = 0i32;
         for customer in customers {
-            if let Some(tally) = self.tallies.get(customer) {
+            if let Some(tally) = self
+                .index
+                .get(customer)
+                .and_then(|p| self.tallies.get(p as usize))
+            {
                 touched ^= tally.last;
             }
         }
@@ -503,24 +675,22 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     /// ```
     pub fn map_keys<K2, F>(self, mut f: F) -> SummaryBuilder<K2>
     where
-        K2: Hash + Eq + Clone + std::fmt::Debug,
+        K2: Hash + Eq + Clone + std::fmt::Debug + DenseKey,
         F: FnMut(K) -> K2,
     {
-        let mut tallies =
-            HashMap::with_capacity_and_hasher(self.tallies.len(), FastState::default());
+        let mut index = Index::new();
         let mut order = Vec::with_capacity(self.order.len());
-        for k in self.order {
-            if let Some(t) = self.tallies.get(&k) {
-                let k2 = f(k);
-                order.push(k2.clone());
-                tallies.insert(k2, t.clone());
-            }
+        for (position, k) in (0u32..).zip(self.order) {
+            let k2 = f(k);
+            index.insert(k2.clone(), position);
+            order.push(k2);
         }
         SummaryBuilder {
             options: self.options,
             bounds: self.bounds,
-            tallies,
             order,
+            tallies: self.tallies,
+            index,
             latest_day: self.latest_day,
             purchases: self.purchases,
             ignored_after_end: self.ignored_after_end,
@@ -539,11 +709,15 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
         if threads < 2 || self.order.len() < 50_000 {
             return self.finish();
         }
-        let (head, order) = self.take_order();
+        let (head, order, tallies) = self.take_order();
         let Some(end) = head.end else {
             return head.report(Vec::new());
         };
-        let summaries = on_threads(runs(order, threads), |keys| head.summaries(end, keys))
+        let work: Vec<_> = runs(order, threads)
+            .into_iter()
+            .zip(runs(tallies, threads))
+            .collect();
+        let summaries = on_threads(work, |(keys, tallies)| head.summaries(end, keys, &tallies))
             .into_iter()
             .flatten()
             .collect();
@@ -584,88 +758,108 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
     where
         K: Send + Sync,
     {
-        let mut parts = parts.into_iter();
-        let Some(mut first) = parts.next() else {
+        let Some(first) = parts.first() else {
             return Err(Error::invalid(
                 "parts",
                 "required",
                 "no summary builder to finish",
             ));
         };
-        let later: Vec<Self> = parts.collect();
-        if later.iter().any(|b| b.options != first.options) {
+        if parts.iter().any(|b| b.options != first.options) {
             return Err(Error::invalid(
                 "options",
                 "mismatch",
                 "summary builders with different options cannot be joined",
             ));
         }
-        if first.bounds.calibration_end.is_some() && !later.is_empty() {
+        if first.bounds.calibration_end.is_some() && parts.len() > 1 {
             return Err(Error::invalid(
                 "calibration_end",
                 "unsupported",
                 "summary builders with a calibration end cannot be joined",
             ));
         }
-        for b in &later {
-            first.latest_day = first.latest_day.max(b.latest_day);
-            first.purchases += b.purchases;
-            first.ignored_after_end += b.ignored_after_end;
+        let (mut latest_day, mut purchases, mut ignored_after_end) = (None, 0, 0);
+        for b in &parts {
+            latest_day = latest_day.max(b.latest_day);
+            purchases += b.purchases;
+            ignored_after_end += b.ignored_after_end;
         }
-        let (head, first_order) = first.take_order();
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        // Every part keeps its tallies and index (later parts look them
+        // up); its customers go out in `threads` runs: thread t takes run
+        // t of every part, each run with the position of its first key.
+        let mut work: Vec<Vec<(usize, usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
+        let mut tables = Vec::with_capacity(parts.len());
+        let mut head = None;
+        for (i, mut part) in parts.into_iter().enumerate() {
+            let order = std::mem::take(&mut part.order);
+            let mut start = 0;
+            for (t, run) in runs(order, threads).into_iter().enumerate() {
+                let len = run.len();
+                work[t].push((i, start, run));
+                start += len;
+            }
+            let holdout_only = std::mem::take(&mut part.holdout_only);
+            tables.push((part.tallies, part.index));
+            if head.is_none() {
+                head = Some((part.options, part.bounds, holdout_only));
+            }
+        }
+        let Some((options, bounds, holdout_only)) = head else {
+            return Err(Error::invalid(
+                "parts",
+                "required",
+                "no summary builder to finish",
+            ));
+        };
+        let head = Finishing::new(
+            options,
+            &bounds,
+            latest_day,
+            purchases,
+            ignored_after_end,
+            holdout_only.len() as u64,
+        );
         let Some(end) = head.end else {
             return Ok(head.report(Vec::new()));
         };
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        let (later_tallies, later_orders): (Vec<_>, Vec<_>) =
-            later.into_iter().map(|b| (b.tallies, b.order)).unzip();
-        let tables: Vec<_> = std::iter::once(&head.tallies)
-            .chain(&later_tallies)
-            .collect();
-        // Each part's customers in `threads` runs: thread t takes run t of
-        // every part.
-        let mut work: Vec<Vec<(usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
-        let orders = std::iter::once(first_order).chain(later_orders);
-        for (i, order) in orders.enumerate() {
-            for (t, run) in runs(order, threads).into_iter().enumerate() {
-                work[t].push((i, run));
-            }
-        }
         let (unit, holdout_end) = (head.options.unit, head.holdout_end);
         let tables = &tables;
-        // The summary of a customer first seen in part `i`: its tallies of
-        // parts `i..` in turn (`None` where an earlier part saw it first).
-        let summarise = move |i: usize, k: K| -> Result<Option<CustomerSummary<K>>> {
-            if tables[..i].iter().any(|t| t.contains_key(&k)) {
-                return Ok(None);
-            }
-            let Some(mut tally) = tables[i].get(&k).cloned() else {
-                return Ok(None);
-            };
-            for t in &tables[i + 1..] {
-                if let Some(b) = t.get(&k) {
-                    if b.first < tally.latest() {
-                        return Err(out_of_order(&k, b.first, tally.latest()));
-                    }
-                    tally.append(b);
+        // The summary of a customer first seen in part `i`, whose tally
+        // there is at `position`: its tallies of parts `i..` in turn
+        // (`None` where an earlier part saw it first).
+        let summarise =
+            move |i: usize, position: usize, k: K| -> Result<Option<CustomerSummary<K>>> {
+                if tables[..i].iter().any(|(_, index)| index.get(&k).is_some()) {
+                    return Ok(None);
                 }
-            }
-            Ok(Some(tally.summary(k, unit, end, holdout_end)))
-        };
-        let run =
-            move |mine: Vec<(usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
-                mine.into_iter()
-                    .map(|(i, keys)| {
-                        let mut out = Vec::with_capacity(keys.len());
-                        for k in keys {
-                            if let Some(s) = summarise(i, k)? {
-                                out.push(s);
-                            }
+                let Some(mut tally) = tables[i].0.get(position).cloned() else {
+                    return Ok(None);
+                };
+                for (tallies, index) in &tables[i + 1..] {
+                    if let Some(b) = index.get(&k).and_then(|p| tallies.get(p as usize)) {
+                        if b.first < tally.latest() {
+                            return Err(out_of_order(&k, b.first, tally.latest()));
                         }
-                        Ok((i, out))
-                    })
-                    .collect()
+                        tally.append(b);
+                    }
+                }
+                Ok(Some(tally.summary(k, unit, end, holdout_end)))
             };
+        let run = move |mine: Vec<(usize, usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
+            mine.into_iter()
+                .map(|(i, start, keys)| {
+                    let mut out = Vec::with_capacity(keys.len());
+                    for (position, k) in (start..).zip(keys) {
+                        if let Some(s) = summarise(i, position, k)? {
+                            out.push(s);
+                        }
+                    }
+                    Ok((i, out))
+                })
+                .collect()
+        };
         let done = on_threads(work, run);
         // Part by part, run by run: thread t holds run t of every part.
         let mut grid: Vec<Vec<Vec<CustomerSummary<K>>>> =
@@ -675,45 +869,43 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug> SummaryBuilder<K> {
                 grid[i].push(out);
             }
         }
-        let mut summaries = Vec::with_capacity(head.tallies.len());
+        let mut summaries = Vec::with_capacity(tables.first().map_or(0, |t| t.0.len()));
         for out in grid.into_iter().flatten() {
             summaries.extend(out);
         }
-        drop(later_tallies);
         Ok(head.report(summaries))
     }
 
-    /// Splits the builder into what `finish` needs and the customer order.
-    fn take_order(self) -> (Finishing<K>, Vec<K>) {
-        let observation_end = self.bounds.observation_end.or(self.latest_day);
-        let end = self.bounds.calibration_end.or(observation_end);
+    /// Splits the builder into what `finish` needs, the customer order
+    /// and their tallies.
+    fn take_order(self) -> (Finishing, Vec<K>, Vec<Tally>) {
         (
-            Finishing {
-                options: self.options,
-                end,
-                observation_end,
-                holdout_end: self.bounds.calibration_end.and(observation_end),
-                tallies: self.tallies,
-                purchases: self.purchases,
-                ignored_after_end: self.ignored_after_end,
-                holdout_only_customers: self.holdout_only.len() as u64,
-            },
+            Finishing::new(
+                self.options,
+                &self.bounds,
+                self.latest_day,
+                self.purchases,
+                self.ignored_after_end,
+                self.holdout_only.len() as u64,
+            ),
             self.order,
+            self.tallies,
         )
     }
 
     /// The summaries, in order of each customer's first appearance.
     pub fn finish(self) -> SummaryReport<K> {
-        let (head, order) = self.take_order();
+        let (head, order, tallies) = self.take_order();
         let summaries = match head.end {
-            Some(end) => head.summaries(end, order),
+            Some(end) => head.summaries(end, order, &tallies),
             None => Vec::new(),
         };
         head.report(summaries)
     }
 }
 
-/// `items` cut into at most `n` runs of consecutive items, in order.
+/// `items` cut into at most `n` runs of consecutive items, in order (two
+/// lists of the same length are cut at the same places).
 fn runs<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
     let len = items.len().div_ceil(n.max(1)).max(1);
     let mut runs = Vec::with_capacity(n);
@@ -747,33 +939,50 @@ fn on_threads<W: Send, R: Send>(work: Vec<W>, f: impl Fn(W) -> R + Sync) -> Vec<
     })
 }
 
-/// A builder's state once no purchase can come: what its report needs.
-struct Finishing<K> {
+/// A builder's state once no purchase can come: what its report needs
+/// besides the tallies.
+struct Finishing {
     options: SummaryOptions,
     /// End of the summarised period (calibration end or observation end).
     end: Option<i32>,
     observation_end: Option<i32>,
     holdout_end: Option<i32>,
-    tallies: HashMap<K, Tally, FastState>,
     purchases: u64,
     ignored_after_end: u64,
     holdout_only_customers: u64,
 }
 
-impl<K: Hash + Eq> Finishing<K> {
-    /// The summaries of `keys`, in that order, for a period ending on day
-    /// `end`. Each lookup is independent of the previous one, so the
-    /// processor overlaps them.
-    fn summaries(&self, end: i32, keys: Vec<K>) -> Vec<CustomerSummary<K>> {
+impl Finishing {
+    fn new(
+        options: SummaryOptions,
+        bounds: &Bounds,
+        latest_day: Option<i32>,
+        purchases: u64,
+        ignored_after_end: u64,
+        holdout_only_customers: u64,
+    ) -> Self {
+        let observation_end = bounds.observation_end.or(latest_day);
+        Self {
+            options,
+            end: bounds.calibration_end.or(observation_end),
+            observation_end,
+            holdout_end: bounds.calibration_end.and(observation_end),
+            purchases,
+            ignored_after_end,
+            holdout_only_customers,
+        }
+    }
+
+    /// The summaries of `keys` with their `tallies` (at the same
+    /// positions), for a period ending on day `end`.
+    fn summaries<K>(&self, end: i32, keys: Vec<K>, tallies: &[Tally]) -> Vec<CustomerSummary<K>> {
         keys.into_iter()
-            .filter_map(|k| {
-                let tally = self.tallies.get(&k)?.clone();
-                Some(tally.summary(k, self.options.unit, end, self.holdout_end))
-            })
+            .zip(tallies)
+            .map(|(k, tally)| tally.summary(k, self.options.unit, end, self.holdout_end))
             .collect()
     }
 
-    fn report(self, summaries: Vec<CustomerSummary<K>>) -> SummaryReport<K> {
+    fn report<K>(self, summaries: Vec<CustomerSummary<K>>) -> SummaryReport<K> {
         SummaryReport {
             summaries,
             unit: self.options.unit,
@@ -1157,6 +1366,89 @@ mod tests {
             SummaryBuilder::<u64>::new(holdout).expect("options"),
         ];
         assert!(SummaryBuilder::finish_parts_parallel(parts).is_err());
+    }
+
+    #[test]
+    fn numeric_keys_indexed_or_hashed_give_the_report_of_their_text() {
+        let options = SummaryOptions::new(PeriodUnit::Day, Some(d("2024-12-31")))
+            .with_calibration_end(d("2024-10-31"));
+        let start = d("2024-01-01");
+        // Ids far beyond the dense table at first (hashed, then moved in as
+        // customers grow), sparse ids (always hashed), small ids, and ids
+        // first seen in the holdout period.
+        let mut purchases = Vec::new();
+        for day in 0..366u64 {
+            let date = start + chrono::Days::new(day);
+            for k in 0..60u64 {
+                let n = (k * 7_919 + day * 131) % 30_000;
+                let customer = match n % 5 {
+                    0 => 1_000_000_000_000 + n * 977,
+                    1 => n + 60_000,
+                    _ => n,
+                };
+                purchases.push((customer, date, Decimal::new((n % 911) as i64 + 1, 2)));
+            }
+            if day > 310 {
+                purchases.push((40_000 + day, date, Decimal::ONE));
+            }
+        }
+        let mut numbers = SummaryBuilder::<u64>::new(options).expect("options");
+        let mut text = SummaryBuilder::<String>::new(options).expect("options");
+        for (c, date, amount) in &purchases {
+            numbers.add(c, *date, *amount).expect("in order");
+            text.add(c.to_string().as_str(), *date, *amount)
+                .expect("in order");
+        }
+        assert!(numbers.index.dense.len() > 60_000, "ids were indexed");
+        assert!(!numbers.index.hashed.is_empty(), "sparse ids were hashed");
+        let text = text.finish();
+        let numbers = numbers.finish();
+        assert!(text.summaries.len() > 10_000 && text.holdout_only_customers > 0);
+        assert_eq!(numbers.summaries.len(), text.summaries.len());
+        for (n, t) in numbers.summaries.iter().zip(&text.summaries) {
+            assert_eq!(n.customer.to_string(), t.customer);
+            assert_eq!(
+                (
+                    n.frequency,
+                    n.recency,
+                    n.t,
+                    n.monetary_value,
+                    n.total_spend,
+                    n.holdout
+                ),
+                (
+                    t.frequency,
+                    t.recency,
+                    t.t,
+                    t.monetary_value,
+                    t.total_spend,
+                    t.holdout
+                )
+            );
+        }
+        assert_eq!(
+            (
+                numbers.purchases,
+                numbers.ignored_after_end,
+                numbers.holdout_only_customers
+            ),
+            (
+                text.purchases,
+                text.ignored_after_end,
+                text.holdout_only_customers
+            )
+        );
+
+        // A late purchase of a customer found by index is still refused.
+        let mut b = SummaryBuilder::<i64>::new(options).expect("options");
+        b.add(&5, d("2024-02-01"), Decimal::ONE).expect("first");
+        assert!(b.add(&5, d("2024-01-01"), Decimal::ONE).is_err());
+        // Negative ids have no index: hashed, and found again.
+        b.add(&-5, d("2024-02-01"), Decimal::ONE).expect("first");
+        b.add(&-5, d("2024-02-03"), Decimal::ONE).expect("repeat");
+        let report = b.finish();
+        assert_eq!(report.summaries.len(), 2);
+        assert_eq!(report.summaries[1].frequency, 1);
     }
 
     #[test]
