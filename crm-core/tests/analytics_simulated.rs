@@ -98,6 +98,18 @@ fn penalty_shrinks_the_parameters() {
     )
     .expect("rows");
     let plain = BgNbdModel::fit(&data, &FitOptions::default()).expect("fit");
+    assert!(plain.standard_errors.is_some());
+    // Without standard errors: the same estimates, and none reported.
+    let bare = BgNbdModel::fit(
+        &data,
+        &FitOptions {
+            standard_errors: false,
+            ..FitOptions::default()
+        },
+    )
+    .expect("fit");
+    assert_eq!(bare.params, plain.params);
+    assert!(bare.standard_errors.is_none());
     let penalised = BgNbdModel::fit(
         &data,
         &FitOptions {

@@ -89,6 +89,7 @@ fn options(penalizer_coef: f64, tol: f64, max_iterations: u64) -> FitOptions {
         penalty: penalizer_coef,
         tolerance: tol,
         max_iterations,
+        ..FitOptions::default()
     }
 }
 

@@ -284,7 +284,10 @@ impl BgBbModel {
         fit::check_fit_input("BG/BB", data.customers, options)?;
         let outcome = fit::fit(data, &[1.0; 4], options);
         let params = BgBbParams::from_slice(&outcome.params);
-        let standard_errors = data.standard_errors(&params, options.penalty);
+        let standard_errors = options
+            .standard_errors
+            .then(|| data.standard_errors(&params, options.penalty))
+            .flatten();
         Ok(Self {
             params,
             diagnostics: outcome.diagnostics,

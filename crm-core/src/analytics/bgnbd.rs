@@ -563,7 +563,10 @@ impl BgNbdModel {
             a: p[2],
             b: p[3],
         };
-        let standard_errors = data.standard_errors(&params, options.penalty);
+        let standard_errors = options
+            .standard_errors
+            .then(|| data.standard_errors(&params, options.penalty))
+            .flatten();
         Ok(Self {
             params,
             unit: data.unit,

@@ -239,11 +239,13 @@ fn clv_with_weights<K>(
     if spend_rows.is_empty() {
         return Ok(None);
     }
-    let bgnbd = BgNbdModel::fit(&bg_data, &options.fit)?;
-    let spend = GammaGammaModel::fit(
-        &GammaGammaData::from_weighted_rows(spend_rows)?,
-        &options.fit,
-    )?;
+    // A resample's estimates are all the interval uses.
+    let fit = FitOptions {
+        standard_errors: false,
+        ..options.fit
+    };
+    let bgnbd = BgNbdModel::fit(&bg_data, &fit)?;
+    let spend = GammaGammaModel::fit(&GammaGammaData::from_weighted_rows(spend_rows)?, &fit)?;
     let usable = |d: &super::fit::FitDiagnostics| d.converged && !d.at_boundary;
     if !usable(&bgnbd.diagnostics) || !usable(&spend.diagnostics) {
         return Ok(None);

@@ -42,6 +42,11 @@ pub struct FitOptions {
     /// The default 1e-7 is the reference library's `tol`; it pins the
     /// estimates to about six significant digits.
     pub tolerance: f64,
+    /// Whether the fit also computes the parameters' standard errors (from
+    /// the Hessian at the estimates, about half the cost of the fit
+    /// again). `true` by default; turn it off when only predictions are
+    /// needed: the model's `standard_errors` are then `None`.
+    pub standard_errors: bool,
 }
 
 impl Default for FitOptions {
@@ -50,6 +55,7 @@ impl Default for FitOptions {
             penalty: 0.0,
             max_iterations: 500,
             tolerance: 1e-7,
+            standard_errors: true,
         }
     }
 }

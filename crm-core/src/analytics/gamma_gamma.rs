@@ -124,7 +124,10 @@ impl GammaGammaModel {
             q: p[1],
             gamma: p[2],
         };
-        let standard_errors = data.standard_errors(&params, options.penalty);
+        let standard_errors = options
+            .standard_errors
+            .then(|| data.standard_errors(&params, options.penalty))
+            .flatten();
         Ok(Self {
             params,
             diagnostics: outcome.diagnostics,

@@ -311,7 +311,10 @@ impl MbgNbdModel {
             a: p[2],
             b: p[3],
         };
-        let standard_errors = data.standard_errors(&params, options.penalty);
+        let standard_errors = options
+            .standard_errors
+            .then(|| data.standard_errors(&params, options.penalty))
+            .flatten();
         Ok(Self {
             params,
             unit: data.base.unit,

@@ -330,7 +330,10 @@ impl ParetoNbdModel {
             s: p[2],
             beta: p[3],
         };
-        let standard_errors = data.standard_errors(&params, options.penalty);
+        let standard_errors = options
+            .standard_errors
+            .then(|| data.standard_errors(&params, options.penalty))
+            .flatten();
         Ok(Self {
             params,
             unit: data.base.unit,

@@ -816,6 +816,10 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
     if let Some(cost) = args.cost_per_transaction {
         config.heuristic_clv.cost_per_transaction = cost;
     }
+    // The scores need no standard errors; a saved model keeps them.
+    let standard_errors = args.snapshot_out.is_some();
+    config.bgnbd_fit.standard_errors = standard_errors;
+    config.gamma_gamma_fit.standard_errors = standard_errors;
     config.validate()?;
 
     match tx.summarize(progress)? {
@@ -896,9 +900,10 @@ fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
                 .collect();
             scope.spawn(move || {
                 let mut scorer = model.scorer();
+                let mut line = CsvLine::with_capacity(0);
                 for chunk in mine {
                     // A closed channel: the writer stopped on an error.
-                    if tx.send(score_chunk(&mut scorer, chunk)).is_err() {
+                    if tx.send(score_chunk(&mut scorer, &mut line, chunk)).is_err() {
                         return;
                     }
                 }
@@ -927,20 +932,22 @@ const SCORE_CHUNK: usize = 8_192;
 /// Scores `chunk` and formats its CSV rows.
 fn score_chunk<K: std::fmt::Display + Clone>(
     scorer: &mut crm_core::analytics::Scorer<'_>,
+    line: &mut CsvLine,
     chunk: &[CustomerSummary<K>],
 ) -> Vec<u8> {
-    let mut line = CsvLine::with_capacity(chunk.len() * 192);
+    line.buf = Vec::with_capacity(chunk.len() * 192);
     for s in chunk {
         let a = scorer.score(s);
         line.display(&a.customer_id);
         line.int(a.frequency);
-        line.float(a.recency);
-        line.float(a.t);
+        // Times are whole days in the unit: few distinct values.
+        line.repeated_float(a.recency);
+        line.repeated_float(a.t);
         line.decimal(a.monetary_value.round_dp(6).normalize());
         line.int(a.rfm.recency);
         line.int(a.rfm.frequency);
         line.int(a.rfm.monetary);
-        line.float(a.rfm.total);
+        line.repeated_float(a.rfm.total);
         line.text(a.segment.as_str());
         line.text(a.rfm.detailed_segment.label());
         line.decimal(a.lifetime_value);
@@ -966,7 +973,7 @@ fn score_chunk<K: std::fmt::Display + Clone>(
         }
         line.end();
     }
-    line.buf
+    std::mem::take(&mut line.buf)
 }
 
 /// `v` exactly as `Display` writes it, by ryu (several times faster),
@@ -1022,13 +1029,69 @@ struct CsvLine {
     buf: Vec<u8>,
     /// No separator before the first field of a row.
     first: bool,
+    /// Floats written lately, by their bits (see [`repeated_float`](Self::repeated_float)).
+    floats: Vec<WrittenFloat>,
 }
+
+/// A float and its text, when it has at most 24 bytes.
+#[derive(Clone, Copy)]
+struct WrittenFloat {
+    bits: u64,
+    len: u8,
+    text: [u8; 24],
+}
+
+/// Slots of [`CsvLine::repeated_float`]'s table (a power of two).
+const WRITTEN_FLOATS: usize = 4096;
 
 impl CsvLine {
     fn with_capacity(bytes: usize) -> Self {
         Self {
             buf: Vec::with_capacity(bytes),
             first: true,
+            floats: Vec::new(),
+        }
+    }
+
+    /// [`float`](Self::float) for a column with few distinct values (times
+    /// in whole days, score means): each value's text is kept in a table
+    /// and copied when it comes again.
+    fn repeated_float(&mut self, v: f64) {
+        let bits = v.to_bits();
+        if self.floats.is_empty() {
+            self.floats = vec![
+                WrittenFloat {
+                    // Empty: no text.
+                    bits: u64::MAX,
+                    len: 0,
+                    text: [0; 24],
+                };
+                WRITTEN_FLOATS
+            ];
+        }
+        let slot = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 52) as usize % WRITTEN_FLOATS;
+        if let Some(hit) = self
+            .floats
+            .get(slot)
+            .copied()
+            .filter(|w| w.bits == bits && w.len > 0)
+        {
+            self.separate();
+            let text = &hit.text[..usize::from(hit.len)];
+            self.buf.extend_from_slice(text);
+            return;
+        }
+        let start = self.buf.len();
+        self.float(v);
+        let written = self.buf.get(start..).unwrap_or_default();
+        // Past the separator, if any.
+        let text = written.strip_prefix(b",").unwrap_or(written);
+        if let (Ok(len), Some(entry)) = (u8::try_from(text.len()), self.floats.get_mut(slot))
+            && text.len() <= 24
+        {
+            entry.bits = bits;
+            entry.len = len;
+            entry.text[..text.len()].copy_from_slice(text);
         }
     }
 
