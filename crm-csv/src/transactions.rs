@@ -244,6 +244,56 @@ struct Part {
 /// Files smaller than this are read whole: threads would not pay.
 const MIN_SPLIT_BYTES: u64 = 8 << 20;
 
+/// The bytes of `word` equal to 0, as the high bit of each (exact, unlike
+/// the shorter test that can also flag a byte above a zero).
+#[inline]
+fn zero_bytes(word: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
+}
+
+/// Splits `line` at `delimiter` into `fields` (byte ranges), eight bytes
+/// at a time; `false` if the line holds a quote (the fields are then not
+/// all there).
+#[inline]
+fn split_fields(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let (delimiters, quotes) = (ONES * u64::from(delimiter), ONES * u64::from(b'"'));
+    fields.clear();
+    let mut from = 0;
+    let (words, rest) = line.as_chunks::<8>();
+    for (k, word) in words.iter().enumerate() {
+        let word = u64::from_le_bytes(*word);
+        if zero_bytes(word ^ quotes) != 0 {
+            return false;
+        }
+        let mut found = zero_bytes(word ^ delimiters);
+        while found != 0 {
+            let at = k * 8 + (found.trailing_zeros() / 8) as usize;
+            fields.push((from, at));
+            from = at + 1;
+            found &= found - 1;
+        }
+    }
+    // The last bytes as one more word, padded with zeros (a delimiter is
+    // never 0: `delimiter_byte`).
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    let word = u64::from_le_bytes(last);
+    if zero_bytes(word ^ quotes) != 0 {
+        return false;
+    }
+    let mut found = zero_bytes(word ^ delimiters);
+    while found != 0 {
+        let at = words.len() * 8 + (found.trailing_zeros() / 8) as usize;
+        fields.push((from, at));
+        from = at + 1;
+        found &= found - 1;
+    }
+    fields.push((from, line.len()));
+    true
+}
+
 /// A canonical decimal number (see [`CustomerRef`]).
 #[inline]
 fn canonical_number(b: &[u8]) -> Option<u64> {
@@ -831,20 +881,7 @@ impl TransactionFile {
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
-            fields.clear();
-            let mut from = 0;
-            let mut quoted = false;
-            for (at, &b) in line.iter().enumerate() {
-                if b == delimiter {
-                    fields.push((from, at));
-                    from = at + 1;
-                } else if b == b'"' {
-                    quoted = true;
-                    break;
-                }
-            }
-            fields.push((from, line.len()));
-            if quoted {
+            if !split_fields(line, delimiter, &mut fields) {
                 if part.is_some() {
                     return Ok(false);
                 }
@@ -1213,6 +1250,48 @@ mod tests {
             .1
             .expect_err("a bad date in the first part");
         assert!(err.to_string().contains(":3: column \"date\""), "{err}");
+    }
+
+    #[test]
+    fn lines_split_eight_bytes_at_a_time_as_byte_by_byte() {
+        let byte_by_byte = |line: &[u8], delimiter: u8| -> Option<Vec<(usize, usize)>> {
+            let mut fields = Vec::new();
+            let mut from = 0;
+            for (at, &b) in line.iter().enumerate() {
+                if b == b'"' {
+                    return None;
+                }
+                if b == delimiter {
+                    fields.push((from, at));
+                    from = at + 1;
+                }
+            }
+            fields.push((from, line.len()));
+            Some(fields)
+        };
+        // Every length to 40, delimiters and quotes at every position, next
+        // to bytes one off the delimiter and to multi-byte characters.
+        let alphabet: &[u8] = &[b'a', b',', b';', b'+', b'-', 0x00, 0x01, 0xAC, 0xC3, b'"', b'9'];
+        let mut fields = Vec::new();
+        let mut seed = 7u64;
+        for len in 0..40 {
+            for _ in 0..200 {
+                let line: Vec<u8> = (0..len)
+                    .map(|_| {
+                        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                        alphabet[(seed >> 33) as usize % alphabet.len()]
+                    })
+                    .collect();
+                for delimiter in [b',', b';'] {
+                    let whole = split_fields(&line, delimiter, &mut fields);
+                    let want = byte_by_byte(&line, delimiter);
+                    assert_eq!(whole, want.is_some(), "{line:?}");
+                    if let Some(want) = want {
+                        assert_eq!(fields, want, "{line:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
