@@ -1271,7 +1271,9 @@ mod tests {
         };
         // Every length to 40, delimiters and quotes at every position, next
         // to bytes one off the delimiter and to multi-byte characters.
-        let alphabet: &[u8] = &[b'a', b',', b';', b'+', b'-', 0x00, 0x01, 0xAC, 0xC3, b'"', b'9'];
+        let alphabet: &[u8] = &[
+            b'a', b',', b';', b'+', b'-', 0x00, 0x01, 0xAC, 0xC3, b'"', b'9',
+        ];
         let mut fields = Vec::new();
         let mut seed = 7u64;
         for len in 0..40 {

@@ -717,10 +717,9 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             .into_iter()
             .zip(runs(tallies, threads))
             .collect();
-        let summaries = on_threads(work, |(keys, tallies)| head.summaries(end, keys, &tallies))
-            .into_iter()
-            .flatten()
-            .collect();
+        let summaries = concat(on_threads(work, |(keys, tallies)| {
+            head.summaries(end, keys, &tallies)
+        }));
         head.report(summaries)
     }
 
@@ -869,11 +868,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
                 grid[i].push(out);
             }
         }
-        let mut summaries = Vec::with_capacity(tables.first().map_or(0, |t| t.0.len()));
-        for out in grid.into_iter().flatten() {
-            summaries.extend(out);
-        }
-        Ok(head.report(summaries))
+        Ok(head.report(concat(grid.into_iter().flatten().collect())))
     }
 
     /// Splits the builder into what `finish` needs, the customer order
@@ -915,6 +910,20 @@ fn runs<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
     }
     runs.push(items);
     runs
+}
+
+/// The lists one after the other, in the first one's memory: growing a
+/// large allocation moves no items (the system remaps its pages), so only
+/// the later lists are copied, and into fewer new pages.
+fn concat<T>(lists: Vec<Vec<T>>) -> Vec<T> {
+    let total: usize = lists.iter().map(Vec::len).sum();
+    let mut lists = lists.into_iter();
+    let mut all = lists.next().unwrap_or_default();
+    all.reserve_exact(total - all.len());
+    for list in lists {
+        all.extend(list);
+    }
+    all
 }
 
 /// `f` of every item of `work`, the first on this thread and each other on
