@@ -268,7 +268,6 @@ impl AnalyticsModelBuilder {
         let repeat_customers = self.gap_count;
         let churn = &self.config.churn;
         let mut notes = Vec::new();
-        let rfm = self.rfm.finish()?;
         let population_gap = if self.gap_count > 0 {
             self.gap_sum / self.gap_count as f64
         } else {
@@ -296,24 +295,25 @@ impl AnalyticsModelBuilder {
             let data = GammaGammaData::from_rows(spend_rows)?;
             GammaGammaModel::fit(&data, spend_options).map(Some)
         };
+        let rfm = self.rfm;
         // The two fits are independent: asked to, on a large population,
-        // each gets a core (the result is the same either way).
-        let (bgnbd, gamma_gamma) =
+        // each gets a core, the RFM cuts going with the shorter Gamma-Gamma
+        // fit (the result is the same either way).
+        let (rfm, bgnbd, gamma_gamma) =
             if parallel && fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS {
                 std::thread::scope(|scope| {
-                    let spend = scope.spawn(run_spend);
+                    let side = scope.spawn(move || (rfm.finish(), run_spend()));
                     let bgnbd = run_bgnbd();
                     // A panic in the thread is re-raised here, as it would have
                     // been without the thread.
-                    let spend = spend
-                        .join()
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
-                    (bgnbd, spend)
+                    let (rfm, spend) = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    (rfm, bgnbd, spend)
                 })
             } else {
-                (run_bgnbd(), run_spend())
+                let rfm = rfm.finish()?;
+                (Ok(rfm), run_bgnbd(), run_spend())
             };
-        let (bgnbd, gamma_gamma) = (bgnbd?, gamma_gamma?);
+        let (rfm, bgnbd, gamma_gamma) = (rfm?, bgnbd?, gamma_gamma?);
 
         let mut churn_method = ChurnMethod::RecencyFallback;
         if customers < churn.min_customers {

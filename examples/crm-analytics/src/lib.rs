@@ -828,7 +828,7 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
     }
 }
 
-fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
+fn score_report<K: std::fmt::Display + CsvField + Clone + Send + Sync>(
     args: &ScoreArgs,
     config: AnalyticsConfig,
     report: SummaryReport<K>,
@@ -930,7 +930,7 @@ fn score_report<K: std::fmt::Display + Clone + Send + Sync>(
 const SCORE_CHUNK: usize = 8_192;
 
 /// Scores `chunk` and formats its CSV rows.
-fn score_chunk<K: std::fmt::Display + Clone>(
+fn score_chunk<K: CsvField + Clone>(
     scorer: &mut crm_core::analytics::Scorer<'_>,
     line: &mut CsvLine,
     chunk: &[CustomerSummary<K>],
@@ -938,7 +938,7 @@ fn score_chunk<K: std::fmt::Display + Clone>(
     line.buf = Vec::with_capacity(chunk.len() * 192);
     for s in chunk {
         let a = scorer.score(s);
-        line.display(&a.customer_id);
+        a.customer_id.write_to(line);
         line.int(a.frequency);
         // Times are whole days in the unit: few distinct values.
         line.repeated_float(a.recency);
@@ -1173,22 +1173,23 @@ impl CsvLine {
             self.buf.extend_from_slice(s.as_bytes());
         }
     }
+}
 
-    fn display(&mut self, v: &dyn std::fmt::Display) {
-        use std::io::Write as _;
-        let start = self.buf.len();
-        let _ = write!(self.buf, "{v}");
-        let needs_quotes = self.buf[start..]
-            .iter()
-            .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
-        if needs_quotes {
-            let text = String::from_utf8_lossy(&self.buf[start..]).into_owned();
-            self.buf.truncate(start);
-            self.text(&text);
-        } else if !self.first {
-            self.buf.insert(start, b',');
-        }
-        self.first = false;
+/// A customer id as a field of [`CsvLine`].
+trait CsvField {
+    /// Writes the id as the line's next field.
+    fn write_to(&self, line: &mut CsvLine);
+}
+
+impl CsvField for u64 {
+    fn write_to(&self, line: &mut CsvLine) {
+        line.int(*self);
+    }
+}
+
+impl CsvField for String {
+    fn write_to(&self, line: &mut CsvLine) {
+        line.text(self);
     }
 }
 
