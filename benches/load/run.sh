@@ -18,6 +18,9 @@
 #      get     api      GET /api/customers/{random id}
 #              raw      the store's customer SELECT (tags as a JSON array)
 #              get-pk   SELECT * FROM customers WHERE id = ? (the floor)
+#              api-http GET /crm/login.html, a 1.3 kB page the server answers
+#                       from memory: its HTTP hop without the database (the
+#                       API's floor is this hop plus get-pk)
 #      search  api      GET /api/customers?q={random name prefix}&limit=20
 #              raw      the store's listing SELECT (LIMIT 21) and its tag
 #                       lookup (the page's ids, padded as the store pads them)
@@ -173,7 +176,7 @@ log "customers: $total (ids $first_id..$last_id)"
 variants_of() {
     local all
     case $1 in
-        get) all="api api-old raw get-pk" ;;
+        get) all="api api-old raw get-pk api-http" ;;
         search) all="api api-old raw search+count" ;;
         earn) all="api api-old raw raw-full" ;;
     esac
@@ -184,10 +187,11 @@ variants_of() {
         echo "$v"
     done
 }
-n_rates=0 sum_rates=0
-for r in $RATES; do n_rates=$((n_rates + 1)); sum_rates=$((sum_rates + r)); done
-# Upper bound of the requests one scenario's runs take (4 variants, every rate).
-STREAM=$(( 4 * (sum_rates * (DURATION + WARMUP) + n_rates * 2 * $(echo "$RATES" | tr ' ' '\n' | sort -n | tail -1)) ))
+sum_rates=0
+for r in $RATES; do sum_rates=$((sum_rates + r)); done
+# Upper bound of the requests one scenario's runs take (5 variants, every
+# rate: a warm-up and REPEAT runs, each of rate * (seconds + 1) requests).
+STREAM=$(( 5 * sum_rates * (WARMUP + 1 + REPEAT * (DURATION + 1)) ))
 RUN_ID="lb$(date -u +%s)"
 NOW=$(date -u '+%F %T.%6N')
 EXPIRES=$(date -u -d '+1 year' '+%F %T.%6N')
@@ -243,6 +247,8 @@ requests_file() {
     local scenario=$1 variant=$2 first=$3 n=$4 out=$5
     local slice=(awk -v a="$first" -v b="$((first + n - 1))" 'NR > b { exit } NR >= a' "$OUT/$scenario.stream")
     case $scenario/$variant in
+        get/api-http)
+            "${slice[@]}" | awk '{ print "GET /crm/login.html" }' ;;
         get/api*)
             "${slice[@]}" | awk '{ printf "GET /api/customers/%d\n", $1 }' ;;
         get/raw)
@@ -347,7 +353,7 @@ for scenario in $SCENARIOS; do
     order=$((order + 1)) vorder=0
     for variant in $(variants_of "$scenario"); do
         vorder=$((vorder + 1))
-        case $variant in api | api-old) use_server "$variant" ;; *) use_server none ;; esac
+        case $variant in api | api-old) use_server "$variant" ;; api-http) use_server api ;; *) use_server none ;; esac
         for rate in $RATES; do
             tag="$scenario-$variant-$rate"
             log "$tag: warm-up ${WARMUP}s (load $(loadavg))"

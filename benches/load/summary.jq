@@ -43,6 +43,21 @@ group_by(.scenario) | sort_by(.[0].order) | map(
          | ([$caps[] | select((.variant == $a or .variant == $r) and .topped)] | length > 0) as $top
          | "| \($a) | \($r) | \($at)\(if ($both | length) == 0 then " (not sustained)" else "" end) | \(ratio($x.p50_ms; $y.p50_ms)) | \(ratio($x.p99_ms; $y.p99_ms)) | \(ratio($ca; $cr))\(if $top then " (ladder top held)" else "" end) |"
        ] | join("\n"))
+    + (if ($variants | index("api-http")) and ($variants | index("get-pk")) and ($variants | index("api")) then
+        # The API's floor: the server's HTTP hop (a page from memory) plus
+        # the raw point select, at the highest rate all three sustained.
+        ([$runs[] | select(.variant == "api" and .pass) | .rate]) as $ra
+        | ([$runs[] | select(.variant == "api-http" and .pass) | .rate]) as $rh
+        | ([$runs[] | select(.variant == "get-pk" and .pass) | .rate]) as $rp
+        | ([$ra[] | select(. as $x | ($rh | index($x)) and ($rp | index($x)))] | max) as $at
+        | if $at == null then "\n\nHTTP floor: no rate sustained by api, api-http and get-pk" else
+          ([$runs[] | select(.variant == "api" and .rate == $at)][0].p50_ms) as $a
+          | ([$runs[] | select(.variant == "api-http" and .rate == $at)][0].p50_ms) as $h
+          | ([$runs[] | select(.variant == "get-pk" and .rate == $at)][0].p50_ms) as $p
+          | "\n\nHTTP floor at \($at)/s: p50 api-http \($h | r2) ms + get-pk \($p | r2) ms = \($h + $p | r2) ms, "
+            + "\(ratio($h + $p; $p)) x get-pk; api p50 \($a | r2) ms = \(ratio($a; $p)) x get-pk, \(ratio($a; $h + $p)) x the floor"
+          end
+       else "" end)
     + (if ($variants | index("api-old")) then
         ($caps[] | select(.variant == "api") | .capacity) as $n
         | ($caps[] | select(.variant == "api-old") | .capacity) as $o
