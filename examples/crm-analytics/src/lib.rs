@@ -1337,6 +1337,22 @@ mod tests {
             values.push(short * 2f64.powi(exponent * 3 - 20));
             values.push((x >> 11) as f64 / 8.0);
         }
+        // From the table of texts: the first time and when it comes again
+        // (a slot reused by another value writes that value).
+        let mut line = CsvLine::with_capacity(64);
+        for round in 0..2 {
+            for v in values.iter().take(20_000) {
+                line.buf.clear();
+                line.first = round == 0;
+                line.repeated_float(*v);
+                let want = if round == 0 {
+                    v.to_string()
+                } else {
+                    format!(",{v}")
+                };
+                assert_eq!(line.buf, want.as_bytes(), "{v:e}");
+            }
+        }
         let mut buffer = ryu::Buffer::new();
         let mut by_ryu = 0;
         for v in &values {
