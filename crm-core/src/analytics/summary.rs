@@ -784,42 +784,29 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             purchases += b.purchases;
             ignored_after_end += b.ignored_after_end;
         }
+        let head = Finishing::new(
+            first.options,
+            &first.bounds,
+            latest_day,
+            purchases,
+            ignored_after_end,
+            first.holdout_only.len() as u64,
+        );
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         // Every part keeps its tallies and index (later parts look them
         // up); its customers go out in `threads` runs: thread t takes run
         // t of every part, each run with the position of its first key.
         let mut work: Vec<Vec<(usize, usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
         let mut tables = Vec::with_capacity(parts.len());
-        let mut head = None;
-        for (i, mut part) in parts.into_iter().enumerate() {
-            let order = std::mem::take(&mut part.order);
+        for (i, part) in parts.into_iter().enumerate() {
             let mut start = 0;
-            for (t, run) in runs(order, threads).into_iter().enumerate() {
+            for (t, run) in runs(part.order, threads).into_iter().enumerate() {
                 let len = run.len();
                 work[t].push((i, start, run));
                 start += len;
             }
-            let holdout_only = std::mem::take(&mut part.holdout_only);
             tables.push((part.tallies, part.index));
-            if head.is_none() {
-                head = Some((part.options, part.bounds, holdout_only));
-            }
         }
-        let Some((options, bounds, holdout_only)) = head else {
-            return Err(Error::invalid(
-                "parts",
-                "required",
-                "no summary builder to finish",
-            ));
-        };
-        let head = Finishing::new(
-            options,
-            &bounds,
-            latest_day,
-            purchases,
-            ignored_after_end,
-            holdout_only.len() as u64,
-        );
         let Some(end) = head.end else {
             return Ok(head.report(Vec::new()));
         };

@@ -828,7 +828,7 @@ fn score(args: &ScoreArgs, progress: &Progress, quiet: bool) -> Result<(), CliEr
     }
 }
 
-fn score_report<K: std::fmt::Display + CsvField + Clone + Send + Sync>(
+fn score_report<K: CsvField + Clone + Send + Sync>(
     args: &ScoreArgs,
     config: AnalyticsConfig,
     report: SummaryReport<K>,
