@@ -172,7 +172,9 @@ pub struct SummaryReport<K> {
     pub holdout_only_customers: u64,
 }
 
-/// Running totals of one customer. Days are `num_days_from_ce`.
+/// Running calibration totals of one customer. Days are
+/// `num_days_from_ce`. One cache line: adding a purchase of a customer
+/// met long ago waits for one read from memory, not two.
 #[derive(Debug, Clone)]
 struct Tally {
     first: i32,
@@ -180,9 +182,32 @@ struct Tally {
     days: u32,
     first_amount: Decimal,
     total: Decimal,
-    holdout_days: u32,
-    holdout_last: i32,
-    holdout_total: Decimal,
+}
+
+/// Running holdout totals of one customer, kept beside its [`Tally`] only
+/// where the summary has a holdout period.
+#[derive(Debug, Clone, Copy)]
+struct HoldoutTally {
+    days: u32,
+    last: i32,
+    total: Decimal,
+}
+
+impl HoldoutTally {
+    const EMPTY: Self = Self {
+        days: 0,
+        last: i32::MIN,
+        total: Decimal::ZERO,
+    };
+
+    #[inline]
+    fn add(&mut self, day: i32, amount: Decimal) {
+        self.total += amount;
+        if day != self.last {
+            self.days += 1;
+            self.last = day;
+        }
+    }
 }
 
 impl Tally {
@@ -193,15 +218,13 @@ impl Tally {
             days: 1,
             first_amount: amount,
             total: amount,
-            holdout_days: 0,
-            holdout_last: i32::MIN,
-            holdout_total: Decimal::ZERO,
         }
     }
 
+    /// The last purchase day, the holdout's included.
     #[inline]
-    fn latest(&self) -> i32 {
-        self.last.max(self.holdout_last)
+    fn latest(&self, holdout: Option<&HoldoutTally>) -> i32 {
+        holdout.map_or(self.last, |h| self.last.max(h.last))
     }
 
     #[inline]
@@ -232,17 +255,9 @@ impl Tally {
         self.last = later.last;
     }
 
-    #[inline]
-    fn add_holdout(&mut self, day: i32, amount: Decimal) {
-        self.holdout_total += amount;
-        if day != self.holdout_last {
-            self.holdout_days += 1;
-            self.holdout_last = day;
-        }
-    }
-
     fn summary<K>(
         &self,
+        holdout: Option<&HoldoutTally>,
         customer: K,
         unit: PeriodUnit,
         end: i32,
@@ -261,14 +276,17 @@ impl Tally {
             t: unit.from_days(i64::from(end - self.first)),
             monetary_value,
             total_spend: self.total,
-            holdout: holdout_end.map(|h| HoldoutSummary {
-                frequency: self.holdout_days,
-                monetary_value: if self.holdout_days > 0 {
-                    self.holdout_total / Decimal::from(self.holdout_days)
-                } else {
-                    Decimal::ZERO
-                },
-                duration: unit.from_days(i64::from(h - end)),
+            holdout: holdout_end.map(|h| {
+                let holdout = holdout.unwrap_or(&HoldoutTally::EMPTY);
+                HoldoutSummary {
+                    frequency: holdout.days,
+                    monetary_value: if holdout.days > 0 {
+                        holdout.total / Decimal::from(holdout.days)
+                    } else {
+                        Decimal::ZERO
+                    },
+                    duration: unit.from_days(i64::from(h - end)),
+                }
             }),
         }
     }
@@ -530,6 +548,9 @@ pub struct SummaryBuilder<K> {
     /// and, at the same positions, their tallies.
     order: Vec<K>,
     tallies: Vec<Tally>,
+    /// At the same positions, the holdout totals; empty without a
+    /// holdout period.
+    holdout: Vec<HoldoutTally>,
     index: Index<K>,
     latest_day: Option<i32>,
     purchases: u64,
@@ -546,6 +567,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             bounds: Bounds::new(&options),
             order: Vec::new(),
             tallies: Vec::new(),
+            holdout: Vec::new(),
             index: Index::new(),
             latest_day: None,
             purchases: 0,
@@ -559,6 +581,9 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
     pub fn with_capacity(options: SummaryOptions, customers: usize) -> Result<Self> {
         let mut builder = Self::new(options)?;
         builder.tallies.reserve(customers);
+        if builder.bounds.calibration_end.is_some() {
+            builder.holdout.reserve(customers);
+        }
         builder.order.reserve(customers);
         builder.index.dense.reserve(customers);
         Ok(builder)
@@ -592,14 +617,15 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         if self.latest_day.is_none_or(|l| day > l) {
             self.latest_day = Some(day);
         }
-        let found = self.index.get(customer);
-        if let Some(tally) = found.and_then(|p| self.tallies.get_mut(p as usize)) {
-            let latest = tally.latest();
+        let found = self.index.get(customer).map(|p| p as usize);
+        if let Some(tally) = found.and_then(|p| self.tallies.get_mut(p)) {
+            let mut holdout = found.and_then(|p| self.holdout.get_mut(p));
+            let latest = tally.latest(holdout.as_deref());
             if day < latest {
                 return Err(out_of_order(&customer.to_owned(), day, latest));
             }
-            match slot {
-                Slot::Holdout => tally.add_holdout(day, amount),
+            match (slot, holdout.as_mut()) {
+                (Slot::Holdout, Some(h)) => h.add(day, amount),
                 _ => tally.add_calibration(day, amount),
             }
         } else if let Slot::Holdout = slot {
@@ -619,6 +645,9 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             self.index.insert(key.clone(), position);
             self.order.push(key);
             self.tallies.push(Tally::new(day, amount));
+            if self.bounds.calibration_end.is_some() {
+                self.holdout.push(HoldoutTally::EMPTY);
+            }
         }
         Ok(())
     }
@@ -635,17 +664,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         K: Borrow<Q>,
         Q: Hash + Eq + DenseKey + ?Sized + 'q,
     {
-        let mut touched = 0i32;
-        for customer in customers {
-            if let Some(tally) = self
-                .index
-                .get(customer)
-                .and_then(|p| self.tallies.get(p as usize))
-            {
-                touched ^= tally.last;
-            }
-        }
-        std::hint::black_box(touched);
+        warm(&self.tallies, &self.index, customers);
     }
 
     /// Customers seen so far (with a calibration purchase).
@@ -690,6 +709,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             bounds: self.bounds,
             order,
             tallies: self.tallies,
+            holdout: self.holdout,
             index,
             latest_day: self.latest_day,
             purchases: self.purchases,
@@ -709,16 +729,22 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         if threads < 2 || self.order.len() < 50_000 {
             return self.finish();
         }
-        let (head, order, tallies) = self.take_order();
+        let (head, order, tallies, holdout) = self.take_order();
         let Some(end) = head.end else {
             return head.report(Vec::new());
+        };
+        let holdout = if holdout.is_empty() {
+            (0..threads).map(|_| Vec::new()).collect()
+        } else {
+            runs(holdout, threads)
         };
         let work: Vec<_> = runs(order, threads)
             .into_iter()
             .zip(runs(tallies, threads))
+            .zip(holdout)
             .collect();
-        let summaries = concat(on_threads(work, |(keys, tallies)| {
-            head.summaries(end, keys, &tallies)
+        let summaries = concat(on_threads(work, |((keys, tallies), holdout)| {
+            head.summaries(end, keys, &tallies, &holdout)
         }));
         head.report(summaries)
     }
@@ -805,7 +831,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
                 work[t].push((i, start, run));
                 start += len;
             }
-            tables.push((part.tallies, part.index));
+            tables.push((part.tallies, part.holdout, part.index));
         }
         let Some(end) = head.end else {
             return Ok(head.report(Vec::new()));
@@ -817,29 +843,49 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         // (`None` where an earlier part saw it first).
         let summarise =
             move |i: usize, position: usize, k: K| -> Result<Option<CustomerSummary<K>>> {
-                if tables[..i].iter().any(|(_, index)| index.get(&k).is_some()) {
+                if tables[..i]
+                    .iter()
+                    .any(|(_, _, index)| index.get(&k).is_some())
+                {
                     return Ok(None);
                 }
-                let Some(mut tally) = tables[i].0.get(position).cloned() else {
+                let (tallies, holdout, _) = &tables[i];
+                let Some(mut tally) = tallies.get(position).cloned() else {
                     return Ok(None);
                 };
-                for (tallies, index) in &tables[i + 1..] {
+                // Joined parts have no holdout period: only a part alone
+                // has holdout totals.
+                let holdout = holdout.get(position);
+                for (tallies, _, index) in &tables[i + 1..] {
                     if let Some(b) = index.get(&k).and_then(|p| tallies.get(p as usize)) {
-                        if b.first < tally.latest() {
-                            return Err(out_of_order(&k, b.first, tally.latest()));
+                        if b.first < tally.last {
+                            return Err(out_of_order(&k, b.first, tally.last));
                         }
                         tally.append(b);
                     }
                 }
-                Ok(Some(tally.summary(k, unit, end, holdout_end)))
+                Ok(Some(tally.summary(holdout, k, unit, end, holdout_end)))
             };
         let run = move |mine: Vec<(usize, usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
             mine.into_iter()
                 .map(|(i, start, keys)| {
                     let mut out = Vec::with_capacity(keys.len());
-                    for (position, k) in (start..).zip(keys) {
-                        if let Some(s) = summarise(i, position, k)? {
-                            out.push(s);
+                    let mut keys = keys.into_iter().peekable();
+                    let mut window = Vec::with_capacity(WARM_KEYS);
+                    let mut position = start;
+                    while keys.peek().is_some() {
+                        window.clear();
+                        window.extend(keys.by_ref().take(WARM_KEYS));
+                        // The later parts' tallies of these customers lie
+                        // anywhere: ask for them all before using any.
+                        for (tallies, _, index) in &tables[i + 1..] {
+                            warm(tallies, index, &window);
+                        }
+                        for k in window.drain(..) {
+                            if let Some(s) = summarise(i, position, k)? {
+                                out.push(s);
+                            }
+                            position += 1;
                         }
                     }
                     Ok((i, out))
@@ -860,7 +906,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
 
     /// Splits the builder into what `finish` needs, the customer order
     /// and their tallies.
-    fn take_order(self) -> (Finishing, Vec<K>, Vec<Tally>) {
+    fn take_order(self) -> (Finishing, Vec<K>, Vec<Tally>, Vec<HoldoutTally>) {
         (
             Finishing::new(
                 self.options,
@@ -872,14 +918,15 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
             ),
             self.order,
             self.tallies,
+            self.holdout,
         )
     }
 
     /// The summaries, in order of each customer's first appearance.
     pub fn finish(self) -> SummaryReport<K> {
-        let (head, order, tallies) = self.take_order();
+        let (head, order, tallies, holdout) = self.take_order();
         let summaries = match head.end {
-            Some(end) => head.summaries(end, order, &tallies),
+            Some(end) => head.summaries(end, order, &tallies, &holdout),
             None => Vec::new(),
         };
         head.report(summaries)
@@ -897,6 +944,27 @@ fn runs<T>(mut items: Vec<T>, n: usize) -> Vec<Vec<T>> {
     }
     runs.push(items);
     runs
+}
+
+/// Keys looked up ahead by [`warm`] when parts are joined.
+const WARM_KEYS: usize = 64;
+
+/// Reads the tallies of `customers` so that the processor fetches them
+/// from memory all at once (the lookups do not depend on each other).
+#[inline]
+fn warm<'q, K, Q>(tallies: &[Tally], index: &Index<K>, customers: impl IntoIterator<Item = &'q Q>)
+where
+    K: Borrow<Q> + Hash + Eq + DenseKey,
+    Q: Hash + Eq + DenseKey + ?Sized + 'q,
+{
+    let mut touched = 0i32;
+    for customer in customers {
+        if let Some(tally) = index.get(customer).and_then(|p| tallies.get(p as usize)) {
+            // A tally may span two cache lines: touch both ends.
+            touched ^= tally.last ^ tally.total.scale() as i32;
+        }
+    }
+    std::hint::black_box(touched);
 }
 
 /// The lists one after the other, in the first one's memory: growing a
@@ -969,12 +1037,22 @@ impl Finishing {
         }
     }
 
-    /// The summaries of `keys` with their `tallies` (at the same
-    /// positions), for a period ending on day `end`.
-    fn summaries<K>(&self, end: i32, keys: Vec<K>, tallies: &[Tally]) -> Vec<CustomerSummary<K>> {
+    /// The summaries of `keys` with their `tallies` and `holdout` totals
+    /// (at the same positions; no holdout totals without a holdout
+    /// period), for a period ending on day `end`.
+    fn summaries<K>(
+        &self,
+        end: i32,
+        keys: Vec<K>,
+        tallies: &[Tally],
+        holdout: &[HoldoutTally],
+    ) -> Vec<CustomerSummary<K>> {
         keys.into_iter()
             .zip(tallies)
-            .map(|(k, tally)| tally.summary(k, self.options.unit, end, self.holdout_end))
+            .enumerate()
+            .map(|(i, (k, tally))| {
+                tally.summary(holdout.get(i), k, self.options.unit, end, self.holdout_end)
+            })
             .collect()
     }
 
@@ -1006,7 +1084,7 @@ pub struct SortedSummarizer<K> {
     bounds: Bounds,
     end: i32,
     holdout_end: Option<i32>,
-    current: Option<(K, Tally)>,
+    current: Option<(K, Tally, HoldoutTally)>,
 }
 
 impl<K: PartialEq + std::fmt::Debug> SortedSummarizer<K> {
@@ -1040,22 +1118,26 @@ impl<K: PartialEq + std::fmt::Debug> SortedSummarizer<K> {
         if let Slot::Ignored = slot {
             return Ok(None);
         }
-        if let Some((key, tally)) = self.current.as_mut()
+        if let Some((key, tally, holdout)) = self.current.as_mut()
             && *key == purchase.customer
         {
-            let latest = tally.latest();
+            let latest = tally.latest(Some(holdout));
             if day < latest {
                 return Err(out_of_order(key, day, latest));
             }
             match slot {
-                Slot::Holdout => tally.add_holdout(day, purchase.amount),
+                Slot::Holdout => holdout.add(day, purchase.amount),
                 _ => tally.add_calibration(day, purchase.amount),
             }
             return Ok(None);
         }
         let done = self.finish();
         if let Slot::Calibration = slot {
-            self.current = Some((purchase.customer, Tally::new(day, purchase.amount)));
+            self.current = Some((
+                purchase.customer,
+                Tally::new(day, purchase.amount),
+                HoldoutTally::EMPTY,
+            ));
         }
         Ok(done)
     }
@@ -1064,7 +1146,7 @@ impl<K: PartialEq + std::fmt::Debug> SortedSummarizer<K> {
     pub fn finish(&mut self) -> Option<CustomerSummary<K>> {
         self.current
             .take()
-            .map(|(k, t)| t.summary(k, self.unit, self.end, self.holdout_end))
+            .map(|(k, t, h)| t.summary(Some(&h), k, self.unit, self.end, self.holdout_end))
     }
 }
 
