@@ -114,6 +114,30 @@ impl BgNbdParams {
         series.growth(z, ln_u)
     }
 
+    /// [`growth_with`](Self::growth_with) at each of `horizons`, appended to
+    /// `out` (the same values, computed side by side).
+    pub(crate) fn growth_with_many(
+        &self,
+        series: &mut GrowthSeries,
+        t_age: f64,
+        horizons: impl IntoIterator<Item = f64>,
+        out: &mut Vec<f64>,
+    ) {
+        let base = self.alpha + t_age;
+        let points: Vec<(f64, f64)> = horizons
+            .into_iter()
+            .map(|t| {
+                if t <= 0.0 {
+                    // `growth` of a point at z = 0 is 0, as here.
+                    (0.0, 0.0)
+                } else {
+                    (t / (base + t), -(t / base).ln_1p())
+                }
+            })
+            .collect();
+        series.growth_many(&points, out);
+    }
+
     /// Expected number of purchases in the next `t` periods of a customer with
     /// this history (FHL 2005, eq. 10): E\[Y(t) | x, t_x, T\].
     pub fn conditional_expected_purchases(
@@ -281,10 +305,9 @@ impl BgNbdPredictor {
                 let series = series
                     .entry(frequency)
                     .or_insert_with(|| params.growth_series(frequency));
-                horizons
-                    .iter()
-                    .map(|&t| params.growth_with(series, t_age, t))
-                    .collect()
+                let mut growths = Vec::with_capacity(horizons.len());
+                params.growth_with_many(series, t_age, horizons.iter().copied(), &mut growths);
+                growths.into_boxed_slice()
             })
     }
 }

@@ -625,10 +625,14 @@ impl Scorer<'_> {
                     .or_insert_with(|| p.growth_series(frequency));
                 let (odds_base, ln_age) = p.p_alive_parts(frequency, t_age);
                 let mut values = Vec::with_capacity(steps as usize + 3);
-                values.extend([odds_base, ln_age, p.growth_with(series, t_age, horizon)]);
-                for i in 1..=steps {
-                    values.push(p.growth_with(series, t_age, f64::from(i) * step));
-                }
+                values.extend([odds_base, ln_age]);
+                let horizons = (1..=steps).map(|i| f64::from(i) * step);
+                p.growth_with_many(
+                    series,
+                    t_age,
+                    std::iter::once(horizon).chain(horizons),
+                    &mut values,
+                );
                 values.into_boxed_slice()
             });
         Some(&**values)
