@@ -300,8 +300,13 @@ fn canonical_number(b: &[u8]) -> Option<u64> {
     if b.is_empty() || b.len() > 19 || (b.len() > 1 && b[0] == b'0') {
         return None;
     }
+    // At most 19 digits: below 10^19 < 2^64, so no step can overflow
+    // (wrapping arithmetic skips the release build's overflow checks).
     b.iter().try_fold(0u64, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u64::from(c - b'0'))
+        c.is_ascii_digit().then(|| {
+            acc.wrapping_mul(10)
+                .wrapping_add(u64::from(c.wrapping_sub(b'0')))
+        })
     })
 }
 
@@ -317,7 +322,11 @@ fn plain_amount(b: &[u8]) -> Option<Decimal> {
     for &c in b {
         match c {
             b'0'..=b'9' => {
-                mantissa = mantissa * 10 + i64::from(c - b'0');
+                // 18 digits stay below 10^18 < 2^63; a 19th may wrap,
+                // but the number is then refused below (and read as text).
+                mantissa = mantissa
+                    .wrapping_mul(10)
+                    .wrapping_add(i64::from(c.wrapping_sub(b'0')));
                 digits += 1;
                 if dot {
                     scale += 1;
@@ -996,8 +1005,12 @@ pub fn parse_date(raw: &str, format: Option<&str>) -> Option<NaiveDate> {
 #[inline]
 fn iso_date(b: &[u8]) -> Option<NaiveDate> {
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        // At most 4 digits: no step can overflow.
         b.get(r)?.iter().try_fold(0u32, |acc, c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+            c.is_ascii_digit().then(|| {
+                acc.wrapping_mul(10)
+                    .wrapping_add(u32::from(c.wrapping_sub(b'0')))
+            })
         })
     };
     match b.len() {
@@ -1294,6 +1307,28 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn long_numbers_leave_the_fast_paths() {
+        assert_eq!(plain_amount(b"123.45"), Some(Decimal::new(12345, 2)));
+        assert_eq!(
+            plain_amount(b"999999999999999999"),
+            Some(Decimal::from(999_999_999_999_999_999i64))
+        );
+        // 19 and 20 digits: not a fast amount (the text path reads them).
+        assert_eq!(plain_amount(b"9999999999999999999"), None);
+        assert_eq!(plain_amount(b"99999999999999999999.5"), None);
+        assert_eq!(canonical_number(b"18446744073709551615"), None);
+        assert_eq!(
+            canonical_number(b"9999999999999999999"),
+            Some(9_999_999_999_999_999_999)
+        );
+        assert_eq!(
+            iso_date(b"2024-02-29"),
+            NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
+        assert_eq!(iso_date(b"2024-0a-29"), None);
     }
 
     #[test]
