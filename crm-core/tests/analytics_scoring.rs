@@ -247,3 +247,45 @@ fn two_streaming_passes_equal_the_in_memory_path() {
     assert_eq!(streamed, direct);
     assert!(streamed.iter().any(|a| a.segment == RfmSegment::Champion));
 }
+
+/// The machine-owning fit (BG/NBD on a thread of its own, reading its own
+/// rows) gives the model the one-thread fit gives, above and below the
+/// population where it starts using threads.
+#[test]
+fn fit_parallel_is_fit() {
+    let sim = simulation(30_000);
+    let options = SummaryOptions::new(PeriodUnit::Week, Some(sim.observation_end));
+    let large: Vec<CustomerSummary<u64>> = summarize_sorted(options, sim.purchases().expect("sim"))
+        .expect("options")
+        .collect::<Result<_, _>>()
+        .expect("grouped");
+    assert_eq!(large.len(), 30_000);
+    let small: Vec<CustomerSummary<u64>> = cdnow()
+        .into_iter()
+        .map(|s| CustomerSummary {
+            customer: u64::from(s.customer),
+            frequency: s.frequency,
+            recency: s.recency,
+            t: s.t,
+            monetary_value: s.monetary_value,
+            total_spend: s.total_spend,
+            holdout: s.holdout,
+        })
+        .collect();
+    for summaries in [&large, &small] {
+        let config = AnalyticsConfig::new();
+        let model =
+            AnalyticsModel::fit_parallel(PeriodUnit::Week, summaries, config.clone()).expect("fit");
+        let one = AnalyticsModel::fit(PeriodUnit::Week, summaries, config).expect("fit");
+        assert_eq!(model, one);
+        assert_eq!(model.churn_method, ChurnMethod::BgNbd, "{:?}", model.notes);
+        assert!(model.gamma_gamma.is_some());
+    }
+    // Too few customers for BG/NBD: the same notes either way.
+    let config = AnalyticsConfig::new();
+    let few = &large[..3];
+    assert_eq!(
+        AnalyticsModel::fit_parallel(PeriodUnit::Week, few, config.clone()).expect("fit"),
+        AnalyticsModel::fit(PeriodUnit::Week, few, config).expect("fit")
+    );
+}

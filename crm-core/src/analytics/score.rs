@@ -195,6 +195,7 @@ pub struct AnalyticsModel {
 pub struct AnalyticsModelBuilder {
     unit: PeriodUnit,
     config: AnalyticsConfig,
+    customers: u64,
     bgnbd_rows: Vec<(u32, f64, f64)>,
     spend_rows: Vec<(u32, Decimal)>,
     rfm: RfmBreakpointsBuilder,
@@ -210,6 +211,7 @@ impl AnalyticsModelBuilder {
         Ok(Self {
             unit,
             config,
+            customers: 0,
             bgnbd_rows: Vec::new(),
             spend_rows: Vec::new(),
             rfm: RfmBreakpointsBuilder::default(),
@@ -223,6 +225,12 @@ impl AnalyticsModelBuilder {
     pub fn add<K>(&mut self, summary: &CustomerSummary<K>) {
         self.bgnbd_rows
             .push((summary.frequency, summary.recency, summary.t));
+        self.add_but_bgnbd(summary);
+    }
+
+    /// [`add`](Self::add) of everything but the BG/NBD row.
+    fn add_but_bgnbd<K>(&mut self, summary: &CustomerSummary<K>) {
+        self.customers += 1;
         self.rfm.add(summary);
         if summary.frequency > 0 {
             self.gap_sum += summary.recency / f64::from(summary.frequency);
@@ -238,7 +246,7 @@ impl AnalyticsModelBuilder {
 
     /// Customers added so far (a model needs at least one).
     pub fn customers(&self) -> u64 {
-        self.bgnbd_rows.len() as u64
+        self.customers
     }
 
     /// Fits the models. Errors on no customers or invalid summaries; a model
@@ -246,17 +254,63 @@ impl AnalyticsModelBuilder {
     /// the fallback, never an error. Runs on the calling thread only, so an
     /// embedding application keeps its other cores (an event loop, a server).
     pub fn finish(self) -> Result<AnalyticsModel> {
-        self.fit(false)
+        self.fit(false, None)
     }
 
     /// [`finish`](Self::finish) with BG/NBD and Gamma-Gamma fitted on two
     /// threads from 20,000 customers (the same model), for a batch job that
     /// owns the machine, such as the `crm-analytics` CLI.
     pub fn finish_parallel(self) -> Result<AnalyticsModel> {
-        self.fit(true)
+        self.fit(true, None)
     }
 
-    fn fit(self, parallel: bool) -> Result<AnalyticsModel> {
+    /// Adds `summaries` and fits, as [`add`](Self::add) of each then
+    /// [`finish_parallel`](Self::finish_parallel) do (the same model), but
+    /// from 20,000 customers BG/NBD reads its rows and fits on a thread of
+    /// its own while this one collects the rest and fits RFM and
+    /// Gamma-Gamma.
+    fn fit_summaries<K: Sync>(
+        mut self,
+        summaries: &[CustomerSummary<K>],
+    ) -> Result<AnalyticsModel> {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || (summaries.len() as u64) < PARALLEL_FIT_CUSTOMERS || self.customers > 0 {
+            for s in summaries {
+                self.add(s);
+            }
+            return self.fit(true, None);
+        }
+        let (unit, churn, options) = (self.unit, &self.config.churn, &self.config.bgnbd_fit);
+        let (min_customers, min_repeat) = (churn.min_customers, churn.min_repeat_customers);
+        let options = options.clone();
+        std::thread::scope(|scope| {
+            let side = scope.spawn(move || -> Result<Option<BgNbdModel>> {
+                let customers = summaries.len() as u64;
+                let repeat = summaries.iter().filter(|s| s.frequency > 0).count() as u64;
+                // The rule of `fit`.
+                if customers < min_customers || repeat < min_repeat {
+                    return Ok(None);
+                }
+                let rows = summaries.iter().map(|s| (s.frequency, s.recency, s.t));
+                let data = BgNbdData::from_rows(unit, rows)?;
+                BgNbdModel::fit(&data, &options).map(Some)
+            });
+            for s in summaries {
+                self.add_but_bgnbd(s);
+            }
+            // A panic in the thread is re-raised here, as it would have
+            // been without the thread.
+            let given = move || side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            self.fit(true, Some(Box::new(given)))
+        })
+    }
+
+    /// The fits; BG/NBD's comes from `given` where it ran elsewhere.
+    fn fit<'g>(
+        self,
+        parallel: bool,
+        given: Option<Box<dyn FnOnce() -> Result<Option<BgNbdModel>> + 'g>>,
+    ) -> Result<AnalyticsModel> {
         let customers = self.customers();
         if customers == 0 {
             return Err(Error::invalid(
@@ -299,20 +353,22 @@ impl AnalyticsModelBuilder {
         // The two fits are independent: asked to, on a large population,
         // each gets a core, the RFM cuts going with the shorter Gamma-Gamma
         // fit (the result is the same either way).
-        let (rfm, bgnbd, gamma_gamma) =
-            if parallel && fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS {
-                std::thread::scope(|scope| {
-                    let side = scope.spawn(move || (rfm.finish(), run_spend()));
-                    let bgnbd = run_bgnbd();
-                    // A panic in the thread is re-raised here, as it would have
-                    // been without the thread.
-                    let (rfm, spend) = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-                    (rfm, bgnbd, spend)
-                })
-            } else {
-                let rfm = rfm.finish()?;
-                (Ok(rfm), run_bgnbd(), run_spend())
-            };
+        let (rfm, bgnbd, gamma_gamma) = if let Some(given) = given {
+            let (rfm, spend) = (rfm.finish(), run_spend());
+            (rfm, given(), spend)
+        } else if parallel && fit_bgnbd && fit_spend && customers >= PARALLEL_FIT_CUSTOMERS {
+            std::thread::scope(|scope| {
+                let side = scope.spawn(move || (rfm.finish(), run_spend()));
+                let bgnbd = run_bgnbd();
+                // A panic in the thread is re-raised here, as it would have
+                // been without the thread.
+                let (rfm, spend) = side.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+                (rfm, bgnbd, spend)
+            })
+        } else {
+            let rfm = rfm.finish()?;
+            (Ok(rfm), run_bgnbd(), run_spend())
+        };
         let (rfm, bgnbd, gamma_gamma) = (rfm?, bgnbd?, gamma_gamma?);
 
         let mut churn_method = ChurnMethod::RecencyFallback;
@@ -380,6 +436,18 @@ impl AnalyticsModelBuilder {
 }
 
 impl AnalyticsModel {
+    /// [`fit`](Self::fit) for a batch job that owns the machine, such as
+    /// the `crm-analytics` CLI: the same model, with BG/NBD read and fitted
+    /// on one core while RFM and Gamma-Gamma take another (from 20,000
+    /// customers).
+    pub fn fit_parallel<K: Sync>(
+        unit: PeriodUnit,
+        summaries: &[CustomerSummary<K>],
+        config: AnalyticsConfig,
+    ) -> Result<Self> {
+        AnalyticsModelBuilder::new(unit, config)?.fit_summaries(summaries)
+    }
+
     /// Fits on a population of summaries in `unit` (one pass; see
     /// [`AnalyticsModelBuilder`] to feed a stream).
     pub fn fit<'a, K: 'a, I>(

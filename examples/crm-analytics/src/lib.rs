@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use crm_core::analytics::{
-    AnalyticsConfig, AnalyticsModel, AnalyticsModelBuilder, BgBbData, BgBbModel, BgNbdData,
-    BgNbdModel, BgNbdParams, CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel,
-    GammaGammaParams, MbgNbdData, MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit,
-    Simulation, SummaryBuilder, SummaryOptions, SummaryReport,
+    AnalyticsConfig, AnalyticsModel, BgBbData, BgBbModel, BgNbdData, BgNbdModel, BgNbdParams,
+    CustomerSummary, FitOptions, GammaGammaData, GammaGammaModel, GammaGammaParams, MbgNbdData,
+    MbgNbdModel, ParetoNbdData, ParetoNbdModel, PeriodUnit, Simulation, SummaryBuilder,
+    SummaryOptions, SummaryReport,
 };
 use rust_decimal::Decimal;
 
@@ -852,11 +852,7 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
         None => {
             progress.step("fitting models");
             // The CLI owns the machine: both fits at once.
-            let mut builder = AnalyticsModelBuilder::new(tx.period, config)?;
-            for s in &report.summaries {
-                builder.add(s);
-            }
-            builder.finish_parallel()?
+            AnalyticsModel::fit_parallel(tx.period, &report.summaries, config)?
         }
     };
     if let Some(path) = &args.snapshot_out {
