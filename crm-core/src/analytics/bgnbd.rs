@@ -730,10 +730,7 @@ impl BgNbdData {
             keys.into_iter()
                 .map(|(k, w)| {
                     let x = (k >> (2 * time_bits)) as u32;
-                    (
-                        ((x, ((k >> time_bits) & mask) as u32, (k & mask) as u32)),
-                        w,
-                    )
+                    ((x, ((k >> time_bits) & mask) as u32, (k & mask) as u32), w)
                 })
                 .collect()
         } else {

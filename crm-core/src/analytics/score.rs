@@ -280,9 +280,8 @@ impl AnalyticsModelBuilder {
             }
             return self.fit(true, None);
         }
-        let (unit, churn, options) = (self.unit, &self.config.churn, &self.config.bgnbd_fit);
+        let (unit, churn, options) = (self.unit, &self.config.churn, self.config.bgnbd_fit);
         let (min_customers, min_repeat) = (churn.min_customers, churn.min_repeat_customers);
-        let options = options.clone();
         std::thread::scope(|scope| {
             let side = scope.spawn(move || -> Result<Option<BgNbdModel>> {
                 let customers = summaries.len() as u64;
