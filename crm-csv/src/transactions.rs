@@ -865,12 +865,11 @@ impl TransactionFile {
                 buf.drain(..start);
                 consumed += start as u64;
                 start = 0;
-                let filled = buf.len();
-                buf.resize(filled + READ_BLOCK, 0);
-                let n = file
-                    .read(&mut buf[filled..])
+                // Into the buffer's spare room, which is not zeroed first.
+                let n = (&mut file)
+                    .take(READ_BLOCK as u64)
+                    .read_to_end(&mut buf)
                     .map_err(|e| self.error(line_no + 1, None, format!("cannot read: {e}")))?;
-                buf.truncate(filled + n);
                 eof = n == 0;
                 continue;
             };

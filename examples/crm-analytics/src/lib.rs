@@ -886,8 +886,12 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
     let model = &model;
     std::thread::scope(|scope| -> Result<(), CliError> {
         let mut results = Vec::with_capacity(threads);
+        let mut spent = Vec::with_capacity(threads);
         for worker in 0..threads {
             let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
+            // Written chunks' memory goes back to their thread, which then
+            // fills it again instead of new pages.
+            let (back, returned) = std::sync::mpsc::sync_channel::<Vec<u8>>(2);
             let mine: Vec<&[CustomerSummary<K>]> = chunks
                 .iter()
                 .skip(worker)
@@ -898,6 +902,7 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
                 let mut scorer = model.scorer();
                 let mut line = CsvLine::with_capacity(0);
                 for chunk in mine {
+                    line.buf = returned.try_recv().unwrap_or_default();
                     // A closed channel: the writer stopped on an error.
                     if tx.send(score_chunk(&mut scorer, &mut line, chunk)).is_err() {
                         return;
@@ -905,6 +910,7 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
                 }
             });
             results.push(rx);
+            spent.push(back);
         }
         let mut done = 0u64;
         for (i, chunk) in chunks.iter().enumerate() {
@@ -912,6 +918,8 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
                 .recv()
                 .map_err(|_| CliError::Io("a scoring thread failed".into()))?;
             out.write_all(&part).map_err(err)?;
+            // Full (the thread has not taken the last ones) or gone: dropped.
+            let _ = spent[i % threads].try_send(part);
             done += chunk.len() as u64;
             progress.set(done);
         }
@@ -925,13 +933,15 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
 /// Customers per unit of work of `score`.
 const SCORE_CHUNK: usize = 8_192;
 
-/// Scores `chunk` and formats its CSV rows.
+/// Scores `chunk` and formats its CSV rows, in `line`'s buffer (emptied
+/// first, its memory kept), which it returns.
 fn score_chunk<K: CsvField + Clone>(
     scorer: &mut crm_core::analytics::Scorer<'_>,
     line: &mut CsvLine,
     chunk: &[CustomerSummary<K>],
 ) -> Vec<u8> {
-    line.buf = Vec::with_capacity(chunk.len() * 192);
+    line.buf.clear();
+    line.buf.reserve(chunk.len() * 192);
     for s in chunk {
         let a = scorer.score(s);
         a.customer_id.write_to(line);
@@ -1117,6 +1127,15 @@ impl CsvLine {
     fn float(&mut self, v: f64) {
         use std::io::Write as _;
         self.separate();
+        // P(alive) and churn of a customer without repeat purchases.
+        if v == 0.0 && v.is_sign_positive() {
+            self.buf.push(b'0');
+            return;
+        }
+        if v == 1.0 {
+            self.buf.push(b'1');
+            return;
+        }
         match shortest(v, &mut ryu::Buffer::new()) {
             Some(text) => self.buf.extend_from_slice(text.as_bytes()),
             None => {
@@ -1156,7 +1175,7 @@ impl CsvLine {
 
     fn text(&mut self, s: &str) {
         self.separate();
-        if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        if needs_quotes(s.as_bytes()) {
             self.buf.push(b'"');
             for b in s.bytes() {
                 if b == b'"' {
@@ -1169,6 +1188,28 @@ impl CsvLine {
             self.buf.extend_from_slice(s.as_bytes());
         }
     }
+}
+
+/// Whether a field holds a delimiter, a quote or a line break (RFC 4180),
+/// eight bytes at a time.
+#[inline]
+fn needs_quotes(field: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    // The bytes of `word` equal to `byte`, as their high bits (exact).
+    let equal = |word: u64, byte: u8| {
+        let x = word ^ (ONES * u64::from(byte));
+        !(((x & LOW7).wrapping_add(LOW7)) | x | LOW7)
+    };
+    let special = |word: u64| {
+        equal(word, b',') | equal(word, b'"') | equal(word, b'\n') | equal(word, b'\r') != 0
+    };
+    let (words, rest) = field.as_chunks::<8>();
+    if words.iter().any(|w| special(u64::from_le_bytes(*w))) {
+        return true;
+    }
+    rest.iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
 }
 
 /// A customer id as a field of [`CsvLine`].
@@ -1294,6 +1335,35 @@ pub fn summaries_of(args: &TransactionArgs) -> Result<Vec<CustomerSummary<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_are_quoted_as_byte_by_byte() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 40) as usize;
+            let field: Vec<u8> = (0..len)
+                .map(|i| {
+                    let b = (x >> ((i % 8) * 8)) as u8 ^ (i as u8).wrapping_mul(31);
+                    // Mostly letters, some of each special byte.
+                    match b % 23 {
+                        0 => b',',
+                        1 => b'"',
+                        2 => b'\n',
+                        3 => b'\r',
+                        4 => b | 0x80,
+                        _ => b'a' + b % 26,
+                    }
+                })
+                .collect();
+            let want = field
+                .iter()
+                .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'));
+            assert_eq!(needs_quotes(&field), want, "{field:?}");
+        }
+    }
 
     #[test]
     fn floats_print_as_display_does() {
