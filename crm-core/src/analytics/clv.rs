@@ -309,7 +309,7 @@ pub(crate) fn discounted_value(
     let mut total = 0.0;
     let mut discount = 1.0;
     for (i, cum) in cumulative.into_iter().enumerate() {
-        // Same arithmetic, in the same order, as `discounted_total`.
+        // Same arithmetic, in the same order, as `discounted_with`.
         discount /= 1.0 + config.discount_rate_per_step;
         let purchases = (cum - previous).max(0.0);
         let value = purchases * expected_spend * margin * discount;
@@ -328,23 +328,6 @@ pub(crate) fn discounted_value(
     })
 }
 
-/// The total of [`discounted_value`] only, without the breakdown.
-pub(crate) fn discounted_total(
-    cumulative: impl IntoIterator<Item = f64>,
-    expected_spend: f64,
-    config: &ModelClvConfig,
-    decimals: u32,
-) -> Option<Decimal> {
-    let margin = config.margin.to_f64()?;
-    let total = discounted_purchase_value(
-        cumulative,
-        expected_spend,
-        margin,
-        config.discount_rate_per_step,
-    );
-    estimate_to_money(total, decimals)
-}
-
 /// The discounted value of expected purchases, in `f64`:
 /// `Σ_i (E_i − E_{i−1}) · spend · margin / (1 + rate)^i` over the cumulative
 /// expected purchases `E_1, E_2, …` at the end of each step (`E_0 = 0`).
@@ -356,11 +339,25 @@ pub fn discounted_purchase_value(
     margin: f64,
     rate_per_step: f64,
 ) -> f64 {
+    discounted_with(cumulative, spend, margin, step_discounts(rate_per_step))
+}
+
+/// The discount factor of each step, `1 / (1 + rate)^i` for `i = 1, 2, …`,
+/// each the one before divided by `1 + rate` (a scorer keeps them).
+pub(crate) fn step_discounts(rate_per_step: f64) -> impl Iterator<Item = f64> {
+    std::iter::successors(Some(1.0), move |d| Some(d / (1.0 + rate_per_step))).skip(1)
+}
+
+/// [`discounted_purchase_value`] with the steps' `discounts` given.
+pub(crate) fn discounted_with(
+    cumulative: impl IntoIterator<Item = f64>,
+    spend: f64,
+    margin: f64,
+    discounts: impl IntoIterator<Item = f64>,
+) -> f64 {
     let mut previous = 0.0;
     let mut total = 0.0;
-    let mut discount = 1.0;
-    for cum in cumulative {
-        discount /= 1.0 + rate_per_step;
+    for (cum, discount) in cumulative.into_iter().zip(discounts) {
         total += (cum - previous).max(0.0) * spend * margin * discount;
         previous = cum;
     }

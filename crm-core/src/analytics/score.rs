@@ -26,8 +26,8 @@ use super::churn::{
     ChurnConfig, ChurnMethod, ChurnPrediction, ChurnRisk, recency_churn_probability,
 };
 use super::clv::{
-    HeuristicClvConfig, ModelClv, ModelClvConfig, decimal_to_f64, discounted_total,
-    estimate_to_money,
+    HeuristicClvConfig, ModelClv, ModelClvConfig, decimal_to_f64, discounted_with,
+    estimate_to_money, step_discounts,
 };
 use super::fit::FitOptions;
 use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
@@ -492,14 +492,21 @@ impl AnalyticsModel {
 
 impl<'m> Scorer<'m> {
     fn new(model: ModelRef<'m>) -> Self {
-        let step = model.config.model_clv.step.in_unit(model.unit);
-        let horizon = FORECAST_HORIZON.in_unit(model.unit);
-        Scorer {
-            model,
+        let clv = &model.config.model_clv;
+        let expectations = Expectations {
             cache: HashMap::default(),
             series: HashMap::default(),
-            horizon,
-            step,
+            horizon: FORECAST_HORIZON.in_unit(model.unit),
+            step: clv.step.in_unit(model.unit),
+        };
+        let discounts = step_discounts(clv.discount_rate_per_step)
+            .take(clv.horizon_steps as usize)
+            .collect();
+        Scorer {
+            margin: rust_decimal::prelude::ToPrimitive::to_f64(&clv.margin),
+            discounts,
+            model,
+            expectations,
         }
     }
 
@@ -633,6 +640,16 @@ impl std::ops::Deref for ModelRef<'_> {
 #[derive(Debug)]
 pub struct Scorer<'m> {
     model: ModelRef<'m>,
+    expectations: Expectations,
+    /// The model CLV's margin as a float (`None`: out of range).
+    margin: Option<f64>,
+    /// The discount factor of each CLV step.
+    discounts: Box<[f64]>,
+}
+
+/// The BG/NBD values a [`Scorer`] keeps per `(x, T)`.
+#[derive(Debug)]
+struct Expectations {
     /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
     cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
     /// Series coefficients per frequency (shared by every `T` and horizon).
@@ -669,18 +686,20 @@ impl Scorer<'_> {
         };
         self.score_with_key(&keyless, customer)
     }
+}
 
+impl Expectations {
     /// The cached model values of `(x, T)`: the two P(alive) parts, then the
     /// expected purchases of a customer known to be alive at the forecast
     /// horizon and at each CLV step (P(alive) factors out of every
     /// conditional expectation).
-    fn expectations(&mut self, frequency: u32, t_age: f64) -> Option<&[f64]> {
-        let model = self.model.usable_bgnbd()?;
+    fn get(&mut self, model: &AnalyticsModel, frequency: u32, t_age: f64) -> Option<&[f64]> {
+        let steps = model.config.model_clv.horizon_steps;
+        let model = model.usable_bgnbd()?;
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
         let (horizon, step) = (self.horizon, self.step);
-        let steps = self.model.config.model_clv.horizon_steps;
         let series = &mut self.series;
         let values = self
             .cache
@@ -704,7 +723,9 @@ impl Scorer<'_> {
             });
         Some(&**values)
     }
+}
 
+impl Scorer<'_> {
     fn score_with_key<K, Q>(&mut self, s: &CustomerSummary<Q>, key: K) -> CustomerAnalytics<K> {
         let holder = self.model.clone();
         let model: &AnalyticsModel = &holder;
@@ -714,7 +735,7 @@ impl Scorer<'_> {
         let lifetime_value = config
             .heuristic_clv
             .lifetime_value_of(s, model.unit, decimals);
-        let cached = self.expectations(s.frequency, s.t);
+        let cached = self.expectations.get(model, s.frequency, s.t);
         let (p_alive, churn_probability, churn_method) = match (cached, model.usable_bgnbd()) {
             (Some(c), Some(m)) => {
                 // Same arithmetic as `BgNbdParams::p_alive`, two logs saved.
@@ -737,12 +758,15 @@ impl Scorer<'_> {
         });
         let expected_purchases_90d = cached.map(|g| p_alive * g[2]);
         let model_lifetime_value = match (cached, spend) {
-            (Some(g), Some(spend)) => discounted_total(
-                g[3..].iter().map(|v| p_alive * v),
-                spend,
-                &config.model_clv,
-                decimals,
-            ),
+            // `discounted_total` with the margin and discounts computed once.
+            (Some(g), Some(spend)) => self.margin.and_then(|margin| {
+                let cumulative = g[3..].iter().map(|v| p_alive * v);
+                let discounts = self.discounts.iter().copied();
+                estimate_to_money(
+                    discounted_with(cumulative, spend, margin, discounts),
+                    decimals,
+                )
+            }),
             _ => None,
         };
         let expected_average_spend = spend.and_then(|v| estimate_to_money(v, decimals));
