@@ -276,10 +276,17 @@ fn split_fields(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) ->
         }
     }
     // The last bytes as one more word, padded with zeros (a delimiter is
-    // never 0: `delimiter_byte`).
-    let mut last = [0u8; 8];
-    last[..rest.len()].copy_from_slice(rest);
-    let word = u64::from_le_bytes(last);
+    // never 0: `delimiter_byte`): from a line of 8 bytes or more, its last
+    // 8 bytes shifted down past those already read (no copy).
+    let word = match (line.last_chunk::<8>(), rest.len()) {
+        (_, 0) => 0,
+        (Some(end), len) => u64::from_le_bytes(*end) >> (8 * (8 - len)),
+        (None, len) => {
+            let mut last = [0u8; 8];
+            last[..len].copy_from_slice(rest);
+            u64::from_le_bytes(last)
+        }
+    };
     if zero_bytes(word ^ quotes) != 0 {
         return false;
     }
