@@ -982,20 +982,20 @@ fn score_chunk<K: CsvField + Clone>(
     std::mem::take(&mut line.buf)
 }
 
-/// `v` exactly as `Display` writes it, by ryu (several times faster),
+/// `v` exactly as `Display` writes it, by zmij (several times faster),
 /// where the two must agree; `None` elsewhere, for `Display` to write.
 ///
 /// Both write the shortest digits that read back as `v`. They can differ
 /// only when two equally short candidates are equally close, which needs
 /// `v`'s exact decimal expansion to be at most one digit longer than the
-/// shortest form, so at most 18 significant digits; ryu then rounds to
-/// even and `Display` up. Floats computed by the models have 50 or more
+/// shortest form, so at most 18 significant digits, where the two may
+/// break the tie differently. Floats computed by the models have 50 or more
 /// digits in their exact expansion. The check below bounds that count
 /// from below, from the binary exponent and mantissa, and leaves short
-/// ones to `Display`, as it does values ryu writes with an exponent
+/// ones to `Display`, as it does values zmij writes with an exponent
 /// (outside [1e-5, 1e16)) and integers from 2^53.
 #[inline]
-fn shortest(v: f64, buffer: &mut ryu::Buffer) -> Option<&str> {
+fn shortest(v: f64, buffer: &mut zmij::Buffer) -> Option<&str> {
     let magnitude = v.abs();
     if !(1e-5..9_007_199_254_740_992.0).contains(&magnitude) {
         return None;
@@ -1023,13 +1023,13 @@ fn shortest(v: f64, buffer: &mut ryu::Buffer) -> Option<&str> {
     if text.contains('e') {
         return None;
     }
-    // ryu writes `1.0` for 1, `Display` writes `1`.
+    // zmij writes `1.0` for 1, `Display` writes `1`.
     Some(text.strip_suffix(".0").unwrap_or(text))
 }
 
 /// CSV rows written straight into bytes: numbers need no quoting, so they
 /// skip the csv writer's per-field checks (integers and amounts through
-/// itoa, floats through ryu where it writes what `Display` would);
+/// itoa, floats through zmij where it writes what `Display` would);
 /// text is quoted when it must be (RFC 4180, as the csv crate does).
 struct CsvLine {
     buf: Vec<u8>,
@@ -1143,7 +1143,7 @@ impl CsvLine {
             self.buf.push(b'1');
             return;
         }
-        match shortest(v, &mut ryu::Buffer::new()) {
+        match shortest(v, &mut zmij::Buffer::new()) {
             Some(text) => self.buf.extend_from_slice(text.as_bytes()),
             None => {
                 let _ = write!(self.buf, "{v}");
@@ -1418,7 +1418,7 @@ mod tests {
             f64::NAN,
             f64::INFINITY,
             f64::NEG_INFINITY,
-            // Ties between two shortest forms (ryu rounds to even).
+            // Ties between two shortest forms.
             662_936_471_232_937.0 + 0.25,
             164_778_648_825_338.0 + 0.625,
             1.0 + 3.0 / 131_072.0,
@@ -1454,17 +1454,17 @@ mod tests {
                 assert_eq!(line.buf, want.as_bytes(), "{v:e}");
             }
         }
-        let mut buffer = ryu::Buffer::new();
-        let mut by_ryu = 0;
+        let mut buffer = zmij::Buffer::new();
+        let mut fast = 0;
         for v in &values {
             if let Some(text) = shortest(*v, &mut buffer) {
                 assert_eq!(text, v.to_string(), "{v:e}");
-                by_ryu += 1;
+                fast += 1;
             }
         }
         // The fast path is the common one (the short and out-of-range
         // values above are the exceptions).
-        assert!(by_ryu * 3 > values.len(), "{by_ryu} of {}", values.len());
+        assert!(fast * 3 > values.len(), "{fast} of {}", values.len());
         for model_value in [0.039460283164927015, 104.28571428571429, 4.285714285714286] {
             assert!(
                 shortest(model_value, &mut buffer).is_some(),
