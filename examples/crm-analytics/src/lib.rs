@@ -836,6 +836,7 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
     quiet: bool,
 ) -> Result<(), CliError> {
     let tx = &args.transactions;
+    let mut opening = None;
     let model = match &args.snapshot_in {
         Some(path) => {
             let model = AnalyticsModel::from_snapshot_json(&input::read_text(path)?)?;
@@ -851,6 +852,13 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
         }
         None => {
             progress.step("fitting models");
+            // Emptying the file a previous run left (the kernel frees its
+            // cached pages one by one: several milliseconds) overlaps the
+            // fits, now that the input has been read without error.
+            if let (Some(path), false) = (&args.output, report.summaries.is_empty()) {
+                let path = path.clone();
+                opening = Some(std::thread::spawn(move || File::create(path)));
+            }
             // The CLI owns the machine: both fits at once.
             AnalyticsModel::fit_parallel(tx.period, &report.summaries, config)?
         }
@@ -865,7 +873,16 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
         }
     }
 
-    let mut out = create(&args.output)?;
+    let mut out: Box<dyn Write> = match (opening, &args.output) {
+        (Some(opening), Some(path)) => {
+            let file = opening
+                .join()
+                .map_err(|_| CliError::Io(format!("{}: could not be opened", path.display())))?
+                .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
+            Box::new(BufWriter::with_capacity(1 << 20, file))
+        }
+        _ => create(&args.output)?,
+    };
     let err = |e: std::io::Error| CliError::Io(format!("cannot write the output: {e}"));
     let mut header = csv::Writer::from_writer(Vec::new());
     header
