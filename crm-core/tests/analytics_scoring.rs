@@ -260,27 +260,8 @@ fn fit_parallel_is_fit() {
         .collect::<Result<_, _>>()
         .expect("grouped");
     assert_eq!(large.len(), 30_000);
-    let small: Vec<CustomerSummary<u64>> = cdnow()
-        .into_iter()
-        .map(|s| CustomerSummary {
-            customer: u64::from(s.customer),
-            frequency: s.frequency,
-            recency: s.recency,
-            t: s.t,
-            monetary_value: s.monetary_value,
-            total_spend: s.total_spend,
-            holdout: s.holdout,
-        })
-        .collect();
-    for summaries in [&large, &small] {
-        let config = AnalyticsConfig::new();
-        let model =
-            AnalyticsModel::fit_parallel(PeriodUnit::Week, summaries, config.clone()).expect("fit");
-        let one = AnalyticsModel::fit(PeriodUnit::Week, summaries, config).expect("fit");
-        assert_eq!(model, one);
-        assert_eq!(model.churn_method, ChurnMethod::BgNbd, "{:?}", model.notes);
-        assert!(model.gamma_gamma.is_some());
-    }
+    assert_fit_parallel_is_fit(&large);
+    assert_fit_parallel_is_fit(&cdnow());
     // Too few customers for BG/NBD: the same notes either way.
     let config = AnalyticsConfig::new();
     let few = &large[..3];
@@ -288,4 +269,15 @@ fn fit_parallel_is_fit() {
         AnalyticsModel::fit_parallel(PeriodUnit::Week, few, config.clone()).expect("fit"),
         AnalyticsModel::fit(PeriodUnit::Week, few, config).expect("fit")
     );
+}
+
+/// `fit_parallel` of `summaries` is `fit` of them, with both models used.
+fn assert_fit_parallel_is_fit<K: Sync>(summaries: &[CustomerSummary<K>]) {
+    let config = AnalyticsConfig::new();
+    let model =
+        AnalyticsModel::fit_parallel(PeriodUnit::Week, summaries, config.clone()).expect("fit");
+    let one = AnalyticsModel::fit(PeriodUnit::Week, summaries, config).expect("fit");
+    assert_eq!(model, one);
+    assert_eq!(model.churn_method, ChurnMethod::BgNbd, "{:?}", model.notes);
+    assert!(model.gamma_gamma.is_some());
 }

@@ -112,6 +112,24 @@ impl GrowthSeries {
         }
     }
 
+    /// Term `k`: its coefficient, into `coeff` (which holds the one
+    /// computed from term `k - 1` when the term is not stored yet), and
+    /// the ratio to the next; stored for the next sums up to
+    /// [`STORED_TERMS`].
+    #[inline]
+    fn term(&mut self, k: usize, coeff: &mut f64) -> f64 {
+        if k < self.ratios.len() {
+            *coeff = self.coeffs[k];
+            return self.ratios[k];
+        }
+        let ratio = self.ratio(k);
+        if k < STORED_TERMS {
+            self.coeffs.push(*coeff);
+            self.ratios.push(ratio);
+        }
+        ratio
+    }
+
     fn ratio(&self, k: usize) -> f64 {
         let n = (k + 1) as f64;
         (self.cma + n) * (self.a + n - 1.0) / ((self.c + n) * (n + 1.0))
@@ -132,17 +150,7 @@ impl GrowthSeries {
         let mut power = z;
         let mut sum = 0.0;
         for k in 0..MAX_SERIES_TERMS {
-            let ratio = if k < self.ratios.len() {
-                coeff = self.coeffs[k];
-                self.ratios[k]
-            } else {
-                let ratio = self.ratio(k);
-                if k < STORED_TERMS {
-                    self.coeffs.push(coeff);
-                    self.ratios.push(ratio);
-                }
-                ratio
-            };
+            let ratio = self.term(k, &mut coeff);
             let term = coeff * power;
             sum += term;
             let rho = ratio.abs() * z;
@@ -201,17 +209,7 @@ impl GrowthSeries {
         let mut coeff = self.cma / self.c;
         let mut k = 0;
         while remaining > 0 && k < MAX_SERIES_TERMS {
-            let ratio = if k < self.ratios.len() {
-                coeff = self.coeffs[k];
-                self.ratios[k]
-            } else {
-                let ratio = self.ratio(k);
-                if k < STORED_TERMS {
-                    self.coeffs.push(coeff);
-                    self.ratios.push(ratio);
-                }
-                ratio
-            };
+            let ratio = self.term(k, &mut coeff);
             for l in 0..LANES {
                 if !active[l] {
                     continue;
