@@ -967,6 +967,23 @@ mod tests {
     }
 
     #[test]
+    fn the_reported_log_likelihood_is_that_of_the_estimates() {
+        // Taken from the evaluation at the estimates, not computed again:
+        // the very same number.
+        let data = BgNbdData::from_rows(
+            PeriodUnit::Week,
+            crate::analytics::btyd::testing::cdnow_rows(),
+        )
+        .expect("CDNOW");
+        let model = BgNbdModel::fit(&data, &FitOptions::default()).expect("fits");
+        assert!(model.diagnostics.converged);
+        assert_eq!(
+            model.diagnostics.log_likelihood.to_bits(),
+            data.log_likelihood(&model.params).to_bits()
+        );
+    }
+
+    #[test]
     fn gradient_matches_finite_differences() {
         let data = sample_data();
         assert_gradient_matches_finite_differences(&data, &[[0.5, 3.0, 0.8, 2.5]]);

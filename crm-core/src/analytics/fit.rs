@@ -288,6 +288,9 @@ struct Evaluation {
     log_params: Vec<f64>,
     cost: f64,
     gradient: Vec<f64>,
+    /// The log-likelihood at the point, without the penalty (as computed,
+    /// so the diagnostics need no evaluation of their own).
+    log_likelihood: f64,
 }
 
 /// The argmin problem: penalised mean negative log-likelihood over
@@ -318,7 +321,7 @@ impl<L: LogLikelihood> Objective<'_, L> {
             return last.clone();
         }
         *self.memory.evaluations.borrow_mut() += 1;
-        let (mut cost, mut gradient) =
+        let (mut cost, mut gradient, log_likelihood) =
             objective_at(self.likelihood, self.weight, self.penalty, log_params);
         if !cost.is_finite() || gradient.iter().any(|g| !g.is_finite()) {
             // Far outside the data's support (a parameter overflowed): a huge
@@ -330,6 +333,7 @@ impl<L: LogLikelihood> Objective<'_, L> {
             log_params: log_params.to_vec(),
             cost,
             gradient,
+            log_likelihood,
         };
         let mut best = self.memory.best.borrow_mut();
         if best.as_ref().is_none_or(|b| evaluation.cost < b.cost) {
@@ -359,14 +363,14 @@ impl<L: LogLikelihood> Gradient for Objective<'_, L> {
 }
 
 /// The objective at `log_params`: the weighted mean negative log-likelihood
-/// plus `penalty · Σ θ²` (θ on the natural scale), and its gradient with
-/// respect to the log-parameters.
+/// plus `penalty · Σ θ²` (θ on the natural scale), its gradient with
+/// respect to the log-parameters, and the log-likelihood itself.
 fn objective_at<L: LogLikelihood>(
     likelihood: &L,
     weight: f64,
     penalty: f64,
     log_params: &[f64],
-) -> (f64, Vec<f64>) {
+) -> (f64, Vec<f64>, f64) {
     let params: Vec<f64> = log_params.iter().map(|v| v.exp()).collect();
     let mut grad = vec![0.0; L::PARAMS];
     let ll = likelihood.value_and_gradient(&params, &mut grad);
@@ -376,7 +380,7 @@ fn objective_at<L: LogLikelihood>(
         .zip(&grad)
         .map(|(p, g)| p * (-g / weight + 2.0 * penalty * p))
         .collect();
-    (cost, gradient)
+    (cost, gradient, ll)
 }
 
 /// The Hessian of the fit objective (see [`objective_at`]) with respect to
@@ -399,8 +403,8 @@ pub(crate) fn objective_hessian<L: LogLikelihood>(
         up[j] += h;
         let mut down = log.clone();
         down[j] -= h;
-        let (_, g_up) = objective_at(likelihood, weight, penalty, &up);
-        let (_, g_down) = objective_at(likelihood, weight, penalty, &down);
+        let (_, g_up, _) = objective_at(likelihood, weight, penalty, &up);
+        let (_, g_down, _) = objective_at(likelihood, weight, penalty, &down);
         g_up.iter()
             .zip(&g_down)
             .map(|(u, d)| (u - d) / (2.0 * h))
@@ -504,9 +508,9 @@ pub(crate) fn maximise<L: LogLikelihood>(
         (None, Some(b)) => b,
         (None, None) => objective.evaluate(&init),
     };
+    // The parameters and log-likelihood exactly as evaluated there.
     let params: Vec<f64> = end.log_params.iter().map(|v| v.exp()).collect();
-    let mut grad = vec![0.0; L::PARAMS];
-    let log_likelihood = likelihood.value_and_gradient(&params, &mut grad);
+    let log_likelihood = end.log_likelihood;
     let gradient_norm = end.gradient.iter().map(|g| g * g).sum::<f64>().sqrt();
     let finite = log_likelihood.is_finite() && params.iter().all(|p| p.is_finite() && *p > 0.0);
     let converged = finite && gradient_norm <= options.tolerance;

@@ -31,12 +31,10 @@ pub(crate) fn log_add_exp_share(u: f64, v: f64) -> (f64, f64) {
     let d = -(u - v).abs();
     let e = d.exp();
     let lse = u.max(v) + e.ln_1p();
-    let share_v = if v >= u {
-        1.0 / (1.0 + e)
-    } else {
-        e / (1.0 + e)
-    };
-    (lse, share_v)
+    // One division whichever term is larger (a select, not a branch the
+    // processor would mispredict on mixed data).
+    let numerator = if v >= u { 1.0 } else { e };
+    (lse, numerator / (1.0 + e))
 }
 
 /// `1 / (1 + e^z)` without overflow.

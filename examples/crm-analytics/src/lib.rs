@@ -987,7 +987,7 @@ fn score_chunk<K: CsvField + Clone>(
         line.float(a.p_alive);
         line.float(a.churn_probability);
         line.label(a.risk_level.as_str());
-        line.text(&a.recommended_action);
+        line.repeated_text(a.risk_level as usize, &a.recommended_action);
         line.label(a.churn_method.as_str());
         if let Some(v) = a.expected_purchases_90d {
             line.float(v);
@@ -1037,7 +1037,8 @@ fn shortest(v: f64, buffer: &mut zmij::Buffer) -> Option<&str> {
         }
     }
     let text = buffer.format_finite(v);
-    if text.contains('e') {
+    // An exponent (`e-5`, at most `e-324`) is within the last five bytes.
+    if text.as_bytes().iter().rev().take(5).any(|&b| b == b'e') {
         return None;
     }
     // zmij writes `1.0` for 1, `Display` writes `1`.
@@ -1057,6 +1058,9 @@ struct CsvLine {
     /// Labels met lately, by address and length, and whether each needs
     /// quotes (see [`label`](Self::label)).
     labels: [(usize, usize, bool); LABEL_SLOTS],
+    /// The last text of each [`repeated_text`](Self::repeated_text) slot
+    /// and whether it needs quotes.
+    texts: Vec<(String, bool)>,
 }
 
 /// Slots of [`CsvLine::label`]'s table (a power of two).
@@ -1080,6 +1084,30 @@ impl CsvLine {
             first: true,
             floats: Vec::new(),
             labels: [(0, 0, false); LABEL_SLOTS],
+            texts: Vec::new(),
+        }
+    }
+
+    /// [`text`](Self::text) of a column whose value mostly repeats the
+    /// last one of its `slot` (a recommended action per risk level): a
+    /// repeat is compared, not checked for quotes again.
+    fn repeated_text(&mut self, slot: usize, s: &str) {
+        if self.texts.len() <= slot {
+            self.texts.resize_with(slot + 1, Default::default);
+        }
+        let quoted = match self.texts.get_mut(slot) {
+            Some((last, quoted)) if last.as_str() == s => *quoted,
+            Some(entry) => {
+                *entry = (s.to_owned(), needs_quotes(s.as_bytes()));
+                entry.1
+            }
+            None => needs_quotes(s.as_bytes()),
+        };
+        if quoted {
+            self.text(s);
+        } else {
+            self.separate();
+            self.buf.extend_from_slice(s.as_bytes());
         }
     }
 
@@ -1535,5 +1563,35 @@ mod tests {
                 String::from_utf8_lossy(&expected.into_inner().expect("in memory")),
             );
         }
+    }
+
+    #[test]
+    fn repeated_text_is_quoted_as_text_is() {
+        // Slots switching between texts that need quotes and texts that
+        // do not, repeats and changes alike.
+        let texts = [
+            "plain",
+            "a,b",
+            "plain",
+            "say \"hi\"",
+            "a,b",
+            "",
+            "a,b",
+            "plain",
+        ];
+        let (mut repeated, mut fresh) = (CsvLine::with_capacity(64), CsvLine::with_capacity(64));
+        for (i, text) in texts.iter().enumerate() {
+            for slot in [i % 2, 3] {
+                repeated.repeated_text(slot, text);
+                fresh.text(text);
+            }
+            repeated.end();
+            fresh.end();
+        }
+        assert_eq!(
+            String::from_utf8_lossy(&repeated.buf),
+            String::from_utf8_lossy(&fresh.buf)
+        );
+        assert!(String::from_utf8_lossy(&fresh.buf).contains("\"a,b\",\"a,b\""));
     }
 }
