@@ -962,14 +962,14 @@ fn score_chunk<K: CsvField + Clone>(
     for s in chunk {
         let a = scorer.score(s);
         a.customer_id.write_to(line);
-        line.int(a.frequency);
+        line.count(a.frequency);
         // Times are whole days in the unit: few distinct values.
         line.repeated_float(a.recency);
         line.repeated_float(a.t);
         line.decimal(a.monetary_value.round_dp(6).normalize());
-        line.int(a.rfm.recency);
-        line.int(a.rfm.frequency);
-        line.int(a.rfm.monetary);
+        line.count(a.rfm.recency.into());
+        line.count(a.rfm.frequency.into());
+        line.count(a.rfm.monetary.into());
         line.repeated_float(a.rfm.total);
         line.label(a.segment.as_str());
         line.label(a.rfm.detailed_segment.label());
@@ -1057,7 +1057,7 @@ struct CsvLine {
     floats: Vec<WrittenFloat>,
     /// Labels met lately, by address and length, and whether each needs
     /// quotes (see [`label`](Self::label)).
-    labels: [(usize, usize, bool); LABEL_SLOTS],
+    labels: [LabelSlot; LABEL_SLOTS],
     /// The last text of each [`repeated_text`](Self::repeated_text) slot
     /// and whether it needs quotes.
     texts: Vec<(String, bool)>,
@@ -1065,6 +1065,25 @@ struct CsvLine {
 
 /// Slots of [`CsvLine::label`]'s table (a power of two).
 const LABEL_SLOTS: usize = 64;
+
+/// A label met lately, by address and length; whether it needs quotes, and
+/// its text when it has at most 24 bytes (otherwise `len` exceeds 24).
+#[derive(Clone, Copy)]
+struct LabelSlot {
+    at: usize,
+    len: usize,
+    quoted: bool,
+    text: [u8; 24],
+}
+
+impl LabelSlot {
+    const EMPTY: Self = Self {
+        at: 0,
+        len: 0,
+        quoted: false,
+        text: [0; 24],
+    };
+}
 
 /// A float and its text, when it has at most 24 bytes.
 #[derive(Clone, Copy)]
@@ -1083,7 +1102,7 @@ impl CsvLine {
             buf: Vec::with_capacity(bytes),
             first: true,
             floats: Vec::new(),
-            labels: [(0, 0, false); LABEL_SLOTS],
+            labels: [LabelSlot::EMPTY; LABEL_SLOTS],
             texts: Vec::new(),
         }
     }
@@ -1135,8 +1154,7 @@ impl CsvLine {
             .filter(|w| w.bits == bits && w.len > 0)
         {
             self.separate();
-            let text = &hit.text[..usize::from(hit.len)];
-            self.buf.extend_from_slice(text);
+            self.fixed(&hit.text, usize::from(hit.len));
             return;
         }
         let start = self.buf.len();
@@ -1151,6 +1169,32 @@ impl CsvLine {
             entry.len = len;
             entry.text[..text.len()].copy_from_slice(text);
         }
+    }
+
+    /// The first `len` bytes of `text`: all of it is copied (a fixed size,
+    /// which the compiler copies inline, not through a `memcpy` call) and
+    /// the rest cut off again.
+    #[inline]
+    fn fixed(&mut self, text: &[u8; 24], len: usize) {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(text);
+        self.buf.truncate(at + len.min(24));
+    }
+
+    /// A count below a hundred (a frequency, an RFM score) without
+    /// formatting; larger ones through itoa.
+    #[inline]
+    fn count(&mut self, v: u32) {
+        if v >= 100 {
+            return self.int(v);
+        }
+        self.separate();
+        // Both below 10: u8 arithmetic cannot overflow.
+        let (tens, ones) = ((v / 10) as u8, (v % 10) as u8);
+        if tens > 0 {
+            self.buf.push(b'0' + tens);
+        }
+        self.buf.push(b'0' + ones);
     }
 
     #[inline]
@@ -1233,20 +1277,31 @@ impl CsvLine {
     /// [`text`](Self::text) of one of a few fixed labels (a segment, a
     /// risk level): whether it needs quotes is found once per label.
     fn label(&mut self, s: &'static str) {
-        let key = (s.as_ptr() as usize, s.len());
-        let slot = ((key.0 ^ key.1).wrapping_mul(0x9E37_79B9) >> 7) & (LABEL_SLOTS - 1);
-        let quoted = match self.labels.get(slot) {
-            Some(&(at, len, quoted)) if (at, len) == key => quoted,
+        let (at, len) = (s.as_ptr() as usize, s.len());
+        let slot = ((at ^ len).wrapping_mul(0x9E37_79B9) >> 7) & (LABEL_SLOTS - 1);
+        let entry = match self.labels.get(slot) {
+            Some(&entry) if (entry.at, entry.len) == (at, len) => entry,
             _ => {
-                let quoted = needs_quotes(s.as_bytes());
-                if let Some(entry) = self.labels.get_mut(slot) {
-                    *entry = (key.0, key.1, quoted);
+                let mut entry = LabelSlot {
+                    at,
+                    len,
+                    quoted: needs_quotes(s.as_bytes()),
+                    text: [0; 24],
+                };
+                if let Some(text) = entry.text.get_mut(..len) {
+                    text.copy_from_slice(s.as_bytes());
                 }
-                quoted
+                if let Some(cached) = self.labels.get_mut(slot) {
+                    *cached = entry;
+                }
+                entry
             }
         };
-        if quoted {
+        if entry.quoted {
             self.text(s);
+        } else if len <= 24 {
+            self.separate();
+            self.fixed(&entry.text, len);
         } else {
             self.separate();
             self.buf.extend_from_slice(s.as_bytes());
@@ -1563,6 +1618,30 @@ mod tests {
                 String::from_utf8_lossy(&expected.into_inner().expect("in memory")),
             );
         }
+    }
+
+    #[test]
+    fn counts_and_labels_print_as_integers_and_text_do() {
+        let (mut fast, mut plain) = (CsvLine::with_capacity(64), CsvLine::with_capacity(64));
+        for v in (0..1_000).chain([u32::MAX]) {
+            fast.count(v);
+            plain.int(v);
+        }
+        for label in [
+            "LOST",
+            "Cannot Lose Them",
+            "a label longer than twenty-four bytes",
+            "LOST",
+        ] {
+            fast.label(label);
+            plain.text(label);
+        }
+        fast.end();
+        plain.end();
+        assert_eq!(
+            String::from_utf8_lossy(&fast.buf),
+            String::from_utf8_lossy(&plain.buf)
+        );
     }
 
     #[test]
