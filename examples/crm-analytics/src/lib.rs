@@ -1055,8 +1055,8 @@ struct CsvLine {
     first: bool,
     /// Floats written lately, by their bits (see [`repeated_float`](Self::repeated_float)).
     floats: Vec<WrittenFloat>,
-    /// Labels met lately, by address and length, and whether each needs
-    /// quotes (see [`label`](Self::label)).
+    /// Labels met lately, by address and length, with whether each needs
+    /// quotes and its text (see [`label`](Self::label)).
     labels: [LabelSlot; LABEL_SLOTS],
     /// The last text of each [`repeated_text`](Self::repeated_text) slot
     /// and whether it needs quotes.
