@@ -14,22 +14,32 @@ const { Crm } = require('..')
 const CUSTOMERS = 100_000
 const BATCH = 2_000
 const TICK_MS = 10
-// A tick may come this late at worst: far below what the work would block
-// if it ran on this thread (seconds per call), above scheduling noise. On a
-// 2-core virtual machine with half its time stolen, garbage collection and
-// the conversion of a 2,000-row answer were seen at 47.8 and 54.9 ms, so
-// the margin is 100 ms: still 20x under a blocked call.
-const MAX_LATE_MS = 100
+// Two bounds, each far from what work on this thread would cause and far
+// from scheduling noise:
+// - no tick comes more than MAX_LATE_MS late. The fit before scoring would
+//   block for seconds if it ran here. On a 2-core virtual machine with much of
+//   its time stolen, garbage collection and the conversion of a 2,000-row
+//   answer were seen at up to 117 ms, so the bound is 500 ms;
+// - the time ticks spend more than NOISE_MS late adds up to under
+//   MAX_LATE_SHARE of the run. Imports and scoring on this thread would block
+//   for most of the run, in slices each shorter than the first bound; off it,
+//   that sum was 0.3% of the run.
+const MAX_LATE_MS = 500
+const NOISE_MS = 20
+const MAX_LATE_SHARE = 0.1
 
 test('a timer keeps ticking while 100k customers are imported and scored', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'crm-node-loop-'))
   const crm = await Crm.connect(`sqlite://${path.join(dir, 'crm.db')}`)
   let worst = 0
+  let lateSum = 0
   let ticks = 0
   let last = performance.now()
   const timer = setInterval(() => {
     const now = performance.now()
-    worst = Math.max(worst, now - last - TICK_MS)
+    const late = now - last - TICK_MS
+    worst = Math.max(worst, late)
+    lateSum += Math.max(0, late - NOISE_MS)
     last = now
     ticks += 1
   }, TICK_MS)
@@ -67,8 +77,9 @@ test('a timer keeps ticking while 100k customers are imported and scored', async
     fs.rmSync(dir, { recursive: true, force: true })
   }
   const elapsed = performance.now() - started
-  console.log(`event loop: ${ticks} ticks in ${(elapsed / 1000).toFixed(1)} s, worst tick ${worst.toFixed(1)} ms late`)
+  console.log(`event loop: ${ticks} ticks in ${(elapsed / 1000).toFixed(1)} s, worst tick ${worst.toFixed(1)} ms late, ${lateSum.toFixed(0)} ms late beyond ${NOISE_MS} ms in all`)
   assert.ok(worst < MAX_LATE_MS, `a tick came ${worst.toFixed(1)} ms late`)
+  assert.ok(lateSum < elapsed * MAX_LATE_SHARE, `ticks came ${lateSum.toFixed(0)} ms late in all, in ${elapsed.toFixed(0)} ms`)
   // Ticking all along, not only between calls.
   assert.ok(ticks > (elapsed / TICK_MS) * 0.5, `${ticks} ticks in ${elapsed.toFixed(0)} ms`)
 })
