@@ -523,10 +523,10 @@ impl LedgerTx for MemoryTx {
         Ok(self.state.lots.get(&id).cloned())
     }
 
-    async fn insert_lot(&mut self, mut lot: Lot) -> Result<Lot> {
+    async fn insert_lot(&mut self, mut lot: Lot) -> Result<()> {
         lot.id = self.state.lots.len() as i64 + 1;
-        self.state.lots.insert(lot.id, lot.clone());
-        Ok(lot)
+        self.state.lots.insert(lot.id, lot);
+        Ok(())
     }
 
     async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()> {
@@ -706,8 +706,9 @@ impl LedgerTx for MemoryTx {
         Ok(c.clone())
     }
 
-    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64> {
-        Ok(self.state.push_event(event, now))
+    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<()> {
+        self.state.push_event(event, now);
+        Ok(())
     }
 
     async fn append_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) -> Result<()> {

@@ -214,8 +214,9 @@ pub trait LedgerTx: Send {
     async fn due_points(&mut self, customer: CustomerId, now: DateTime<Utc>) -> Result<i64>;
     /// One lot.
     async fn lot(&mut self, id: i64) -> Result<Option<Lot>>;
-    /// Inserts a lot (the id is assigned).
-    async fn insert_lot(&mut self, lot: Lot) -> Result<Lot>;
+    /// Inserts a lot (its `id` is ignored: the store assigns one). A store
+    /// may hold the write back until the transaction's next statement.
+    async fn insert_lot(&mut self, lot: Lot) -> Result<()>;
     /// Sets a lot's remaining points.
     async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()>;
     /// Records which lots an entry took points from (or gave points back to).
@@ -309,9 +310,11 @@ pub trait LedgerTx: Send {
         now: DateTime<Utc>,
     ) -> Result<Customer>;
     /// Appends an outbox event (type, customer and JSON body from
-    /// [`EventPayload`]); returns its id.
-    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<i64>;
-    /// Appends an audit record (its `customer_id` set).
+    /// [`EventPayload`]). A store may hold the write back until the commit:
+    /// nothing reads a transaction's own events.
+    async fn append_event(&mut self, event: EventPayload<'_>, now: DateTime<Utc>) -> Result<()>;
+    /// Appends an audit record (its `customer_id` set). A store may hold the
+    /// write back until the transaction's next statement.
     async fn append_audit(&mut self, record: &AuditRecord, now: DateTime<Utc>) -> Result<()>;
     /// Commits everything done through this transaction.
     async fn commit(self: Box<Self>) -> Result<()>;

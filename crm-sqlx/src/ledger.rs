@@ -2,7 +2,11 @@
 //! how the engine modules supply their few differences). Each engine also
 //! defines `BEGIN_LOCKED` (the statement that opens a locking transaction),
 //! `FOR_UPDATE` (the row-lock suffix, empty on SQLite, whose `BEGIN
-//! IMMEDIATE` already serialises writers) and `INSERT_IGNORE`.
+//! IMMEDIATE` already serialises writers), `INSERT_IGNORE`, `Deferred` (the
+//! writes a transaction may hold back for a later round trip),
+//! `begin_locking` (`BEGIN` and the lock of one account as one round trip,
+//! where the engine can) and `LOCKED_COLUMNS` (the columns that read the
+//! account that lock read back).
 
 /// Columns of `loyalty_transactions`, in `entry_from_row` order.
 pub(crate) const ENTRY_COLUMNS: &str = "id, customer_id, transaction_type, points, balance_after, \
@@ -11,6 +15,12 @@ pub(crate) const LOT_COLUMNS: &str =
     "id, customer_id, entry_id, points, remaining, earned_at, expires_at";
 pub(crate) const PURCHASE_COLUMNS: &str = "id, customer_id, store_id, receipt_id, purchase_date, \
      total_amount, refunded_amount, currency, created_at";
+
+/// The soonest expiry among the open lots of the `loyalty_accounts` row
+/// read (a plain read: a locking clause does not reach into a subquery).
+/// The lock of an account reads it with the row, saving two reads later.
+pub(crate) const NEXT_EXPIRY: &str = "(SELECT MIN(expires_at) FROM loyalty_lots \
+     WHERE loyalty_lots.customer_id = loyalty_accounts.customer_id AND remaining > 0)";
 
 /// Ids or receipts per `IN (...)` list of a bulk lookup.
 pub(crate) const LOOKUP_CHUNK: usize = 1_024;
@@ -104,6 +114,11 @@ macro_rules! impl_ledger_store {
                 locked: Vec<Locked>,
                 // Ids of the outbox events inserted, in order (sealed at commit).
                 events: Vec<i64>,
+                // Writes held back until the next statement or the commit.
+                deferred: Deferred,
+                // The account whose lock went out with `BEGIN`, its row
+                // still in session variables (see `begin_ledger`).
+                pending_lock: Option<CustomerId>,
             }
 
             /// A locked account as the lock statement read it.
@@ -123,15 +138,73 @@ macro_rules! impl_ledger_store {
                 saved_at: Option<chrono::DateTime<chrono::Utc>>,
             }
 
+            /// A locked account from the lock read's row (`balance`, `debt`,
+            /// `lifetime_earned`, `next_expiry`).
+            fn locked_from_row(customer: CustomerId, row: &DbRow) -> Result<Locked> {
+                let next: Option<TsCol> = row.try_get("next_expiry").map_err(db_err)?;
+                Ok(Locked {
+                    account: LoyaltyAccount {
+                        customer_id: customer,
+                        balance: row.try_get("balance").map_err(db_err)?,
+                        debt: row.try_get("debt").map_err(db_err)?,
+                        lifetime_earned: row.try_get("lifetime_earned").map_err(db_err)?,
+                    },
+                    next_expiry: next.map(from_ts).transpose()?,
+                    expiry_known: true,
+                    saved_at: None,
+                })
+            }
+
             impl SqlLedgerTx {
                 fn locked(&mut self, customer: CustomerId) -> Option<&mut Locked> {
                     self.locked.iter_mut().find(|l| l.account.customer_id == customer)
+                }
+
+                /// Reads the account row that `BEGIN` locked into session
+                /// variables, unless already read.
+                async fn settle(&mut self) -> Result<()> {
+                    if self.pending_lock.is_none() {
+                        return Ok(());
+                    }
+                    let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {LOCKED_COLUMNS}")))
+                        .fetch_one(&mut *self.tx)
+                        .await
+                        .map_err(db_err)?;
+                    self.take_lock(&row)
+                }
+
+                /// Keeps the locked account of `row` (its `LOCKED_COLUMNS`).
+                fn take_lock(&mut self, row: &DbRow) -> Result<()> {
+                    let Some(customer) = self.pending_lock.take() else {
+                        return Ok(());
+                    };
+                    let found: Option<i64> = row.try_get("l_locked").map_err(db_err)?;
+                    if found == Some(1) {
+                        self.locked.push(locked_from_row(customer, row)?);
+                    }
+                    Ok(())
+                }
+
+                /// The connection, once the locked account is read and the
+                /// writes held back so far have gone out: every statement
+                /// sees every earlier write.
+                async fn conn(&mut self) -> Result<&mut <Db as sqlx::Database>::Connection> {
+                    self.settle().await?;
+                    let held = self.deferred.take_statements();
+                    if !held.is_empty() {
+                        sqlx::raw_sql(sqlx::AssertSqlSafe(held))
+                            .execute(&mut *self.tx)
+                            .await
+                            .map_err(db_err)?;
+                    }
+                    Ok(&mut *self.tx)
                 }
             }
 
             #[async_trait::async_trait]
             impl LedgerTx for SqlLedgerTx {
                 async fn account(&mut self, customer: CustomerId) -> Result<LoyaltyAccount> {
+                    self.settle().await?;
                     if let Some(l) = self.locked(customer) {
                         return Ok(l.account.clone());
                     }
@@ -141,7 +214,7 @@ macro_rules! impl_ledger_store {
                     for _ in 0..2 {
                         let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                             .bind(customer.0)
-                            .fetch_optional(&mut *self.tx)
+                            .fetch_optional(self.conn().await?)
                             .await
                             .map_err(db_err)?;
                         if let Some(row) = row {
@@ -156,7 +229,7 @@ macro_rules! impl_ledger_store {
                             "{INSERT_IGNORE} INTO loyalty_accounts (customer_id) VALUES (?)"
                         )))
                         .bind(customer.0)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(|e| {
                             // The account refers to the customer: a missing
@@ -174,6 +247,7 @@ macro_rules! impl_ledger_store {
                 async fn save_account(&mut self, a: &LoyaltyAccount, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
                     // A locked account is read from `locked` only: its row
                     // is written at commit.
+                    self.settle().await?;
                     if let Some(l) = self.locked(a.customer_id) {
                         l.account = a.clone();
                         l.saved_at = Some(now);
@@ -185,7 +259,7 @@ macro_rules! impl_ledger_store {
                         .bind(a.lifetime_earned)
                         .bind(ts(now))
                         .bind(a.customer_id.0)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -193,22 +267,31 @@ macro_rules! impl_ledger_store {
 
                 async fn key_check(&mut self, reference_type: &str, reference_id: &str, customer: CustomerId) -> Result<KeyCheck> {
                     // One statement: the customer's row, the entry under the
-                    // key (left-joined) and whether a refusal holds the key.
+                    // key (left-joined), whether a refusal holds the key and,
+                    // right after `BEGIN`, the account it locked.
+                    let pending = self.pending_lock.is_some();
                     let sql = format!(
                         "SELECT c.id AS c_id, c.is_active AS c_active, c.merged_into AS c_merged, \
                          (SELECT r.id FROM loyalty_refusals r WHERE r.reference_type = ? AND r.reference_id = ?) AS refusal_id, \
-                         e.* FROM customers c LEFT JOIN (SELECT {ENTRY_COLUMNS} FROM loyalty_transactions \
-                         WHERE reference_type = ? AND reference_id = ?) e ON 1 = 1 WHERE c.id = ?"
+                         e.*{}{} FROM customers c LEFT JOIN (SELECT {ENTRY_COLUMNS} FROM loyalty_transactions \
+                         WHERE reference_type = ? AND reference_id = ?) e ON 1 = 1 WHERE c.id = ?",
+                        if pending { ", " } else { "" },
+                        if pending { LOCKED_COLUMNS } else { "" },
                     );
+                    // Nothing is held back before the first statement.
+                    let conn = if pending { &mut *self.tx } else { self.conn().await? };
                     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(reference_type.to_string())
                         .bind(reference_id.to_string())
                         .bind(reference_type.to_string())
                         .bind(reference_id.to_string())
                         .bind(customer.0)
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(conn)
                         .await
                         .map_err(db_err)?;
+                    if let Some(row) = &row {
+                        self.take_lock(row)?;
+                    }
                     let Some(row) = row else {
                         // No such customer: the key decides alone.
                         return KeyCheck::by_key(self, reference_type, reference_id).await;
@@ -236,7 +319,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(reference_type.to_string())
                         .bind(reference_id.to_string())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .map(|r| entry_from_row(&r))
@@ -253,7 +336,7 @@ macro_rules! impl_ledger_store {
                         .bind(e.reference_id.clone())
                         .bind(ts(e.occurred_at))
                         .bind(ts(e.created_at))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
@@ -274,7 +357,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(customer.0)
                         .bind(i64::from(limit))
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .iter()
@@ -283,6 +366,7 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn due_lots(&mut self, customer: CustomerId, now: chrono::DateTime<chrono::Utc>) -> Result<Vec<Lot>> {
+                    self.settle().await?;
                     if let Some(l) = self.locked(customer)
                         && l.expiry_known
                         && l.next_expiry.is_none_or(|at| at > now)
@@ -296,7 +380,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(customer.0)
                         .bind(ts(now))
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .iter()
@@ -310,7 +394,7 @@ macro_rules! impl_ledger_store {
                     )
                     .bind(customer.0)
                     .bind(ts(now))
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await
                     .map_err(db_err)?;
                     Ok(sum.unwrap_or(0))
@@ -320,36 +404,39 @@ macro_rules! impl_ledger_store {
                     let sql = format!("SELECT {LOT_COLUMNS} FROM loyalty_lots WHERE id = ?");
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(id)
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .map(|r| lot_from_row(&r))
                         .transpose()
                 }
 
-                async fn insert_lot(&mut self, mut lot: Lot) -> Result<Lot> {
-                    let done = sqlx::query("INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
+                async fn insert_lot(&mut self, lot: Lot) -> Result<()> {
+                    self.settle().await?;
+                    if let (Some(l), Some(at), true) = (self.locked(lot.customer_id), lot.expires_at, lot.remaining > 0) {
+                        l.next_expiry = Some(l.next_expiry.map_or(at, |next| next.min(at)));
+                    }
+                    if self.deferred.lot(&lot) {
+                        return Ok(());
+                    }
+                    sqlx::query("INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)")
                         .bind(lot.customer_id.0)
                         .bind(lot.entry_id)
                         .bind(lot.points)
                         .bind(lot.remaining)
                         .bind(ts(lot.earned_at))
                         .bind(lot.expires_at.map(ts))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
-                    lot.id = last_insert_id(&done);
-                    if let (Some(l), Some(at), true) = (self.locked(lot.customer_id), lot.expires_at, lot.remaining > 0) {
-                        l.next_expiry = Some(l.next_expiry.map_or(at, |next| next.min(at)));
-                    }
-                    Ok(lot)
+                    Ok(())
                 }
 
                 async fn set_lot_remaining(&mut self, lot: i64, remaining: i64) -> Result<()> {
                     sqlx::query("UPDATE loyalty_lots SET remaining = ? WHERE id = ?")
                         .bind(remaining)
                         .bind(lot)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     if remaining > 0 {
@@ -368,14 +455,14 @@ macro_rules! impl_ledger_store {
                     qb.push_values(allocations, |mut b, (lot, points)| {
                         b.push_bind(entry).push_bind(*lot).push_bind(*points);
                     });
-                    qb.build().execute(&mut *self.tx).await.map_err(db_err)?;
+                    qb.build().execute(self.conn().await?).await.map_err(db_err)?;
                     Ok(())
                 }
 
                 async fn allocations(&mut self, entry: i64) -> Result<Vec<(i64, i64)>> {
                     let rows = sqlx::query("SELECT lot_id, points FROM loyalty_lot_allocations WHERE entry_id = ? ORDER BY lot_id")
                         .bind(entry)
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     rows.iter()
@@ -390,7 +477,7 @@ macro_rules! impl_ledger_store {
                     )
                     .bind(customer.0)
                     .bind(ts(since))
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await
                     .map_err(db_err)?;
                     Ok(sum.unwrap_or(0))
@@ -403,7 +490,7 @@ macro_rules! impl_ledger_store {
                     )
                     .bind(customer.0)
                     .bind(ts(since))
-                    .fetch_one(&mut *self.tx)
+                    .fetch_one(self.conn().await?)
                     .await
                     .map_err(db_err)?;
                     Ok(sum.unwrap_or(0))
@@ -412,7 +499,7 @@ macro_rules! impl_ledger_store {
                 async fn ledger_sum(&mut self, customer: CustomerId) -> Result<i64> {
                     let sum: Option<i64> = sqlx::query_scalar("SELECT CAST(SUM(points) AS SIGNED) FROM loyalty_transactions WHERE customer_id = ?")
                         .bind(customer.0)
-                        .fetch_one(&mut *self.tx)
+                        .fetch_one(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     Ok(sum.unwrap_or(0))
@@ -423,7 +510,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(customer.0)
                         .bind(i64::from(limit))
-                        .fetch_all(&mut *self.tx)
+                        .fetch_all(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .iter()
@@ -432,7 +519,7 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>> {
-                    fetch_customer(&mut self.tx, id).await
+                    fetch_customer(self.conn().await?, id).await
                 }
 
                 async fn purchase_by_receipt(&mut self, store_id: &str, receipt_id: &str) -> Result<Option<Purchase>> {
@@ -440,7 +527,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(store_id.to_string())
                         .bind(receipt_id.to_string())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await
                         .map_err(db_err)?
                         .map(|r| purchase_from_row(&r))
@@ -457,7 +544,7 @@ macro_rules! impl_ledger_store {
                         .bind(money(p.refunded_amount))
                         .bind(p.currency.clone())
                         .bind(ts(p.created_at))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
@@ -482,7 +569,7 @@ macro_rules! impl_ledger_store {
                             sep.push_bind(id.0);
                         }
                         qb.push(")");
-                        for row in qb.build().fetch_all(&mut *self.tx).await.map_err(db_err)? {
+                        for row in qb.build().fetch_all(self.conn().await?).await.map_err(db_err)? {
                             let id: i64 = row.try_get("id").map_err(db_err)?;
                             let into: Option<i64> = row.try_get("merged_into").map_err(db_err)?;
                             out.insert(CustomerId(id), into.map(CustomerId));
@@ -510,7 +597,7 @@ macro_rules! impl_ledger_store {
                                 sep.push_bind(r.to_string());
                             }
                             qb.push(")");
-                            for row in qb.build().fetch_all(&mut *self.tx).await.map_err(db_err)? {
+                            for row in qb.build().fetch_all(self.conn().await?).await.map_err(db_err)? {
                                 out.push(purchase_from_row(&row)?);
                             }
                         }
@@ -535,7 +622,7 @@ macro_rules! impl_ledger_store {
                                 .push_bind(p.currency.clone())
                                 .push_bind(ts(p.created_at));
                         });
-                        let done = qb.build().execute(&mut *self.tx).await.map_err(|err| {
+                        let done = qb.build().execute(self.conn().await?).await.map_err(|err| {
                             if is_unique_violation(&err) {
                                 Error::conflict(crm_core::ConflictReason::ConcurrentChange, "a receipt of the import was recorded concurrently; \
                                               run the import again (stored receipts are skipped)")
@@ -552,7 +639,7 @@ macro_rules! impl_ledger_store {
                     sqlx::query("UPDATE customer_purchase_history SET refunded_amount = ? WHERE id = ?")
                         .bind(money(refunded))
                         .bind(purchase)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -562,7 +649,7 @@ macro_rules! impl_ledger_store {
                     let row = sqlx::query("SELECT id, purchase_id, refund_id, amount, created_at FROM purchase_refunds WHERE purchase_id = ? AND refund_id = ?")
                         .bind(purchase)
                         .bind(refund_id.to_string())
-                        .fetch_optional(&mut *self.tx)
+                        .fetch_optional(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     let Some(row) = row else { return Ok(None) };
@@ -581,7 +668,7 @@ macro_rules! impl_ledger_store {
                         .bind(r.refund_id.clone())
                         .bind(money(r.amount))
                         .bind(ts(r.created_at))
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(|err| {
                             if is_unique_violation(&err) {
@@ -601,7 +688,7 @@ macro_rules! impl_ledger_store {
                     )
                     .bind(reference_type.to_string())
                     .bind(reference_id.to_string())
-                    .fetch_optional(&mut *self.tx)
+                    .fetch_optional(self.conn().await?)
                     .await
                     .map_err(db_err)?;
                     let Some(row) = row else { return Ok(None) };
@@ -636,7 +723,7 @@ macro_rules! impl_ledger_store {
                     .bind(r.amount.map(money))
                     .bind(outcome)
                     .bind(ts(r.created_at))
-                    .execute(&mut *self.tx)
+                    .execute(self.conn().await?)
                     .await
                     .map_err(|err| {
                         if is_unique_violation(&err) {
@@ -659,13 +746,13 @@ macro_rules! impl_ledger_store {
                     sqlx::query("UPDATE customer_purchase_history SET customer_id = ? WHERE customer_id = ?")
                         .bind(into.0)
                         .bind(from.0)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     sqlx::query("UPDATE loyalty_lots SET customer_id = ? WHERE customer_id = ? AND remaining > 0")
                         .bind(into.0)
                         .bind(from.0)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
                     Ok(())
@@ -678,30 +765,36 @@ macro_rules! impl_ledger_store {
                         .bind(ts(now))
                         .bind(ts(now))
                         .bind(from.0)
-                        .execute(&mut *self.tx)
+                        .execute(self.conn().await?)
                         .await
                         .map_err(db_err)?;
-                    fetch_customer(&mut self.tx, from).await?.ok_or_else(|| Error::customer_not_found(from))
+                    fetch_customer(self.conn().await?, from).await?.ok_or_else(|| Error::customer_not_found(from))
                 }
 
-                async fn append_event(&mut self, event: crm_core::events::EventPayload<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<i64> {
-                    let id = append_event(&mut self.tx, event, now).await?;
+                async fn append_event(&mut self, event: crm_core::events::EventPayload<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+                    if self.deferred.event(&event, now) {
+                        return Ok(());
+                    }
+                    let id = append_event(self.conn().await?, event, now).await?;
                     self.events.push(id);
-                    Ok(id)
+                    Ok(())
                 }
 
                 async fn append_audit(&mut self, record: &crm_core::audit::AuditRecord, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
-                    append_audits(&mut self.tx, std::slice::from_ref(record), now).await
+                    if self.deferred.audit(record, now) {
+                        return Ok(());
+                    }
+                    append_audits(self.conn().await?, std::slice::from_ref(record), now).await
                 }
 
                 async fn commit(self: Box<Self>) -> Result<()> {
                     // The gate (SQLite's writer queue) is held until the commit is done.
-                    let SqlLedgerTx { tx, _gate: gate, locked, events } = *self;
+                    let SqlLedgerTx { tx, _gate: gate, locked, events, deferred, pending_lock: _ } = *self;
                     let accounts: Vec<_> = locked
                         .iter()
                         .filter_map(|l| l.saved_at.map(|at| (&l.account, at)))
                         .collect();
-                    let done = commit_ledger(tx, &accounts, &events).await;
+                    let done = commit_ledger(tx, &accounts, &events, deferred).await;
                     drop(gate);
                     done
                 }
@@ -711,22 +804,44 @@ macro_rules! impl_ledger_store {
             impl LedgerStore for $store {
                 async fn begin_ledger(&self, mut customers: Vec<CustomerId>, lock: bool) -> Result<Box<dyn LedgerTx>> {
                     let gate = if lock { self.gate().await } else { None };
+                    // Lock in id order so two operations on the same pair never deadlock.
+                    customers.sort();
+                    customers.dedup();
+                    let lock_rows = lock && !FOR_UPDATE.is_empty();
+                    // One account: its lock goes out with `BEGIN`, in one
+                    // round trip, reading the row into session variables
+                    // that the transaction's first statement reads back.
+                    if lock_rows && let [only] = customers[..] && let Some(begin) = begin_locking(only) {
+                        // On a task of its own: sqlx rolls back only a
+                        // transaction whose `BEGIN` came back, so a caller
+                        // giving up while this round trip is on the wire
+                        // would put the connection back in the pool inside a
+                        // transaction holding the lock. The task sees the
+                        // begin through; an answer nobody takes is dropped,
+                        // which rolls it back.
+                        let pool = self.pool.clone();
+                        let tx = tokio::spawn(async move { pool.begin_with(sqlx::AssertSqlSafe(begin)).await })
+                            .await
+                            .map_err(|e| Error::storage_msg(format!("the transaction's begin failed: {e}")))?
+                            .map_err(db_err)?;
+                        return Ok(Box::new(SqlLedgerTx {
+                            tx,
+                            _gate: gate,
+                            locked: Vec::new(),
+                            events: Vec::new(),
+                            deferred: Deferred::default(),
+                            pending_lock: Some(only),
+                        }));
+                    }
                     let mut tx = match (lock, BEGIN_LOCKED) {
                         (true, Some(begin)) => self.pool.begin_with(begin).await,
                         _ => self.pool.begin().await,
                     }
                     .map_err(db_err)?;
                     let mut locked = Vec::new();
-                    if lock && !FOR_UPDATE.is_empty() {
-                        // Lock in id order so two operations on the same pair never deadlock.
-                        customers.sort();
-                        customers.dedup();
-                        // The lock reads the account and the soonest expiry of
-                        // its open lots (a plain read: a locking clause does
-                        // not reach into a subquery), saving two reads later.
+                    if lock_rows {
                         let sql = format!(
-                            "SELECT balance, debt, lifetime_earned, (SELECT MIN(expires_at) FROM loyalty_lots \
-                             WHERE loyalty_lots.customer_id = loyalty_accounts.customer_id AND remaining > 0) AS next_expiry \
+                            "SELECT balance, debt, lifetime_earned, {NEXT_EXPIRY} AS next_expiry \
                              FROM loyalty_accounts WHERE customer_id = ?{FOR_UPDATE}"
                         );
                         for c in &customers {
@@ -736,22 +851,18 @@ macro_rules! impl_ledger_store {
                                 .await
                                 .map_err(db_err)?;
                             if let Some(row) = row {
-                                let next: Option<TsCol> = row.try_get("next_expiry").map_err(db_err)?;
-                                locked.push(Locked {
-                                    account: LoyaltyAccount {
-                                        customer_id: *c,
-                                        balance: row.try_get("balance").map_err(db_err)?,
-                                        debt: row.try_get("debt").map_err(db_err)?,
-                                        lifetime_earned: row.try_get("lifetime_earned").map_err(db_err)?,
-                                    },
-                                    next_expiry: next.map(from_ts).transpose()?,
-                                    expiry_known: true,
-                                    saved_at: None,
-                                });
+                                locked.push(locked_from_row(*c, &row)?);
                             }
                         }
                     }
-                    Ok(Box::new(SqlLedgerTx { tx, _gate: gate, locked, events: Vec::new() }))
+                    Ok(Box::new(SqlLedgerTx {
+                        tx,
+                        _gate: gate,
+                        locked,
+                        events: Vec::new(),
+                        deferred: Deferred::default(),
+                        pending_lock: None,
+                    }))
                 }
 
                 async fn customers_with_due_lots(&self, now: chrono::DateTime<chrono::Utc>, limit: u32) -> Result<Vec<CustomerId>> {

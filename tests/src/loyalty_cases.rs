@@ -748,12 +748,20 @@ pub async fn replay_after_a_dropped_connection_applies_once(b: Backend) {
             b.crm.loyalty().earn(req.clone()),
         )
         .await;
-        let retried = b
-            .crm
-            .loyalty()
-            .earn(req)
-            .await
-            .expect("retry after the cut");
+        // A cut earn must not leave its account locked behind it: the retry
+        // would wait out the database's lock timeout (50 s on MariaDB).
+        let retried = tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            b.crm.loyalty().earn(req),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "{}: the retry after a cut at {cut_us} µs waited on a lock",
+                b.name
+            )
+        })
+        .expect("retry after the cut");
         expected += 3;
         if let Ok(Ok(first)) = cut {
             assert!(retried.replayed);
