@@ -31,9 +31,10 @@
 #              raw      the minimal locking transaction: BEGIN; account row
 #                       FOR UPDATE; ledger entry; lot; balance; outbox event;
 #                       COMMIT (reference_type rawbench)
-#              raw-full every statement the store sends for an earn (the
-#                       key check, audit row, and the batch that writes the
-#                       account and seals the outbox)
+#              raw-full every statement the store sends for an earn, in its
+#                       four round trips (BEGIN with the lock, the key check,
+#                       the entry, and one batch: the audit row and lot held
+#                       back, the account, the numbered event, COMMIT)
 #      (api-old: the API variants against OLD_SERVER_BIN, when set)
 #    The SQL is in benches/load/raw-sql.md (copied from the MariaDB general
 #    log of the server answering one request of each kind). Every run takes
@@ -65,7 +66,9 @@
 # CRM_BIND (127.0.0.1:8088), OLD_SERVER_BIN, OLD_BIND (127.0.0.1:8089),
 # CRM_ADMIN_EMAIL / CRM_ADMIN_PASSWORD, REDIS_URL (passed to the servers when
 # set), LABEL (redis / no-redis), NO_BUILD=1 (use the binaries already in
-# target/release), BIN_DIR (where crm-load, crm-loadgen and crm-server are;
+# target/release), NO_LOAD=1 (neither load nor check the database: crm-load
+# migrates it to the new schema, which an old server's run must not have),
+# BIN_DIR (where crm-load, crm-loadgen and crm-server are;
 # default target/release), GEN (oha|loadgen).
 set -euo pipefail
 
@@ -120,9 +123,11 @@ if [[ -z "${NO_BUILD:-}" ]]; then
     cargo build --release -p crm-server -p crm-benches --bins 2>&1 | tail -1
 fi
 
-log "loading $URL ($CUSTOMERS customers, $PURCHASES purchases, seed $SEED; skipped if loaded)"
-"$BIN/crm-load" --url "$URL" --customers "$CUSTOMERS" --purchases "$PURCHASES" --seed "$SEED" \
-    | tee -a "$OUT/load.log"
+if [[ -z "${NO_LOAD:-}" ]]; then
+    log "loading $URL ($CUSTOMERS customers, $PURCHASES purchases, seed $SEED; skipped if loaded)"
+    "$BIN/crm-load" --url "$URL" --customers "$CUSTOMERS" --purchases "$PURCHASES" --seed "$SEED" \
+        | tee -a "$OUT/load.log"
+fi
 
 # --- servers: one at a time -------------------------------------------------
 SERVER_PID= SERVER_NAME= BASE= AUTH=
@@ -163,7 +168,13 @@ use_server() {
     AUTH="authorization: Bearer $token"
 }
 
-use_server api
+# The first server: the old one when no variant needs the new (its schema
+# put back by hand; see benches/README.md), else the new one.
+if [[ -n $VARIANTS && " $VARIANTS " == *" api-old "* && " $VARIANTS " != *" api "* && " $VARIANTS " != *" api-http "* ]]; then
+    use_server api-old
+else
+    use_server api
+fi
 
 # Customer ids: the loader's customers have consecutive ids.
 first_id=$(curl -fsS -H "$AUTH" "$BASE/api/customers?active=all&sort=id&direction=asc&limit=1" | jq '.data[0].id')
@@ -221,25 +232,34 @@ LIST_SQL="SELECT $COLUMNS FROM customers $SEARCH_FILTER ORDER BY id ASC LIMIT ? 
 # Today's store: the page and its rows' tags in one statement.
 PAGE_SQL="SELECT customers.*, (SELECT CAST(JSON_ARRAYAGG(tag) AS CHAR) FROM customer_tags WHERE customer_tags.customer_id = customers.id) AS tags_json FROM ($LIST_SQL) AS customers ORDER BY id ASC"
 TAGS_SQL="SELECT customer_id, tag FROM customer_tags WHERE customer_id IN "
-ACCOUNT_SQL="SELECT balance, debt, lifetime_earned, (SELECT MIN(expires_at) FROM loyalty_lots WHERE loyalty_lots.customer_id = loyalty_accounts.customer_id AND remaining > 0) AS next_expiry FROM loyalty_accounts WHERE customer_id = ? FOR UPDATE"
-IDEMPOTENCY_SQL="SELECT c.id AS c_id, c.is_active AS c_active, c.merged_into AS c_merged, (SELECT r.id FROM loyalty_refusals r WHERE r.reference_type = ? AND r.reference_id = ?) AS refusal_id, e.* FROM customers c LEFT JOIN (SELECT id, customer_id, transaction_type, points, balance_after, reference_type, reference_id, transaction_date, created_at FROM loyalty_transactions WHERE reference_type = ? AND reference_id = ?) e ON 1 = 1 WHERE c.id = ?"
+NEXT_EXPIRY="(SELECT MIN(expires_at) FROM loyalty_lots WHERE loyalty_lots.customer_id = loyalty_accounts.customer_id AND remaining > 0)"
+ACCOUNT_SQL="SELECT balance, debt, lifetime_earned, $NEXT_EXPIRY AS next_expiry FROM loyalty_accounts WHERE customer_id = ? FOR UPDATE"
+# The store's first round trip of an earn: BEGIN and the account's lock,
+# read into session variables (ACCOUNT_ID filled in per request) ...
+BEGIN_LOCK_SQL="BEGIN;SET @crm_locked = 0;SELECT 1, balance, debt, lifetime_earned, $NEXT_EXPIRY INTO @crm_locked, @crm_balance, @crm_debt, @crm_earned, @crm_next FROM loyalty_accounts WHERE customer_id = ACCOUNT_ID FOR UPDATE"
+# ... which its second, the key check, reads back.
+LOCKED_COLUMNS="CAST(@crm_locked AS SIGNED) AS l_locked, CAST(@crm_balance AS SIGNED) AS balance, CAST(@crm_debt AS SIGNED) AS debt, CAST(@crm_earned AS SIGNED) AS lifetime_earned, CAST(@crm_next AS DATETIME(6)) AS next_expiry"
+IDEMPOTENCY_SQL="SELECT c.id AS c_id, c.is_active AS c_active, c.merged_into AS c_merged, (SELECT r.id FROM loyalty_refusals r WHERE r.reference_type = ? AND r.reference_id = ?) AS refusal_id, e.*, $LOCKED_COLUMNS FROM customers c LEFT JOIN (SELECT id, customer_id, transaction_type, points, balance_after, reference_type, reference_id, transaction_date, created_at FROM loyalty_transactions WHERE reference_type = ? AND reference_id = ?) e ON 1 = 1 WHERE c.id = ?"
 LEDGER_SQL="INSERT INTO loyalty_transactions (customer_id, transaction_type, points, balance_after, reference_type, reference_id, transaction_date, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 # The store binds the entry id it read back; LAST_INSERT_ID() is the same
 # value without a round trip (right after the ledger insert).
 LOT_SQL="INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, LAST_INSERT_ID(), ?, ?, ?, ?)"
-LOT_FULL_SQL="INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
 # The store writes the new absolute values it computed from the locked row.
 BALANCE_SQL="UPDATE loyalty_accounts SET balance = balance + ?, debt = ?, lifetime_earned = lifetime_earned + ?, updated_at = ? WHERE customer_id = ?"
 # Never sealed and never read: seq -1 (readers follow seq > last seen; a
 # leftover seq 0 would sit among the rows transactions are sealing).
 OUTBOX_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token, seq) VALUES (?, ?, ?, ?, NULL, -1)"
-OUTBOX_FULL_SQL="INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token) VALUES (?, ?, ?, ?, CONNECTION_ID())"
-AUDIT_SQL="INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) VALUES (?, ?, ?, ?, ?, ?)"
-# The store's last round trip, one batch with the numbers written in: the
-# account row, the outbox sequence, the transaction's events by id
-# ({{insert_id:4}}: the outbox insert's id, filled in by crm-loadgen;
-# ACCOUNT_ID and NOW filled in per request), and COMMIT.
-FINISH_SQL="UPDATE loyalty_accounts SET balance = balance + 10, debt = 0, lifetime_earned = lifetime_earned + 10, updated_at = 'NOW' WHERE customer_id = ACCOUNT_ID;UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1;UPDATE outbox_events SET seq = LAST_INSERT_ID() - 1 + CASE id WHEN {{insert_id:4}} THEN 1 END WHERE id IN ({{insert_id:4}});COMMIT"
+# The store's last round trip, one batch with the numbers written in and
+# every string as a hex literal (HEX(...) filled in by run.sh): the audit
+# row and the lot it held back ({{insert_id:2}}: the entry's id, filled in
+# by crm-loadgen), the account row, the outbox sequence, the event,
+# numbered as it is inserted, and COMMIT (ACCOUNT_ID, NOW, EXPIRES filled
+# in per request).
+FINISH_SQL="INSERT INTO audit_log (created_at, actor, role, action, customer_id, detail) VALUES ('NOW', _utf8mb4 X'HEX_WHO', _utf8mb4 X'HEX_ROLE', _utf8mb4 X'HEX_ACTION', ACCOUNT_ID, _utf8mb4 X'HEX_DETAIL');\
+INSERT INTO loyalty_lots (customer_id, entry_id, points, remaining, earned_at, expires_at) VALUES (ACCOUNT_ID, {{insert_id:2}}, 10, 10, 'NOW', 'EXPIRES');\
+UPDATE loyalty_accounts SET balance = balance + 10, debt = 0, lifetime_earned = lifetime_earned + 10, updated_at = 'NOW' WHERE customer_id = ACCOUNT_ID;\
+UPDATE outbox_sequence SET seq = LAST_INSERT_ID(seq + 1) WHERE id = 1;SET @crm_seq = LAST_INSERT_ID() - 1;\
+INSERT INTO outbox_events (event_type, customer_id, payload, created_at, tx_token, seq) VALUES (_utf8mb4 X'HEX_TYPE', ACCOUNT_ID, _utf8mb4 X'HEX_PAYLOAD', 'NOW', CONNECTION_ID(), @crm_seq + 1);COMMIT"
 
 # requests_file SCENARIO VARIANT FIRST N OUT: N requests from line FIRST of
 # the scenario's stream, as crm-loadgen lines (HTTP or SQL) or oha URLs.
@@ -292,17 +312,20 @@ requests_file() {
                    ["COMMIT", []]]' ;;
         earn/raw-full)
             "${slice[@]}" | jq -R -c --arg run "$RUN_ID" --argjson first "$first" \
-                --arg now "$NOW" --arg exp "$EXPIRES" --arg a "$ACCOUNT_SQL" --arg i "$IDEMPOTENCY_SQL" \
-                --arg l "$LEDGER_SQL" --arg o "$OUTBOX_FULL_SQL" --arg au "$AUDIT_SQL" --arg lot "$LOT_FULL_SQL" \
-                --arg f "$FINISH_SQL" --arg who "$ADMIN_EMAIL" '
+                --arg now "$NOW" --arg exp "$EXPIRES" --arg bl "$BEGIN_LOCK_SQL" --arg i "$IDEMPOTENCY_SQL" \
+                --arg l "$LEDGER_SQL" --arg f "$FINISH_SQL" --arg who "$ADMIN_EMAIL" '
+                def hex: explode | map(. as $b | "0123456789ABCDEF" as $d
+                    | $d[($b / 16 | floor):($b / 16 | floor) + 1] + $d[($b % 16):($b % 16) + 1]) | join("");
                 tonumber as $id | "\($run)-\($first + input_line_number - 1)" as $ref
-                | [["BEGIN", []], [$a, [$id]],
+                | [[$bl | gsub("ACCOUNT_ID"; "\($id)")],
                    [$i, ["rawbench", $ref, "rawbench", $ref, $id]],
                    [$l, [$id, "EARN", 10, 10, "rawbench", $ref, $now, $now]],
-                   [$o, ["loyalty_points", $id, "{\"customer_id\":\($id),\"delta\":10,\"entry_id\":0,\"entry_type\":\"EARN\",\"points\":10}", $now]],
-                   [$au, [$now, $who, "admin", "points.earn", $id, "{\"balance_after\":10,\"entry_id\":0,\"points\":10,\"reference_id\":\"\($ref)\",\"reference_type\":\"rawbench\"}"]],
-                   [$lot, [$id, {insert_id: 3}, 10, 10, $now, $exp]],
-                   [$f | sub("ACCOUNT_ID"; "\($id)") | sub("NOW"; $now)]]' ;;
+                   [$f | gsub("ACCOUNT_ID"; "\($id)") | gsub("EXPIRES"; $exp) | gsub("NOW"; $now)
+                       | sub("HEX_WHO"; $who | hex) | sub("HEX_ROLE"; "admin" | hex)
+                       | sub("HEX_ACTION"; "points.earn" | hex)
+                       | sub("HEX_DETAIL"; "{\"balance_after\":10,\"entry_id\":0,\"points\":10,\"reference_id\":\"\($ref)\",\"reference_type\":\"rawbench\"}" | hex)
+                       | sub("HEX_TYPE"; "loyalty_points" | hex)
+                       | sub("HEX_PAYLOAD"; "{\"customer_id\":\($id),\"delta\":10,\"entry_id\":0,\"entry_type\":\"EARN\",\"points\":10}" | hex)]]' ;;
         *) echo "run.sh: no variant $variant of $scenario" >&2; return 1 ;;
     esac >"$out"
 }
