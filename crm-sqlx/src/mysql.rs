@@ -129,9 +129,10 @@ fn push_text(sql: &mut String, s: &str) {
 /// instead of one round trip each. Lots and audit records go out before the
 /// transaction's next statement or in its commit batch, so every statement
 /// still sees every earlier write; outbox events go in the commit batch,
-/// numbered as they are inserted (see [`final_writes`]). An earn is then
-/// five round trips instead of eight. A deferred write that fails fails the
-/// statement it went with, and the transaction rolls back.
+/// numbered as they are inserted (see [`final_writes`]). An earn's lot,
+/// audit row and event then cost no round trip of their own. A held-back
+/// write that fails fails the statement it went with, and the transaction
+/// rolls back.
 #[derive(Debug, Default)]
 struct Deferred {
     /// Statements, each ending in `;`, to send before the next one.
