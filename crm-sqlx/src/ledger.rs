@@ -112,8 +112,6 @@ macro_rules! impl_ledger_store {
                 // and as this transaction changed them: `account` and
                 // `due_lots` answer from here instead of asking again.
                 locked: Vec<Locked>,
-                // Ids of the outbox events inserted, in order (sealed at commit).
-                events: Vec<i64>,
                 // Writes held back until the next statement or the commit.
                 deferred: Deferred,
                 // The account whose lock went out with `BEGIN`, its row
@@ -772,11 +770,13 @@ macro_rules! impl_ledger_store {
                 }
 
                 async fn append_event(&mut self, event: crm_core::events::EventPayload<'_>, now: chrono::DateTime<chrono::Utc>) -> Result<()> {
+                    // Held back where events need numbering at commit
+                    // (MySQL); written now where ids are in commit order
+                    // already (SQLite's one writer).
                     if self.deferred.event(&event, now) {
                         return Ok(());
                     }
-                    let id = append_event(self.conn().await?, event, now).await?;
-                    self.events.push(id);
+                    append_event(self.conn().await?, event, now).await?;
                     Ok(())
                 }
 
@@ -789,12 +789,12 @@ macro_rules! impl_ledger_store {
 
                 async fn commit(self: Box<Self>) -> Result<()> {
                     // The gate (SQLite's writer queue) is held until the commit is done.
-                    let SqlLedgerTx { tx, _gate: gate, locked, events, deferred, pending_lock: _ } = *self;
+                    let SqlLedgerTx { tx, _gate: gate, locked, deferred, pending_lock: _ } = *self;
                     let accounts: Vec<_> = locked
                         .iter()
                         .filter_map(|l| l.saved_at.map(|at| (&l.account, at)))
                         .collect();
-                    let done = commit_ledger(tx, &accounts, &events, deferred).await;
+                    let done = commit_ledger(tx, &accounts, deferred).await;
                     drop(gate);
                     done
                 }
@@ -828,7 +828,6 @@ macro_rules! impl_ledger_store {
                             tx,
                             _gate: gate,
                             locked: Vec::new(),
-                            events: Vec::new(),
                             deferred: Deferred::default(),
                             pending_lock: Some(only),
                         }));
@@ -859,7 +858,6 @@ macro_rules! impl_ledger_store {
                         tx,
                         _gate: gate,
                         locked,
-                        events: Vec::new(),
                         deferred: Deferred::default(),
                         pending_lock: None,
                     }))

@@ -84,7 +84,7 @@ async fn seal_events(conn: &mut MySqlConnection) -> crm_core::Result<()> {
     .fetch_all(&mut *conn)
     .await
     .map_err(db_err)?;
-    finish_writes(conn, &[], &ids).await
+    seal_ids(conn, &ids).await
 }
 
 /// `BEGIN` and the lock of `customer`'s account as one round trip: the
@@ -278,13 +278,9 @@ fn final_writes(
     sql
 }
 
-/// [`final_writes`] in one round trip.
-async fn finish_writes(
-    conn: &mut MySqlConnection,
-    accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
-    ids: &[i64],
-) -> crm_core::Result<()> {
-    let sql = final_writes(accounts, ids, Deferred::default());
+/// The sealing of the events `ids` ([`final_writes`]) in one round trip.
+async fn seal_ids(conn: &mut MySqlConnection, ids: &[i64]) -> crm_core::Result<()> {
+    let sql = final_writes(&[], ids, Deferred::default());
     if sql.is_empty() {
         return Ok(());
     }
@@ -303,10 +299,11 @@ async fn finish_writes(
 async fn commit_ledger(
     mut tx: sqlx::Transaction<'static, MySql>,
     accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
-    ids: &[i64],
     deferred: Deferred,
 ) -> crm_core::Result<()> {
-    let mut sql = final_writes(accounts, ids, deferred);
+    // A ledger transaction holds every event back (`Deferred::event`):
+    // none was inserted before, so none is sealed by id.
+    let mut sql = final_writes(accounts, &[], deferred);
     sql.push_str("COMMIT");
     let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&mut *tx)

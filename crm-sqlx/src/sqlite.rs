@@ -116,7 +116,6 @@ impl Deferred {
 async fn commit_ledger(
     mut tx: sqlx::Transaction<'static, Sqlite>,
     accounts: &[(&crm_core::loyalty::LoyaltyAccount, DateTime<Utc>)],
-    _ids: &[i64],
     _deferred: Deferred,
 ) -> crm_core::Result<()> {
     use crate::error::db_err;
