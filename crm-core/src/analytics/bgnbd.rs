@@ -709,48 +709,50 @@ impl BgNbdData {
         for (n, &bits) in (0u32..).zip(&times) {
             numbers.insert(bits, n);
         }
-        let numbered: Vec<((u32, u32, u32), f64)> = raw
-            .iter()
-            .map(|&((x, t_bits, r_bits), w)| {
-                let number = |bits| numbers.get(&bits).copied().unwrap_or(0);
-                ((x, number(t_bits), number(r_bits)), w)
-            })
-            .collect();
-        drop(raw);
         let time_bits = u32::BITS - (times.len() as u32).leading_zeros();
-        let max_x = numbered.iter().map(|row| row.0.0).max().unwrap_or(0);
-        let keyed = if u32::BITS - max_x.leading_zeros() + 2 * time_bits < u64::BITS {
+        let max_x = raw.iter().map(|row| row.0.0).max().unwrap_or(0);
+        let number = |bits: u64| numbers.get(&bits).copied().unwrap_or(0);
+        // One sorted array of (key, weight), the rows read back from it:
+        // no decoded copy.
+        let keyed: Keyed = if u32::BITS - max_x.leading_zeros() + 2 * time_bits < u64::BITS {
             // The usual case: a 64-bit key.
-            let pack = |(x, t, r): (u32, u32, u32)| {
-                (u64::from(x) << (2 * time_bits)) | (u64::from(t) << time_bits) | u64::from(r)
-            };
-            let mask = (1u64 << time_bits) - 1;
-            let mut keys: Vec<(u64, f64)> = numbered.iter().map(|&(k, w)| (pack(k), w)).collect();
-            keys.sort_unstable_by_key(|row| row.0);
-            keys.into_iter()
-                .map(|(k, w)| {
-                    let x = (k >> (2 * time_bits)) as u32;
-                    ((x, ((k >> time_bits) & mask) as u32, (k & mask) as u32), w)
+            let mut keys: Vec<(u64, f64)> = raw
+                .iter()
+                .map(|&((x, t_bits, r_bits), w)| {
+                    let key = (u64::from(x) << (2 * time_bits))
+                        | (u64::from(number(t_bits)) << time_bits)
+                        | u64::from(number(r_bits));
+                    (key, w)
                 })
-                .collect()
+                .collect();
+            drop(raw);
+            keys.sort_unstable_by_key(|row| row.0);
+            Keyed::Packed { keys, time_bits }
         } else {
-            let mut numbered = numbered;
-            numbered.sort_unstable_by_key(|&((x, t, r), _)| {
-                (u128::from(x) << 64) | (u128::from(t) << 32) | u128::from(r)
-            });
-            numbered
+            let mut keys: Vec<(u128, f64)> = raw
+                .iter()
+                .map(|&((x, t_bits, r_bits), w)| {
+                    let key = (u128::from(x) << 64)
+                        | (u128::from(number(t_bits)) << 32)
+                        | u128::from(number(r_bits));
+                    (key, w)
+                })
+                .collect();
+            drop(raw);
+            keys.sort_unstable_by_key(|row| row.0);
+            Keyed::Wide(keys)
         };
+        let len = keyed.len();
         let mut zero = Vec::new();
         let mut groups: Vec<FrequencyGroup> = Vec::new();
         let mut rows: Vec<RepeatRow> = Vec::new();
         let mut customers = 0.0;
         let mut i = 0;
-        while i < keyed.len() {
-            let key = keyed[i].0;
-            let mut j = i;
-            let mut weight = 0.0;
-            while j < keyed.len() && keyed[j].0 == key {
-                weight += keyed[j].1;
+        while i < len {
+            let (key, mut weight) = keyed.get(i);
+            let mut j = i + 1;
+            while j < len && keyed.get(j).0 == key {
+                weight += keyed.get(j).1;
                 j += 1;
             }
             customers += weight;
@@ -851,6 +853,42 @@ impl BgNbdData {
 
 /// `((x, T bits, t_x bits), weight)` before compression.
 type RawRow = ((u32, u64, u64), f64);
+
+/// Rows `((x, T number, t_x number), weight)` sorted on one integer key
+/// made of the three (64 bits where they fit).
+enum Keyed {
+    Packed {
+        keys: Vec<(u64, f64)>,
+        time_bits: u32,
+    },
+    Wide(Vec<(u128, f64)>),
+}
+
+impl Keyed {
+    fn len(&self) -> usize {
+        match self {
+            Self::Packed { keys, .. } => keys.len(),
+            Self::Wide(keys) => keys.len(),
+        }
+    }
+
+    /// Row `i` (below [`len`](Self::len)) decoded.
+    #[inline]
+    fn get(&self, i: usize) -> ((u32, u32, u32), f64) {
+        match self {
+            Self::Packed { keys, time_bits } => {
+                let (k, w) = keys[i];
+                let mask = (1u64 << time_bits) - 1;
+                let x = (k >> (2 * time_bits)) as u32;
+                ((x, ((k >> time_bits) & mask) as u32, (k & mask) as u32), w)
+            }
+            Self::Wide(keys) => {
+                let (k, w) = keys[i];
+                (((k >> 64) as u32, (k >> 32) as u32, k as u32), w)
+            }
+        }
+    }
+}
 
 impl LogLikelihood for BgNbdData {
     const PARAMS: usize = 4;

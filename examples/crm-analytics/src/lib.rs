@@ -879,7 +879,8 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
                 .join()
                 .map_err(|_| CliError::Io(format!("{}: could not be opened", path.display())))?
                 .map_err(|e| CliError::Io(format!("{}: {e}", path.display())))?;
-            Box::new(BufWriter::with_capacity(1 << 20, file))
+            // Chunks of rows go straight to the file: no copy into a buffer.
+            Box::new(file)
         }
         _ => create(&args.output)?,
     };
@@ -947,8 +948,10 @@ fn score_report<K: CsvField + Clone + Send + Sync>(
     Ok(())
 }
 
-/// Customers per unit of work of `score`.
-const SCORE_CHUNK: usize = 8_192;
+/// Customers per unit of work of `score`: a chunk's rows (about 470 KB)
+/// stay in cache until written, and the few buffers in flight touch fewer
+/// new pages than chunks four times larger did.
+const SCORE_CHUNK: usize = 2_048;
 
 /// Scores `chunk` and formats its CSV rows, in `line`'s buffer (emptied
 /// first, its memory kept), which it returns.
