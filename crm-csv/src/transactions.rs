@@ -1021,13 +1021,13 @@ impl TransactionFile {
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
-            if let Some(at) = &fast {
-                if fast_row(line, delimiter, at, line_no + 1, batch) {
-                    line_no += 1;
-                    start = end + 1;
-                    on_row(batch, consumed + start as u64)?;
-                    continue;
-                }
+            if let Some(at) = &fast
+                && fast_row(line, delimiter, at, line_no + 1, batch)
+            {
+                line_no += 1;
+                start = end + 1;
+                on_row(batch, consumed + start as u64)?;
+                continue;
             }
             if !split_fields(line, delimiter, &mut fields) {
                 if part.is_some() {
