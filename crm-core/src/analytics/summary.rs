@@ -422,8 +422,10 @@ impl<T: DenseKey + ?Sized> DenseKey for &T {
     }
 }
 
-/// A dense table grows freely up to this many slots ...
-const DENSE_FREE: u64 = 1 << 16;
+/// A dense table grows freely up to this many slots (4 MB of positions;
+/// ids of a million customers are indexed from the first purchase, not
+/// hashed until enough customers have come) ...
+const DENSE_FREE: u64 = 1 << 20;
 /// ... and beyond, to at most this many slots per customer: sparse ids
 /// (card numbers) are hashed rather than cost memory.
 const DENSE_PER_CUSTOMER: u64 = 4;
@@ -437,6 +439,8 @@ struct Index<K> {
     /// never in `hashed`.
     dense: Vec<u32>,
     hashed: HashMap<K, u32, FastState>,
+    /// [`DENSE_FREE`] (smaller in tests, to move hashed keys in early).
+    free: u64,
 }
 
 impl<K: Hash + Eq + DenseKey> Index<K> {
@@ -444,6 +448,7 @@ impl<K: Hash + Eq + DenseKey> Index<K> {
         Self {
             dense: Vec::new(),
             hashed: HashMap::default(),
+            free: DENSE_FREE,
         }
     }
 
@@ -486,7 +491,7 @@ impl<K: Hash + Eq + DenseKey> Index<K> {
     /// moving the hashed keys it then covers.
     #[cold]
     fn grow(&mut self, i: u64, customers: u64) {
-        let cap = DENSE_FREE.max(customers.saturating_mul(DENSE_PER_CUSTOMER));
+        let cap = self.free.max(customers.saturating_mul(DENSE_PER_CUSTOMER));
         let Ok(old) = u64::try_from(self.dense.len()) else {
             return;
         };
@@ -1471,6 +1476,9 @@ mod tests {
             }
         }
         let mut numbers = SummaryBuilder::<u64>::new(options).expect("options");
+        // A table that grows freely only to 65,536 slots, as it once did:
+        // ids past it are hashed first and moved in as customers come.
+        numbers.index.free = 1 << 16;
         let mut text = SummaryBuilder::<String>::new(options).expect("options");
         for (c, date, amount) in &purchases {
             numbers.add(c, *date, *amount).expect("in order");
