@@ -225,7 +225,52 @@ pub struct ModelClv {
 /// more precision than this anyway.
 pub(crate) fn estimate_to_money(value: f64, decimals: u32) -> Option<Decimal> {
     let scale = POW10.get(decimals as usize)?;
-    round_half_away(value * scale).map(|units| Decimal::new(units, decimals))
+    round_half_away(value * scale).map(|units| money(units, decimals))
+}
+
+/// `Decimal::new(units, decimals)` (`decimals` at most 28), built in
+/// registers: `Decimal::new` is a call that writes the value to memory in
+/// four parts, which its reader's 16-byte load then waits for.
+#[inline(always)]
+fn money(units: i64, decimals: u32) -> Decimal {
+    let magnitude = units.unsigned_abs();
+    Decimal::from_parts(
+        magnitude as u32,
+        (magnitude >> 32) as u32,
+        0,
+        units < 0,
+        decimals,
+    )
+}
+
+/// `d.to_f64()` as rust_decimal computes it, the same float bit for bit
+/// (the Gamma-Gamma fit reads spends this way), with one integer division
+/// where it takes two: the whole part and the remainder together, in 64
+/// bits where the mantissa and the power of ten fit.
+pub(crate) fn decimal_as_f64(d: Decimal) -> f64 {
+    let scale = d.scale();
+    if scale == 0 {
+        return d.mantissa() as f64;
+    }
+    let mantissa = d.mantissa().unsigned_abs();
+    let precision = 10u128.pow(scale);
+    let (integral_part, frac_part) = match (u64::try_from(mantissa), u64::try_from(precision)) {
+        (Ok(m), Ok(p)) => (u128::from(m / p), u128::from(m % p)),
+        _ => {
+            let q = mantissa / precision;
+            (q, mantissa - q * precision)
+        }
+    };
+    let frac_f64 = (frac_part as f64) / (precision as f64);
+    let integral = integral_part as f64;
+    let negative = d.is_sign_negative();
+    if frac_f64 == 0.0 {
+        return if negative { -integral } else { integral };
+    }
+    let value = integral + frac_f64;
+    let round_to = 10f64.powi(scale as i32);
+    let rounded = (value * round_to).round() / round_to;
+    if negative { -rounded } else { rounded }
 }
 
 /// Powers of ten as `f64`: exact up to 1e22, nearest beyond.
@@ -272,7 +317,18 @@ fn scaled_ratio(
     } else {
         num = num.checked_mul(10i128.checked_pow(decimals - scale)?)?;
     }
-    let (q, r) = (num / den, num % den);
+    // One division (`%` would be a second library call for 128 bits), in
+    // 64 bits where both fit; `den > 0`, so nothing overflows.
+    let (q, r) = match (i64::try_from(num), i64::try_from(den)) {
+        (Ok(n), Ok(d)) => {
+            let q = n / d;
+            (i128::from(q), i128::from(n - q * d))
+        }
+        _ => {
+            let q = num / den;
+            (q, num - q * den)
+        }
+    };
     let q = if 2 * r.unsigned_abs() >= den.unsigned_abs() {
         q + num.signum()
     } else {
@@ -471,6 +527,76 @@ mod tests {
                 (decimal_to_f64(d) - exact).abs() <= 4.0 * f64::EPSILON * exact.abs(),
                 "{d}"
             );
+        }
+    }
+
+    /// `decimal_as_f64` is rust_decimal's `to_f64`, bit for bit, at every
+    /// scale and mantissa length (means of a division carry 28 digits);
+    /// `money` is `Decimal::new`; `scaled_ratio` rounds as exact decimal
+    /// arithmetic does.
+    #[test]
+    fn fast_decimal_paths_match_rust_decimal() {
+        let mut seed = 11u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut checked = 0;
+        for _ in 0..200_000 {
+            let (a, b) = (next(), next());
+            let bits = 1 + (a % 96) as u32;
+            let mantissa = ((u128::from(a) << 64 | u128::from(b)) >> (128 - bits)) as i128;
+            let scale = (b % 29) as u32;
+            let negative = a & 1 == 1;
+            let Ok(d) = Decimal::try_from_i128_with_scale(
+                if negative { -mantissa } else { mantissa },
+                scale,
+            ) else {
+                continue;
+            };
+            let want = d.to_f64().unwrap_or(f64::NAN);
+            assert_eq!(decimal_as_f64(d).to_bits(), want.to_bits(), "{d}");
+            checked += 1;
+        }
+        assert!(checked > 150_000);
+        for d in [
+            Decimal::new(407_92, 2) / Decimal::new(3, 0),
+            Decimal::TEN / Decimal::new(3, 0),
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::ZERO,
+            Decimal::new(-5, 3),
+        ] {
+            let want = d.to_f64().unwrap_or(f64::NAN);
+            assert_eq!(decimal_as_f64(d).to_bits(), want.to_bits(), "{d}");
+        }
+        for units in [0, 1, -1, 12_345, -12_345, i64::MAX, i64::MIN, 1 << 40] {
+            for decimals in [0, 2, 6, 28] {
+                assert_eq!(money(units, decimals), Decimal::new(units, decimals));
+                let m = money(units, decimals);
+                assert_eq!((m.mantissa(), m.scale()), (i128::from(units), decimals));
+            }
+        }
+        for (value, numerator, denominator) in [
+            (Decimal::new(123_456, 2), 365_000_000, 400_000_000),
+            (Decimal::new(-123_456, 2), 365_000_000, 1_000_000_000),
+            (Decimal::new(5, 1), 1, 3),
+            (Decimal::MAX, 365_000_000, 400_000_001),
+        ] {
+            let fast = scaled_ratio(value, numerator, denominator, 2);
+            match value.checked_mul(Decimal::from(numerator)) {
+                Some(product) => {
+                    let exact = (product / Decimal::from(denominator)).round_dp_with_strategy(
+                        2,
+                        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+                    );
+                    assert_eq!(fast, Some(exact), "{value} x {numerator} / {denominator}");
+                }
+                // Too large for 128 bits as well: the caller's fallback.
+                None => assert_eq!(fast, None),
+            }
         }
     }
 

@@ -311,8 +311,8 @@ impl GammaGammaData {
 }
 
 fn spend(m: Decimal, who: impl Fn() -> String) -> Result<f64> {
-    match m.to_f64() {
-        Some(v) if v > 0.0 && v.is_finite() => Ok(v),
+    match super::clv::decimal_as_f64(m) {
+        v if v > 0.0 && v.is_finite() => Ok(v),
         _ => Err(non_positive_spend(who(), m)),
     }
 }
