@@ -168,8 +168,9 @@ impl GammaGammaData {
     where
         I: IntoIterator<Item = (u32, Decimal)>,
     {
-        let mut raw = Vec::new();
-        for (i, (x, m)) in rows.into_iter().enumerate() {
+        let rows = rows.into_iter();
+        let mut raw = Vec::with_capacity(rows.size_hint().0);
+        for (i, (x, m)) in rows.enumerate() {
             check_repeat(i, x)?;
             raw.push((x, spend(m, || format!("row {i}"))?, 1.0));
         }

@@ -409,6 +409,13 @@ pub struct RfmBreakpointsBuilder {
 }
 
 impl RfmBreakpointsBuilder {
+    /// Makes room for `customers` more (saves copying as the lists grow).
+    pub(crate) fn reserve(&mut self, customers: usize) {
+        self.recency.reserve(customers);
+        self.frequency.reserve(customers);
+        self.monetary.reserve(customers);
+    }
+
     /// Adds a customer.
     pub fn add<K>(&mut self, summary: &CustomerSummary<K>) {
         let (r, f, m) = rfm_values(summary);

@@ -294,6 +294,9 @@ impl AnalyticsModelBuilder {
                 let data = BgNbdData::from_rows(unit, rows)?;
                 BgNbdModel::fit(&data, &options).map(Some)
             });
+            // Room for every customer at once: no copies as the lists grow.
+            self.rfm.reserve(summaries.len());
+            self.spend_rows.reserve(summaries.len());
             for s in summaries {
                 self.add_but_bgnbd(s);
             }
