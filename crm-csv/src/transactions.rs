@@ -252,27 +252,28 @@ fn zero_bytes(word: u64) -> u64 {
     !(((word & LOW7).wrapping_add(LOW7)) | word | LOW7)
 }
 
-/// Splits `line` at `delimiter` into `fields` (byte ranges), eight bytes
-/// at a time; `false` if the line holds a quote (the fields are then not
-/// all there).
-#[inline]
-fn split_fields(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> bool {
+/// Calls `each` with the position of every `delimiter` in `line`, in
+/// order, eight bytes at a time; `false` as soon as a word holds a quote
+/// (the positions are then not all given).
+#[inline(always)]
+fn delimiters_of(line: &[u8], delimiter: u8, mut each: impl FnMut(usize)) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     let (delimiters, quotes) = (ONES * u64::from(delimiter), ONES * u64::from(b'"'));
-    fields.clear();
-    let mut from = 0;
-    let (words, rest) = line.as_chunks::<8>();
-    for (k, word) in words.iter().enumerate() {
-        let word = u64::from_le_bytes(*word);
+    let mut word_at = |word: u64, offset: usize| -> bool {
         if zero_bytes(word ^ quotes) != 0 {
             return false;
         }
         let mut found = zero_bytes(word ^ delimiters);
         while found != 0 {
-            let at = k * 8 + (found.trailing_zeros() / 8) as usize;
-            fields.push((from, at));
-            from = at + 1;
+            each(offset + (found.trailing_zeros() / 8) as usize);
             found &= found - 1;
+        }
+        true
+    };
+    let (words, rest) = line.as_chunks::<8>();
+    for (k, word) in words.iter().enumerate() {
+        if !word_at(u64::from_le_bytes(*word), k * 8) {
+            return false;
         }
     }
     // The last bytes as one more word, padded with zeros (a delimiter is
@@ -287,18 +288,22 @@ fn split_fields(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) ->
             u64::from_le_bytes(last)
         }
     };
-    if zero_bytes(word ^ quotes) != 0 {
-        return false;
-    }
-    let mut found = zero_bytes(word ^ delimiters);
-    while found != 0 {
-        let at = words.len() * 8 + (found.trailing_zeros() / 8) as usize;
+    word_at(word, words.len() * 8)
+}
+
+/// Splits `line` at `delimiter` into `fields` (byte ranges), eight bytes
+/// at a time; `false` if the line holds a quote (the fields are then not
+/// all there).
+#[inline]
+fn split_fields(line: &[u8], delimiter: u8, fields: &mut Vec<(usize, usize)>) -> bool {
+    fields.clear();
+    let mut from = 0;
+    let whole = delimiters_of(line, delimiter, |at| {
         fields.push((from, at));
         from = at + 1;
-        found &= found - 1;
-    }
+    });
     fields.push((from, line.len()));
-    true
+    whole
 }
 
 /// Fields a row of the fast path may span: its columns are among the
@@ -340,42 +345,16 @@ impl FastColumns {
 /// can.
 #[inline]
 fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &mut Batch) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    let (delimiters, quotes) = (ONES * u64::from(delimiter), ONES * u64::from(b'"'));
     // ends[i]: the end of field i, for the first FAST_FIELDS fields.
     let mut ends = [line.len(); FAST_FIELDS];
-    let mut found_count = 0usize;
-    let (words, rest) = line.as_chunks::<8>();
-    let mut mark = |word: u64, offset: usize| -> bool {
-        if zero_bytes(word ^ quotes) != 0 {
-            return false;
+    let mut found = 0usize;
+    let whole = delimiters_of(line, delimiter, |position| {
+        if let Some(end) = ends.get_mut(found) {
+            *end = position;
         }
-        let mut found = zero_bytes(word ^ delimiters);
-        while found != 0 {
-            if let Some(end) = ends.get_mut(found_count) {
-                *end = offset + (found.trailing_zeros() / 8) as usize;
-            }
-            found_count += 1;
-            found &= found - 1;
-        }
-        true
-    };
-    for (k, word) in words.iter().enumerate() {
-        if !mark(u64::from_le_bytes(*word), k * 8) {
-            return false;
-        }
-    }
-    // The last bytes, as in `split_fields`.
-    let word = match (line.last_chunk::<8>(), rest.len()) {
-        (_, 0) => 0,
-        (Some(end), len) => u64::from_le_bytes(*end) >> (8 * (8 - len)),
-        (None, len) => {
-            let mut last = [0u8; 8];
-            last[..len].copy_from_slice(rest);
-            u64::from_le_bytes(last)
-        }
-    };
-    if !mark(word, words.len() * 8) || found_count < at.delimiters {
+        found += 1;
+    });
+    if !whole || found < at.delimiters {
         return false;
     }
     let field = |i: usize| -> &[u8] {
