@@ -714,33 +714,16 @@ impl BgNbdData {
         let number = |bits: u64| numbers.get(&bits).copied().unwrap_or(0);
         // One sorted array of (key, weight), the rows read back from it:
         // no decoded copy.
-        let keyed: Keyed = if u32::BITS - max_x.leading_zeros() + 2 * time_bits < u64::BITS {
+        let keyed = if u32::BITS - max_x.leading_zeros() + 2 * time_bits < u64::BITS {
             // The usual case: a 64-bit key.
-            let mut keys: Vec<(u64, f64)> = raw
-                .iter()
-                .map(|&((x, t_bits, r_bits), w)| {
-                    let key = (u64::from(x) << (2 * time_bits))
-                        | (u64::from(number(t_bits)) << time_bits)
-                        | u64::from(number(r_bits));
-                    (key, w)
-                })
-                .collect();
-            drop(raw);
-            keys.sort_unstable_by_key(|row| row.0);
+            let keys = sorted_by_key(raw, number, |x, t, r| {
+                (u64::from(x) << (2 * time_bits)) | (u64::from(t) << time_bits) | u64::from(r)
+            });
             Keyed::Packed { keys, time_bits }
         } else {
-            let mut keys: Vec<(u128, f64)> = raw
-                .iter()
-                .map(|&((x, t_bits, r_bits), w)| {
-                    let key = (u128::from(x) << 64)
-                        | (u128::from(number(t_bits)) << 32)
-                        | u128::from(number(r_bits));
-                    (key, w)
-                })
-                .collect();
-            drop(raw);
-            keys.sort_unstable_by_key(|row| row.0);
-            Keyed::Wide(keys)
+            Keyed::Wide(sorted_by_key(raw, number, |x, t, r| {
+                (u128::from(x) << 64) | (u128::from(t) << 32) | u128::from(r)
+            }))
         };
         let len = keyed.len();
         let mut zero = Vec::new();
@@ -853,6 +836,22 @@ impl BgNbdData {
 
 /// `((x, T bits, t_x bits), weight)` before compression.
 type RawRow = ((u32, u64, u64), f64);
+
+/// `raw` as `(key(x, T number, t_x number), weight)`, sorted on the key
+/// (`raw` is freed before the sort).
+fn sorted_by_key<T: Ord + Copy>(
+    raw: Vec<RawRow>,
+    number: impl Fn(u64) -> u32,
+    key: impl Fn(u32, u32, u32) -> T,
+) -> Vec<(T, f64)> {
+    let mut keys: Vec<(T, f64)> = raw
+        .iter()
+        .map(|&((x, t_bits, r_bits), w)| (key(x, number(t_bits), number(r_bits)), w))
+        .collect();
+    drop(raw);
+    keys.sort_unstable_by_key(|row| row.0);
+    keys
+}
 
 /// Rows `((x, T number, t_x number), weight)` sorted on one integer key
 /// made of the three (64 bits where they fit).
