@@ -671,7 +671,7 @@ mod tests {
         let n = summaries.len() as f64;
         let actual: Vec<f64> = summaries
             .iter()
-            .map(|s| f64::from(s.holdout.map_or(0, |h| h.frequency)))
+            .map(|s| f64::from(s.holdout.as_ref().map_or(0, |h| h.frequency)))
             .collect();
         let mean = actual.iter().sum::<f64>() / n;
         let sd = (actual.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / n).sqrt();
@@ -791,10 +791,12 @@ mod tests {
             t,
             monetary_value: Decimal::ZERO,
             total_spend: Decimal::ZERO,
-            holdout: holdout.map(|frequency| HoldoutSummary {
-                frequency,
-                monetary_value: Decimal::ZERO,
-                duration: 20.0,
+            holdout: holdout.map(|frequency| {
+                Box::new(HoldoutSummary {
+                    frequency,
+                    monetary_value: Decimal::ZERO,
+                    duration: 20.0,
+                })
             }),
         }
     }
