@@ -336,15 +336,30 @@ impl FastColumns {
     }
 }
 
+/// What [`fast_row`] made of a line.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fast {
+    /// Its row is in the batch.
+    Read,
+    /// Not of the common shape: the general path reads it.
+    Other,
+    /// Its customer id is not a canonical number: the general path reads
+    /// it, and a file of text ids would do so for every line.
+    TextId,
+}
+
+/// Lines in a row whose customer id is text after which a read stops
+/// trying the fast path (each such line is split twice).
+const FAST_TEXT_IDS: u32 = 16;
+
 /// The row of a common line, in one pass and without the general path's
 /// bookkeeping: a customer id that is a canonical number, the date text of
 /// the row before (a file in date order repeats it) and a plain amount,
-/// each without surrounding spaces. `false`, with `batch` unchanged, for
-/// any other line (a quote anywhere, a new date, text ids, a short row,
-/// spaces): the general path reads it, with the same result where both
-/// can.
+/// each without surrounding spaces. Any other line (a quote anywhere, a
+/// new date, text ids, a short row, spaces) leaves `batch` unchanged: the
+/// general path reads it, with the same result where both can.
 #[inline]
-fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &mut Batch) -> bool {
+fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &mut Batch) -> Fast {
     // ends[i]: the end of field i, for the first FAST_FIELDS fields.
     let mut ends = [line.len(); FAST_FIELDS];
     let mut found = 0usize;
@@ -355,7 +370,7 @@ fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &
         found += 1;
     });
     if !whole || found < at.delimiters {
-        return false;
+        return Fast::Other;
     }
     let field = |i: usize| -> &[u8] {
         let start = match i.checked_sub(1).and_then(|j| ends.get(j)) {
@@ -366,17 +381,17 @@ fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &
         line.get(start..end).unwrap_or_default()
     };
     let Some(customer) = canonical_number(field(at.customer)) else {
-        return false;
+        return Fast::TextId;
     };
     let date = match batch.last_date {
         Some((raw, date)) if field(at.date) == raw.as_slice() => date,
-        _ => return false,
+        _ => return Fast::Other,
     };
     let amount = match at.amount {
         None => Decimal::ZERO,
         Some(i) => match plain_amount_parts(field(i)) {
             Some(parts) => decimal(parts),
-            None => return false,
+            None => return Fast::Other,
         },
     };
     batch.rows.push(Parsed {
@@ -385,7 +400,7 @@ fn fast_row(line: &[u8], delimiter: u8, at: &FastColumns, line_no: u64, batch: &
         date,
         amount,
     });
-    true
+    Fast::Read
 }
 
 /// A canonical decimal number (see [`CustomerRef`]).
@@ -960,8 +975,9 @@ impl TransactionFile {
         }
         // Field bounds within the current line (kept between lines).
         let mut fields: Vec<(usize, usize)> = Vec::new();
-        // The fast path, once the columns are known.
+        // The fast path, once the columns are known, until text ids show.
         let mut fast = columns.as_ref().and_then(FastColumns::new);
+        let mut text_ids = 0u32;
         loop {
             let Some(newline) = memchr::memchr(b'\n', &buf[start..]) else {
                 if eof {
@@ -1000,13 +1016,23 @@ impl TransactionFile {
             if let Some(stripped) = line.strip_suffix(b"\r") {
                 line = stripped;
             }
-            if let Some(at) = &fast
-                && fast_row(line, delimiter, at, line_no + 1, batch)
-            {
-                line_no += 1;
-                start = end + 1;
-                on_row(batch, consumed + start as u64)?;
-                continue;
+            if let Some(at) = &fast {
+                match fast_row(line, delimiter, at, line_no + 1, batch) {
+                    Fast::Read => {
+                        text_ids = 0;
+                        line_no += 1;
+                        start = end + 1;
+                        on_row(batch, consumed + start as u64)?;
+                        continue;
+                    }
+                    Fast::TextId => {
+                        text_ids += 1;
+                        if text_ids >= FAST_TEXT_IDS {
+                            fast = None;
+                        }
+                    }
+                    Fast::Other => {}
+                }
             }
             if !split_fields(line, delimiter, &mut fields) {
                 if part.is_some() {
@@ -1531,7 +1557,15 @@ mod tests {
                 let Some(at) = at.as_ref() else {
                     continue;
                 };
-                if fast_row(line, b',', at, 5, &mut fast) {
+                let outcome = fast_row(line, b',', at, 5, &mut fast);
+                if outcome == Fast::TextId {
+                    // Said only of a customer id that is not a number.
+                    let mut bounds = Vec::new();
+                    assert!(split_fields(line, b',', &mut bounds));
+                    let id = bounds.get(customer).map(|&(a, b)| &line[a..b]);
+                    assert_eq!(id.and_then(canonical_number), None);
+                }
+                if outcome == Fast::Read {
                     read_fast += 1;
                     let mut bounds = Vec::new();
                     assert!(split_fields(line, b',', &mut bounds));
