@@ -16,6 +16,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc, built to back its memory with transparent huge pages (see
+/// `.cargo/config.toml`): the CLI touches tens of megabytes of fresh memory
+/// per run, and the kernel's work to fault them in 4 KB pages was about a
+/// tenth of a run (benches/README.md, "Allocator").
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = crm_analytics::Cli::parse();
     match crm_analytics::run(cli) {
