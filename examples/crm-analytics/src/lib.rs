@@ -86,7 +86,8 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub quiet: bool,
     /// Print how long each step took (reading, fitting, scoring ...) to
-    /// standard error.
+    /// standard error; on Linux also its page faults and the resident
+    /// memory at its end.
     #[arg(long, global = true)]
     pub timings: bool,
 }

@@ -9,8 +9,9 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// The progress display of one command.
 pub struct Progress {
     bar: ProgressBar,
-    /// With `--timings`: the running step and when it started.
-    timings: Option<Mutex<(&'static str, Instant)>>,
+    /// With `--timings`: the running step, when it started and the
+    /// process's page faults then.
+    timings: Option<Mutex<(&'static str, Instant, Option<Memory>)>>,
 }
 
 impl Progress {
@@ -34,7 +35,7 @@ impl Progress {
     /// The same display, also printing how long each step took (to
     /// standard error, even when quiet).
     pub fn with_timings(mut self, timings: bool) -> Self {
-        self.timings = timings.then(|| Mutex::new(("start", Instant::now())));
+        self.timings = timings.then(|| Mutex::new(("start", Instant::now(), Memory::now())));
         self
     }
 
@@ -43,12 +44,18 @@ impl Progress {
         if let Some(timings) = &self.timings
             && let Ok(mut running) = timings.lock()
         {
-            let (step, started) = *running;
-            eprintln!(
-                "timing: {step}: {:.1} ms",
-                started.elapsed().as_secs_f64() * 1e3
-            );
-            *running = (next, Instant::now());
+            let (step, started, before) = *running;
+            let elapsed = started.elapsed().as_secs_f64() * 1e3;
+            let now = Memory::now();
+            match (before, now) {
+                (Some(before), Some(now)) => eprintln!(
+                    "timing: {step}: {elapsed:.1} ms, {} page faults, resident {:.1} MB",
+                    now.minor_faults.saturating_sub(before.minor_faults),
+                    now.resident_bytes as f64 / 1e6
+                ),
+                _ => eprintln!("timing: {step}: {elapsed:.1} ms"),
+            }
+            *running = (next, Instant::now(), now);
         }
     }
 
@@ -127,5 +134,42 @@ impl crm_csv::transactions::ReadProgress for Progress {
 
     fn finish(&self) {
         Progress::finish(self);
+    }
+}
+
+/// The process's memory counters, where the system tells them (Linux's
+/// `/proc/self/stat`): each fresh page the process touches is a minor page
+/// fault, which the kernel must clear before handing it over.
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    minor_faults: u64,
+    resident_bytes: u64,
+}
+
+impl Memory {
+    fn now() -> Option<Self> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name, which is in parentheses and
+        // may hold spaces: the state is field 3, minflt field 10.
+        let minor_faults = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(10 - 3)?
+            .parse()
+            .ok()?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))?
+            .trim()
+            .strip_suffix("kB")?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(Self {
+            minor_faults,
+            resident_bytes: kb * 1024,
+        })
     }
 }
