@@ -20,7 +20,8 @@ use super::btyd::{check_row, check_weight, row_constructors};
 use super::fit::{self, FitDiagnostics, FitOptions, LogLikelihood, ParameterEstimate};
 use super::period::{PeriodUnit, Span};
 use super::special::{
-    GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share, logistic_complement,
+    GrowthPoint, GrowthSeries, beta_reg, digamma, ln_beta, ln_gamma, log_add_exp_share,
+    logistic_complement,
 };
 use super::summary::CustomerSummary;
 use crate::error::FieldErrors;
@@ -69,11 +70,21 @@ impl BgNbdParams {
     /// The parts of P(alive) that depend only on `(x, T)`:
     /// `ln a - ln(b + x - 1)` and `ln(alpha + T)` (cached by the scorer).
     pub(crate) fn p_alive_parts(&self, frequency: u32, t_age: f64) -> (f64, f64) {
-        let x = f64::from(frequency);
         (
-            self.a.ln() - (self.b + x - 1.0).ln(),
-            (self.alpha + t_age).ln(),
+            self.p_alive_odds_base(frequency),
+            self.p_alive_ln_age(t_age),
         )
+    }
+
+    /// The part of P(alive) that depends only on `x`: `ln a - ln(b + x - 1)`.
+    pub(crate) fn p_alive_odds_base(&self, frequency: u32) -> f64 {
+        let x = f64::from(frequency);
+        self.a.ln() - (self.b + x - 1.0).ln()
+    }
+
+    /// The part of P(alive) that depends only on `T`: `ln(alpha + T)`.
+    pub(crate) fn p_alive_ln_age(&self, t_age: f64) -> f64 {
+        (self.alpha + t_age).ln()
     }
 
     /// P(alive) = 1 / (1 + e^z) with `z = odds_base + (r+x)(ln(alpha+T) -
@@ -123,19 +134,28 @@ impl BgNbdParams {
         horizons: impl IntoIterator<Item = f64>,
         out: &mut Vec<f64>,
     ) {
+        series.growth_many(&self.growth_points(t_age, horizons), out);
+    }
+
+    /// The points of [`growth_with_many`](Self::growth_with_many) at age
+    /// `t_age`: the same for every frequency.
+    pub(crate) fn growth_points(
+        &self,
+        t_age: f64,
+        horizons: impl IntoIterator<Item = f64>,
+    ) -> Vec<GrowthPoint> {
         let base = self.alpha + t_age;
-        let points: Vec<(f64, f64)> = horizons
+        horizons
             .into_iter()
             .map(|t| {
                 if t <= 0.0 {
                     // `growth` of a point at z = 0 is 0, as here.
-                    (0.0, 0.0)
+                    GrowthPoint::new(self.a, 0.0, 0.0)
                 } else {
-                    (t / (base + t), -(t / base).ln_1p())
+                    GrowthPoint::new(self.a, t / (base + t), -(t / base).ln_1p())
                 }
             })
-            .collect();
-        series.growth_many(&points, out);
+            .collect()
     }
 
     /// Expected number of purchases in the next `t` periods of a customer with

@@ -33,7 +33,7 @@ use super::fit::FitOptions;
 use super::gamma_gamma::{GammaGammaData, GammaGammaModel};
 use super::period::{PeriodUnit, Span};
 use super::rfm::{RfmBreakpoints, RfmBreakpointsBuilder, RfmScore, RfmSegment};
-use super::special::GrowthSeries;
+use super::special::{GrowthPoint, GrowthSeries};
 use super::summary::CustomerSummary;
 use crate::{Error, Result};
 
@@ -499,6 +499,7 @@ impl<'m> Scorer<'m> {
         let expectations = Expectations {
             cache: HashMap::default(),
             series: HashMap::default(),
+            ages: HashMap::default(),
             horizon: FORECAST_HORIZON.in_unit(model.unit),
             step: clv.step.in_unit(model.unit),
         };
@@ -655,8 +656,13 @@ pub struct Scorer<'m> {
 struct Expectations {
     /// `(x, T bits)` -> growth at the 90-day horizon, then at each CLV step.
     cache: HashMap<(u32, u64), Box<[f64]>, foldhash::fast::FixedState>,
-    /// Series coefficients per frequency (shared by every `T` and horizon).
-    series: HashMap<u32, GrowthSeries, foldhash::fast::FixedState>,
+    /// Per frequency: the P(alive) part of `x` and the series coefficients
+    /// (shared by every `T` and horizon).
+    series: HashMap<u32, (f64, GrowthSeries), foldhash::fast::FixedState>,
+    /// Per age (`T` bits): the P(alive) part of `T` and the growth points
+    /// of every horizon (shared by every frequency: ages are whole days,
+    /// so far fewer than the `(x, T)` pairs).
+    ages: HashMap<u64, (f64, Box<[GrowthPoint]>), foldhash::fast::FixedState>,
     horizon: f64,
     step: f64,
 }
@@ -702,28 +708,30 @@ impl Expectations {
         if self.cache.len() >= CACHE_LIMIT {
             self.cache.clear();
         }
+        if self.ages.len() >= CACHE_LIMIT {
+            self.ages.clear();
+        }
         let (horizon, step) = (self.horizon, self.step);
-        let series = &mut self.series;
-        let values = self
-            .cache
-            .entry((frequency, (t_age + 0.0).to_bits()))
-            .or_insert_with(|| {
-                let p = &model.params;
-                let series = series
-                    .entry(frequency)
-                    .or_insert_with(|| p.growth_series(frequency));
-                let (odds_base, ln_age) = p.p_alive_parts(frequency, t_age);
-                let mut values = Vec::with_capacity(steps as usize + 3);
-                values.extend([odds_base, ln_age]);
+        let (series, ages) = (&mut self.series, &mut self.ages);
+        let age = (t_age + 0.0).to_bits();
+        let values = self.cache.entry((frequency, age)).or_insert_with(|| {
+            let p = &model.params;
+            let (odds_base, series) = series
+                .entry(frequency)
+                .or_insert_with(|| (p.p_alive_odds_base(frequency), p.growth_series(frequency)));
+            let (ln_age, points) = ages.entry(age).or_insert_with(|| {
                 let horizons = (1..=steps).map(|i| f64::from(i) * step);
-                p.growth_with_many(
-                    series,
-                    t_age,
-                    std::iter::once(horizon).chain(horizons),
-                    &mut values,
-                );
-                values.into_boxed_slice()
+                (
+                    p.p_alive_ln_age(t_age),
+                    p.growth_points(t_age, std::iter::once(horizon).chain(horizons))
+                        .into_boxed_slice(),
+                )
             });
+            let mut values = Vec::with_capacity(points.len() + 2);
+            values.extend([*odds_base, *ln_age]);
+            series.growth_many(points, &mut values);
+            values.into_boxed_slice()
+        });
         Some(&**values)
     }
 }

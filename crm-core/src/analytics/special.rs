@@ -168,21 +168,53 @@ impl GrowthSeries {
 /// Points [`GrowthSeries::growth_many`] sums side by side.
 const LANES: usize = 16;
 
+/// A point at which [`GrowthSeries::growth_many`] evaluates `G`: `z` and
+/// the parts of `G` that depend only on `z` and the model's `a`, not on the
+/// frequency (so one age's points serve every frequency at that age).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GrowthPoint {
+    z: f64,
+    /// `-expm1((a-1) ln u) / (a-1)`, or `-ln u` at `a = 1`.
+    head: f64,
+    /// `u^(a-1)`.
+    u_pow: f64,
+}
+
+impl GrowthPoint {
+    /// The point `z` of a model with this `a`, with `ln_u = ln(1 - z)` as
+    /// in [`GrowthSeries::growth`]; the same operations as there.
+    pub(crate) fn new(a: f64, z: f64, ln_u: f64) -> Self {
+        if z <= 0.0 {
+            return Self {
+                z,
+                head: 0.0,
+                u_pow: 0.0,
+            };
+        }
+        let am1 = a - 1.0;
+        let em1 = (am1 * ln_u).exp_m1();
+        Self {
+            z,
+            head: if am1 == 0.0 { -ln_u } else { -em1 / am1 },
+            u_pow: 1.0 + em1,
+        }
+    }
+}
+
 impl GrowthSeries {
-    /// [`growth`](Self::growth) at each `(z, ln_u)` of `points`, appended
-    /// to `out` in order. Each point goes through the same operations as
-    /// alone (the same result, bit for bit), but the series advance side by
-    /// side, term by term: their sums do not wait for each other, so the
-    /// processor overlaps them (a horizon of several steps costs little
-    /// more than one).
-    pub(crate) fn growth_many(&mut self, points: &[(f64, f64)], out: &mut Vec<f64>) {
+    /// [`growth`](Self::growth) at each of `points` (made with this
+    /// series' `a`), appended to `out` in order. Each point goes through
+    /// the same operations as alone (the same result, bit for bit), but
+    /// the series advance side by side, term by term: their sums do not
+    /// wait for each other, so the processor overlaps them (a horizon of
+    /// several steps costs little more than one).
+    pub(crate) fn growth_many(&mut self, points: &[GrowthPoint], out: &mut Vec<f64>) {
         for lanes in points.chunks(LANES) {
             self.growth_lanes(lanes, out);
         }
     }
 
-    fn growth_lanes(&mut self, points: &[(f64, f64)], out: &mut Vec<f64>) {
-        let am1 = self.a - 1.0;
+    fn growth_lanes(&mut self, points: &[GrowthPoint], out: &mut Vec<f64>) {
         let mut z = [0.0; LANES];
         let mut power = [0.0; LANES];
         let mut sum = [0.0; LANES];
@@ -191,16 +223,15 @@ impl GrowthSeries {
         let mut result = [f64::NAN; LANES];
         let mut active = [false; LANES];
         let mut remaining = 0;
-        for (l, &(zl, ln_u)) in points.iter().enumerate().take(LANES) {
-            if zl <= 0.0 {
+        for (l, point) in points.iter().enumerate().take(LANES) {
+            if point.z <= 0.0 {
                 result[l] = 0.0;
                 continue;
             }
-            let em1 = (am1 * ln_u).exp_m1();
-            head[l] = if am1 == 0.0 { -ln_u } else { -em1 / am1 };
-            u_pow[l] = 1.0 + em1;
-            z[l] = zl;
-            power[l] = zl;
+            head[l] = point.head;
+            u_pow[l] = point.u_pow;
+            z[l] = point.z;
+            power[l] = point.z;
             active[l] = true;
             remaining += 1;
         }
@@ -277,8 +308,12 @@ mod tests {
                     (z, (-z).ln_1p())
                 })
                 .collect();
+            let at: Vec<GrowthPoint> = points
+                .iter()
+                .map(|&(z, ln_u)| GrowthPoint::new(a, z, ln_u))
+                .collect();
             let mut out = Vec::new();
-            many.growth_many(&points, &mut out);
+            many.growth_many(&at, &mut out);
             assert_eq!(out.len(), points.len());
             for (&(z, ln_u), got) in points.iter().zip(&out) {
                 let want = alone.growth(z, ln_u);
