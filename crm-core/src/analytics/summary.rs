@@ -830,6 +830,10 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         // up); its customers go out in `threads` runs: thread t takes run
         // t of every part, each run with the position of its first key.
         let mut work: Vec<Vec<(usize, usize, Vec<K>)>> = (0..threads).map(|_| Vec::new()).collect();
+        // At most every key of every part: the first run's list has room
+        // for them all, so the others join it without moving it (the room
+        // it does not use is never touched).
+        let all_keys: usize = parts.iter().map(|p| p.order.len()).sum();
         let mut tables = Vec::with_capacity(parts.len());
         for (i, part) in parts.into_iter().enumerate() {
             let mut start = 0;
@@ -876,7 +880,8 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + DenseKey> SummaryBuilder<K> {
         let run = move |mine: Vec<(usize, usize, Vec<K>)>| -> Result<Vec<(usize, Vec<CustomerSummary<K>>)>> {
             mine.into_iter()
                 .map(|(i, start, keys)| {
-                    let mut out = Vec::with_capacity(keys.len());
+                    let first = i == 0 && start == 0;
+                    let mut out = Vec::with_capacity(if first { all_keys } else { keys.len() });
                     let mut keys = keys.into_iter().peekable();
                     let mut window = Vec::with_capacity(WARM_KEYS);
                     let mut position = start;
@@ -974,9 +979,9 @@ where
     std::hint::black_box(touched);
 }
 
-/// The lists one after the other, in the first one's memory: growing a
-/// large allocation moves no items (the system remaps its pages), so only
-/// the later lists are copied, and into fewer new pages.
+/// The lists one after the other, in the first one's memory (which should
+/// have room for them all: growing it would move it with some allocators),
+/// so only the later lists are copied; the room left over is given back.
 fn concat<T>(lists: Vec<Vec<T>>) -> Vec<T> {
     let total: usize = lists.iter().map(Vec::len).sum();
     let mut lists = lists.into_iter();
@@ -985,6 +990,7 @@ fn concat<T>(lists: Vec<Vec<T>>) -> Vec<T> {
     for list in lists {
         all.extend(list);
     }
+    all.shrink_to_fit();
     all
 }
 
