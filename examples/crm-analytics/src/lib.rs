@@ -363,7 +363,14 @@ impl TransactionArgs {
     /// summarises. Customer ids are numbers until the first one that is not.
     pub fn summarize(&self, progress: &Progress) -> Result<Summaries, CliError> {
         let file = self.file();
-        let mut builder = Builder::new(self.options())?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        // Room for as many customers as a part of the file can hold lines
+        // (at most `CUSTOMERS_HINT`): the tallies then never move as they
+        // grow. Room not used is never touched, so costs no memory.
+        let bytes = std::fs::metadata(&self.input).map_or(0, |m| m.len());
+        let room = |parts: u64| {
+            usize::try_from((bytes / parts / MIN_LINE_BYTES).min(CUSTOMERS_HINT)).unwrap_or(0)
+        };
         let in_context = |e: crm_core::Error, line: u64| -> CliError {
             let column = e.field_errors().first().map(|f| match f.field.as_str() {
                 "date" => self.date_col.clone(),
@@ -392,7 +399,7 @@ impl TransactionArgs {
             })?;
             progress.step("sorting transactions");
             rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-            let Some(mut text) = builder.into_text() else {
+            let Some(mut text) = Builder::with_capacity(self.options(), 0)?.into_text() else {
                 return Err(CliError::Io("no summary builder".into()));
             };
             for (customer, date, amount) in rows {
@@ -420,10 +427,9 @@ impl TransactionArgs {
         // that is not possible (quotes, a small file, an error past the
         // first part, purchases out of order across parts), the file is
         // read once more in one stream, which reports the first error.
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         if threads > 1 && self.calibration_end.is_none() {
             let states = (0..threads)
-                .map(|_| Builder::new(self.options()))
+                .map(|_| Builder::with_capacity(self.options(), room(threads as u64)))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(parts) = file.for_each_batch_in_parts(progress, states, add)? {
                 progress.step("finishing summaries");
@@ -432,6 +438,7 @@ impl TransactionArgs {
                 }
             }
         }
+        let mut builder = Builder::with_capacity(self.options(), room(1))?;
         file.for_each_batch(progress, |batch| add(&mut builder, batch))?;
         progress.step("finishing summaries");
         Ok(builder.finish())
@@ -482,6 +489,14 @@ impl Summaries {
 /// [`SummaryBuilder::warm`]).
 const WARM_WINDOW: usize = 128;
 
+/// The shortest line of a transactions file (`1,2024-01-01,1` and its end):
+/// a file of `n` bytes holds at most `n / MIN_LINE_BYTES` customers.
+const MIN_LINE_BYTES: u64 = 15;
+
+/// Most customers a summary builder reserves room for from the file's size
+/// (tallies of 44 bytes: 46 MB of address space, only touched as used).
+const CUSTOMERS_HINT: u64 = 1 << 20;
+
 /// The summary builder: numeric keys until the first id that is not a
 /// number, text keys from then on.
 struct Builder {
@@ -491,9 +506,11 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(options: SummaryOptions) -> Result<Self, crm_core::Error> {
+    /// A builder with room for `customers` (see
+    /// [`SummaryBuilder::with_capacity`]).
+    fn with_capacity(options: SummaryOptions, customers: usize) -> Result<Self, crm_core::Error> {
         Ok(Self {
-            numbers: Some(SummaryBuilder::new(options)?),
+            numbers: Some(SummaryBuilder::with_capacity(options, customers)?),
             text: None,
             scratch: String::new(),
         })
