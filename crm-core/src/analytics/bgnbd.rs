@@ -748,7 +748,8 @@ impl BgNbdData {
         let len = keyed.len();
         let mut zero = Vec::new();
         let mut groups: Vec<FrequencyGroup> = Vec::new();
-        let mut rows: Vec<RepeatRow> = Vec::new();
+        // Room for every row at once: a growing list would be moved.
+        let mut rows: Vec<RepeatRow> = Vec::with_capacity(len);
         let mut customers = 0.0;
         let mut i = 0;
         while i < len {

@@ -252,7 +252,8 @@ impl GammaGammaData {
         // same way for the same input).
         raw.sort_unstable_by_key(|&(x, m, _)| (u128::from(x) << 64) | u128::from(m.to_bits()));
         let mut groups: Vec<Group> = Vec::new();
-        let mut rows: Vec<SpendRow> = Vec::new();
+        // Room for every row at once: a growing list would be moved.
+        let mut rows: Vec<SpendRow> = Vec::with_capacity(raw.len());
         let (mut customers, mut total) = (0.0, 0.0);
         let mut i = 0;
         while i < raw.len() {
