@@ -19,7 +19,8 @@ use clap::Parser;
 /// jemalloc, built to back its memory with transparent huge pages (see
 /// `.cargo/config.toml`): the CLI touches tens of megabytes of fresh memory
 /// per run, and the kernel's work to fault them in 4 KB pages was about a
-/// tenth of a run (benches/README.md, "Allocator").
+/// tenth of a run (benches/README.md, "Huge pages, shared growth points,
+/// memory that does not move").
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
