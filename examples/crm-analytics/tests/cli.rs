@@ -234,6 +234,61 @@ fn score_writes_one_row_per_customer_and_snapshots_reload() {
     assert_eq!(std::fs::read_to_string(&again).expect("scores"), text);
 }
 
+#[test]
+fn timings_name_every_step_with_its_page_faults() {
+    let out = bin()
+        .args(["--timings", "score", "--input", &cdnow_raw()])
+        .args(&CDNOW_ARGS[..13])
+        .arg("--output")
+        .arg(scratch("scores_timed.csv"))
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stderr).expect("utf-8");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("timing: ")).collect();
+    let steps: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("timing: ")?.split(':').next())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "start",
+            "reading transactions",
+            "finishing summaries",
+            "fitting models",
+            "scoring customers"
+        ],
+        "{text}"
+    );
+    if cfg!(target_os = "linux") {
+        // "timing: STEP: 1.9 ms, 37 page faults, resident 14.1 MB"
+        let mut faults = 0;
+        for line in &lines {
+            let rest = line.rsplit_once(": ").map(|(_, r)| r).expect("a step");
+            let parts: Vec<&str> = rest.split(", ").collect();
+            assert_eq!(parts.len(), 3, "{line}");
+            assert!(parts[0].ends_with(" ms"), "{line}");
+            faults += parts[1]
+                .strip_suffix(" page faults")
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no page faults in {line}"));
+            let resident: f64 = parts[2]
+                .strip_prefix("resident ")
+                .and_then(|r| r.strip_suffix(" MB"))
+                .and_then(|r| r.parse().ok())
+                .unwrap_or_else(|| panic!("no resident memory in {line}"));
+            assert!(resident > 0.0, "{line}");
+        }
+        // Scoring 2,357 customers touches fresh memory.
+        assert!(faults > 0, "{text}");
+    }
+}
+
 fn fails_with(file_text: &str, extra: &[&str], expected: &[&str]) {
     let input = scratch(&format!("bad-{}.csv", expected[0].len() + file_text.len()));
     std::fs::write(&input, file_text).expect("write");
